@@ -1,0 +1,167 @@
+"""Emotions as FACS action-unit prototypes, defined once for every engine.
+
+An emotion at intensity i activates each of its action units at
+``i * expression_scale * base``. Several emotions blend by adding their activations.
+Low-level controls add to the same action units. Each engine then maps action units
+onto its own controls (landmark displacements for mesh, keypoint deltas for liveportrait).
+
+The seed's table (mouth, eyes, eyebrows, expression scale) is reproduced exactly by the
+read-out functions below, applied to the base prototypes (see ``seed_columns``):
+
+* mouth    = max(AU25, AU26)                         (lip separation)
+* eyes     = clip(1 - 0.125*AU6 - 0.25*AU7 - 0.4*AU9 - AU43, 0, 1)   (AU5 widening is above 1)
+* eyebrows = 0.5*AU1 + 0.5*AU2 - AU4 - 0.3*AU9 + 0.25*AU6
+* scale    = the prototype's expression_scale
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .motion import EMOTIONS, Motion
+
+# Action units used anywhere in the product, with their FACS names.
+ACTION_UNITS: dict[int, str] = {
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    12: "lip corner puller",
+    15: "lip corner depressor",
+    16: "lower lip depressor",
+    20: "lip stretcher",
+    23: "lip tightener",
+    25: "lips part",
+    26: "jaw drop",
+    43: "eyes closed",
+}
+
+
+@dataclass(frozen=True)
+class EmotionPrototype:
+    base: Mapping[int, float]
+    expression_scale: float = 1.0
+    # Action units that only come in at high intensity: AU -> intensity where they start.
+    late_onset: Mapping[int, float] = field(default_factory=dict)
+
+
+PROTOTYPES: dict[str, EmotionPrototype] = {
+    "neutral": EmotionPrototype({}, 1.0),
+    # Duchenne smile; the lips part (AU25) only above intensity 0.5.
+    "happy": EmotionPrototype({6: 0.8, 12: 1.0, 25: 0.6}, 1.3, late_onset={25: 0.5}),
+    "sad": EmotionPrototype({1: 0.8, 4: 0.9, 15: 0.8, 43: 0.3}, 1.0),
+    "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5),
+    "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2),
+    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2),
+    "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1),
+}
+
+# The seed's published table, kept here so a test can prove the read-outs reproduce it.
+SEED_TABLE: dict[str, tuple[float, float, float, float]] = {
+    # emotion: (mouth, eyes, eyebrows, expression_scale)
+    "neutral": (0.0, 1.0, 0.0, 1.0),
+    "happy": (0.6, 0.9, 0.2, 1.3),
+    "sad": (0.0, 0.7, -0.5, 1.0),
+    "surprised": (0.8, 1.0, 0.8, 1.5),
+    "angry": (0.3, 0.8, -0.7, 1.2),
+    "disgusted": (0.2, 0.6, -0.3, 1.1),
+    "fearful": (0.4, 1.0, 0.6, 1.2),
+}
+
+
+def seed_columns(emotion: str) -> tuple[float, float, float, float]:
+    """Read the seed's four columns back out of a prototype's base action units."""
+    p = PROTOTYPES[emotion]
+    au = lambda k: float(p.base.get(k, 0.0))  # noqa: E731
+    mouth = max(au(25), au(26))
+    eyes = min(1.0, max(0.0, 1 - 0.125 * au(6) - 0.25 * au(7) - 0.4 * au(9) - au(43)))
+    brows = 0.5 * au(1) + 0.5 * au(2) - au(4) - 0.3 * au(9) + 0.25 * au(6)
+    return (round(mouth, 6), round(eyes, 6), round(brows, 6), p.expression_scale)
+
+
+def emotion_action_units(emotion: str, intensity: float) -> dict[int, float]:
+    """Activations of one emotion at one intensity (0..1)."""
+    p = PROTOTYPES[emotion]
+    out: dict[int, float] = {}
+    for au, base in p.base.items():
+        onset = p.late_onset.get(au)
+        gain = intensity if onset is None else max(0.0, (intensity - onset) / (1.0 - onset))
+        if gain > 0:
+            out[au] = gain * p.expression_scale * base
+    return out
+
+
+@dataclass(frozen=True)
+class FaceActivation:
+    """What an engine renders: action units plus the non-AU degrees of freedom.
+
+    ``action_units`` values are >= 0 and normally <= 1.5 (the largest expression scale).
+    ``eye_close_left/right`` are 0 open .. 1 closed and ``eye_widen`` 0..1 (both eyes),
+    after combining AU5/AU43, the eyes_open/eye_* controls and idle blinks.
+    """
+
+    action_units: Mapping[int, float]
+    eye_close_left: float
+    eye_close_right: float
+    eye_widen: float
+    gaze_x: float
+    gaze_y: float
+    yaw: float
+    pitch: float
+    roll: float
+    breath: float
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+def activation(motion: Motion) -> FaceActivation:
+    """Combine emotions, controls and idle motion into one FaceActivation."""
+    aus: dict[int, float] = {}
+    for name in EMOTIONS:
+        w = float(motion.emotions.get(name, 0.0))
+        if w > 0:
+            for au, v in emotion_action_units(name, w).items():
+                aus[au] = aus.get(au, 0.0) + v
+    c = motion.controls.clamped()
+    if c.smile > 0:
+        aus[12] = aus.get(12, 0.0) + c.smile
+        aus[6] = aus.get(6, 0.0) + 0.5 * c.smile
+    elif c.smile < 0:
+        aus[15] = aus.get(15, 0.0) - c.smile
+    if c.mouth_open > 0:
+        aus[25] = aus.get(25, 0.0) + c.mouth_open
+        aus[26] = aus.get(26, 0.0) + c.mouth_open
+    if c.brows > 0:
+        aus[1] = aus.get(1, 0.0) + c.brows
+        aus[2] = aus.get(2, 0.0) + c.brows
+    elif c.brows < 0:
+        aus[4] = aus.get(4, 0.0) - c.brows
+    aus = {k: _clip(v, 0.0, 1.5) for k, v in aus.items() if v > 1e-6}
+
+    # Eye closure: AU43 and squints close, AU5 widens; controls and blinks on top.
+    squint = 0.15 * aus.get(6, 0.0) + 0.3 * aus.get(7, 0.0) + 0.25 * aus.get(9, 0.0)
+    base_close = aus.get(43, 0.0) + squint - min(0.0, c.eyes_open)
+    widen = _clip(aus.get(5, 0.0) + max(0.0, c.eyes_open), 0.0, 1.0)
+    blink = _clip(motion.idle.blink, 0.0, 1.0)
+    close_l = _clip(base_close - c.eye_left, 0.0, 1.0)
+    close_r = _clip(base_close - c.eye_right, 0.0, 1.0)
+    close_l = close_l + (1 - close_l) * blink
+    close_r = close_r + (1 - close_r) * blink
+    return FaceActivation(
+        action_units=aus,
+        eye_close_left=close_l,
+        eye_close_right=close_r,
+        eye_widen=widen * (1 - max(close_l, close_r)),
+        gaze_x=c.gaze_x,
+        gaze_y=c.gaze_y,
+        yaw=_clip(c.yaw + motion.idle.yaw, -25.0, 25.0),
+        pitch=_clip(c.pitch + motion.idle.pitch, -25.0, 25.0),
+        roll=_clip(c.roll + motion.idle.roll, -25.0, 25.0),
+        breath=_clip(motion.idle.breath, -1.0, 1.0),
+    )

@@ -1,0 +1,84 @@
+"""Content-hash cache of prepared portraits (LRU, bounded by count and bytes).
+
+Sessions pin the sources they stream; a pinned source is never evicted, and
+``unpin`` to zero releases it from the engine once it also falls out of the LRU.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from engine.api import Source
+
+
+def content_key(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class _Entry:
+    source: Source
+    pins: int = 0
+
+
+@dataclass
+class SourceCache:
+    max_entries: int = 32
+    max_bytes: int = 2 << 30
+    release: Callable[[Source], None] = lambda s: None
+    _entries: "OrderedDict[str, _Entry]" = field(default_factory=OrderedDict)
+    hits: int = 0
+    misses: int = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> Source | None:
+        e = self._entries.get(key)
+        if e is None:
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return e.source
+
+    async def get_or_prepare(self, key: str, prepare: Callable[[], Awaitable[Source]]) -> Source:
+        src = self.get(key)
+        if src is not None:
+            return src
+        self.misses += 1
+        src = await prepare()
+        existing = self._entries.get(key)  # another request may have prepared it meanwhile
+        if existing is not None:
+            return existing.source
+        self._entries[key] = _Entry(src)
+        self._evict()
+        return src
+
+    def pin(self, key: str) -> None:
+        self._entries[key].pins += 1
+
+    def unpin(self, key: str) -> None:
+        e = self._entries.get(key)
+        if e is not None and e.pins > 0:
+            e.pins -= 1
+        self._evict()
+
+    def pinned_keys(self) -> list[str]:
+        return [k for k, e in self._entries.items() if e.pins > 0]
+
+    def clear(self) -> None:
+        for e in self._entries.values():
+            self.release(e.source)
+        self._entries.clear()
+
+    def _total_bytes(self) -> int:
+        return sum(e.source.nbytes() for e in self._entries.values())
+
+    def _evict(self) -> None:
+        while len(self._entries) > self.max_entries or self._total_bytes() > self.max_bytes:
+            victim = next((k for k, e in self._entries.items() if e.pins == 0), None)
+            if victim is None:
+                return
+            self.release(self._entries.pop(victim).source)
