@@ -1,0 +1,36 @@
+"""Server configuration: one dataclass, filled by the CLI (streamer/cli.py)."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class SessionLimits:
+    max_sessions: int = 8
+    idle_timeout_s: float = 120.0  # no WebSocket and no ping for this long -> closed
+    max_age_s: float = 3600.0
+    default_fps: int = 25
+    default_size: int = 512
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8001
+    engine: str = "auto"  # auto | mesh | liveportrait
+    device: str = "auto"  # auto | cpu | cuda
+    weights_dir: Path | None = None
+    output_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "liveportrait_output")
+    output_ttl_s: float = 3600.0
+    max_upload_mb: float = 10.0
+    max_image_pixels: int = 40_000_000
+    engine_queue: int = 32  # bounded queue in front of the engine thread
+    cache_entries: int = 32
+    ice_servers: list[str] = field(default_factory=list)
+    sessions: SessionLimits = field(default_factory=SessionLimits)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

@@ -1,0 +1,77 @@
+"""Uploaded portraits: decode and validate the bytes, then prepare them through the cache.
+
+Shared by /render, /render/batch and POST /sessions so that every entry point gives the
+same errors for the same bad photo.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from engine.api import EngineError, InvalidImageError, NoFaceError, Source
+
+from .app_state import AppState
+from .engine_worker import QueueFullError
+from .errors import ApiError
+from .source_cache import content_key
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Bytes -> HxWx3 uint8 RGB, or ApiError (400 empty, 413 too many pixels, 422 undecodable)."""
+    if not data:
+        raise ApiError(400, "empty_file", "source_image is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ApiError(413, "image_too_large",
+                               f"image has {w}x{h} pixels; the limit is {max_pixels} pixels")
+            img.load()  # truncated files fail here, not later
+    except ApiError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError(413, "image_too_large", "image has too many pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ApiError(422, "invalid_image",
+                       "source_image is not a decodable image (JPEG, PNG or WebP)") from None
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    arr = np.asarray(img, dtype=np.uint8)
+    if arr.shape[0] < 32 or arr.shape[1] < 32:
+        raise ApiError(422, "invalid_image", "image is too small (at least 32x32 pixels)")
+    return np.ascontiguousarray(arr)
+
+
+def engine_error_to_api(exc: EngineError) -> ApiError:
+    if isinstance(exc, NoFaceError):
+        return ApiError(422, "no_face", "no face found in source_image")
+    if isinstance(exc, InvalidImageError):
+        return ApiError(422, "invalid_image", str(exc))
+    return ApiError(500, exc.code, "the engine failed to process this request")
+
+
+async def prepare_portrait(state: AppState, data: bytes) -> tuple[str, Source]:
+    """Decode, then prepare once per distinct image (content-hash cache). Returns (key, source)."""
+    key = content_key(data)
+    if state.cache.get(key) is None:
+        image = decode_image(data, state.config.max_image_pixels)
+    else:
+        image = None
+
+    async def _prepare() -> Source:
+        assert image is not None
+        return await state.worker.prepare(image)
+
+    try:
+        source = await state.cache.get_or_prepare(key, _prepare)
+    except QueueFullError as exc:
+        raise ApiError(503, "busy", "the engine queue is full; retry later",
+                       {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
+    except EngineError as exc:
+        raise engine_error_to_api(exc) from None
+    return key, source
