@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar
 
@@ -42,6 +43,9 @@ class EngineWorker:
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="engine")
         self._lock = threading.Lock()
         self._closed = False
+        # Called on the engine thread after each prepare/render: (op, seconds, batch size).
+        # The metrics module hooks in here so sessions' ticks are timed like REST renders.
+        self.observer: Callable[[str, float, int], None] | None = None
 
     async def call(self, fn: Callable[..., T], *args: object, priority: bool = False) -> T:
         """Run fn(*args) on the engine thread. ``priority`` work (the session tick) may use
@@ -62,13 +66,23 @@ class EngineWorker:
                 self.stats.pending -= 1
                 self.stats.completed += 1
 
+    def _timed(self, op: str, batch: int, fn: Callable[[], T]) -> T:
+        t0 = time.perf_counter()
+        out = fn()
+        if self.observer is not None:
+            self.observer(op, time.perf_counter() - t0, batch)
+        return out
+
     async def prepare(self, image: np.ndarray) -> Source:
-        return await self.call(self.engine.prepare, image)
+        return await self.call(lambda: self._timed("prepare", 1, lambda: self.engine.prepare(image)))
 
     async def render(self, jobs: Sequence[tuple[Source, Motion]], mode: str = "crop",
                      size: int | None = None, priority: bool = False) -> list[np.ndarray]:
-        return await self.call(lambda: self.engine.render(list(jobs), mode=mode, size=size),
-                               priority=priority)
+        jobs = list(jobs)
+        return await self.call(
+            lambda: self._timed("render", len(jobs),
+                                lambda: self.engine.render(jobs, mode=mode, size=size)),
+            priority=priority)
 
     def shutdown(self) -> None:
         with self._lock:

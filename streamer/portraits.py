@@ -5,6 +5,7 @@ same errors for the same bad photo.
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import warnings
 
@@ -56,15 +57,16 @@ def engine_error_to_api(exc: EngineError) -> ApiError:
 
 
 async def prepare_portrait(state: AppState, data: bytes) -> tuple[str, Source]:
-    """Decode, then prepare once per distinct image (content-hash cache). Returns (key, source)."""
+    """Decode, then prepare once per distinct image (content-hash cache). Returns (key, source).
+
+    Decoding happens inside the cache-miss path, so a hit never decodes and an eviction
+    between a lookup and the prepare cannot leave us without an image. Decoding runs in a
+    thread: a large JPEG takes tens of milliseconds, too long for the event loop.
+    """
     key = content_key(data)
-    if state.cache.get(key) is None:
-        image = decode_image(data, state.config.max_image_pixels)
-    else:
-        image = None
 
     async def _prepare() -> Source:
-        assert image is not None
+        image = await asyncio.to_thread(decode_image, data, state.config.max_image_pixels)
         return await state.worker.prepare(image)
 
     try:

@@ -5,6 +5,7 @@ Sessions pin the sources they stream; a pinned source is never evicted, and
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class SourceCache:
     _entries: "OrderedDict[str, _Entry]" = field(default_factory=OrderedDict)
     hits: int = 0
     misses: int = 0
+    # Prepares in flight by key: concurrent requests for one new photo share one prepare.
+    _inflight: "dict[str, asyncio.Future[Source]]" = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -44,12 +47,36 @@ class SourceCache:
         return e.source
 
     async def get_or_prepare(self, key: str, prepare: Callable[[], Awaitable[Source]]) -> Source:
-        src = self.get(key)
-        if src is not None:
-            return src
+        while True:
+            src = self.get(key)
+            if src is not None:
+                return src
+            pending = self._inflight.get(key)
+            if pending is None:
+                break
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if pending.cancelled() and task is not None and not task.cancelling():
+                    continue  # the first requester went away, not us: prepare it ourselves
+                raise
         self.misses += 1
-        src = await prepare()
-        existing = self._entries.get(key)  # another request may have prepared it meanwhile
+        fut: asyncio.Future[Source] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            src = await prepare()
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        fut.set_result(src)
+        existing = self._entries.get(key)
         if existing is not None:
             return existing.source
         self._entries[key] = _Entry(src)
@@ -64,6 +91,16 @@ class SourceCache:
         if e is not None and e.pins > 0:
             e.pins -= 1
         self._evict()
+
+    def discard(self, key: str) -> bool:
+        """Drop an unpinned entry now and release it from the engine (a deleted session's
+        portrait). Pinned entries stay. Returns True when something was released."""
+        e = self._entries.get(key)
+        if e is None or e.pins > 0:
+            return False
+        del self._entries[key]
+        self.release(e.source)
+        return True
 
     def pinned_keys(self) -> list[str]:
         return [k for k, e in self._entries.items() if e.pins > 0]

@@ -1,0 +1,72 @@
+"""Builds the aiohttp application: state, middleware, REST, sessions, demo page."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from engine.api import Engine
+
+from .app_state import STATE_KEY, AppState
+from .config import ServerConfig
+from .engine_worker import EngineWorker
+from .metrics import setup_metrics
+from .middleware import errors_and_metrics
+from .rest import outputs_of, setup_rest
+from .sessions import setup_sessions
+from .source_cache import SourceCache
+from .web_routes import setup_web
+
+log = logging.getLogger("streamer")
+
+# Multipart boundaries and text fields ride on top of the image itself.
+_BODY_SLACK_BYTES = 256 * 1024
+
+
+def create_app(config: ServerConfig, engine: Engine) -> web.Application:
+    """The whole server for one engine. The engine must already be loaded."""
+    worker = EngineWorker(engine, max_pending=config.engine_queue)
+    cache = SourceCache(max_entries=config.cache_entries, release=engine.release)
+    state = AppState(config=config, engine=engine, worker=worker, cache=cache)
+    app = web.Application(middlewares=[errors_and_metrics],
+                          client_max_size=config.max_upload_bytes + _BODY_SLACK_BYTES)
+    app[STATE_KEY] = state
+    setup_metrics(state)
+    setup_rest(app, state)
+    setup_sessions(app, state)
+    setup_web(app, state)
+    app.cleanup_ctx.append(_output_expiry)
+    app.on_cleanup.append(_close_engine_side)
+    return app
+
+
+async def _output_expiry(app: web.Application) -> AsyncIterator[None]:
+    """Sweep expired outputs in the background (reads already refuse expired files)."""
+    state = app[STATE_KEY]
+    store = outputs_of(state)
+    period = max(1.0, min(60.0, state.config.output_ttl_s / 4))
+
+    async def sweep() -> None:
+        while True:
+            try:
+                removed = await asyncio.to_thread(store.expire)
+                if removed:
+                    log.info("expired %d outputs", removed)
+            except Exception:  # noqa: BLE001 - a failed sweep must not stop the next one
+                log.exception("output expiry failed")
+            await asyncio.sleep(period)
+
+    task = asyncio.create_task(sweep(), name="output-expiry")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_engine_side(app: web.Application) -> None:
+    state = app[STATE_KEY]
+    state.worker.shutdown()
+    state.cache.clear()

@@ -1,0 +1,191 @@
+"""The `liveportrait-avatar` command (also `python -m streamer`): serve, render, bench, download-weights."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from engine.api import EngineError, EngineUnavailableError
+from engine.motion import EMOTIONS, Motion, validate_unit
+
+from .config import ServerConfig
+from .engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
+from .errors import ApiError
+
+log = logging.getLogger("streamer")
+
+
+def _engine_args(p: argparse.ArgumentParser, default_engine: str = "auto") -> None:
+    p.add_argument("--engine", choices=ENGINE_CHOICES, default=default_engine,
+                   help="auto: liveportrait when CUDA and its weights are there, else mesh")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--weights-dir", type=Path, default=None,
+                   help="folder with the LivePortrait checkpoints (default: the Hugging Face cache)")
+    p.add_argument("--no-download", action="store_true",
+                   help="never download LivePortrait weights; use only local ones")
+
+
+def _unit(name: str):  # type: ignore[no-untyped-def]
+    def parse(value: str) -> float:
+        try:
+            return validate_unit(name, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liveportrait-avatar",
+                                     description="Render one portrait photo with emotions; stream it live.")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP/WebSocket/WebRTC server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8001)
+    _engine_args(serve)
+    serve.add_argument("--output-dir", type=Path, default=ServerConfig().output_dir)
+    serve.add_argument("--output-ttl", type=float, default=ServerConfig().output_ttl_s,
+                       help="seconds before a rendered output expires (default 3600)")
+    serve.add_argument("--max-upload-mb", type=float, default=ServerConfig().max_upload_mb)
+    serve.add_argument("--engine-queue", type=int, default=ServerConfig().engine_queue,
+                       help="engine calls that may wait; past it clients get 503 + Retry-After")
+    serve.add_argument("--ice-server", action="append", default=[], dest="ice_servers",
+                       help="STUN/TURN URL offered to WebRTC clients (repeatable)")
+
+    render = sub.add_parser("render", help="render one photo with one emotion to a file")
+    render.add_argument("image", type=Path)
+    render.add_argument("--emotion", required=True, choices=EMOTIONS)
+    render.add_argument("--intensity", type=_unit("intensity"), default=0.7)
+    render.add_argument("--mode", choices=("crop", "full"), default="crop",
+                        help="crop: 512x512 around the face; full: the whole photo")
+    render.add_argument("-o", "--output", type=Path, default=None,
+                        help="output file (.png, .jpg or .webp); default IMAGE_EMOTION.png")
+    _engine_args(render, default_engine="mesh")
+
+    bench = sub.add_parser("bench", help="time prepare and per-frame render on the sample portraits")
+    bench.add_argument("--engine", choices=("mesh",), default="mesh")
+    bench.add_argument("--frames", type=int, default=200)
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+
+    dl = sub.add_parser("download-weights", help="fetch the LivePortrait checkpoints into the HF cache")
+    dl.add_argument("--cache-dir", type=Path, default=None)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+
+    if args.port < 0 or args.port > 65535:
+        raise SystemExit("error: --port must be between 0 and 65535")
+    if args.max_upload_mb <= 0 or args.output_ttl <= 0 or args.engine_queue < 1:
+        raise SystemExit("error: --max-upload-mb, --output-ttl and --engine-queue must be positive")
+    config = ServerConfig(host=args.host, port=args.port, engine=args.engine, device=args.device,
+                          weights_dir=args.weights_dir, output_dir=args.output_dir,
+                          output_ttl_s=args.output_ttl, max_upload_mb=args.max_upload_mb,
+                          engine_queue=args.engine_queue, ice_servers=list(args.ice_servers))
+    engine = build_engine(EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download))
+    app = create_app(config, engine)
+    info = engine.info
+    print(f"liveportrait-avatar: engine {info.name} on {info.device}; "
+          f"serving on http://{args.host}:{args.port}", flush=True)
+    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5.0)
+    return 0
+
+
+def _read_image(path: Path):  # type: ignore[no-untyped-def]
+    from .portraits import decode_image
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {path}: {exc.strerror}")
+    try:
+        return decode_image(data, ServerConfig().max_image_pixels)
+    except ApiError as exc:
+        raise SystemExit(f"error: {path}: {exc.message}")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .outputs import encode_image, normalise_format
+
+    out = args.output or args.image.with_name(f"{args.image.stem}_{args.emotion}.png")
+    fmt = normalise_format(out.suffix.lstrip(".") or "png")
+    if fmt is None:
+        raise SystemExit("error: the output file must end in .png, .jpg or .webp")
+    image = _read_image(args.image)
+    engine = build_engine(EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download))
+    try:
+        source = engine.prepare(image)
+    except EngineError as exc:
+        if exc.code == "no_face":
+            raise SystemExit(f"error: no face found in {args.image}")
+        raise SystemExit(f"error: {exc}")
+    [frame] = engine.render([(source, Motion.emotion(args.emotion, args.intensity))], mode=args.mode)
+    out.write_bytes(encode_image(frame, fmt))
+    print(f"{out} ({frame.shape[1]}x{frame.shape[0]}, {args.emotion} {args.intensity:g}, engine {engine.name})")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from engine.benchmark import run_mesh_bench
+
+    from .samples import available_samples, sample_portrait_bytes
+
+    if args.frames < 1:
+        raise SystemExit("error: --frames must be at least 1")
+    names = available_samples()
+    if not names:
+        raise SystemExit("error: no sample portraits available (needs matplotlib or scikit-image)")
+    images = [np.asarray(Image.open(io.BytesIO(sample_portrait_bytes(n))).convert("RGB")) for n in names]
+    engine = build_engine(EngineRequest(engine="mesh", device="cpu"))
+    result = dict(run_mesh_bench(engine, images, args.frames))
+    result.setdefault("samples", names)
+    result.setdefault("frames", args.frames)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    return 0
+
+
+def cmd_download_weights(args: argparse.Namespace) -> int:
+    try:
+        from engine.liveportrait.weights import download_weights
+    except ImportError:
+        raise EngineUnavailableError("the liveportrait engine is not part of this build") from None
+    path = download_weights(args.cache_dir) if args.cache_dir else download_weights()
+    print(f"LivePortrait weights ready in {path}")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "render": cmd_render, "bench": cmd_bench,
+            "download-weights": cmd_download_weights}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except EngineUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""One middleware for every request: JSON errors for everything, and the seed's metrics.
+
+Handlers raise ApiError (or let an engine error / full queue escape); unknown routes and
+wrong methods come from aiohttp as HTTPException. All of them leave here as
+{"error": {"code", "message"}}. Unexpected exceptions are logged with their traceback
+and answered with a fixed message: no stack trace or file path ever reaches a client.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from engine.api import EngineError
+
+from .app_state import STATE_KEY
+from .engine_worker import QueueFullError
+from .errors import ApiError, json_error
+from .metrics import metrics_of
+from .portraits import engine_error_to_api
+
+log = logging.getLogger("streamer")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "the request could not be read"),
+    404: ("not_found", "no such route"),
+    405: ("method_not_allowed", "method not allowed on this route"),
+    413: ("payload_too_large", "the request body is too large"),
+    415: ("unsupported_media_type", "unsupported content type"),
+}
+
+
+def endpoint_label(request: web.Request) -> str:
+    """The route template (e.g. /output/{filename}); never the raw path, to bound label cardinality."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return "unmatched"
+    return resource.canonical
+
+
+def _from_http_exception(exc: web.HTTPException, request: web.Request) -> web.Response:
+    code, message = _HTTP_CODES.get(exc.status, ("http_error", exc.reason or "request failed"))
+    if exc.status == 404:
+        message = f"no route for {request.method} {request.path[:200]}"
+    elif exc.status == 405:
+        allowed = exc.headers.get("Allow", "")
+        message = f"method {request.method} not allowed here" + (f"; allowed: {allowed}" if allowed else "")
+    elif exc.status == 413:
+        limit = request.app[STATE_KEY].config.max_upload_mb
+        message = f"the request body is larger than the {limit:g} MB limit"
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+    return json_error(exc.status, code, message, headers)
+
+
+def _to_response(exc: BaseException, request: web.Request) -> web.StreamResponse:
+    if isinstance(exc, ApiError):
+        return json_error(exc.status, exc.code, exc.message, exc.headers)
+    if isinstance(exc, QueueFullError):
+        return json_error(503, "busy", "the engine queue is full; retry later",
+                          {"Retry-After": str(max(1, round(exc.retry_after_s)))})
+    if isinstance(exc, EngineError):
+        api = engine_error_to_api(exc)
+        return json_error(api.status, api.code, api.message)
+    if isinstance(exc, web.HTTPException):
+        return _from_http_exception(exc, request)
+    log.exception("unhandled error in %s %s", request.method, request.path[:200])
+    return json_error(500, "internal_error", "internal server error")
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    t0 = time.perf_counter()
+    try:
+        response = await handler(request)
+        # Handlers may return (not raise) a non-JSON HTTP error: normalise it too.
+        if isinstance(response, web.HTTPException) and response.status >= 400:
+            response = _from_http_exception(response, request)
+    except web.HTTPException as exc:
+        response = exc if exc.status < 400 else _from_http_exception(exc, request)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, logged above
+        response = _to_response(exc, request)
+    _record(request, response, time.perf_counter() - t0)
+    return response
+
+
+def _record(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
+    state = request.app.get(STATE_KEY)
+    if state is None or "metrics" not in state.extras:
+        return
+    m = metrics_of(state)
+    endpoint = endpoint_label(request)
+    status = str(response.status)
+    m.requests_total.labels(endpoint=endpoint, method=request.method, status=status).inc()
+    m.request_duration.labels(endpoint=endpoint, method=request.method).observe(seconds)
+    if response.status >= 400:
+        m.errors_total.labels(endpoint=endpoint, status=status).inc()

@@ -1,0 +1,108 @@
+"""Rendered outputs on disk: unguessable names, strict name checks, expiry after a TTL.
+
+Only names this module could have made (32 hex chars + a known extension) are ever served,
+deleted or expired, so ``../`` tricks cannot reach outside the folder and a shared folder
+such as /tmp/liveportrait_output never loses files that are not ours.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# output_format -> (extension, PIL format, MIME type)
+FORMATS: dict[str, tuple[str, str, str]] = {
+    "png": ("png", "PNG", "image/png"),
+    "jpg": ("jpg", "JPEG", "image/jpeg"),
+    "webp": ("webp", "WEBP", "image/webp"),
+}
+FORMAT_ALIASES = {"jpeg": "jpg"}
+MIME_TO_FORMAT = {mime: fmt for fmt, (_, _, mime) in FORMATS.items()}
+_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(png|jpg|webp)$")
+
+
+def normalise_format(value: str) -> str | None:
+    v = value.strip().lower()
+    v = FORMAT_ALIASES.get(v, v)
+    return v if v in FORMATS else None
+
+
+def encode_image(frame: np.ndarray, fmt: str) -> bytes:
+    """HxWx3 uint8 RGB -> file bytes. CPU work: call it off the event loop."""
+    _, pil_format, _ = FORMATS[fmt]
+    buf = io.BytesIO()
+    options = {"quality": 92} if fmt in ("jpg", "webp") else {"compress_level": 1}
+    Image.fromarray(frame).save(buf, format=pil_format, **options)
+    return buf.getvalue()
+
+
+def mime_of(filename: str) -> str:
+    return FORMATS[filename.rsplit(".", 1)[1]][2]
+
+
+@dataclass
+class OutputStore:
+    directory: Path
+    ttl_s: float
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory).resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def write(self, data: bytes, fmt: str) -> tuple[str, Path]:
+        """Store bytes under a fresh unguessable name. Blocking file I/O: off the loop."""
+        name = f"{secrets.token_hex(16)}.{FORMATS[fmt][0]}"
+        path = self.directory / name
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # readers never see half a file
+        return name, path
+
+    def resolve(self, filename: str) -> Path | None:
+        """The path of a live output, or None (bad name, missing, or expired)."""
+        if not _NAME_RE.fullmatch(filename):
+            return None
+        path = self.directory / filename
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if time.time() - st.st_mtime > self.ttl_s:
+            return None
+        return path
+
+    def delete(self, filename: str) -> bool:
+        path = self.resolve(filename)
+        if path is None:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def expire(self, now: float | None = None) -> int:
+        """Remove our outputs older than the TTL; returns how many went."""
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return 0
+        for entry in entries:
+            if not _NAME_RE.fullmatch(entry.name):
+                continue
+            try:
+                if now - entry.stat().st_mtime > self.ttl_s:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue
+        return removed

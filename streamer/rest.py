@@ -1,0 +1,257 @@
+"""The seed's REST API: /health, /render, /render/batch, /output/{filename}, /metrics.
+
+Responses keep the seed's JSON fields exactly. Engine work goes through state.worker
+(bounded queue -> 503 + Retry-After); decoding, encoding and file writes run in threads.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+from aiohttp import web
+
+from engine.motion import EMOTIONS, Motion, validate_unit
+
+from .app_state import STATE_KEY, AppState
+from .errors import ApiError
+from .forms import Form, read_form
+from .metrics import metrics_of
+from .outputs import FORMATS, MIME_TO_FORMAT, OutputStore, encode_image, mime_of, normalise_format
+from .portraits import prepare_portrait
+
+DEFAULT_INTENSITY = 0.7
+MAX_BATCH = 16
+OUTPUTS_KEY = "outputs"
+GPU_KEY = "gpu_facts"
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("liveportrait-avatar")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+local"
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    available: bool
+    name: str | None
+    cuda_version: str | None
+
+
+def probe_gpu() -> GpuFacts:
+    """What torch sees; never fails (a broken CUDA install just reads as no GPU)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return GpuFacts(True, torch.cuda.get_device_name(0), torch.version.cuda)
+        return GpuFacts(False, None, torch.version.cuda)
+    except Exception:  # noqa: BLE001 - health must answer even when torch is unhappy
+        return GpuFacts(False, None, None)
+
+
+def outputs_of(state: AppState) -> OutputStore:
+    return state.extras[OUTPUTS_KEY]  # type: ignore[return-value]
+
+
+# ---- field parsing (every bad value is a 400 with a message saying what is valid) ----
+
+def parse_emotion(value: str | None) -> str:
+    if value is None or value == "":
+        raise ApiError(400, "missing_field", "the field 'emotion' is required; valid: " + ", ".join(EMOTIONS))
+    name = value.strip().lower()
+    if name not in EMOTIONS:
+        raise ApiError(400, "invalid_emotion",
+                       f"unknown emotion {value[:40]!r}; valid: {', '.join(EMOTIONS)}")
+    return name
+
+
+def parse_intensity(value: str | None) -> float:
+    if value is None or value == "":
+        return DEFAULT_INTENSITY
+    try:
+        return validate_unit("intensity", value)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_intensity", str(exc)) from None
+
+
+def parse_format(value: str | None) -> str:
+    if value is None or value == "":
+        return "png"
+    fmt = normalise_format(value)
+    if fmt is None:
+        raise ApiError(400, "invalid_output_format",
+                       f"unknown output_format {value[:40]!r}; valid: {', '.join(FORMATS)}")
+    return fmt
+
+
+def parse_mode(value: str | None) -> str:
+    if value is None or value == "":
+        return "crop"
+    if value not in ("crop", "full"):
+        raise ApiError(400, "invalid_mode", "mode must be 'crop' (512x512 face) or 'full' (whole photo)")
+    return value
+
+
+def parse_emotions(form: Form) -> list[str]:
+    """Repeated fields, a JSON array, or comma-separated; all three may be mixed."""
+    raw = form.texts("emotions") + form.texts("emotions[]")
+    if not raw:
+        raise ApiError(400, "missing_field", "the field 'emotions' is required; valid: " + ", ".join(EMOTIONS))
+    names: list[str] = []
+    for value in raw:
+        if value.startswith("["):
+            try:
+                items = json.loads(value)
+            except json.JSONDecodeError:
+                raise ApiError(400, "invalid_emotions", "emotions is not a valid JSON array") from None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ApiError(400, "invalid_emotions", "emotions must be an array of strings")
+            names.extend(items)
+        else:
+            names.extend(v for v in value.split(",") if v.strip())
+    if not names:
+        raise ApiError(400, "invalid_emotions", "emotions is empty; valid: " + ", ".join(EMOTIONS))
+    if len(names) > MAX_BATCH:
+        raise ApiError(400, "too_many_emotions", f"at most {MAX_BATCH} emotions per batch")
+    return [parse_emotion(n) for n in names]
+
+
+def wanted_image_format(request: web.Request) -> str | None:
+    """The image format the Accept header asks for, or None for JSON. First listed wins."""
+    for item in request.headers.get("Accept", "").split(","):
+        media = item.split(";", 1)[0].strip().lower()
+        if media in MIME_TO_FORMAT:
+            return MIME_TO_FORMAT[media]
+        if media in ("application/json", "*/*", "application/*"):
+            return None
+    return None
+
+
+# ---- handlers ----
+
+def _result(state: AppState, emotion: str, intensity: float, name: str, path: str,
+            frame: np.ndarray, latency_ms: float) -> dict:
+    info = state.engine.info
+    return {
+        "output_path": path,
+        "filename": name,
+        "emotion": emotion,
+        "intensity": intensity,
+        "latency_ms": round(latency_ms, 2),
+        "gpu_used": info.device.startswith("cuda"),
+        "model_version": info.model_version,
+        "width": int(frame.shape[1]),
+        "height": int(frame.shape[0]),
+    }
+
+
+async def _read_upload(request: web.Request, state: AppState) -> Form:
+    return await read_form(request, state.config.max_upload_bytes, ("source_image",))
+
+
+async def handle_render(request: web.Request) -> web.Response:
+    t0 = time.perf_counter()
+    state = request.app[STATE_KEY]
+    form = await _read_upload(request, state)
+    data = form.require_file("source_image")
+    emotion = parse_emotion(form.text("emotion"))
+    intensity = parse_intensity(form.text("intensity"))
+    fmt = parse_format(form.text("output_format"))
+    mode = parse_mode(form.text("mode"))
+    direct = wanted_image_format(request)
+
+    _, source = await prepare_portrait(state, data)
+    [frame] = await state.worker.render([(source, Motion.emotion(emotion, intensity))], mode=mode)
+    if direct is not None:
+        body = await asyncio.to_thread(encode_image, frame, direct)
+        latency = (time.perf_counter() - t0) * 1000
+        return web.Response(body=body, headers={
+            "Content-Type": FORMATS[direct][2],
+            "X-Latency-Ms": f"{latency:.2f}",
+            "X-Emotion": emotion,
+            "X-Intensity": f"{intensity:g}",
+        })
+    store = outputs_of(state)
+    name, path = await asyncio.to_thread(lambda: store.write(encode_image(frame, fmt), fmt))
+    latency = (time.perf_counter() - t0) * 1000
+    return web.json_response(_result(state, emotion, intensity, name, str(path), frame, latency))
+
+
+async def handle_render_batch(request: web.Request) -> web.Response:
+    t0 = time.perf_counter()
+    state = request.app[STATE_KEY]
+    form = await _read_upload(request, state)
+    data = form.require_file("source_image")
+    emotions = parse_emotions(form)
+    intensity = parse_intensity(form.text("intensity"))
+    fmt = parse_format(form.text("output_format"))
+    mode = parse_mode(form.text("mode"))
+
+    _, source = await prepare_portrait(state, data)  # once for the whole batch
+    jobs = [(source, Motion.emotion(e, intensity)) for e in emotions]
+    frames = await state.worker.render(jobs, mode=mode)  # one engine call
+    store = outputs_of(state)
+    saved = await asyncio.to_thread(lambda: [store.write(encode_image(f, fmt), fmt) for f in frames])
+    latency = (time.perf_counter() - t0) * 1000
+    return web.json_response([
+        _result(state, e, intensity, name, str(path), f, latency)
+        for e, f, (name, path) in zip(emotions, frames, saved)
+    ])
+
+
+async def handle_get_output(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    name = request.match_info["filename"]
+    path = outputs_of(state).resolve(name)
+    if path is None:
+        raise ApiError(404, "not_found", "no such output (it may have expired or been deleted)")
+    return web.FileResponse(path, headers={"Content-Type": mime_of(name),
+                                           "Cache-Control": "private, max-age=60"})
+
+
+async def handle_delete_output(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    name = request.match_info["filename"]
+    deleted = await asyncio.to_thread(outputs_of(state).delete, name)
+    if not deleted:
+        raise ApiError(404, "not_found", "no such output (it may have expired or been deleted)")
+    return web.json_response({"deleted": True, "filename": name})
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    gpu: GpuFacts = state.extras[GPU_KEY]  # type: ignore[assignment]
+    info = state.engine.info
+    return web.json_response({
+        "status": "healthy",
+        "gpu_available": gpu.available,
+        "gpu_name": gpu.name,
+        "cuda_version": gpu.cuda_version,
+        "model_loaded": True,  # create_app is only ever given a loaded engine
+        "engine": info.name,
+        "device": info.device,
+        "model_version": info.model_version,
+        "version": package_version(),
+    })
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    body, ctype = metrics_of(request.app[STATE_KEY]).exposition()
+    return web.Response(body=body, headers={"Content-Type": ctype})
+
+
+def setup_rest(app: web.Application, state: AppState) -> None:
+    state.extras[OUTPUTS_KEY] = OutputStore(state.config.output_dir, state.config.output_ttl_s)
+    state.extras[GPU_KEY] = probe_gpu()
+    app.router.add_get("/health", handle_health)
+    app.router.add_post("/render", handle_render)
+    app.router.add_post("/render/batch", handle_render_batch)
+    app.router.add_get("/output/{filename}", handle_get_output)
+    app.router.add_delete("/output/{filename}", handle_delete_output)
+    app.router.add_get("/metrics", handle_metrics)

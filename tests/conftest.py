@@ -1,0 +1,127 @@
+"""Shared fixtures: the real MeshEngine, the real server on a loopback port, sample photos.
+
+    srv = await start_server(max_upload_mb=1)          # any ServerConfig field
+    srv = await start_server(engine=my_engine)          # a different engine
+    async with aiohttp.ClientSession() as http:
+        async with http.get(srv.base_url + "/health") as r: ...
+
+Every server runs the real app (aiohttp AppRunner + TCPSite on 127.0.0.1, port 0) in the
+one session-wide event loop, and is stopped at teardown of the fixture that started it.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from streamer.app_state import STATE_KEY, AppState
+from streamer.config import ServerConfig
+from streamer.samples import sample_portrait_bytes
+
+
+@dataclass
+class ServerHandle:
+    base_url: str  # "http://127.0.0.1:PORT"
+    ws_base: str  # "ws://127.0.0.1:PORT"
+    app: web.Application
+    state: AppState
+    runner: web.AppRunner
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    async def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            await self.runner.cleanup()
+
+
+StartServer = Callable[..., Awaitable[ServerHandle]]
+
+
+class _Starter:
+    """Starts servers and remembers them, so that teardown stops every one."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+        self.handles: list[ServerHandle] = []
+        self._tmp: list[tempfile.TemporaryDirectory[str]] = []
+
+    async def __call__(self, engine: Any = None, **overrides: Any) -> ServerHandle:
+        from streamer.app import create_app  # lazily: collection works while app.py evolves
+
+        if engine is None:
+            engine = self._request.getfixturevalue("mesh_engine")
+        if "output_dir" not in overrides:
+            tmp = tempfile.TemporaryDirectory(prefix="lpa-out-")
+            self._tmp.append(tmp)
+            overrides["output_dir"] = Path(tmp.name)
+        config = ServerConfig(host="127.0.0.1", port=0, **overrides)
+        app = create_app(config, engine)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        handle = ServerHandle(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}",
+                              app, app[STATE_KEY], runner)
+        self.handles.append(handle)
+        return handle
+
+    async def stop_all(self) -> None:
+        for h in reversed(self.handles):
+            await h.stop()
+        self.handles.clear()
+        for tmp in self._tmp:
+            tmp.cleanup()
+        self._tmp.clear()
+
+
+@pytest.fixture(scope="session")
+def mesh_engine() -> Any:
+    """One MeshEngine for the whole run (mediapipe start-up is the slow part)."""
+    from engine.mesh import MeshEngine  # lazily: the mesh engine lands separately
+
+    return MeshEngine()
+
+
+@pytest_asyncio.fixture
+async def start_server(request: pytest.FixtureRequest) -> AsyncIterator[StartServer]:
+    starter = _Starter(request)
+    try:
+        yield starter
+    finally:
+        await starter.stop_all()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[ServerHandle]:
+    """One default server (mesh engine) per test module."""
+    starter = _Starter(request)
+    try:
+        yield await starter()
+    finally:
+        await starter.stop_all()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_jpeg() -> bytes:
+    return sample_portrait_bytes("grace_hopper")
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg() -> bytes:
+    return sample_portrait_bytes("astronaut")
+
+
+@pytest.fixture(scope="session")
+def cat_jpeg() -> bytes:
+    """skimage.data.chelsea(): a cat, so no human face."""
+    return sample_portrait_bytes("chelsea")
