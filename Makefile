@@ -1,0 +1,73 @@
+# The two commands a newcomer needs: `make serve` and `make test`.
+# Installs are stamped, so a second run starts at once; they redo themselves when pyproject.toml changes.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+HOST   ?= 127.0.0.1
+PORT   ?= 8001
+# torch first, pinned, so pip takes the CPU build from this machine's wheel folder instead
+# of resolving the (much larger) default build; the pyproject range admits it. Override on other hosts.
+TORCH_SPEC ?= torch==2.13.0
+
+PY    := $(VENV)/bin/python
+PIP   := $(PY) -m pip
+STAMP := $(VENV)/.stamp-install
+TEST_STAMP := $(VENV)/.stamp-test
+
+.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help
+
+help:
+	@echo "make serve   - create $(VENV), install, serve http://$(HOST):$(PORT) with the mesh engine"
+	@echo "make test    - install the test extras and run the whole suite"
+	@echo "make sample  - write portrait.jpg (a sample photo) for the README's curl examples"
+	@echo "make bench   - time the mesh engine on the sample portraits"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e .
+	$(MAKE) --no-print-directory check-cv2
+	@touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(PIP) install -q -e ".[test]"
+	$(MAKE) --no-print-directory check-cv2
+	@touch $@
+
+install: $(STAMP)
+install-test: $(TEST_STAMP)
+
+# mediapipe pulls opencv-contrib-python; a second OpenCV distribution would overwrite its cv2.
+check-cv2: | $(PY)
+	@$(PY) -c "import importlib.metadata as m, sys; \
+	d = sorted({x.metadata['Name'].lower() for x in m.distributions() if (x.metadata['Name'] or '').lower().startswith('opencv')}); \
+	import cv2; \
+	ok = d == ['opencv-contrib-python']; \
+	print('cv2', cv2.__version__, 'from', d if d else 'nothing'); \
+	sys.exit(0 if ok else 'expected exactly one OpenCV distribution (opencv-contrib-python), found: ' + ', '.join(d))"
+
+serve: $(STAMP)
+	$(VENV)/bin/liveportrait-avatar serve --engine mesh --host $(HOST) --port $(PORT)
+
+sample: $(STAMP)
+	$(PY) -c "from streamer.samples import sample_portrait_bytes as s; open('portrait.jpg', 'wb').write(s('grace_hopper'))"
+	@echo "wrote portrait.jpg (matplotlib's grace_hopper.jpg)"
+
+bench: $(STAMP)
+	$(VENV)/bin/liveportrait-avatar bench --engine mesh --frames 200
+
+test: test-python test-client
+
+test-python: $(TEST_STAMP)
+	$(PY) -m pytest
+
+# The TypeScript client's tests (node --test against the real server) hook in here.
+test-client:
+	@if [ -f client-ts/package.json ]; then \
+	  cd client-ts && npm ci --no-audit --no-fund && npm test; \
+	else echo "client-ts/ not present: skipping its tests"; fi
+
+clean-stamps:
+	rm -f $(STAMP) $(TEST_STAMP)
