@@ -1,0 +1,178 @@
+/** Public data types of the liveportrait-avatar protocol, in the client's camelCase form. */
+
+/** The seven emotions the service renders. Values are the wire names. */
+export enum EmotionType {
+  NEUTRAL = "neutral",
+  HAPPY = "happy",
+  SAD = "sad",
+  SURPRISED = "surprised",
+  ANGRY = "angry",
+  DISGUSTED = "disgusted",
+  FEARFUL = "fearful",
+}
+
+/** An emotion as the enum member or its lowercase string ("happy"). */
+export type EmotionName = EmotionType | `${EmotionType}`;
+
+export const EMOTIONS: readonly EmotionType[] = Object.freeze(Object.values(EmotionType));
+
+export type OutputFormat = "png" | "jpg" | "webp";
+
+/**
+ * A portrait: a file path (Node only), raw bytes, or a Blob (Node >= 20 and browsers).
+ */
+export type SourceImage = string | Uint8Array | ArrayBuffer | Blob;
+
+export interface HealthStatus {
+  status: string;
+  gpuAvailable: boolean;
+  gpuName: string | null;
+  cudaVersion: string | null;
+  modelLoaded: boolean;
+  engine: string;
+  version: string;
+}
+
+export interface RenderRequest {
+  sourceImage: SourceImage;
+  emotion: EmotionName;
+  /** 0..1, default 0.7 (the server's default). */
+  intensity?: number;
+  /** Default "png". */
+  outputFormat?: OutputFormat;
+}
+
+export interface RenderResult {
+  outputPath: string;
+  filename: string;
+  emotion: EmotionType;
+  intensity: number;
+  latencyMs: number;
+  gpuUsed: boolean;
+  modelVersion: string;
+  width: number;
+  height: number;
+}
+
+/** The bytes of one render, fetched in a single round trip (Accept: image/...). */
+export interface RenderedImage {
+  data: Buffer;
+  contentType: string;
+  format: OutputFormat;
+  /** From the X-Latency-Ms header; null when the server did not send it. */
+  latencyMs: number | null;
+}
+
+/** The low-level face controls; every field is optional and 0 means "photo as is". */
+export interface FaceControls {
+  smile?: number; // -1..1
+  mouthOpen?: number; // 0..1
+  eyesOpen?: number; // -1..1
+  eyeLeft?: number; // -1..1
+  eyeRight?: number; // -1..1
+  brows?: number; // -1..1
+  gazeX?: number; // -1..1
+  gazeY?: number; // -1..1
+  yaw?: number; // -20..20 degrees
+  pitch?: number; // -20..20 degrees
+  roll?: number; // -20..20 degrees
+}
+
+export type ControlName = keyof FaceControls;
+
+/** Emotion blend weights, each 0..1; emotions not named become 0. */
+export type EmotionWeights = Partial<Record<EmotionName, number>>;
+
+export interface TransitionOptions {
+  /** Ease toward the new target over this many ms (0..10000; server default 250). */
+  transitionMs?: number;
+}
+
+export interface MotionTarget {
+  emotions: Record<EmotionType, number>;
+  controls: Required<FaceControls>;
+}
+
+/** The server's `state` event, sent after every accepted control message. */
+export interface SessionStateEvent {
+  seq: number;
+  target: MotionTarget;
+  transitionMs: number;
+  idleMotion: boolean;
+}
+
+/** The server's `stats` event, once a second. */
+export interface SessionStats {
+  fps: number;
+  renderMs: number;
+  dropped: number;
+  viewers: number;
+  frames: number;
+  controlLatencyMs: number | null;
+}
+
+export type FrameMode = "webrtc" | "jpeg" | "webp";
+export type VideoCodec = "vp8" | "h264";
+
+export interface OpenSessionOptions {
+  sourceImage: SourceImage;
+  /** 1..60, default 25. */
+  fps?: number;
+  /** 128..1024, a multiple of 16, default 512. */
+  size?: number;
+  /** "webrtc" (browsers, see attachVideo) or WebSocket frames as JPEG/WebP. Default "jpeg". */
+  frames?: FrameMode;
+  codec?: VideoCodec;
+  /** Blinks and small head sway; default true. */
+  idleMotion?: boolean;
+  /** WebSocket frame quality 1..100 (default 80). */
+  frameQuality?: number;
+  /** WebSocket frame rate, 1..fps (default: the session fps). */
+  frameFps?: number;
+}
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface SessionInfo {
+  sessionId: string;
+  wsUrl: string;
+  iceServers: IceServer[];
+  expiresIn: number;
+  fps: number;
+  size: number;
+  codec: VideoCodec;
+}
+
+/** GET /sessions/{id}. */
+export interface SessionState {
+  sessionId: string;
+  fps: number;
+  size: number;
+  codec: VideoCodec;
+  idleMotion: boolean;
+  viewers: number;
+  wsClients: number;
+  ageS: number;
+  framesRendered: number;
+  motion: MotionTarget;
+  target: MotionTarget;
+}
+
+export interface FrameMeta {
+  /** 1-based count of frames received on this session. */
+  seq: number;
+  format: "jpeg" | "webp";
+  bytes: number;
+  /** Date.now() when the frame arrived. */
+  receivedAt: number;
+}
+
+export interface CloseEvent {
+  code: number;
+  /** "deleted" | "expired" from the server, or the socket's close reason. */
+  reason: string;
+}
