@@ -1,10 +1,116 @@
-"""The demo page: serves web/ at / (filled in by the demo-page work)."""
+"""The demo page: serves web/ at / and the bundled sample portraits at /samples/{name}.
+
+The page is plain files (no build step). Only known asset folders and extensions are
+served, so nothing else in the repository can leak through these routes.
+"""
 from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
 
 from aiohttp import web
 
 from .app_state import AppState
+from .errors import json_error
+
+# The package is installed editable: web/ sits next to streamer/ in the checkout.
+WEB_DIR: Path = Path(__file__).resolve().parent.parent / "web"
+
+CONTENT_TYPES: dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".webmanifest": "application/manifest+json",
+}
+ASSET_DIRS: tuple[str, ...] = ("js", "css", "img")
+# One path segment of plain characters: no "..", no slashes, no hidden files.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
+# Revalidate every time (ETag / Last-Modified make it a cheap 304): after an upgrade the
+# browser never mixes an old module with a new one.
+CACHE_ASSETS = "no-cache"
+CACHE_SAMPLES = "public, max-age=86400"
+SAMPLE_NAMES: tuple[str, ...] = ("grace_hopper", "astronaut")
+_SAMPLES_KEY = "web.sample_bytes"
+
+
+class WebDirMissingError(RuntimeError):
+    pass
+
+
+def find_web_dir(web_dir: Path = WEB_DIR) -> Path:
+    if not (web_dir / "index.html").is_file():
+        raise WebDirMissingError(
+            f"demo page not found: expected {web_dir / 'index.html'}. The streamer serves web/ "
+            "from the source checkout; install the package editable (pip install -e .) from it.")
+    return web_dir
+
+
+def _file_response(path: Path) -> web.StreamResponse:
+    ctype = CONTENT_TYPES.get(path.suffix.lower())
+    if ctype is None or not path.is_file():
+        return json_error(404, "not_found", "no such file")
+    # FileResponse answers conditional requests (ETag, If-Modified-Since) with 304.
+    return web.FileResponse(path, headers={
+        "Content-Type": ctype,
+        "Cache-Control": CACHE_ASSETS,
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
+def _sniff_image_type(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
 
 
 def setup_web(app: web.Application, state: AppState) -> None:
-    """Add the / route and static assets of the demo page."""
+    """Add the / route, the page's static assets and /samples/{name}."""
+    root = find_web_dir()
+
+    async def index(request: web.Request) -> web.StreamResponse:
+        return _file_response(root / "index.html")
+
+    async def top_file(request: web.Request) -> web.StreamResponse:
+        return _file_response(root / request.match_info["name"])
+
+    async def asset(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if not _SAFE_NAME.match(name):
+            return json_error(404, "not_found", "no such file")
+        return _file_response(root / request.match_info["folder"] / name)
+
+    async def sample(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in SAMPLE_NAMES:
+            return json_error(404, "not_found",
+                              f"unknown sample {name!r}; known: {', '.join(SAMPLE_NAMES)}")
+        cached: dict[str, bytes] = state.extras.setdefault(_SAMPLES_KEY, {})
+        data = cached.get(name)
+        if data is None:
+            from .samples import sample_portrait_bytes  # the sample loader is optional at import time
+            try:
+                # Reading/encoding the photo is file I/O and image work: keep it off the loop.
+                data = await asyncio.get_running_loop().run_in_executor(
+                    None, sample_portrait_bytes, name)
+            except (OSError, ImportError, ValueError, RuntimeError) as exc:
+                return json_error(404, "not_found", f"sample {name!r} is not installed here: {exc}")
+            cached[name] = data
+        return web.Response(body=data, headers={
+            "Content-Type": _sniff_image_type(data),
+            "Cache-Control": CACHE_SAMPLES,
+            "X-Content-Type-Options": "nosniff",
+        })
+
+    app.router.add_get("/", index)
+    # Explicit top-level names only: a catch-all here would shadow the API's routes.
+    app.router.add_get(r"/{name:index\.html|favicon\.svg|favicon\.ico|site\.webmanifest}", top_file)
+    app.router.add_get(r"/{folder:js|css|img}/{name}", asset)
+    app.router.add_get("/samples/{name}", sample)
