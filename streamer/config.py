@@ -13,6 +13,8 @@ class SessionLimits:
     max_age_s: float = 3600.0
     default_fps: int = 25
     default_size: int = 512
+    max_viewers_per_session: int = 16  # WebRTC peers watching one session
+    max_viewers_per_socket: int = 4  # offers one WebSocket may open
 
 
 @dataclass

@@ -1,0 +1,43 @@
+"""Session metrics on the app's own Prometheus registry (names prefixed liveportrait_session)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1, 0.12, 0.16, 0.25, 0.5, 1.0)
+
+
+@dataclass
+class SessionMetrics:
+    sessions_active: Gauge
+    viewers: Gauge
+    frames_rendered: Counter
+    frames_dropped: Counter
+    batch_size: Histogram
+    render_seconds: Histogram
+    control_to_frame_seconds: Histogram
+
+    @staticmethod
+    def create(reg: CollectorRegistry) -> "SessionMetrics":
+        return SessionMetrics(
+            sessions_active=Gauge("liveportrait_sessions_active", "Open avatar sessions",
+                                  registry=reg),
+            viewers=Gauge("liveportrait_session_viewers", "Connected WebRTC viewers (peers)",
+                          registry=reg),
+            frames_rendered=Counter("liveportrait_session_frames_rendered_total",
+                                    "Session frames handed to viewers", registry=reg),
+            frames_dropped=Counter("liveportrait_session_frames_dropped_total",
+                                   "Session frame slots skipped because a tick overran",
+                                   registry=reg),
+            batch_size=Histogram("liveportrait_session_batch_size",
+                                 "Session frames per batched engine call",
+                                 buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32), registry=reg),
+            render_seconds=Histogram("liveportrait_session_render_seconds",
+                                     "Wall time of one batched session render (engine queue "
+                                     "included)", buckets=_LATENCY_BUCKETS, registry=reg),
+            control_to_frame_seconds=Histogram(
+                "liveportrait_session_control_to_frame_seconds",
+                "From an accepted control message to the first frame rendered with it",
+                buckets=_LATENCY_BUCKETS, registry=reg),
+        )

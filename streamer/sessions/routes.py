@@ -1,0 +1,109 @@
+"""REST for sessions: POST/GET/DELETE /sessions, and the WebSocket route."""
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from ..app_state import STATE_KEY, AppState
+from ..errors import ApiError, json_error
+from ..forms import read_form
+from ..portraits import prepare_portrait
+from .registry import SessionRegistry
+from .ws import session_ws
+
+REGISTRY_KEY = "sessions"  # state.extras[REGISTRY_KEY] is the SessionRegistry
+CODECS = ("vp8", "h264")
+_TRUE = ("true", "1", "on", "yes")
+_FALSE = ("false", "0", "off", "no")
+
+
+def registry_of(state: AppState) -> SessionRegistry:
+    return state.extras[REGISTRY_KEY]  # type: ignore[return-value]
+
+
+def _int_field(value: str | None, name: str, default: int, low: int, high: int,
+               multiple: int = 1) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        x = int(value)
+    except ValueError:
+        x = None
+    if x is None or x < low or x > high or x % multiple:
+        extra = f", a multiple of {multiple}" if multiple > 1 else ""
+        raise ApiError(400, "bad_request", f"{name} must be an integer from {low} to {high}{extra}")
+    return x
+
+
+def _parse_options(form) -> tuple[int, int, str, bool]:  # type: ignore[no-untyped-def]
+    fps = _int_field(form.text("fps"), "fps", 25, 1, 60)
+    size = _int_field(form.text("size"), "size", 512, 128, 1024, 16)
+    codec = (form.text("codec") or "vp8").lower()
+    if codec not in CODECS:
+        raise ApiError(400, "bad_request", "codec must be vp8 or h264")
+    idle_raw = (form.text("idle_motion") or "true").lower()
+    if idle_raw not in _TRUE + _FALSE:
+        raise ApiError(400, "bad_request", "idle_motion must be true or false")
+    return fps, size, codec, idle_raw in _TRUE
+
+
+def _error_response(exc: ApiError) -> web.Response:
+    return json_error(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def create_session(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    registry = registry_of(state)
+    limits = state.config.sessions
+    try:
+        registry.reserve()  # 429 before reading a large upload
+        try:
+            form = await read_form(request, state.config.max_upload_bytes, ("source_image",))
+            data = form.require_file("source_image")
+            fps, size, codec, idle = _parse_options(form)
+            if form.text("fps") in (None, ""):
+                fps = limits.default_fps
+            if form.text("size") in (None, ""):
+                size = limits.default_size
+            key, source = await prepare_portrait(state, data)
+        except BaseException:
+            registry.unreserve()
+            raise
+    except ApiError as exc:
+        return _error_response(exc)
+    s = registry.add(key, source, fps, size, codec, idle)
+    body = {"session_id": s.id, "ws_url": f"ws://{request.host}/sessions/{s.id}/ws",
+            "ice_servers": [{"urls": [u]} for u in state.config.ice_servers],
+            "expires_in": limits.idle_timeout_s, "fps": fps, "size": size, "codec": codec}
+    return web.json_response(body, status=201)
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    registry = registry_of(request.app[STATE_KEY])
+    now = time.monotonic()
+    return web.json_response({"sessions": [s.describe(now) for s in registry.active()]})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    registry = registry_of(request.app[STATE_KEY])
+    s = registry.get(request.match_info["session_id"])
+    if s is None:
+        return json_error(404, "not_found", "no such session")
+    return web.json_response(s.describe(time.monotonic()))
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    registry = registry_of(request.app[STATE_KEY])
+    s = registry.get(request.match_info["session_id"])
+    if s is None:
+        return json_error(404, "not_found", "no such session")
+    await registry.close_session(s, "deleted")
+    return web.json_response({"deleted": True, "session_id": s.id})
+
+
+async def ws_route(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    limits = state.config.sessions
+    return await session_ws(request, registry_of(state), list(state.config.ice_servers),
+                            limits.max_viewers_per_socket, limits.max_viewers_per_session)
