@@ -1,0 +1,140 @@
+"""A canvas: the pixels one render warps, with everything precomputed for them.
+
+The crop render and the full-resolution render each get a canvas (the 512 crop, or the
+face's neighbourhood in the photo); both hold their landmarks, face frame, grid and
+basis fields, so a frame is a weighted sum of bases, two small inversions and a remap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.facs import FaceActivation
+
+from . import eyes as E
+from . import mouth as M
+from .action_units import SMOOTH_AUS, au_bases
+from .geometry import FaceFrame, face_frame
+from .head import HEAD_BASES, head_bases
+from .warp import Grid, identity_map, invert, make_grid, upsample
+
+# Lip opening per unit action unit, in units of d: (upper lip lift, lower lip drop, jaw drop).
+TEAR_GAINS: dict[int, tuple[float, float, float]] = {
+    25: (0.02, 0.07, 0.0),
+    26: (0.015, 0.0, 0.20),
+    10: (0.06, 0.0, 0.0),
+    9: (0.025, 0.0, 0.0),
+    16: (0.0, 0.05, 0.0),
+}
+N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
+
+
+@dataclass(frozen=True)
+class Canvas:
+    image: np.ndarray  # (h, w, 3) uint8, h and w multiples of the grid step
+    points: np.ndarray  # (478, 3) landmarks in canvas pixels
+    frame: FaceFrame
+    grid: Grid
+    smooth: np.ndarray  # (N_SMOOTH, gy, gx, 2) float32: AU bases then head bases
+    tear: np.ndarray  # (3, gy, gx, 2) float32: U, J_LIP, J_JAW
+    ident: np.ndarray  # (h, w, 2) float32 identity map
+    eyes: tuple[E.EyeGeom, E.EyeGeom]
+    mouth: M.MouthGeom
+
+    def nbytes(self) -> int:
+        return int(self.image.nbytes + self.smooth.nbytes + self.tear.nbytes + self.ident.nbytes)
+
+
+def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
+    h, w = image.shape[:2]
+    grid = make_grid(w, h)
+    frame = face_frame(points)
+    shape = (grid.gy, grid.gx, 2)
+    smooth = np.concatenate([au_bases(points, frame, grid.nodes), head_bases(points, frame, grid.nodes)])
+    mouth = M.mouth_geom(points, frame, image)
+    tear = M.tear_bases(mouth, grid.nodes)
+    return Canvas(
+        image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
+        smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
+        tear=np.ascontiguousarray(tear.reshape((-1,) + shape)), ident=identity_map(w, h),
+        eyes=(E.eye_geom(points, frame, 0), E.eye_geom(points, frame, 1)), mouth=mouth,
+    )
+
+
+@dataclass
+class Coefficients:
+    smooth: np.ndarray  # (N_SMOOTH,)
+    tear: np.ndarray  # (3,) in units of d
+    lids: tuple[float, float]  # lid travel, image-left eye then image-right eye
+    gaze: tuple[float, float]
+
+
+def coefficients(act: FaceActivation) -> Coefficients:
+    aus = act.action_units
+    yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
+    smooth = [float(aus.get(k, 0.0)) for k in SMOOTH_AUS]
+    smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
+               float(act.breath)]
+    tear = np.zeros(3)
+    for au, gains in TEAR_GAINS.items():
+        tear += aus.get(au, 0.0) * np.asarray(gains)
+    # The portrait's left eye is the image-right one.
+    lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
+    return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
+                        (float(act.gaze_x), float(act.gaze_y)))
+
+
+def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
+             centre: np.ndarray, w: int, h: int) -> tuple[int, int, int, int] | None:
+    """Output pixels whose backward map can land in a source box: shift it by the motion."""
+    i = int(np.clip(centre[0] // 8, 0, grid.gx - 1))
+    j = int(np.clip(centre[1] // 8, 0, grid.gy - 1))
+    bx, by = back[j, i]
+    x0 = max(0, int(np.floor(box[0] - bx - pad)))
+    y0 = max(0, int(np.floor(box[1] - by - pad)))
+    x1 = min(w, int(np.ceil(box[2] - bx + pad)))
+    y1 = min(h, int(np.ceil(box[3] - by + pad)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def backward_maps(c: Canvas, k: Coefficients) -> tuple[np.ndarray, tuple | None]:
+    """The full backward map (h, w, 2) and, if the lips part, (box, Opening, gap px) to paint."""
+    g = c.grid
+    base = np.tensordot(k.smooth, c.smooth, axes=1)
+    t = k.tear
+    opens = float(t.sum()) > 1e-5
+    f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
+    b_up = invert(g, f_up)
+    maps = c.ident + upsample(g, b_up)
+    opening = None
+    if opens:
+        f_low = base + t[1] * c.tear[1] + t[2] * c.tear[2]
+        b_low = invert(g, f_low)
+        box = _box_out(c.mouth.box, b_low, g, 0.3 * c.frame.d, c.mouth.centre, g.width, g.height)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            q_up = maps[y0:y1, x0:x1]
+            q_low = c.ident[y0:y1, x0:x1] + upsample(g, b_low, x0, y0, x1, y1)
+            q, op = M.choose_sides(c.mouth, q_up, q_low)
+            maps[y0:y1, x0:x1] = q
+            opening = (box, op, float(t.sum()) * c.frame.d)
+    pad = 0.15 * c.frame.d + 2
+    for eye, travel in zip(c.eyes, k.lids):
+        if abs(travel) < 1e-4 and abs(k.gaze[0]) < 1e-4 and abs(k.gaze[1]) < 1e-4:
+            continue
+        box = _box_out(eye.box, b_up, g, pad, eye.centre, g.width, g.height)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            E.apply_eye(maps[y0:y1, x0:x1], eye, travel, k.gaze[0], k.gaze[1])
+    return maps, opening
+
+
+def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
+    maps, opening = backward_maps(c, k)
+    out = cv2.remap(c.image, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if opening is not None:
+        (x0, y0, x1, y1), op, gap = opening
+        M.paint(out[y0:y1, x0:x1], c.mouth, op, gap)
+    return out

@@ -1,0 +1,123 @@
+"""MeshEngine: the embedded CPU engine (landmarks + action-unit warps, no model weights)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from engine.api import EngineInfo, InvalidImageError, Source, check_image
+from engine.facs import activation
+from engine.landmarks import detect_landmarks
+from engine.motion import Motion
+
+from .canvas import Canvas, build_canvas, coefficients, render_canvas
+from .geometry import portrait_crop
+from .warp import STEP
+
+MODEL_VERSION = "mesh-0.1.0"
+OUTPUT_SIZE = 512
+# The full-resolution canvas reaches this many face widths beyond the face box;
+# everything farther is copied from the photo unchanged.
+FULL_MARGIN = 1.0
+
+
+@dataclass
+class MeshSource(Source):
+    crop: Canvas = None  # type: ignore[assignment]  # the OUTPUT_SIZE portrait crop
+    full: Canvas = None  # type: ignore[assignment]  # the face's neighbourhood at source resolution
+    full_box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where ``full`` sits in the photo
+    image: np.ndarray = None  # type: ignore[assignment]  # the photo (read-only)
+    crop_affine: np.ndarray = None  # type: ignore[assignment]  # photo -> crop, 2x3
+
+    def nbytes(self) -> int:
+        return self.crop.nbytes() + self.full.nbytes() + int(self.image.nbytes)
+
+
+def _full_box(box: tuple[float, float, float, float], w: int, h: int) -> tuple[int, int, int, int]:
+    """The face box grown by FULL_MARGIN face widths, clipped, with sides a multiple of STEP."""
+    x0, y0, x1, y1 = box
+    m = FULL_MARGIN * max(x1 - x0, y1 - y0)
+    bx0, by0 = max(0, int(x0 - m)), max(0, int(y0 - m))
+    bx1, by1 = min(w, int(np.ceil(x1 + m))), min(h, int(np.ceil(y1 + m)))
+
+    def fit(a: int, b: int, limit: int) -> tuple[int, int]:
+        size = max(STEP, -(-(b - a) // STEP) * STEP)  # round up, then slide/trim into the image
+        size = min(size, limit // STEP * STEP)
+        a = min(a, limit - size)
+        return max(0, a), max(0, a) + size
+
+    bx0, bx1 = fit(bx0, bx1, w)
+    by0, by1 = fit(by0, by1, h)
+    return bx0, by0, bx1, by1
+
+
+class MeshEngine:
+    name = "mesh"
+
+    def __init__(self, threads: int | None = 1) -> None:
+        # The server renders on one engine thread; one OpenCV thread per call keeps
+        # the other core free for the event loop and encoding.
+        if threads is not None:
+            cv2.setNumThreads(threads)
+        self._info = EngineInfo(name="mesh", device="cpu", gpu_name=None, model_version=MODEL_VERSION,
+                                output_size=OUTPUT_SIZE)
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    def prepare(self, image: np.ndarray) -> MeshSource:
+        image = check_image(image)
+        h, w = image.shape[:2]
+        if h < 2 * STEP or w < 2 * STEP:
+            raise InvalidImageError("image is too small")
+        lm = detect_landmarks(image)  # NoFaceError when there is none
+        pts = lm.points
+        affine = portrait_crop(lm.box, OUTPUT_SIZE)
+        crop_img = cv2.warpAffine(image, affine, (OUTPUT_SIZE, OUTPUT_SIZE), flags=cv2.INTER_AREA
+                                  if affine[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crop_pts = pts.copy()
+        crop_pts[:, :2] = pts[:, :2] @ affine[:, :2].T.astype(np.float32) + affine[:, 2].astype(np.float32)
+        crop_pts[:, 2] = pts[:, 2] * np.float32(affine[0, 0])
+        fb = _full_box(lm.box, w, h)
+        full_pts = pts.copy()
+        full_pts[:, 0] -= fb[0]
+        full_pts[:, 1] -= fb[1]
+        image_ro = image.copy()
+        image_ro.setflags(write=False)
+        return MeshSource(width=w, height=h, face_box=lm.box,
+                          crop=build_canvas(crop_img, crop_pts),
+                          full=build_canvas(image[fb[1]:fb[3], fb[0]:fb[2]].copy(), full_pts),
+                          full_box=fb, image=image_ro, crop_affine=affine)
+
+    def render(self, jobs: Sequence[tuple[Source, Motion]], mode: str = "crop",
+               size: int | None = None) -> list[np.ndarray]:
+        if mode not in ("crop", "full"):
+            raise ValueError(f"unknown render mode {mode!r}; valid: crop, full")
+        size = OUTPUT_SIZE if size is None else int(size)
+        if size < 16 or size > 4096:
+            raise ValueError("size must be between 16 and 4096")
+        frames = []
+        for source, motion in jobs:
+            if not isinstance(source, MeshSource):
+                raise TypeError("MeshEngine.render needs sources prepared by MeshEngine")
+            frames.append(self._render_one(source, motion, mode, size))
+        return frames
+
+    def _render_one(self, src: MeshSource, motion: Motion, mode: str, size: int) -> np.ndarray:
+        k = coefficients(activation(motion))
+        if mode == "full":
+            out = src.image.copy()
+            x0, y0, x1, y1 = src.full_box
+            out[y0:y1, x0:x1] = render_canvas(src.full, k)
+            return out
+        frame = render_canvas(src.crop, k)
+        if size != OUTPUT_SIZE:
+            interp = cv2.INTER_AREA if size < OUTPUT_SIZE else cv2.INTER_LINEAR
+            frame = cv2.resize(frame, (size, size), interpolation=interp)
+        return frame
+
+    def release(self, source: Source) -> None:
+        """Nothing to free: a MeshSource is plain arrays that go with the source."""

@@ -1,0 +1,112 @@
+"""Eyelids and gaze, applied per pixel to the backward map around each eye.
+
+Everything is measured along the eye's own axes: s along the corner-to-corner line, t
+across it (down). With c the lid travel (0 open as photographed, 1 closed, < 0 wider):
+the upper lid edge moves from t_up to t_up + c*h (h = the opening). The lid skin above it
+stretches down over the eye and the visible eye compresses under it; both maps are monotone
+in t, so nothing folds. Gaze slides the iris inside the opening with a smooth bump.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import regions as R
+from .geometry import FaceFrame
+
+CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
+WIDEN_MAX = 0.35  # AU5 at 1: the upper lid rises by 35% of the opening
+GAZE_X = 0.2  # iris travel at gaze 1, as a fraction of the eye width
+GAZE_Y = 0.25  # ... as a fraction of the opening
+
+
+@dataclass(frozen=True)
+class EyeGeom:
+    centre: np.ndarray  # (2,) px, middle of the corners
+    u: np.ndarray  # (2,) unit along the eye (image right)
+    v: np.ndarray  # (2,) unit down
+    s_up: np.ndarray  # upper lid curve: s (sorted) -> t, px
+    t_up: np.ndarray
+    s_low: np.ndarray
+    t_low: np.ndarray
+    skin: float  # lid skin height above the upper lid that stretches when closing, px
+    iris_s: float
+    iris_t: float
+    width: float  # corner to corner, px
+    opening: float  # lid gap at the iris, px
+    box: tuple[int, int, int, int]  # source pixels the eye maps can touch (x0, y0, x1, y1)
+
+
+def _curve(points: np.ndarray, idx: tuple[int, ...], centre: np.ndarray, u: np.ndarray,
+           v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rel = points[list(idx), :2] - centre
+    s, t = rel @ u, rel @ v
+    order = np.argsort(s)
+    return s[order], t[order]
+
+
+def eye_geom(points: np.ndarray, frame: FaceFrame, side: int) -> EyeGeom:
+    """side 0: the image-left eye (portrait's right), 1: the image-right eye."""
+    p = points[:, :2].astype(np.float64)
+    upper = (R.EYE_R_UPPER, R.EYE_L_UPPER)[side]
+    lower = (R.EYE_R_LOWER, R.EYE_L_LOWER)[side]
+    outer, inner = R.EYE_CORNERS[side]
+    centre = (p[outer] + p[inner]) / 2
+    u, v = frame.u, frame.v
+    s_up, t_up = _curve(p, upper, centre, u, v)
+    s_low, t_low = _curve(p, lower, centre, u, v)
+    brow = p[[R.BROW_INNER[side], R.BROW_MID[side], R.BROW_OUTER[side]]].mean(axis=0)
+    gap_to_brow = float(np.interp(0.0, s_up, t_up) - (brow - centre) @ v)
+    skin = float(np.clip(0.6 * gap_to_brow, 0.08 * frame.d, 0.25 * frame.d))
+    iris = p[R.IRIS_CENTER[side]] - centre
+    width = float(np.hypot(*(p[outer] - p[inner])))
+    iris_s = float(iris @ u)
+    opening = float(np.interp(iris_s, s_low, t_low) - np.interp(iris_s, s_up, t_up))
+    pad = 3.0
+    ex = np.concatenate([[s_up.min() - pad, s_up.max() + pad]])
+    ty = [float(t_up.min() - skin - pad), float(t_low.max() + pad)]
+    corners = np.array([centre + a * u + b * v for a in ex for b in ty])
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
+    return EyeGeom(centre, u, v, s_up, t_up, s_low, t_low, skin, iris_s, float(iris @ v),
+                   width, max(opening, 1.0), (int(x0), int(y0), int(x1), int(y1)))
+
+
+def lid_travel(close: float, widen: float) -> float:
+    return CLOSE_MAX * close - WIDEN_MAX * widen * (1.0 - close)
+
+
+def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y: float) -> None:
+    """Rewrite the source coordinates ``q`` (..., 2) in place for one eye."""
+    if abs(travel) < 1e-4 and abs(gaze_x) < 1e-4 and abs(gaze_y) < 1e-4:
+        return
+    rel_x = q[..., 0] - eye.centre[0]
+    rel_y = q[..., 1] - eye.centre[1]
+    s = rel_x * eye.u[0] + rel_y * eye.u[1]
+    t = rel_x * eye.v[0] + rel_y * eye.v[1]
+    tu = np.interp(s, eye.s_up, eye.t_up)
+    tl = np.interp(s, eye.s_low, eye.t_low)
+    h = np.maximum(tl - tu, 0.0)
+    t_new = t
+    if abs(travel) >= 1e-4:
+        tu2 = tu + travel * h  # where the upper lid edge is drawn
+        top = tu - eye.skin
+        skin_zone = (t >= top) & (t < tu2)
+        eye_zone = (t >= tu2) & (t <= tl)
+        t_new = t.copy()
+        t_new[skin_zone] = (top + (t - top) * (eye.skin / np.maximum(tu2 - top, 1e-3)))[skin_zone]
+        t_new[eye_zone] = (tu + (t - tu2) * h / np.maximum(tl - tu2, 1e-3))[eye_zone]
+    s_new = s
+    if abs(gaze_x) >= 1e-4 or abs(gaze_y) >= 1e-4:
+        gx = gaze_x * GAZE_X * eye.width
+        gy = gaze_y * GAZE_Y * eye.opening
+        radius = 0.3 * eye.width
+        bump = np.exp(-(((s - eye.iris_s - gx / 2) ** 2) + 0.5 * (t_new - eye.iris_t - gy / 2) ** 2)
+                      / (2 * radius * radius))
+        inside = np.clip(np.minimum(t_new - tu, tl - t_new) / 1.5, 0.0, 1.0)
+        w = bump * inside
+        s_new = s - gx * w
+        t_new = t_new - gy * w
+    q[..., 0] = eye.centre[0] + s_new * eye.u[0] + t_new * eye.v[0]
+    q[..., 1] = eye.centre[1] + s_new * eye.u[1] + t_new * eye.v[1]

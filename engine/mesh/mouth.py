@@ -1,0 +1,177 @@
+"""Lips parting: the skin tears along the mouth line, and the gap gets a mouth interior.
+
+The upper side (upper lip, and any interior the photo already shows, which moves with
+the upper teeth) and the lower side (lower lip, chin) each get their own smooth field:
+``U`` lifts the upper lip, ``J_LIP`` lowers the lower lip, ``J_JAW`` drops the jaw with the
+chin. Each side is inverted separately on the coarse grid; per pixel, whichever side maps
+back onto its own half of the source wins, and pixels neither side claims are the opening,
+painted as a dark cavity with a hint of upper teeth.
+
+Coordinates: s along the corner-to-corner line (-1 and 1 at the outer corners), t across it
+in pixels (down). The inner lip curves t_ui(s) <= t_li(s) come from the landmarks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import regions as R
+from .geometry import FaceFrame
+
+TEAR_BASES = ("U", "J_LIP", "J_JAW")
+JAW_WIDE = 1.9  # the jaw moves across 1.9x the mouth half width at the chin
+CAVITY = np.array([52.0, 20.0, 24.0])  # RGB of the dark mouth interior (scaled per photo)
+TEETH = np.array([226.0, 218.0, 204.0])
+
+
+@dataclass(frozen=True)
+class MouthGeom:
+    centre: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    half: float  # half the corner-to-corner distance, px
+    s_ui: np.ndarray
+    t_ui: np.ndarray
+    s_li: np.ndarray
+    t_li: np.ndarray
+    s_corner: float  # |s| of the inner lip corners
+    chin: float  # t of the chin below the lower inner lip at s=0, px
+    d: float
+    box: tuple[int, int, int, int]  # source pixels the tear fields can touch
+    brightness: float  # photo exposure, scales the painted colours
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _curve(points: np.ndarray, idx: tuple[int, ...], centre: np.ndarray, u: np.ndarray,
+           v: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:
+    rel = points[list(idx), :2] - centre
+    s, t = rel @ u / half, rel @ v
+    order = np.argsort(s)
+    return s[order], t[order]
+
+
+def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> MouthGeom:
+    p = points[:, :2].astype(np.float64)
+    a, b = p[R.MOUTH_CORNERS[0]], p[R.MOUTH_CORNERS[1]]
+    centre = (a + b) / 2
+    half = max(float(np.hypot(*(b - a))) / 2, 2.0)
+    u = (b - a) / (2 * half)
+    v = np.array([-u[1], u[0]])
+    s_ui, t_ui = _curve(p, R.LIP_UPPER_INNER, centre, u, v, half)
+    s_li, t_li = _curve(p, R.LIP_LOWER_INNER, centre, u, v, half)
+    s_corner = float(np.clip(np.abs(s_ui[[0, -1]]).mean(), 0.5, 1.0))
+    d = frame.d
+    chin = float((p[R.CHIN] - centre) @ v - np.interp(0.0, s_li, t_li))
+    chin = max(chin, 0.3 * d)
+    reach_x = JAW_WIDE * half + 2
+    top = float(t_ui.min()) - 0.35 * d
+    bottom = float(np.interp(0.0, s_li, t_li)) + chin + 0.55 * d
+    corners = np.array([centre + x * u + y * v for x in (-reach_x, reach_x) for y in (top, bottom)])
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
+    h, w = image.shape[:2]
+    fx0, fy0 = int(np.clip(p[:, 0].min(), 0, w - 1)), int(np.clip(p[:, 1].min(), 0, h - 1))
+    fx1, fy1 = int(np.clip(p[:, 0].max(), fx0 + 1, w)), int(np.clip(p[:, 1].max(), fy0 + 1, h))
+    face = image[fy0:fy1, fx0:fx1].reshape(-1, 3).astype(np.float64)
+    luma = float(np.median(face @ np.array([0.299, 0.587, 0.114]))) if face.size else 150.0
+    return MouthGeom(centre, u, v, half, s_ui, t_ui, s_li, t_li, s_corner, chin, d,
+                     (int(x0), int(y0), int(x1), int(y1)), float(np.clip(luma / 150.0, 0.55, 1.15)))
+
+
+def lip_profile(m: MouthGeom, s: np.ndarray) -> np.ndarray:
+    """1 mid-mouth, 0 at and beyond the inner lip corners, flat at the ends."""
+    return np.clip(1 - (s / m.s_corner) ** 2, 0.0, 1.0) ** 1.5
+
+
+def _local(m: MouthGeom, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rel_x = q[..., 0] - m.centre[0]
+    rel_y = q[..., 1] - m.centre[1]
+    s = (rel_x * m.u[0] + rel_y * m.u[1]) / m.half
+    t = rel_x * m.v[0] + rel_y * m.v[1]
+    return s, t
+
+
+def tear_bases(m: MouthGeom, nodes: np.ndarray) -> np.ndarray:
+    """(3, M, 2) float32: U (upper side, up), J_LIP and J_JAW (lower side, down), per unit d."""
+    s, t = _local(m, nodes)
+    tu = np.interp(s, m.s_ui, m.t_ui)
+    tl = np.interp(s, m.s_li, m.t_li)
+    lp = lip_profile(m, s)
+    d = m.d
+    # Upper side: fades upwards to the nose; constant over the photo's own mouth interior;
+    # continued a little below the line only so the inversion near the line is well defined.
+    up = np.where(t < tu, 1 - _smoothstep((tu - t) / (0.3 * d)),
+                  np.where(t <= tl, 1.0, 1 - _smoothstep((t - tl) / (0.15 * d))))
+    U = lp * up
+    below = t >= tl
+    ext = lp * (1 - _smoothstep((tl - t) / (0.15 * d)))  # continuation above the line
+    r = np.maximum(t - tl, 0.0)
+    J_lip = np.where(below, lp * (1 - _smoothstep(r / (0.3 * d))), ext)
+    wide = m.s_corner + (JAW_WIDE - m.s_corner) * _smoothstep(r / (0.6 * d))
+    lat = np.clip(1 - (s / wide) ** 2, 0.0, 1.0) ** 1.5
+    chin = 1 - _smoothstep((r - m.chin) / (0.5 * d))
+    J_jaw = np.where(below, lat * chin, ext)
+    vec_up = (-m.v * d)[None, :]
+    vec_down = (m.v * d)[None, :]
+    return np.stack([U[:, None] * vec_up, J_lip[:, None] * vec_down,
+                     J_jaw[:, None] * vec_down]).astype(np.float32)
+
+
+@dataclass
+class Opening:
+    """The painted gap inside an output box: alpha and where in the gap each pixel is."""
+
+    alpha: np.ndarray  # (h, w) float32 0..1
+    depth: np.ndarray  # (h, w) px below the upper lip edge
+    s: np.ndarray  # (h, w) mouth coordinate
+
+
+def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> tuple[np.ndarray, Opening]:
+    """Per pixel source coordinates for the mouth box, and the opening to paint."""
+    s_u, t_u = _local(m, q_up)
+    s_l, t_l = _local(m, q_low)
+    rel_up = t_u - np.interp(s_u, m.s_li, m.t_li)  # <= 0: upper side (or the photo's interior)
+    rel_low = t_l - np.interp(s_l, m.s_li, m.t_li)  # >= 0: lower side
+    lower = rel_low >= 0
+    q = np.where(lower[..., None], q_low, q_up)
+    alpha = np.clip(np.minimum(-rel_low, rel_up) + 0.5, 0.0, 1.0).astype(np.float32)
+    return q, Opening(alpha, np.maximum(rel_up, 0.0), s_u)
+
+
+def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
+    """Draw the cavity and teeth into ``out`` (the output box) where ``op.alpha`` > 0.
+
+    ``gap`` is the opening at mid-mouth in px. Teeth hang from the upper lip only where the
+    photo shows no interior of its own (its real teeth then move with the upper lip).
+    """
+    ys, xs = np.nonzero(op.alpha > 0)
+    if ys.size == 0:
+        return
+    a = op.alpha[ys, xs][:, None]
+    depth = op.depth[ys, xs]
+    s = op.s[ys, xs]
+    lat = lip_profile(m, s)
+    own = np.interp(s, m.s_li, m.t_li) - np.interp(s, m.s_ui, m.t_ui)  # photo's interior height
+    g = np.maximum(gap * lat, 1.0)
+    frac = np.clip(depth / g, 0.0, 1.0)
+    # Cavity: darkest in the middle of the opening, a little lighter towards the lips.
+    shade = 0.55 + 0.45 * np.abs(2 * frac - 1) ** 1.5
+    colour = CAVITY[None, :] * shade[:, None]
+    # Upper teeth: a band under the upper lip, narrower than the mouth, with faint gaps.
+    tooth_h = np.minimum(0.4 * g, 0.085 * m.d)
+    tooth_w = np.clip(1 - (s / (0.8 * m.s_corner)) ** 2, 0.0, 1.0)
+    no_own = np.clip(1 - own / (0.04 * m.d), 0.0, 1.0)
+    t_alpha = np.clip((tooth_h - depth) / 1.5 + 0.5, 0.0, 1.0) * np.sqrt(tooth_w) * no_own
+    pitch = 0.1 * m.d / m.half  # tooth width in s units
+    seams = 1 - 0.18 * np.cos(np.pi * s / pitch) ** 16
+    tooth_shade = (0.72 + 0.28 * tooth_w) * (1 - 0.25 * (depth / np.maximum(tooth_h, 1.0))) * seams
+    teeth = TEETH[None, :] * tooth_shade[:, None]
+    colour = colour * (1 - t_alpha[:, None]) + teeth * t_alpha[:, None]
+    colour *= m.brightness
+    px = out[ys, xs].astype(np.float32)
+    out[ys, xs] = np.clip(px * (1 - a) + colour * a, 0, 255).astype(np.uint8)
