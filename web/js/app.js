@@ -149,7 +149,7 @@ function connect(session) {
   conn.addEventListener("pcstate", (ev) => {
     if (!live()) return;
     const s = ev.detail.state;
-    stats.setConnection(`WebRTC ${s}`);
+    stats.setConnection(s);
     if (s === "failed") useWebSocketFrames(conn, "the WebRTC connection failed");
   });
   conn.addEventListener("frame", (ev) => {

@@ -1,10 +1,7 @@
 // The control panel: emotion sliders, presets, master intensity, transition time and the
 // low-level face/head controls. It only reports what the user wants; app.js sends it.
 import { EMOTIONS } from "./avatar-client.js";
-
-const EMOJI = {
-  neutral: "😐", happy: "😄", sad: "😢", surprised: "😮", angry: "😠", disgusted: "🤢", fearful: "😨",
-};
+import { faceIcon, resetIcon } from "./icons.js";
 
 // Low-level controls, ranges as in the protocol. Grouped for the panel.
 export const CONTROL_GROUPS = [
@@ -84,15 +81,24 @@ export function buildControls(root, { onEmotions, onControls, onIdle, onReset })
     b.className = "preset";
     b.dataset.emotion = name;
     b.setAttribute("aria-pressed", "false");
-    const emoji = document.createElement("span");
-    emoji.className = "emoji";
-    emoji.setAttribute("aria-hidden", "true");
-    emoji.textContent = EMOJI[name];
-    b.append(emoji, document.createTextNode(name));
+    const label = document.createElement("span");
+    label.textContent = name;
+    b.append(faceIcon(name), label);
     b.addEventListener("click", () => applyPreset(name));
     presets.append(b);
     presetButtons[name] = b;
   }
+
+  // The grid's eighth cell: back to the photo as it is.
+  const resetBtn = document.createElement("button");
+  resetBtn.type = "button";
+  resetBtn.className = "preset reset";
+  resetBtn.id = "reset-btn";
+  const resetLabel = document.createElement("span");
+  resetLabel.textContent = "Reset";
+  resetBtn.append(resetIcon(), resetLabel);
+  resetBtn.title = "Neutral face, all controls back to 0";
+  presets.append(resetBtn);
 
   const emoBox = root.querySelector("#emotion-sliders");
   for (const name of EMOTIONS) {

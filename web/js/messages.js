@@ -3,6 +3,7 @@
 const TEXT = {
   no_face: ["No face found", "Try a clear, front-facing portrait where the whole face is visible."],
   file_too_large: ["File too large", "Pick a smaller photo (a few megabytes is plenty)."],
+  payload_too_large: ["File too large", "Pick a smaller photo (a few megabytes is plenty)."],
   image_too_large: ["Image too large", "That photo has too many pixels; scale it down and try again."],
   invalid_image: ["Not a readable image", "Use a JPEG, PNG or WebP photo."],
   empty_file: ["Empty file", "That file has no content."],

@@ -1,0 +1,248 @@
+"""The demo page in real headless Chromium against the real server (mesh engine).
+
+One browser for the module, a fresh context (a fresh "user") per test. Video frames are
+counted with requestVideoFrameCallback and sampled through a canvas.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import re
+import shutil
+from pathlib import Path
+from typing import AsyncIterator
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Without it Chromium hides host candidates behind mDNS names and ICE starts ~1 s late.
+CHROMIUM_ARGS = ["--disable-features=WebRtcHideLocalIpsWithMdns"]
+VIEWPORT = {"width": 1280, "height": 900}
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
+                                reason="needs Debian's chromium (apt-get install chromium)")
+
+# --- page-side helpers (run through page.evaluate) ---
+
+# Frames per second presented by the <video>, counted over `ms`; 0 if it stalls.
+JS_VIDEO_FPS = """async (ms) => {
+  const v = document.getElementById('video');
+  let n = 0; const t0 = performance.now();
+  await new Promise((resolve) => {
+    const cb = () => { n++; if (performance.now() - t0 < ms) v.requestVideoFrameCallback(cb); };
+    v.requestVideoFrameCallback(cb);
+    setTimeout(resolve, ms);
+  });
+  return n * 1000 / (performance.now() - t0);
+}"""
+
+# The current video frame as a PNG data URL (for the landmark detector in Python).
+JS_FRAME_PNG = """() => {
+  const v = document.getElementById('video');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  c.getContext('2d').drawImage(v, 0, 0);
+  return c.toDataURL('image/png');
+}"""
+
+# Arm the watcher: remember the region's pixels now and the time of the slider's next input.
+JS_ARM = """([x, y, w, h, sliderId]) => {
+  const v = document.getElementById('video');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const ctx = c.getContext('2d', { willReadFrequently: true });
+  const grab = () => { ctx.drawImage(v, 0, 0); return ctx.getImageData(x, y, w, h).data; };
+  const diff = (a, b) => { let s = 0; for (let i = 0; i < a.length; i += 4) s += Math.abs(a[i] - b[i]) + Math.abs(a[i+1] - b[i+1]) + Math.abs(a[i+2] - b[i+2]); return s / (a.length / 4 * 3); };
+  window.__probe = { grab, diff, base: grab(), t0: null };
+  document.getElementById(sliderId).addEventListener('input', () => { window.__probe.t0 = performance.now(); }, { once: true });
+}"""
+
+# Mean abs difference between the armed baseline and the current frame, right now.
+JS_REGION_DIFF = "() => window.__probe.diff(window.__probe.base, window.__probe.grab())"
+
+# Wait (on presented frames) until the region differs by more than `thr`; ms since the input.
+JS_WAIT_CHANGE = """(thr) => new Promise((resolve) => {
+  const p = window.__probe; const v = document.getElementById('video');
+  const deadline = performance.now() + 3000;
+  const check = () => {
+    const d = p.diff(p.base, p.grab());
+    if (d > thr) return resolve({ ms: performance.now() - p.t0, diff: d });
+    if (performance.now() > deadline) return resolve({ ms: null, diff: d });
+    v.requestVideoFrameCallback(check);
+  };
+  check();
+})"""
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[object]:
+    pw = await playwright_api.async_playwright().start()
+    b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield b
+    finally:
+        await b.close()
+        await pw.stop()
+
+
+class PageRun:
+    """One page in its own context, with every console error and page error recorded."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+
+@pytest_asyncio.fixture
+async def open_page(browser, server):
+    contexts = []
+
+    async def _open(init_script: str | None = None, query: str = "") -> PageRun:
+        ctx = await browser.new_context(viewport=VIEWPORT)
+        contexts.append(ctx)
+        if init_script:
+            await ctx.add_init_script(init_script)
+        run = PageRun(await ctx.new_page())
+        await run.page.goto(f"{server.base_url}/{query}")
+        return run
+
+    try:
+        yield _open
+    finally:
+        for ctx in contexts:
+            await ctx.close()
+
+
+async def wait_video(page, timeout_ms: int = 10_000) -> None:
+    await page.wait_for_function(
+        "() => window.avatarDemo && avatarDemo.transport === 'webrtc' && avatarDemo.framesShown > 3",
+        timeout=timeout_ms)
+
+
+async def frame_rgb(page) -> np.ndarray:
+    url = await page.evaluate(JS_FRAME_PNG)
+    data = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+async def mouth_box(page) -> tuple[int, int, int, int]:
+    """x, y, w, h around the lips of the face in the current frame (FaceMesh on that frame)."""
+    from engine.landmarks import detect_landmarks
+
+    frame = await frame_rgb(page)
+    lm = await asyncio.to_thread(detect_landmarks, frame)
+    lips = lm.points[[61, 291, 0, 17, 13, 14, 84, 314], :2]  # corners, outer and inner lip midpoints
+    (x0, y0), (x1, y1) = lips.min(axis=0), lips.max(axis=0)
+    mx, my = 0.25 * (x1 - x0), 0.5 * (y1 - y0)  # the corners travel up and out when smiling
+    h, w = frame.shape[:2]
+    bx0, by0 = max(0, int(x0 - mx)), max(0, int(y0 - my))
+    bx1, by1 = min(w, int(x1 + mx)), min(h, int(y1 + my))
+    return bx0, by0, bx1 - bx0, by1 - by0
+
+
+async def session_id(page) -> str:
+    return await page.evaluate("() => avatarDemo.sessionId")
+
+
+async def test_page_loads_and_plays_webrtc_at_20_fps(open_page):
+    run = await open_page()
+    page = run.page
+    await wait_video(page)
+    fps = await page.evaluate(JS_VIDEO_FPS, 2000)
+    assert fps >= 20, f"video shows {fps:.1f} fps"
+    await page.wait_for_function("() => document.getElementById('stat-fps').textContent.includes('fps')")
+    assert "WebRTC" in await page.text_content("#transport")
+    assert await page.get_attribute("#conn", "data-state") == "live"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "web-demo.png"))
+    assert run.errors == []
+
+
+async def test_happy_slider_changes_the_mouth_within_500_ms(open_page):
+    run = await open_page()
+    page = run.page
+    await wait_video(page)
+    # Idle motion off, so that only the slider moves the face.
+    await page.click("label[for=idle-toggle]")
+    assert not await page.is_checked("#idle-toggle")
+    await page.wait_for_timeout(700)
+    box = await mouth_box(page)
+    await page.evaluate(JS_ARM, [*box, "emo-happy"])
+    await page.wait_for_timeout(300)
+    noise = await page.evaluate(JS_REGION_DIFF)
+    # Keyboard, like a user without a mouse: End moves a range input to its maximum.
+    await page.focus("#emo-happy")
+    await page.keyboard.press("End")
+    assert await page.input_value("#emo-happy") == "1"
+    result = await page.evaluate(JS_WAIT_CHANGE, max(4.0, 4 * noise))
+    assert result["ms"] is not None, f"mouth region never changed (diff {result['diff']:.2f}, noise {noise:.2f})"
+    assert result["ms"] <= 500, f"mouth changed after {result['ms']:.0f} ms"
+    await page.wait_for_function(
+        "() => /^\\d+ ms$/.test(document.getElementById('stat-latency').textContent)", timeout=3000)
+    assert await page.get_attribute(".preset[data-emotion=happy]", "aria-pressed") == "true"
+    assert run.errors == []
+
+
+async def test_upload_switches_face_and_bad_uploads_keep_the_stream(open_page, astronaut_jpeg, cat_jpeg):
+    run = await open_page()
+    page = run.page
+    await wait_video(page)
+    first_id = await session_id(page)
+    before = (await frame_rgb(page)).astype(np.int16)
+
+    await page.set_input_files("#file-input", files=[
+        {"name": "astronaut.jpg", "mimeType": "image/jpeg", "buffer": astronaut_jpeg}])
+    await page.wait_for_function("(old) => avatarDemo.sessionId && avatarDemo.sessionId !== old", arg=first_id)
+    new_id = await session_id(page)
+    await page.wait_for_function("(n) => avatarDemo.framesShown > n + 10",
+                                 arg=await page.evaluate("() => avatarDemo.framesShown"))
+    after = (await frame_rgb(page)).astype(np.int16)
+    assert np.abs(after - before).mean() > 20, "the face did not change after the upload"
+
+    # A cat: a clear error, and the astronaut keeps streaming.
+    await page.set_input_files("#file-input", files=[
+        {"name": "chelsea.jpg", "mimeType": "image/jpeg", "buffer": cat_jpeg}])
+    notice = page.locator("#notice")
+    await notice.wait_for(state="visible")
+    assert re.search(r"no face found", await notice.text_content(), re.I)
+    # Too large for the server's upload limit (10 MB): a clear error too.
+    await page.set_input_files("#file-input", files=[
+        {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8" + bytes(11 * 1024 * 1024)}])
+    await page.wait_for_function(
+        "() => /file too large/i.test(document.getElementById('notice').textContent)", timeout=15_000)
+    assert await session_id(page) == new_id
+    assert await page.evaluate(JS_VIDEO_FPS, 1000) > 10
+    # The browser logs failed fetches (422, 413) as console errors; nothing else may appear.
+    unexpected = [e for e in run.errors if "status of 422" not in e and "status of 413" not in e]
+    assert unexpected == []
+
+
+async def test_websocket_fallback_when_webrtc_is_blocked(open_page):
+    run = await open_page(init_script="delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;")
+    page = run.page
+    await page.wait_for_function(
+        "() => window.avatarDemo && avatarDemo.transport === 'websocket' && avatarDemo.framesShown > 3",
+        timeout=10_000)
+    assert "WebSocket" in await page.text_content("#transport")
+    assert await page.is_hidden("#video") and await page.is_visible("#canvas")
+    n0 = await page.evaluate("() => avatarDemo.framesShown")
+    await page.wait_for_timeout(1000)
+    n1 = await page.evaluate("() => avatarDemo.framesShown")
+    assert n1 - n0 >= 8, f"only {n1 - n0} frames in 1 s over the WebSocket"
+    # The canvas shows a picture, not a blank.
+    spread = await page.evaluate("""() => {
+      const c = document.getElementById('canvas');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let lo = 255, hi = 0; for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+      return hi - lo; }""")
+    assert spread > 100
+    assert run.errors == []
