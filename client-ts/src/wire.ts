@@ -62,7 +62,8 @@ export function renderResultFromWire(value: unknown): RenderResult {
 }
 
 export function batchFromWire(value: unknown): RenderResult[] {
-  const results = obj(value, "batch result")["results"];
+  // The agreed protocol wraps the list ({"results": [...]}); a bare list is accepted too.
+  const results = Array.isArray(value) ? value : obj(value, "batch result")["results"];
   if (!Array.isArray(results)) throw bad("batch result", value);
   return results.map(renderResultFromWire);
 }
