@@ -31,9 +31,14 @@ def identity_grid(depth: int, height: int, width: int, like: torch.Tensor) -> to
     return torch.stack([x, y, z], dim=-1)
 
 
+def _as_offsets(kp: torch.Tensor) -> torch.Tensor:
+    """(B, K, 3) -> (B, K, 1, 1, 1, 3), broadcastable against a (D, H, W, 3) grid."""
+    return kp[:, :, None, None, None, :]
+
+
 def keypoint_gaussians(kp: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """(B, K, 3) keypoints on a (D, H, W, 3) grid -> (B, K, D, H, W) unnormalised Gaussians."""
-    diff = grid[None, None] - kp[:, :, None, None, None, :]
+    diff = grid[None, None] - _as_offsets(kp)
     return torch.exp(-0.5 * (diff ** 2).sum(-1) / KP_VARIANCE)
 
 
@@ -61,8 +66,7 @@ class DenseMotionNetwork(nn.Module):
                        kp_source: torch.Tensor) -> torch.Tensor:
         """(B, K+1, D, H, W, 3) sampling grids: background identity, then one per keypoint."""
         b = kp_source.shape[0]
-        shift = lambda kp: kp[:, :, None, None, None, :]  # noqa: E731 - (B,K,1,1,1,3)
-        per_kp = (grid[None, None] - shift(kp_driving)) + shift(kp_source)
+        per_kp = (grid[None, None] - _as_offsets(kp_driving)) + _as_offsets(kp_source)
         background = grid[None, None].expand(b, 1, *grid.shape)
         return torch.cat([background, per_kp], dim=1)
 
