@@ -1,0 +1,200 @@
+"""Sessions with real aiortc peers: video at the session fps, emotion changes in decoded
+frames, control-to-frame latency, several sessions, deletion, vanishing clients, shutdown.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import time
+
+import aiohttp
+import numpy as np
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
+from PIL import Image
+
+from engine.motion import Motion
+from streamer.sessions import registry_of
+from streamer.sessions.pyclient import SessionClient
+
+NO_IDLE = {"idle_motion": "false"}
+
+
+def _mouth(frame: np.ndarray) -> np.ndarray:
+    """Where the mouth sits in the mesh engine's crop of the astronaut (about y 0.53, x 0.5)."""
+    h, w = frame.shape[:2]
+    return frame[int(0.45 * h):int(0.65 * h), int(0.35 * w):int(0.65 * w)].astype(np.int16)
+
+
+def _mad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def _open_peers() -> int:
+    return sum(1 for o in gc.get_objects()
+               if type(o) is RTCPeerConnection and o.connectionState != "closed")
+
+
+async def _settle(predicate, timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+async def test_video_stream_emotion_change_and_latency(server, astronaut_jpeg):
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, **NO_IDLE)
+        await c.connect()
+        await c.start_video()
+        assert "VP8" in c.pc.remoteDescription.sdp
+        frames = [await c.next_video_frame() for _ in range(55)]
+        assert frames[-1][1].shape == (512, 512, 3)
+        span = frames[-1][0] - frames[5][0]  # skip the start-up burst
+        fps = 49 / span
+        # about 25 fps; the bounds are loose because this 2-core box is shared
+        assert 12 <= fps <= 35, f"{fps:.1f} fps delivered"
+        neutral = [f for _, f in frames[-5:]]
+        noise = max(_mad(_mouth(neutral[0]), _mouth(f)) for f in neutral[1:])
+
+        c.drain_video()
+        sent = time.monotonic()
+        await c.send({"type": "set_emotion", "emotion": "happy", "intensity": 1.0,
+                      "transition_ms": 0})
+        latency = None
+        for _ in range(50):
+            arrived, f = await c.next_video_frame()
+            if _mad(_mouth(f), _mouth(neutral[-1])) > max(2.0, 4 * noise):
+                latency = arrived - sent
+                break
+        assert latency is not None, "the mouth region never changed after set_emotion happy"
+        print(f"control-to-frame latency {latency * 1000:.0f} ms (client side)")
+        assert latency < 2.0
+        # the rest of the face barely moves: the change is the mouth, not a new picture
+        top = slice(0, int(0.3 * f.shape[0]))
+        assert _mad(f[top], neutral[-1][top]) < _mad(_mouth(f), _mouth(neutral[-1]))
+        stats = await c.wait_for("stats", after=len(c.events), timeout=3)
+        assert stats["viewers"] == 1 and stats["control_latency_ms"] is not None
+        assert 0 <= stats["control_latency_ms"] < 1000
+        # the server recorded it in its histogram too
+        async with http.get(server.base_url + "/metrics") as r:
+            text = await r.text()
+        assert "liveportrait_session_control_to_frame_seconds_count 1.0" in text
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
+            assert r.status == 200
+
+
+async def test_h264_and_two_sessions_with_their_own_faces(server, astronaut_jpeg, grace_hopper_jpeg):
+    state = server.state
+    async with aiohttp.ClientSession() as http:
+        a = await SessionClient.create(http, server.base_url, astronaut_jpeg, size="256", **NO_IDLE)
+        b = await SessionClient.create(http, server.base_url, grace_hopper_jpeg, size="256",
+                                       codec="h264", **NO_IDLE)
+        for c in (a, b):
+            await c.connect()
+            await c.start_video()
+        assert "H264" in b.pc.remoteDescription.sdp and "VP8" not in b.pc.remoteDescription.sdp
+        reg = registry_of(state)
+        refs = []
+        for c in (a, b):  # what the engine renders for this portrait, neutral, no idle motion
+            s = reg.get(c.session_id)
+            (ref,) = await state.worker.render([(s.source, Motion())], size=256)
+            refs.append(ref)
+        for i, c in enumerate((a, b)):
+            for _ in range(10):
+                _, frame = await c.next_video_frame()
+            own, other = _mad(frame, refs[i]), _mad(frame, refs[1 - i])
+            assert own < 12 and own * 3 < other, (i, own, other)
+        # two sessions with the same fps render in one batched engine call (idle motion
+        # changes every frame, so nothing is reused)
+        for c in (a, b):
+            await c.send({"type": "set_idle", "enabled": True})
+        await asyncio.sleep(0.5)
+        async with http.get(server.base_url + "/metrics") as r:
+            text = await r.text()
+        line = next(l for l in text.splitlines()
+                    if l.startswith('liveportrait_session_batch_size_bucket{le="1.0"}'))
+        total = next(l for l in text.splitlines()
+                     if l.startswith("liveportrait_session_batch_size_count"))
+        assert float(line.split()[-1]) < float(total.split()[-1])
+        for c in (a, b):
+            await c.close()
+            async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
+                assert r.status == 200
+
+
+async def test_delete_while_streaming(server, astronaut_jpeg):
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, size="256", **NO_IDLE)
+        await c.connect()
+        await c.start_video()
+        await c.next_video_frame()
+        key = registry_of(server.state).get(c.session_id).key
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
+            assert r.status == 200
+        assert (await c.wait_for("closed"))["reason"] == "deleted"
+        assert await c.wait_closed() == 4000
+        assert server.state.cache.get(key) is None  # the portrait left the engine
+        track = c.pc.getReceivers()[0].track
+        ended = False
+        try:
+            for _ in range(200):
+                await asyncio.wait_for(track.recv(), 3)
+        except (MediaStreamError, asyncio.TimeoutError):
+            ended = True
+        assert ended
+        await c.close()
+        assert await _settle(lambda: _open_peers() == 0)
+
+
+async def test_client_vanishing_leaks_nothing(server, astronaut_jpeg):
+    reg = registry_of(server.state)
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, size="256", **NO_IDLE)
+        await c.connect()
+        await asyncio.sleep(0.2)
+        tasks_before = len(asyncio.all_tasks())
+        await c.start_video()
+        await c.next_video_frame()
+        s = reg.get(c.session_id)
+        assert len(s.viewers) == 1 and _open_peers() == 2
+        # vanish: drop the TCP connection and the peer without any goodbye
+        c.ws._response.connection.transport.abort()
+        await c.pc.close()
+        assert await _settle(lambda: not s.viewers and not s.sockets), "server kept the viewer"
+        assert await _settle(lambda: _open_peers() == 0), "a peer connection stayed open"
+        assert await _settle(lambda: len(asyncio.all_tasks()) <= tasks_before - 1), \
+            f"{len(asyncio.all_tasks())} tasks, {tasks_before} before"
+        # the session itself lives on and takes a new viewer
+        c2 = SessionClient(http, c.info)
+        await c2.connect()
+        await c2.start_video()
+        await c2.next_video_frame()
+        await c2.close()
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
+            assert r.status == 200
+
+
+async def test_shutdown_with_sessions_open_is_fast(start_server, astronaut_jpeg, grace_hopper_jpeg):
+    srv = await start_server()
+    async with aiohttp.ClientSession() as http:
+        clients = []
+        for img in (astronaut_jpeg, grace_hopper_jpeg):
+            c = await SessionClient.create(http, srv.base_url, img, size="256")
+            await c.connect()
+            await c.start_video()
+            await c.next_video_frame()
+            clients.append(c)
+        t = time.monotonic()
+        await srv.stop()
+        took = time.monotonic() - t
+        assert took < 2.0, f"shutdown took {took:.2f} s"
+        for c in clients:
+            assert await c.wait_closed(2) == 1001
+            await c.close()
+        assert await _settle(lambda: _open_peers() == 0)
