@@ -14,13 +14,14 @@ PIP   := $(PY) -m pip
 STAMP := $(VENV)/.stamp-install
 TEST_STAMP := $(VENV)/.stamp-test
 
-.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help
+.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help screenshot
 
 help:
 	@echo "make serve   - create $(VENV), install, serve http://$(HOST):$(PORT) with the mesh engine"
 	@echo "make test    - install the test extras and run the whole suite"
 	@echo "make sample  - write portrait.jpg (a sample photo) for the README's curl examples"
 	@echo "make bench   - time the mesh engine on the sample portraits"
+	@echo "make screenshot - regenerate docs/demo.png from the live demo page"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,10 @@ serve: $(STAMP)
 sample: $(STAMP)
 	$(PY) -c "from streamer.samples import sample_portrait_bytes as s; open('portrait.jpg', 'wb').write(s('grace_hopper'))"
 	@echo "wrote portrait.jpg (matplotlib's grace_hopper.jpg)"
+
+# docs/demo.png: the demo page, live, in headless Chromium (needs /usr/bin/chromium).
+screenshot: $(TEST_STAMP)
+	$(PY) tools/screenshot.py --out docs/demo.png
 
 bench: $(STAMP)
 	$(VENV)/bin/liveportrait-avatar bench --engine mesh --frames 200
