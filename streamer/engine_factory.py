@@ -6,7 +6,10 @@ start raises EngineUnavailableError whose message tells the user what to do.
 """
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +29,14 @@ class EngineRequest:
     allow_download: bool = True
 
 
+def nvidia_driver_present() -> bool:
+    """Cheap check before importing torch (seconds, hundreds of MB) just to hear "no GPU"."""
+    return os.path.exists("/proc/driver/nvidia/version") or bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
 def cuda_available() -> bool:
+    if "torch" not in sys.modules and not nvidia_driver_present():
+        return False
     try:
         import torch
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -17,6 +18,7 @@ from aiohttp import web
 from engine.motion import EMOTIONS, Motion, validate_unit
 
 from .app_state import STATE_KEY, AppState
+from .engine_factory import nvidia_driver_present
 from .errors import ApiError
 from .forms import Form, read_form
 from .metrics import metrics_of
@@ -45,6 +47,8 @@ class GpuFacts:
 
 def probe_gpu() -> GpuFacts:
     """What torch sees; never fails (a broken CUDA install just reads as no GPU)."""
+    if "torch" not in sys.modules and not nvidia_driver_present():
+        return GpuFacts(False, None, None)  # no driver: skip importing torch for a "no"
     try:
         import torch
 
