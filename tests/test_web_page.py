@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from PIL import Image
+import aiohttp
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -98,6 +101,7 @@ class PageRun:
     def __init__(self, page) -> None:
         self.page = page
         self.errors: list[str] = []
+        self.sent: list[str | bytes] = []  # every WebSocket message the page sent
         page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
@@ -106,12 +110,13 @@ class PageRun:
 async def open_page(browser, server):
     contexts = []
 
-    async def _open(init_script: str | None = None, query: str = "") -> PageRun:
-        ctx = await browser.new_context(viewport=VIEWPORT)
+    async def _open(init_script: str | None = None, query: str = "", **ctx_args) -> PageRun:
+        ctx = await browser.new_context(viewport=VIEWPORT, **ctx_args)
         contexts.append(ctx)
         if init_script:
             await ctx.add_init_script(init_script)
         run = PageRun(await ctx.new_page())
+        run.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: run.sent.append(payload)))
         await run.page.goto(f"{server.base_url}/{query}")
         return run
 
@@ -245,4 +250,68 @@ async def test_websocket_fallback_when_webrtc_is_blocked(open_page):
       let lo = 255, hi = 0; for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
       return hi - lo; }""")
     assert spread > 100
+    assert run.errors == []
+
+
+def sent_messages(run: PageRun, mtype: str) -> list[dict]:
+    return [m for m in (json.loads(x) for x in run.sent if isinstance(x, str)) if m.get("type") == mtype]
+
+
+async def test_slider_drag_is_coalesced_snapshot_and_rest_still(open_page):
+    run = await open_page(accept_downloads=True)
+    page = run.page
+    await wait_video(page)
+    # 60 key presses as fast as the browser takes them: a fast drag.
+    await page.focus("#emo-sad")
+    t0 = time.monotonic()
+    for _ in range(60):
+        await page.keyboard.press("ArrowRight")
+    span = time.monotonic() - t0
+    await page.wait_for_timeout(200)
+    msgs = sent_messages(run, "set_emotions")
+    assert 2 <= len(msgs) <= span * 30 + 2, f"{len(msgs)} messages in {span:.2f} s"
+    assert msgs[-1]["weights"]["sad"] == pytest.approx(0.6)  # the newest value always goes out
+    assert msgs[-1]["transition_ms"] == 250
+
+    async with page.expect_download() as dl_info:
+        await page.click("#snapshot-btn")
+    dl = await dl_info.value
+    assert dl.suggested_filename.endswith(".png")
+    snap = Image.open(await dl.path())
+    assert snap.format == "PNG" and snap.size == (512, 512)
+
+    await page.click("#render-panel summary")
+    await page.select_option("#render-format", "webp")
+    await page.click("#render-btn")
+    await page.wait_for_function(
+        "() => { const i = document.getElementById('render-img'); return !i.hidden && i.naturalWidth > 0; }",
+        timeout=15_000)
+    assert (await page.get_attribute("#render-download", "download")).endswith(".webp")
+    assert "Rendered happy" in await page.text_content("#render-status")
+    assert run.errors == []
+
+
+async def test_recovers_a_deleted_session_and_deletes_on_tab_close(open_page, server):
+    run = await open_page()
+    page = run.page
+    await wait_video(page)
+    first = await session_id(page)
+    async with aiohttp.ClientSession() as http:
+        async with http.delete(f"{server.base_url}/sessions/{first}") as r:
+            assert r.status == 200
+        # The socket closes (4000, "deleted"); the page starts a new session with the same photo.
+        await page.wait_for_function("(old) => avatarDemo.sessionId && avatarDemo.sessionId !== old",
+                                     arg=first, timeout=10_000)
+        second = await session_id(page)
+        n = await page.evaluate("() => avatarDemo.framesShown")
+        await page.wait_for_function("(n) => avatarDemo.framesShown > n + 10", arg=n, timeout=10_000)
+        # Leaving the page (pagehide) deletes the session on the server.
+        await page.goto("about:blank")
+        for _ in range(40):
+            async with http.get(f"{server.base_url}/sessions/{second}") as r:
+                if r.status == 404:
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the session outlived the page")
     assert run.errors == []
