@@ -18,7 +18,7 @@ from . import mouth as M
 from .action_units import SMOOTH_AUS, au_bases
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
-from .warp import Grid, identity_map, invert, make_grid, upsample
+from .warp import STEP, Grid, invert, make_grid, upsample
 
 # Lip opening per unit action unit, in units of d: (upper lip lift, lower lip drop, jaw drop).
 TEAR_GAINS: dict[int, tuple[float, float, float]] = {
@@ -39,12 +39,11 @@ class Canvas:
     grid: Grid
     smooth: np.ndarray  # (N_SMOOTH, gy, gx, 2) float32: AU bases then head bases
     tear: np.ndarray  # (3, gy, gx, 2) float32: U, J_LIP, J_JAW
-    ident: np.ndarray  # (h, w, 2) float32 identity map
     eyes: tuple[E.EyeGeom, E.EyeGeom]
     mouth: M.MouthGeom
 
     def nbytes(self) -> int:
-        return int(self.image.nbytes + self.smooth.nbytes + self.tear.nbytes + self.ident.nbytes)
+        return int(self.image.nbytes + self.smooth.nbytes + self.tear.nbytes)
 
 
 def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
@@ -58,7 +57,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
     return Canvas(
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
-        tear=np.ascontiguousarray(tear.reshape((-1,) + shape)), ident=identity_map(w, h),
+        tear=np.ascontiguousarray(tear.reshape((-1,) + shape)),
         eyes=(E.eye_geom(points, frame, 0), E.eye_geom(points, frame, 1)), mouth=mouth,
     )
 
@@ -89,8 +88,8 @@ def coefficients(act: FaceActivation) -> Coefficients:
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
              centre: np.ndarray, w: int, h: int) -> tuple[int, int, int, int] | None:
     """Output pixels whose backward map can land in a source box: shift it by the motion."""
-    i = int(np.clip(centre[0] // 8, 0, grid.gx - 1))
-    j = int(np.clip(centre[1] // 8, 0, grid.gy - 1))
+    i = int(np.clip(centre[0] // STEP, 0, grid.gx - 1))
+    j = int(np.clip(centre[1] // STEP, 0, grid.gy - 1))
     bx, by = back[j, i]
     x0 = max(0, int(np.floor(box[0] - bx - pad)))
     y0 = max(0, int(np.floor(box[1] - by - pad)))
@@ -99,42 +98,90 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
-def backward_maps(c: Canvas, k: Coefficients) -> tuple[np.ndarray, tuple | None]:
-    """The full backward map (h, w, 2) and, if the lips part, (box, Opening, gap px) to paint."""
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
+    if b is None:
+        return a
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Pixel box outside which the backward map is the identity (to 1/100 px)."""
+    moving = np.abs(back).max(axis=2) > 0.01
+    if not moving.any():
+        return None
+    rows = np.nonzero(moving.any(axis=1))[0]
+    cols = np.nonzero(moving.any(axis=0))[0]
+    # Pixels up to one cell beyond a moving node still interpolate towards it.
+    return (max(0, (cols[0] - 1) * STEP), max(0, (rows[0] - 1) * STEP),
+            min(g.width, (cols[-1] + 2) * STEP), min(g.height, (rows[-1] + 2) * STEP))
+
+
+@dataclass
+class Maps:
+    box: tuple[int, int, int, int]  # the output pixels that move; all others are the canvas as is
+    maps: np.ndarray  # (y1-y0, x1-x0, 2) float32 source coordinates for the box
+    opening: tuple | None  # (box relative to ``box``, Opening, gap px) when the lips part
+
+
+def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """sum_i coeffs[i] * bases[i], skipping the (usually many) zero coefficients."""
+    nz = np.nonzero(np.abs(coeffs) > 1e-7)[0]
+    if nz.size == 0:
+        return np.zeros(bases.shape[1:], dtype=np.float32)
+    flat = bases.reshape(bases.shape[0], -1)
+    return (coeffs[nz].astype(np.float32) @ flat[nz]).reshape(bases.shape[1:])
+
+
+def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
+    """The backward map over the moving part of the canvas, or None when nothing moves."""
     g = c.grid
-    base = np.tensordot(k.smooth, c.smooth, axes=1)
+    base = _weighted(k.smooth, c.smooth)
     t = k.tear
     opens = float(t.sum()) > 1e-5
     f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
     b_up = invert(g, f_up)
-    maps = c.ident + upsample(g, b_up)
-    opening = None
+    b_low = invert(g, base + t[1] * c.tear[1] + t[2] * c.tear[2]) if opens else None
+    moving = _moving_box(g, b_up)
+    mouth_box = None
     if opens:
-        f_low = base + t[1] * c.tear[1] + t[2] * c.tear[2]
-        b_low = invert(g, f_low)
-        box = _box_out(c.mouth.box, b_low, g, 0.3 * c.frame.d, c.mouth.centre, g.width, g.height)
-        if box is not None:
-            x0, y0, x1, y1 = box
-            q_up = maps[y0:y1, x0:x1]
-            q_low = c.ident[y0:y1, x0:x1] + upsample(g, b_low, x0, y0, x1, y1)
-            q, op = M.choose_sides(c.mouth, q_up, q_low)
-            maps[y0:y1, x0:x1] = q
-            opening = (box, op, float(t.sum()) * c.frame.d)
+        mouth_box = _box_out(c.mouth.box, b_low, g, 0.3 * c.frame.d, c.mouth.centre, g.width, g.height)
+        moving = _union(mouth_box, moving) if mouth_box else moving
     pad = 0.15 * c.frame.d + 2
+    eye_boxes = []
     for eye, travel in zip(c.eyes, k.lids):
         if abs(travel) < 1e-4 and abs(k.gaze[0]) < 1e-4 and abs(k.gaze[1]) < 1e-4:
             continue
         box = _box_out(eye.box, b_up, g, pad, eye.centre, g.width, g.height)
         if box is not None:
-            x0, y0, x1, y1 = box
-            E.apply_eye(maps[y0:y1, x0:x1], eye, travel, k.gaze[0], k.gaze[1])
-    return maps, opening
+            eye_boxes.append((eye, travel, box))
+            moving = _union(box, moving)
+    if moving is None:
+        return None
+    X0, Y0, X1, Y1 = moving
+    maps = upsample(g, b_up, X0, Y0, X1, Y1)
+    opening = None
+    if mouth_box is not None:
+        x0, y0, x1, y1 = mouth_box
+        q_up = maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
+        q_low = upsample(g, b_low, x0, y0, x1, y1)
+        q, op = M.choose_sides(c.mouth, q_up, q_low)
+        q_up[...] = q
+        opening = ((x0 - X0, y0 - Y0, x1 - X0, y1 - Y0), op, float(t.sum()) * c.frame.d)
+    for eye, travel, (x0, y0, x1, y1) in eye_boxes:
+        E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1])
+    return Maps(moving, maps, opening)
 
 
 def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
-    maps, opening = backward_maps(c, k)
-    out = cv2.remap(c.image, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if opening is not None:
-        (x0, y0, x1, y1), op, gap = opening
-        M.paint(out[y0:y1, x0:x1], c.mouth, op, gap)
+    out = c.image.copy()
+    m = backward_maps(c, k)
+    if m is None:
+        return out
+    X0, Y0, X1, Y1 = m.box
+    # The map may sample outside the box: remap reads from the whole canvas.
+    region = cv2.remap(c.image, m.maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if m.opening is not None:
+        (x0, y0, x1, y1), op, gap = m.opening
+        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap)
+    out[Y0:Y1, X0:X1] = region
     return out

@@ -139,7 +139,11 @@ def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> tuple[np.
     rel_low = t_l - np.interp(s_l, m.s_li, m.t_li)  # >= 0: lower side
     lower = rel_low >= 0
     q = np.where(lower[..., None], q_low, q_up)
-    alpha = np.clip(np.minimum(-rel_low, rel_up) + 0.5, 0.0, 1.0).astype(np.float32)
+    alpha = np.clip(np.minimum(-rel_low, rel_up) + 0.5, 0.0, 1.0)
+    # Only the slit between the inner lip corners opens; beyond them the coarse grid may
+    # leave sub-pixel slivers between the two sides, which must not be painted.
+    alpha *= np.clip(lip_profile(m, s_u) * 20.0, 0.0, 1.0)
+    alpha = alpha.astype(np.float32)
     return q, Opening(alpha, np.maximum(rel_up, 0.0), s_u)
 
 

@@ -23,6 +23,7 @@ class Grid:
     gx: int
     gy: int
     node_maps: np.ndarray  # (gy, gx, 2) float32: each node's own index coordinates
+    node_pos: np.ndarray  # (gy, gx, 2) float32: each node's pixel position
 
 
 def make_grid(width: int, height: int) -> Grid:
@@ -32,7 +33,8 @@ def make_grid(width: int, height: int) -> Grid:
     X, Y = np.meshgrid(xs, ys)
     nodes = np.stack([X.ravel(), Y.ravel()], axis=1)
     ix, iy = np.meshgrid(np.arange(gx, dtype=np.float32), np.arange(gy, dtype=np.float32))
-    return Grid(width, height, nodes, gx, gy, np.dstack([ix, iy]))
+    pos = nodes.reshape(gy, gx, 2).astype(np.float32)
+    return Grid(width, height, nodes, gx, gy, np.dstack([ix, iy]), pos)
 
 
 def identity_map(width: int, height: int) -> np.ndarray:
@@ -54,16 +56,33 @@ def invert(grid: Grid, forward: np.ndarray) -> np.ndarray:
 
 def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
              x1: int | None = None, y1: int | None = None) -> np.ndarray:
-    """Bilinear full-resolution backward displacement for the pixel box [x0,x1) x [y0,y1).
+    """Bilinear full-resolution source coordinates (p + B(p)) for the pixel box [x0,x1) x [y0,y1).
 
-    The box is widened to whole grid cells, upsampled from only the nodes it needs,
-    then cut back, so a small region costs a small resize.
+    Bilinear interpolation reproduces the identity exactly, so the node positions are added
+    on the coarse grid and the resize yields absolute coordinates with no full-size add.
+    The box is widened to whole grid cells and upsampled from only the nodes it needs.
     """
     x1 = grid.width if x1 is None else x1
     y1 = grid.height if y1 is None else y1
     i0, j0 = max(0, x0 // STEP - 1), max(0, y0 // STEP - 1)
     i1, j1 = min(grid.gx, -(-x1 // STEP) + 1), min(grid.gy, -(-y1 // STEP) + 1)
-    block = np.ascontiguousarray(back[j0:j1, i0:i1])
+    block = back[j0:j1, i0:i1] + grid.node_pos[j0:j1, i0:i1]
     up = cv2.resize(block, ((i1 - i0) * STEP, (j1 - j0) * STEP), interpolation=cv2.INTER_LINEAR)
     ox, oy = i0 * STEP, j0 * STEP
-    return up[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    out = up[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    # Within half a cell of the canvas edge resize holds the edge node's value; there the
+    # displacement is the edge node's, and the position is the pixel's own.
+    e = STEP // 2
+    if x0 < e:
+        n = e - x0
+        out[:, :n, 0] += np.arange(x0, e, dtype=np.float32) - (e - 0.5)
+    if x1 > grid.width - e:
+        n = x1 - (grid.width - e)
+        out[:, -n:, 0] += np.arange(grid.width - e, x1, dtype=np.float32) - (grid.width - e - 0.5)
+    if y0 < e:
+        n = e - y0
+        out[:n, :, 1] += (np.arange(y0, e, dtype=np.float32) - (e - 0.5))[:, None]
+    if y1 > grid.height - e:
+        n = y1 - (grid.height - e)
+        out[-n:, :, 1] += (np.arange(grid.height - e, y1, dtype=np.float32) - (grid.height - e - 0.5))[:, None]
+    return out
