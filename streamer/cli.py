@@ -11,7 +11,7 @@ from typing import Sequence
 from engine.api import EngineError, EngineUnavailableError
 from engine.motion import EMOTIONS, Motion, validate_unit
 
-from .config import ServerConfig
+from .config import ServerConfig, SessionLimits
 from .engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
 from .errors import ApiError
 
@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="engine calls that may wait; past it clients get 503 + Retry-After")
     serve.add_argument("--ice-server", action="append", default=[], dest="ice_servers",
                        help="STUN/TURN URL offered to WebRTC clients (repeatable)")
+    limits = SessionLimits()
+    serve.add_argument("--max-sessions", type=int, default=limits.max_sessions,
+                       help="live avatar sessions at once; past it POST /sessions answers 429")
+    serve.add_argument("--session-idle-timeout", type=float, default=limits.idle_timeout_s,
+                       help="seconds a session without a WebSocket lives (default 120)")
+    serve.add_argument("--session-max-age", type=float, default=limits.max_age_s,
+                       help="seconds after which every session ends (default 3600)")
 
     render = sub.add_parser("render", help="render one photo with one emotion to a file")
     render.add_argument("image", type=Path)
@@ -88,7 +95,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(host=args.host, port=args.port, engine=args.engine, device=args.device,
                           weights_dir=args.weights_dir, output_dir=args.output_dir,
                           output_ttl_s=args.output_ttl, max_upload_mb=args.max_upload_mb,
-                          engine_queue=args.engine_queue, ice_servers=list(args.ice_servers))
+                          engine_queue=args.engine_queue, ice_servers=list(args.ice_servers),
+                          sessions=SessionLimits(max_sessions=args.max_sessions,
+                                                 idle_timeout_s=args.session_idle_timeout,
+                                                 max_age_s=args.session_max_age))
+    if args.max_sessions < 1 or args.session_idle_timeout <= 0 or args.session_max_age <= 0:
+        raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
+                         "must be positive")
     engine = build_engine(EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download))
     app = create_app(config, engine)
     info = engine.info
