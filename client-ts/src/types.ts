@@ -81,7 +81,7 @@ export interface FaceControls {
 export type ControlName = keyof FaceControls;
 
 /** Emotion blend weights, each 0..1; emotions not named become 0. */
-export type EmotionWeights = Partial<Record<EmotionName, number>>;
+export type EmotionWeights = { [K in `${EmotionType}`]?: number };
 
 export interface TransitionOptions {
   /** Ease toward the new target over this many ms (0..10000; server default 250). */
