@@ -74,5 +74,9 @@ test-client: $(STAMP)
 	  cd client-ts && npm ci --no-audit --no-fund && npm test; \
 	else echo "client-ts/ not present: skipping its tests"; fi
 
+# Alias for the TypeScript client's tests (npm ci + npm test in client-ts/).
+.PHONY: test-ts
+test-ts: test-client
+
 clean-stamps:
 	rm -f $(STAMP) $(TEST_STAMP)
