@@ -39,6 +39,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         registry.on_change.append(self.wake)
+        registry.on_control = self.expedite
 
     def wake(self) -> None:
         self._wake.set()
@@ -55,6 +56,17 @@ class Scheduler:
     def _due_time(self, s: Session) -> float:
         return -math.inf if s.next_slot is None else self.t0 + s.next_slot / s.fps
 
+    def _slot_now(self, s: Session, now: float) -> int:
+        return math.floor((now + BATCH_WINDOW_S - self.t0) * s.fps + 1e-9)
+
+    def expedite(self, s: Session) -> None:
+        """A control arrived: render the session's next slot now instead of at its time, so
+        the change shows up to one frame period sooner. Only the immediately next slot may
+        be pulled forward, so a control flood never renders faster than the fps."""
+        if s.next_slot is not None and s.next_slot <= self._slot_now(s, time.monotonic()) + 1:
+            s.expedite = True
+            self._wake.set()
+
     async def _run(self) -> None:
         while True:
             sessions = self.registry.active()
@@ -63,7 +75,7 @@ class Scheduler:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            next_due = min(self._due_time(s) for s in sessions)
+            next_due = min(-math.inf if s.expedite else self._due_time(s) for s in sessions)
             if next_due > now + BATCH_WINDOW_S:
                 self._wake.clear()
                 try:
@@ -71,7 +83,7 @@ class Scheduler:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            due = [s for s in sessions if self._due_time(s) <= now + BATCH_WINDOW_S]
+            due = [s for s in sessions if s.expedite or self._due_time(s) <= now + BATCH_WINDOW_S]
             try:
                 await self.tick(due, now)
             except asyncio.CancelledError:
@@ -85,10 +97,13 @@ class Scheduler:
         renders: dict[int, list[tuple[Session, Motion, list[float]]]] = defaultdict(list)
         reused: list[tuple[Session, list[float]]] = []
         for s in due:
-            slot_now = math.floor((now + BATCH_WINDOW_S - self.t0) * s.fps + 1e-9)
-            if s.next_slot is not None and slot_now > s.next_slot and s.wants_frames():
-                self._drop(s, slot_now - s.next_slot)
-            s.next_slot = slot_now
+            s.expedite = False
+            slot_now = self._slot_now(s, now)
+            if s.next_slot is None or slot_now > s.next_slot:
+                if s.next_slot is not None and s.wants_frames():
+                    self._drop(s, slot_now - s.next_slot)  # the loop came late: lost slots
+                s.next_slot = slot_now
+            # else: on time, or an expedited render of the next slot
             if not s.wants_frames():
                 continue  # nobody watches: keep the clock, skip the work
             motion = s.motion_at(now)

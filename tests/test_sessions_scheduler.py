@@ -53,14 +53,14 @@ async def _frames_in(c: SessionClient, seconds: float) -> int:
 async def test_sessions_with_different_fps(server, astronaut_jpeg, grace_hopper_jpeg):
     async with aiohttp.ClientSession() as http:
         fast = await SessionClient.create(http, server.base_url, astronaut_jpeg, size="128", fps="25")
-        slow = await SessionClient.create(http, server.base_url, grace_hopper_jpeg, size="128", fps="8")
+        slow = await SessionClient.create(http, server.base_url, grace_hopper_jpeg, size="128", fps="5")
         for c in (fast, slow):
             await c.connect()
             await c.send({"type": "subscribe_frames", "format": "jpeg", "quality": 50})
         await asyncio.sleep(0.5)
         n_fast, n_slow = await asyncio.gather(_frames_in(fast, 2.0), _frames_in(slow, 2.0))
-        assert 10 <= n_slow <= 18, n_slow  # 8 fps for 2 s
-        assert n_fast > 1.8 * n_slow, (n_fast, n_slow)
+        assert 7 <= n_slow <= 12, n_slow  # 5 fps for 2 s
+        assert n_fast >= 2 * n_slow, (n_fast, n_slow)  # 25 fps, with slack for a busy box
         for c in (fast, slow):
             await c.close()
             async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:

@@ -76,6 +76,8 @@ class Session:
     handovers: deque = field(default_factory=lambda: deque(maxlen=256))
     last_error_at: float = 0.0
     closed: bool = False
+    expedite: bool = False  # render the next slot now (a control just arrived)
+    on_control: Any = None  # set by the scheduler: called after every accepted control
 
     # --- steering (called by the WebSocket handler) ---
     def touch(self, now: float | None = None) -> None:
@@ -87,11 +89,15 @@ class Session:
         self.motion.set_target(now, emotions, controls, transition_ms)
         self.seq += 1
         self.pending_controls.append(now)
+        if self.on_control is not None:
+            self.on_control(self)
 
     def set_idle(self, enabled: bool) -> None:
         self.idle_enabled = enabled
         self.seq += 1
         self.pending_controls.append(time.monotonic())
+        if self.on_control is not None:
+            self.on_control(self)
 
     def state_event(self) -> dict:
         return {"type": "state", "seq": self.seq, "target": self.motion.target_dict(),
@@ -162,6 +168,7 @@ class SessionRegistry:
         self._reserved = 0
         self._closing: set[asyncio.Task] = set()
         self.on_change: list[Any] = []  # callbacks run when a session is added (wake the loop)
+        self.on_control: Any = None  # the scheduler's expedite(session)
         self._last_stats = 0.0
 
     def active(self) -> list[Session]:
@@ -199,7 +206,7 @@ class SessionRegistry:
         sid = secrets.token_urlsafe(12)
         self.cache.pin(key)
         s = Session(id=sid, key=key, source=source, fps=fps, size=size, codec=codec,
-                    idle_enabled=idle_enabled)
+                    idle_enabled=idle_enabled, on_control=self.on_control)
         self.sessions[sid] = s
         self.metrics.sessions_active.set(len(self.sessions))
         for cb in self.on_change:

@@ -1,0 +1,239 @@
+"""Sessions benchmark: capacity (N aiortc receivers at 25 fps, 512x512, VP8) and
+control-to-frame latency at N=1.
+
+The server runs as its own process (`liveportrait-avatar serve --engine mesh`), as in
+production; all receivers run in this process (aiortc decode included), so they take
+their share of the same CPUs.
+
+    python bench/sessions_bench.py capacity --n 1 2 4 6 --seconds 10
+    python bench/sessions_bench.py latency --trials 40
+    python bench/sessions_bench.py all
+
+Capacity criterion: every session delivers >= 24 fps to its receiver and the server drops
+< 2% of frame slots. CPU is read from /proc (server process, this receiver process) and the
+engine's own time from the server's /metrics.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streamer.samples import sample_portrait_bytes  # noqa: E402
+from streamer.sessions.pyclient import SessionClient  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    base_url: str
+
+    @staticmethod
+    async def start(max_sessions: int = 32) -> "Server":
+        port = _free_port()
+        cmd = [sys.executable, "-m", "streamer.cli", "--log-level", "WARNING", "serve",
+               "--engine", "mesh", "--host", "127.0.0.1", "--port", str(port),
+               "--max-sessions", str(max_sessions)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(base + "/health") as r:
+                        if r.status == 200:
+                            return Server(proc, base)
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        proc.kill()
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def _engine_render_s(http: aiohttp.ClientSession, base: str) -> float:
+    async with http.get(base + "/metrics") as r:
+        text = await r.text()
+    m = re.search(r'^liveportrait_engine_seconds_sum\{op="render"\} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+@dataclass
+class Receiver:
+    client: SessionClient
+    frames: int = 0
+    task: asyncio.Task | None = None
+
+    async def count(self) -> None:
+        track = None
+        while True:  # keep decoding (aiortc does), but skip the RGB conversion
+            _, _ = await self.client.video.get()
+            self.frames += 1
+
+
+def _last_stats(c: SessionClient) -> dict:
+    return next((e for e in reversed(c.events) if e.get("type") == "stats"), {})
+
+
+async def capacity_once(server: Server, n: int, seconds: float) -> dict:
+    photos = [sample_portrait_bytes("astronaut"), sample_portrait_bytes("grace_hopper")]
+    async with aiohttp.ClientSession() as http:
+        receivers = []
+        for i in range(n):
+            c = await SessionClient.create(http, server.base_url, photos[i % 2], fps=25,
+                                           size=512, codec="vp8")
+            await c.connect()
+            await c.start_video()
+            receivers.append(Receiver(c))
+        for r in receivers:
+            r.task = asyncio.create_task(r.count())
+        await asyncio.sleep(3.0)  # warm-up: ICE, bitrate ramp, caches
+        for r in receivers:
+            await r.client.wait_for("stats", after=len(r.client.events))
+        s0 = [_last_stats(r.client) for r in receivers]
+        f0 = [r.frames for r in receivers]
+        e0 = await _engine_render_s(http, server.base_url)
+        cpu_srv0, cpu_me0, t0 = _cpu_s(server.proc.pid), _cpu_s(os.getpid()), time.monotonic()
+        await asyncio.sleep(seconds)
+        t1 = time.monotonic()
+        cpu_srv1, cpu_me1 = _cpu_s(server.proc.pid), _cpu_s(os.getpid())
+        e1 = await _engine_render_s(http, server.base_url)
+        f1 = [r.frames for r in receivers]
+        for r in receivers:
+            await r.client.wait_for("stats", after=len(r.client.events))
+        s1 = [_last_stats(r.client) for r in receivers]
+        dt = t1 - t0
+        fps = [(b - a) / dt for a, b in zip(f0, f1)]
+        rendered = sum(b["frames"] - a["frames"] for a, b in zip(s0, s1))
+        dropped = sum(b["dropped"] - a["dropped"] for a, b in zip(s0, s1))
+        render_ms = statistics.median(s["render_ms"] for s in s1 if s.get("render_ms") is not None)
+        for r in receivers:
+            r.task.cancel()
+            await r.client.close()
+            async with http.delete(f"{server.base_url}/sessions/{r.client.session_id}"):
+                pass
+        await asyncio.sleep(0.5)
+    drop_pct = 100.0 * dropped / max(1, rendered + dropped)
+    return {
+        "n": n, "seconds": round(dt, 1), "fps_min": round(min(fps), 2),
+        "fps_median": round(statistics.median(fps), 2), "dropped_pct": round(drop_pct, 2),
+        "ok": min(fps) >= 24.0 and drop_pct < 2.0,
+        "server_cpu_cores": round((cpu_srv1 - cpu_srv0) / dt, 2),
+        "engine_busy_cores": round((e1 - e0) / dt, 2),
+        "receivers_cpu_cores": round((cpu_me1 - cpu_me0) / dt, 2),
+        "render_ms_per_frame_median": render_ms,
+        "loadavg_1m": _loadavg(),
+    }
+
+
+def _mouth(frame: np.ndarray) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return frame[int(0.45 * h):int(0.65 * h), int(0.35 * w):int(0.65 * w)].astype(np.int16)
+
+
+async def latency(server: Server, trials: int) -> dict:
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, sample_portrait_bytes("astronaut"),
+                                       fps=25, size=512, idle_motion="false")
+        await c.connect()
+        await c.start_video()
+        for _ in range(40):  # warm-up, and let the VP8 bitrate settle
+            await c.next_video_frame()
+        emotions = ["happy", "neutral"]
+        client_ms, server_ms, misses = [], [], 0
+        for i in range(trials):
+            await asyncio.sleep(0.35)
+            c.drain_video()
+            _, ref = await c.next_video_frame()
+            sent = time.monotonic()
+            n_events = len(c.events)
+            await c.send({"type": "set_emotion", "emotion": emotions[i % 2], "intensity": 1.0,
+                          "transition_ms": 0})
+            got = None
+            for _ in range(40):
+                arrived, f = await c.next_video_frame()
+                if float(np.abs(_mouth(f) - _mouth(ref)).mean()) > 2.0:
+                    got = arrived
+                    break
+            if got is None:
+                misses += 1
+                continue
+            client_ms.append((got - sent) * 1000.0)
+            st = await c.wait_for("stats", after=n_events, timeout=3)
+            if st.get("control_latency_ms") is not None:
+                server_ms.append(st["control_latency_ms"])
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}"):
+            pass
+
+    def pct(xs: list[float], q: float) -> float:
+        return round(float(np.percentile(xs, q)), 1) if xs else float("nan")
+
+    return {"trials": trials, "missed": misses, "client_p50_ms": pct(client_ms, 50),
+            "client_p95_ms": pct(client_ms, 95), "client_max_ms": pct(client_ms, 100),
+            "server_p50_ms": pct(server_ms, 50), "server_p95_ms": pct(server_ms, 95),
+            "loadavg_1m": _loadavg()}
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=("capacity", "latency", "all"))
+    p.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 6, 8])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--trials", type=int, default=40)
+    args = p.parse_args()
+    server = await Server.start()
+    try:
+        if args.what in ("latency", "all"):
+            print(json.dumps({"latency": await latency(server, args.trials)}), flush=True)
+        if args.what in ("capacity", "all"):
+            best = 0
+            for n in args.n:
+                r = await capacity_once(server, n, args.seconds)
+                print(json.dumps({"capacity": r}), flush=True)
+                if r["ok"]:
+                    best = max(best, n)
+            print(json.dumps({"capacity_n": best}), flush=True)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
