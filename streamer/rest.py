@@ -89,7 +89,7 @@ def parse_format(value: str | None) -> str:
         return "png"
     fmt = normalise_format(value)
     if fmt is None:
-        raise ApiError(400, "invalid_output_format",
+        raise ApiError(400, "invalid_format",
                        f"unknown output_format {value[:40]!r}; valid: {', '.join(FORMATS)}")
     return fmt
 
@@ -203,10 +203,10 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     store = outputs_of(state)
     saved = await asyncio.to_thread(lambda: [store.write(encode_image(f, fmt), fmt) for f in frames])
     latency = (time.perf_counter() - t0) * 1000
-    return web.json_response([
+    return web.json_response({"results": [
         _result(state, e, intensity, name, str(path), f, latency)
         for e, f, (name, path) in zip(emotions, frames, saved)
-    ])
+    ]})
 
 
 async def handle_get_output(request: web.Request) -> web.StreamResponse:

@@ -133,7 +133,9 @@ async def test_batch_prepares_once_and_renders_in_one_call(start_server, grace_h
         async with http.post(srv.base_url + "/render/batch",
                              data=form(grace_hopper_jpeg, emotions=emotions, intensity="0.9")) as r:
             assert r.status == 200, await r.text()
-            results = await r.json()
+            body = await r.json()
+        assert set(body) == {"results"}
+        results = body["results"]
         assert [x["emotion"] for x in results] == ["happy", "sad", "angry"]
         assert all(set(x) == SEED_FIELDS and x["intensity"] == 0.9 for x in results)
         assert len({x["filename"] for x in results}) == 3

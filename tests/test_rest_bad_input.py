@@ -118,7 +118,7 @@ async def test_cat_has_no_face(server, http, cat_jpeg):
     ("/render", {"source_image": GOOD, "emotion": "happy", "intensity": "very"}, 400, "invalid_intensity"),
     ("/render/batch", {"source_image": GOOD, "emotions": "sad", "intensity": "NaN"}, 400, "invalid_intensity"),
     ("/render", {"source_image": GOOD, "emotion": "happy", "output_format": "gif"}, 400,
-     "invalid_output_format"),
+     "invalid_format"),
     ("/render", {"source_image": GOOD, "emotion": "happy", "mode": "zoom"}, 400, "invalid_mode"),
 ])
 async def test_bad_field(server, http, path, fields, status, code):
