@@ -156,8 +156,10 @@ async def test_same_photo_twice_skips_prepare(start_server, astronaut_jpeg):
 
 
 async def test_metrics_expose_seed_and_engine_series(server, http, grace_hopper_jpeg):
-    async with http.post(server.base_url + "/render", data=form(grace_hopper_jpeg, emotion="bogus")):
-        pass
+    async with http.post(server.base_url + "/render", data=form(grace_hopper_jpeg, emotion="happy")) as r:
+        assert r.status == 200
+    async with http.post(server.base_url + "/render", data=form(grace_hopper_jpeg, emotion="bogus")) as r:
+        assert r.status == 400
     async with http.get(server.base_url + "/metrics") as r:
         assert r.status == 200 and r.content_type == "text/plain"
         text = await r.text()
