@@ -27,7 +27,12 @@ const app = {
   generation: 0, // bumped on every new connection; stale callbacks check it
   attempts: 0, // consecutive reconnect attempts
   switching: false,
+  timings: {}, // ms after navigation start of the first load's steps (console, bench)
 };
+
+function mark(step) {
+  if (!(step in app.timings)) app.timings[step] = Math.round(performance.now());
+}
 
 // ---------- status display ----------
 
@@ -92,7 +97,8 @@ function resendTarget(conn) {
 // ---------- video transport ----------
 
 function useWebSocketFrames(conn, why) {
-  if (conn !== app.conn) return;
+  if (conn !== app.conn || conn.fellBack) return;
+  conn.fellBack = true;
   conn.stopWebRTC();
   stats.setPeer(null);
   stage.useCanvas();
@@ -115,8 +121,8 @@ async function startVideo(conn, gen) {
   // No frame in time (ICE blocked, for example): fall back rather than show a still.
   const shownBefore = stage.framesShown;
   setTimeout(() => {
-    if (gen === app.generation && stage.transport !== "websocket"
-        && (stage.transport !== "webrtc" || stage.framesShown === shownBefore)) {
+    if (gen === app.generation && !conn.fellBack
+        && (!conn.gotTrack || stage.transport !== "webrtc" || stage.framesShown === shownBefore)) {
       useWebSocketFrames(conn, "no WebRTC frame in time");
     }
   }, WEBRTC_FIRST_FRAME_TIMEOUT_MS);
@@ -136,12 +142,14 @@ function connect(session) {
   conn.addEventListener("hello", () => {
     if (!live()) return;
     app.attempts = 0;
+    mark("ws_hello");
     setConn("connecting", "Starting video…");
     resendTarget(conn);
     startVideo(conn, gen);
   });
   conn.addEventListener("track", (ev) => {
-    if (!live()) return;
+    if (!live() || conn.fellBack) return;
+    conn.gotTrack = true;
     stage.showStream(ev.detail.stream);
     stats.setPeer(ev.detail.pc);
     setTransport("webrtc");
@@ -172,6 +180,7 @@ function connect(session) {
 
   stage.nextFrame().then(() => {
     if (!live()) return;
+    mark("first_frame");
     setConn("live", "Live");
     stage.setBusy(false);
     if (stage.transport === "websocket") stats.setConnection("WebSocket open");
@@ -241,9 +250,14 @@ async function usePortrait(portrait) {
       if (!app.session) {
         setConn("error", "No session");
         stage.setBusy(true, describeError(err).title);
+        // Full or busy server: try again when it says so (the page must come alive by itself).
+        if (err.retryAfter || err.code === "network_error") {
+          setTimeout(() => { if (!app.session) usePortrait(portrait); }, 1000 * (err.retryAfter || 3));
+        }
       }
       return false;
     }
+    mark("session_created");
     hideNotice();
     const old = { session: app.session, conn: app.conn };
     app.portrait = portrait;
@@ -268,6 +282,7 @@ async function loadSample(name) {
     const r = await fetch(`/samples/${encodeURIComponent(name)}`);
     if (!r.ok) throw new ApiError(r.status, "sample_missing", `sample ${name} is not available`);
     blob = new File([await r.blob()], `${name}.jpg`, { type: r.headers.get("Content-Type") || "image/jpeg" });
+    mark("sample_loaded");
   } catch (err) {
     showNotice("Sample unavailable", `${err.message}. Upload your own portrait instead.`);
     setConn("error", "No portrait");
@@ -349,6 +364,8 @@ window.avatarDemo = Object.freeze({
   get sessionId() { return app.session?.session_id ?? null; },
   get transport() { return stage.transport; },
   get framesShown() { return stage.framesShown; },
+  get firstFrameMs() { return stage.firstFrameAt; }, // ms after navigation start
+  get timings() { return { ...app.timings }; },
 });
 
 setConn("connecting", "Connecting…");

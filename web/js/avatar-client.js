@@ -110,6 +110,8 @@ export class SessionConnection extends EventTarget {
     this.ws = null;
     this.pc = null;
     this.serverCloseReason = null;
+    this.gotTrack = false; // a WebRTC track arrived on this connection
+    this.fellBack = false; // this connection switched to WebSocket frames
     this._intentional = false;
     this._nextId = 1;
   }

@@ -43,9 +43,9 @@ function makeSlider(parent, { id, label, min, max, step, value, format, text }) 
   const lab = document.createElement("label");
   lab.htmlFor = id;
   lab.textContent = label;
-  if (text) lab.setAttribute("aria-label", text);
   const input = document.createElement("input");
   Object.assign(input, { type: "range", id, min: String(min), max: String(max), step: String(step) });
+  if (text) input.setAttribute("aria-label", text); // a fuller name than the short visible label
   input.value = String(value);
   if (min < 0 && max > 0) input.classList.add("bipolar");
   const out = document.createElement("output");
