@@ -60,12 +60,17 @@ class Scheduler:
         return math.floor((now + BATCH_WINDOW_S - self.t0) * s.fps + 1e-9)
 
     def expedite(self, s: Session) -> None:
-        """A control arrived: render the session's next slot now instead of at its time, so
-        the change shows up to one frame period sooner. Only the immediately next slot may
-        be pulled forward, so a control flood never renders faster than the fps."""
-        if s.next_slot is not None and s.next_slot <= self._slot_now(s, time.monotonic()) + 1:
-            s.expedite = True
-            self._wake.set()
+        """A control arrived: render one extra frame now rather than wait for the next slot,
+        so the change shows up to a frame period sooner. Never when the regular slot is
+        imminent, and never closer than half a period to the previous frame, so a control
+        flood costs at most twice the fps. The slot grid itself is untouched."""
+        now = time.monotonic()
+        if s.next_slot is None or self._due_time(s) - now < 0.3 / s.fps:
+            return
+        if s.handovers and now - s.handovers[-1] < 0.5 / s.fps:
+            return
+        s.expedite = True
+        self._wake.set()
 
     async def _run(self) -> None:
         while True:
@@ -96,14 +101,16 @@ class Scheduler:
         self.ticks += 1
         renders: dict[int, list[tuple[Session, Motion, list[float]]]] = defaultdict(list)
         reused: list[tuple[Session, list[float]]] = []
+        regular: list[Session] = []
         for s in due:
             s.expedite = False
             slot_now = self._slot_now(s, now)
-            if s.next_slot is None or slot_now > s.next_slot:
-                if s.next_slot is not None and s.wants_frames():
+            if s.next_slot is None or slot_now >= s.next_slot:
+                if s.next_slot is not None and slot_now > s.next_slot and s.wants_frames():
                     self._drop(s, slot_now - s.next_slot)  # the loop came late: lost slots
                 s.next_slot = slot_now
-            # else: on time, or an expedited render of the next slot
+                regular.append(s)
+            # else: an extra frame for a fresh control; the grid stays as it is
             if not s.wants_frames():
                 continue  # nobody watches: keep the clock, skip the work
             motion = s.motion_at(now)
@@ -125,7 +132,7 @@ class Scheduler:
         for s, stamps in reused:
             if not s.closed and s.last_frame is not None:
                 s.hand_over(s.last_frame, done, stamps, self.metrics)
-        for s in due:
+        for s in regular:
             # The next slot strictly after now; the ones the render overran are dropped.
             nxt = math.floor((done - self.t0) * s.fps + 1e-9) + 1
             assert s.next_slot is not None
