@@ -103,12 +103,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
                          "must be positive")
     engine = build_engine(EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download))
+    _warm_up(engine)
     app = create_app(config, engine)
     info = engine.info
     print(f"liveportrait-avatar: engine {info.name} on {info.device}; "
           f"serving on http://{args.host}:{args.port}", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5.0)
     return 0
+
+
+def _warm_up(engine) -> None:  # type: ignore[no-untyped-def]
+    """One prepare+render before listening, so the first client does not pay for lazy model
+    start-up (mediapipe's graph, CUDA kernels): seconds otherwise."""
+    import io
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from .samples import sample_portrait_bytes
+
+    t0 = time.perf_counter()
+    try:
+        image = np.asarray(Image.open(io.BytesIO(sample_portrait_bytes("grace_hopper"))).convert("RGB"))
+        source = engine.prepare(image)
+        engine.render([(source, Motion.emotion("happy", 0.5))])
+        engine.release(source)
+    except Exception as exc:  # noqa: BLE001 - warm-up is an optimisation; serving matters more
+        log.warning("engine warm-up skipped: %s", exc)
+        return
+    log.info("engine warmed up in %.0f ms", (time.perf_counter() - t0) * 1000)
 
 
 def _read_image(path: Path):  # type: ignore[no-untyped-def]
