@@ -108,3 +108,28 @@ async def test_engine_failure_reaches_only_its_session(start_server, mesh_engine
         assert await _frames_in(bad, 0.6) >= 3  # and the failed one recovers
         for c in (bad, good):
             await c.close()
+
+
+async def test_control_flood_is_coalesced_and_bounded(server, astronaut_jpeg):
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, size="128", fps="10",
+                                       idle_motion="false")
+        await c.connect()
+        await c.send({"type": "subscribe_frames", "format": "jpeg"})
+        await c.wait_for("ready")
+        s = registry_of(server.state).get(c.session_id)
+        f0, t0 = s.frames_rendered, time.monotonic()
+        for i in range(150):  # far faster than the 10 fps the session renders
+            await c.send({"type": "set_controls", "yaw": (i % 20) - 10, "transition_ms": 0})
+            await asyncio.sleep(0.005)
+        await c.send({"type": "set_controls", "yaw": 7, "transition_ms": 0, "id": "last"})
+        st = await c.wait_for("state", id="last")
+        assert st["seq"] == 151 and st["target"]["controls"]["yaw"] == 7  # the newest wins
+        frames = s.frames_rendered - f0
+        elapsed = time.monotonic() - t0
+        # a fresh control may get one extra frame, but never more than 2x the fps
+        assert frames <= 2 * 10 * elapsed + 3, (frames, elapsed)
+        await asyncio.sleep(0.3)
+        async with http.get(f"{server.base_url}/sessions/{c.session_id}") as r:
+            assert (await r.json())["motion"]["controls"]["yaw"] == 7
+        await c.close()
