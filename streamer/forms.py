@@ -76,7 +76,7 @@ async def read_form(request: web.Request, max_file_bytes: int, file_fields: tupl
                 break
             count += 1
             if count > MAX_PARTS:
-                raise ApiError(400, "too_many_fields", f"at most {MAX_PARTS} form fields are allowed")
+                raise ApiError(400, "bad_request", f"at most {MAX_PARTS} form fields are allowed")
             if not isinstance(part, BodyPartReader) or not part.name:
                 # Nested multipart or an unnamed part: skip what we don't understand.
                 continue
@@ -95,5 +95,5 @@ async def read_form(request: web.Request, max_file_bytes: int, file_fields: tupl
     except ApiError:
         raise
     except Exception as exc:  # noqa: BLE001 - malformed bodies raise many types; all are the client's
-        raise ApiError(400, "bad_multipart", "the multipart body could not be parsed") from exc
+        raise ApiError(400, "bad_request", "the multipart body could not be parsed") from exc
     return form

@@ -113,14 +113,16 @@ def parse_emotions(form: Form) -> list[str]:
             try:
                 items = json.loads(value)
             except json.JSONDecodeError:
-                raise ApiError(400, "invalid_emotions", "emotions is not a valid JSON array") from None
+                raise ApiError(400, "invalid_emotion", "emotions is not a valid JSON array; valid emotions: "
+                               + ", ".join(EMOTIONS)) from None
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise ApiError(400, "invalid_emotions", "emotions must be an array of strings")
+                raise ApiError(400, "invalid_emotion", "emotions must be an array of strings; valid: "
+                               + ", ".join(EMOTIONS))
             names.extend(items)
         else:
             names.extend(v for v in value.split(",") if v.strip())
     if not names:
-        raise ApiError(400, "invalid_emotions", "emotions is empty; valid: " + ", ".join(EMOTIONS))
+        raise ApiError(400, "invalid_emotion", "emotions is empty; valid: " + ", ".join(EMOTIONS))
     if len(names) > MAX_BATCH:
         raise ApiError(400, "too_many_emotions", f"at most {MAX_BATCH} emotions per batch")
     return [parse_emotion(n) for n in names]
