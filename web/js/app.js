@@ -197,7 +197,11 @@ function scheduleReconnect(serverReason) {
 }
 
 async function reconnect(gen, serverReason) {
-  if (gen !== app.generation || app.switching) return;
+  if (gen !== app.generation) return;
+  if (app.switching) { // an upload is deciding which session comes next; look again later
+    scheduleReconnect(serverReason);
+    return;
+  }
   let alive = null;
   if (serverReason !== "deleted" && serverReason !== "expired") {
     try {
