@@ -1,4 +1,4 @@
-"""The demo page: serves web/ at / and the bundled sample portraits at /samples/{name}.
+"""The demo page: serves web/ at /, the bundled sample portraits at /samples/{name} (list: /samples).
 
 The page is plain files (no build step). Only known asset folders and extensions are
 served, so nothing else in the repository can leak through these routes.
@@ -35,6 +35,7 @@ CACHE_ASSETS = "no-cache"
 CACHE_SAMPLES = "public, max-age=86400"
 SAMPLE_NAMES: tuple[str, ...] = ("grace_hopper", "astronaut")
 _SAMPLES_KEY = "web.sample_bytes"
+_SAMPLE_LIST_KEY = "web.sample_names"
 
 
 class WebDirMissingError(RuntimeError):
@@ -113,4 +114,15 @@ def setup_web(app: web.Application, state: AppState) -> None:
     # Explicit top-level names only: a catch-all here would shadow the API's routes.
     app.router.add_get(r"/{name:index\.html|favicon\.svg|favicon\.ico|site\.webmanifest}", top_file)
     app.router.add_get(r"/{folder:js|css|img}/{name}", asset)
+    async def sample_list(request: web.Request) -> web.StreamResponse:
+        names = state.extras.get(_SAMPLE_LIST_KEY)
+        if names is None:
+            from .samples import available_samples
+
+            # Loading a sample may import scikit-image: seconds, so off the loop, once.
+            found = await asyncio.get_running_loop().run_in_executor(None, available_samples)
+            names = state.extras[_SAMPLE_LIST_KEY] = [n for n in SAMPLE_NAMES if n in found]
+        return web.json_response({"samples": names}, headers={"Cache-Control": CACHE_ASSETS})
+
+    app.router.add_get("/samples", sample_list)
     app.router.add_get("/samples/{name}", sample)

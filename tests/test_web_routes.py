@@ -78,6 +78,12 @@ async def test_samples_are_jpeg_portraits(server, http, name):
     assert data[:2] == b"\xff\xd8" and len(data) > 10_000
 
 
+async def test_sample_list_names_what_is_installed(server, http):
+    async with http.get(f"{server.base_url}/samples") as r:
+        assert r.status == 200
+        assert await r.json() == {"samples": ["grace_hopper", "astronaut"]}
+
+
 @pytest.mark.parametrize("path", [
     "/samples/chelsea",  # a test-only sample, not offered by the page
     "/samples/..%2Fpyproject.toml",

@@ -316,6 +316,11 @@ fileInput.addEventListener("change", () => {
 for (const b of document.querySelectorAll("[data-sample]")) {
   b.addEventListener("click", () => loadSample(b.dataset.sample));
 }
+// Offer only the samples this server has (astronaut needs scikit-image, for example).
+fetch("/samples").then((r) => (r.ok ? r.json() : null)).then((list) => {
+  if (!list || !Array.isArray(list.samples)) return;
+  for (const b of document.querySelectorAll("[data-sample]")) b.hidden = !list.samples.includes(b.dataset.sample);
+}).catch(() => { /* keep the buttons; a click reports what is missing */ });
 
 let dragDepth = 0;
 document.addEventListener("dragenter", (ev) => {
