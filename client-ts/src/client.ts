@@ -38,6 +38,12 @@ export interface WaitForHealthyOptions {
 
 const CONTENT_TYPES: Record<OutputFormat, string> = { png: "image/png", jpg: "image/jpeg", webp: "image/webp" };
 
+/** A Buffer in Node; browsers have none, so they get the plain bytes. */
+function toBuffer(data: ArrayBuffer): Buffer {
+  const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+  return (NodeBuffer !== undefined ? NodeBuffer.from(data) : new Uint8Array(data)) as Buffer;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -135,7 +141,7 @@ export class LivePortraitClient {
         }
         const latency = Number(res.headers.get("x-latency-ms"));
         return {
-          data: Buffer.from(await res.arrayBuffer()),
+          data: toBuffer(await res.arrayBuffer()),
           contentType,
           format,
           latencyMs: res.headers.has("x-latency-ms") && Number.isFinite(latency) ? latency : null,
@@ -161,7 +167,7 @@ export class LivePortraitClient {
   async downloadOutput(filename: string): Promise<Buffer> {
     const name = checkFilename(filename);
     return this.http.send({ method: "GET", path: `/output/${encodeURIComponent(name)}` },
-                          async (res) => Buffer.from(await res.arrayBuffer()));
+                          async (res) => toBuffer(await res.arrayBuffer()));
   }
 
   /** DELETE /output/{filename}; resolves true once deleted. */

@@ -4,7 +4,7 @@ import { rmSync } from "node:fs";
 import { after, before, test } from "node:test";
 import {
   type AvatarSession, type CloseEvent, createLivePortraitClient, EmotionType, LivePortraitError, type LivePortraitClient,
-  LivePortraitValidationError, type SessionStats,
+  LivePortraitValidationError, type Logger, type SessionStats,
 } from "liveportrait-avatar-client";
 import { isJpeg, type Samples, type ServerHandle, startServer, waitFor, writeSamples } from "./helpers.js";
 
@@ -152,4 +152,38 @@ test("bad session input gives typed errors", { timeout: 60_000 }, async () => {
   await assert.rejects(session.setEmotion(EmotionType.HAPPY),
                        (e: unknown) => e instanceof LivePortraitError && e.code === "session_closed");
   await session.close(); // already gone on the server: still resolves
+});
+
+test("a full server answers 429 too_many_sessions; retries wait out Retry-After", { timeout: 120_000 }, async () => {
+  // One slot, and sessions expire after 4 s: the server's Retry-After says when the slot frees.
+  const small = await startServer(["--max-sessions", "1", "--session-max-age", "4"]);
+  try {
+    const opts = { sourceImage: samples.portrait, fps: 5, size: 128, frames: "jpeg" as const };
+    const first = await createLivePortraitClient({ baseUrl: small.baseUrl }).openSession(opts);
+    const expired = waitFor<CloseEvent>(15_000, "expiry", (done) => {
+      first.on("close", done);
+      return () => first.off("close", done);
+    });
+
+    const impatient = createLivePortraitClient({ baseUrl: small.baseUrl, maxRetries: 0 });
+    const err = await impatient.openSession(opts).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof LivePortraitError, String(err));
+    assert.equal(err.status, 429);
+    assert.equal(err.code, "too_many_sessions");
+    assert.ok(err.retryAfterMs !== undefined && err.retryAfterMs >= 1000 && err.retryAfterMs <= 5000,
+              String(err.retryAfterMs));
+
+    const warnings: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, error() {}, warn: (m) => warnings.push(m) };
+    const patient = createLivePortraitClient({ baseUrl: small.baseUrl, maxRetries: 5, logger });
+    const second = await patient.openSession(opts);
+    assert.ok(warnings.some((w) => w.includes("429") && w.includes("retrying")), warnings.join("\n"));
+    const event = await expired;
+    assert.equal(event.code, 4000);
+    assert.equal(event.reason, "expired");
+    await nextFrames(second, 1);
+    await second.close();
+  } finally {
+    await small.stop();
+  }
 });
