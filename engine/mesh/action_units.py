@@ -29,20 +29,29 @@ class Handle:
 
 # Displacements at activation 1.0. Signs follow FACS: AU1 lifts the inner brow, AU4 pulls
 # the brows down and together, AU12 pulls the corners up and out, AU15 pulls them down...
-AU_HANDLES: dict[int, tuple[Handle, ...]] = {
-    1: (Handle(R.BROW_INNER_UPPER, -0.01, -0.10, 0.13), Handle(R.BROW_MID_UPPER, 0.0, -0.04, 0.12)),
-    2: (Handle(R.BROW_OUTER_UPPER, 0.01, -0.10, 0.14), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.12)),
-    4: (Handle(R.BROW_INNER, -0.05, 0.065, 0.12), Handle(R.BROW_MID, -0.02, 0.035, 0.12)),
-    6: (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15)),
-    9: (Handle(R.NOSE_WING, 0.0, -0.05, 0.10), Handle(R.NASOLABIAL, 0.0, -0.03, 0.12),
+# AU4 is split: "4" draws the brows together and lowers them in the middle, "4v" lowers the
+# inner ends. With AU1 also active (sadness, fear) the inner ends rise instead: the
+# oblique "grief" brow, so 4v only gets what AU4 has beyond AU1 (see canvas.coefficients).
+AU_HANDLES: dict[str, tuple[Handle, ...]] = {
+    # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
+    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.15, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_INNER, 0.0, -0.07, 0.25)),
+    "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.14, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.06, 0.15),
+          Handle(R.FOREHEAD_OUTER, 0.0, -0.07, 0.25)),
+    # The pull together is kept narrow (sigma 0.1) so the inner eye corners stay put.
+    "4": (Handle(R.BROW_INNER, -0.08, 0.0, 0.10), Handle(R.BROW_INNER_UPPER, -0.04, 0.03, 0.12),
+          Handle(R.BROW_MID, -0.01, 0.08, 0.15)),
+    "4v": (Handle(R.BROW_INNER, 0.0, 0.13, 0.15),),
+    "6": (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15)),
+    "9": (Handle(R.NOSE_WING, 0.0, -0.05, 0.10), Handle(R.NASOLABIAL, 0.0, -0.03, 0.12),
         Handle(R.BROW_INNER, -0.01, 0.02, 0.12)),
-    12: (Handle(R.MOUTH_CORNERS, 0.06, -0.085, 0.14), Handle(R.NASOLABIAL, 0.02, -0.04, 0.15),
+    "12": (Handle(R.MOUTH_CORNERS, 0.06, -0.085, 0.14), Handle(R.NASOLABIAL, 0.02, -0.04, 0.15),
          Handle(R.CHEEK_LOW, 0.0, -0.03, 0.16)),
-    15: (Handle(R.MOUTH_CORNERS, 0.01, 0.085, 0.12), Handle(R.LOWER_LIP_SIDE, 0.0, 0.03, 0.12)),
-    20: (Handle(R.MOUTH_CORNERS, 0.085, 0.01, 0.13),),
-    23: (Handle(R.MOUTH_CORNERS, -0.035, 0.0, 0.10),),
+    "15": (Handle(R.MOUTH_CORNERS, 0.01, 0.11, 0.12), Handle(R.LOWER_LIP_SIDE, 0.0, 0.04, 0.12)),
+    "20": (Handle(R.MOUTH_CORNERS, 0.085, 0.01, 0.13),),
+    "23": (Handle(R.MOUTH_CORNERS, -0.035, 0.0, 0.10),),
 }
-SMOOTH_AUS: tuple[int, ...] = tuple(AU_HANDLES)
+SMOOTH_AUS: tuple[str, ...] = tuple(AU_HANDLES)
 
 
 def handle_field(points: np.ndarray, frame: FaceFrame, handles: tuple[Handle, ...],

@@ -73,7 +73,9 @@ class Coefficients:
 def coefficients(act: FaceActivation) -> Coefficients:
     aus = act.action_units
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
-    smooth = [float(aus.get(k, 0.0)) for k in SMOOTH_AUS]
+    gains = {str(k): float(v) for k, v in aus.items()}
+    gains["4v"] = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
+    smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
     tear = np.zeros(3)
@@ -86,15 +88,22 @@ def coefficients(act: FaceActivation) -> Coefficients:
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
-             centre: np.ndarray, w: int, h: int) -> tuple[int, int, int, int] | None:
-    """Output pixels whose backward map can land in a source box: shift it by the motion."""
-    i = int(np.clip(centre[0] // STEP, 0, grid.gx - 1))
-    j = int(np.clip(centre[1] // STEP, 0, grid.gy - 1))
-    bx, by = back[j, i]
-    x0 = max(0, int(np.floor(box[0] - bx - pad)))
-    y0 = max(0, int(np.floor(box[1] - by - pad)))
-    x1 = min(w, int(np.ceil(box[2] - bx + pad)))
-    y1 = min(h, int(np.ceil(box[3] - by + pad)))
+             w: int, h: int) -> tuple[int, int, int, int] | None:
+    """Output pixels whose backward map can land in a source box.
+
+    p maps to p + B(p); for p near the box, B(p) ranges over the backward displacements
+    of the nodes in and around the box, so the box grows by their extremes.
+    """
+    i0, j0 = max(0, box[0] // STEP - 2), max(0, box[1] // STEP - 2)
+    i1, j1 = min(grid.gx, box[2] // STEP + 3), min(grid.gy, box[3] // STEP + 3)
+    if i1 <= i0 or j1 <= j0:
+        return None
+    b = back[j0:j1, i0:i1].reshape(-1, 2)
+    lo, hi = b.min(axis=0), b.max(axis=0)
+    x0 = max(0, int(np.floor(box[0] - hi[0] - pad)))
+    y0 = max(0, int(np.floor(box[1] - hi[1] - pad)))
+    x1 = min(w, int(np.ceil(box[2] - lo[0] + pad)))
+    y1 = min(h, int(np.ceil(box[3] - lo[1] + pad)))
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
@@ -144,14 +153,13 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     moving = _moving_box(g, b_up)
     mouth_box = None
     if opens:
-        mouth_box = _box_out(c.mouth.box, b_low, g, 0.3 * c.frame.d, c.mouth.centre, g.width, g.height)
+        mouth_box = _box_out(c.mouth.box, b_low, g, 2.0, g.width, g.height)
         moving = _union(mouth_box, moving) if mouth_box else moving
-    pad = 0.15 * c.frame.d + 2
     eye_boxes = []
     for eye, travel in zip(c.eyes, k.lids):
         if abs(travel) < 1e-4 and abs(k.gaze[0]) < 1e-4 and abs(k.gaze[1]) < 1e-4:
             continue
-        box = _box_out(eye.box, b_up, g, pad, eye.centre, g.width, g.height)
+        box = _box_out(eye.box, b_up, g, 2.0, g.width, g.height)
         if box is not None:
             eye_boxes.append((eye, travel, box))
             moving = _union(box, moving)

@@ -16,9 +16,10 @@ from . import regions as R
 from .geometry import FaceFrame
 
 CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
-WIDEN_MAX = 0.35  # AU5 at 1: the upper lid rises by 35% of the opening
-GAZE_X = 0.2  # iris travel at gaze 1, as a fraction of the eye width
-GAZE_Y = 0.25  # ... as a fraction of the opening
+WIDEN_MAX = 0.45  # AU5 at 1: the upper lid rises by 45% of the opening
+GAZE_X = 0.25  # iris travel at gaze 1, as a fraction of the eye width
+LASH = 0.25  # thickness of the upper lid's lash line, as a fraction of the opening
+GAZE_Y = 0.15  # ... as a fraction of the opening
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def eye_geom(points: np.ndarray, frame: FaceFrame, side: int) -> EyeGeom:
     s_low, t_low = _curve(p, lower, centre, u, v)
     brow = p[[R.BROW_INNER[side], R.BROW_MID[side], R.BROW_OUTER[side]]].mean(axis=0)
     gap_to_brow = float(np.interp(0.0, s_up, t_up) - (brow - centre) @ v)
-    skin = float(np.clip(0.6 * gap_to_brow, 0.08 * frame.d, 0.25 * frame.d))
+    skin = float(np.clip(0.85 * gap_to_brow, 0.1 * frame.d, 0.3 * frame.d))
     iris = p[R.IRIS_CENTER[side]] - centre
     width = float(np.hypot(*(p[outer] - p[inner])))
     iris_s = float(iris @ u)
@@ -92,20 +93,35 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     if abs(travel) >= 1e-4:
         tu2 = tu + travel * h  # where the upper lid edge is drawn
         top = tu - eye.skin
-        skin_zone = (t >= top) & (t < tu2)
+        # The lash line (the lid's lowest part) moves down unstretched; only the lid skin
+        # above it stretches, so a closed eye shows skin with the lashes at the bottom.
+        lash = np.minimum(LASH * h, 0.35 * eye.skin)
+        skin_zone = (t >= top) & (t < tu2 - lash)
+        lash_zone = (t >= tu2 - lash) & (t < tu2)
         eye_zone = (t >= tu2) & (t <= tl)
         t_new = t.copy()
-        t_new[skin_zone] = (top + (t - top) * (eye.skin / np.maximum(tu2 - top, 1e-3)))[skin_zone]
+        span = np.maximum(tu2 - lash - top, 1e-3)
+        t_new[skin_zone] = (top + (t - top) * ((tu - lash - top) / span))[skin_zone]
+        t_new[lash_zone] = (t + (tu - tu2))[lash_zone]
         t_new[eye_zone] = (tu + (t - tu2) * h / np.maximum(tl - tu2, 1e-3))[eye_zone]
     s_new = s
-    if abs(gaze_x) >= 1e-4 or abs(gaze_y) >= 1e-4:
-        gx = gaze_x * GAZE_X * eye.width
-        gy = gaze_y * GAZE_Y * eye.opening
-        radius = 0.3 * eye.width
-        bump = np.exp(-(((s - eye.iris_s - gx / 2) ** 2) + 0.5 * (t_new - eye.iris_t - gy / 2) ** 2)
-                      / (2 * radius * radius))
-        inside = np.clip(np.minimum(t_new - tu, tl - t_new) / 1.5, 0.0, 1.0)
-        w = bump * inside
+    # A closing lid hides the iris: gaze fades out with it (and the squeezed eye stays foldless).
+    open_part = (1.0 - min(max(travel, 0.0), 1.0)) ** 2
+    if (abs(gaze_x) >= 1e-4 or abs(gaze_y) >= 1e-4) and open_part > 1e-3:
+        gx = gaze_x * GAZE_X * eye.width * open_part
+        gy = gaze_y * GAZE_Y * eye.opening * open_part
+        # A flat-topped bump: the iris slides as a whole, the sclera beside it gives way.
+        radius = 0.22 * eye.width
+        r2 = ((s - eye.iris_s - gx / 2) ** 2 + 0.5 * (t_new - eye.iris_t - gy / 2) ** 2) / (2 * radius * radius)
+        bump = np.exp(-r2 * r2)
+        # Zero at the corners (with zero slope) and soft towards the lids, so the slide
+        # never shears the eye's outline.
+        mid = (eye.s_up[0] + eye.s_up[-1]) / 2
+        half = max((eye.s_up[-1] - eye.s_up[0]) / 2, 1.0)
+        corner = np.clip(1 - ((s - mid) / half) ** 2, 0.0, 1.0) ** 2
+        tau = (t_new - tu) / np.maximum(h, 1e-3)
+        ramp = np.clip(np.minimum(tau, 1 - tau) / 0.4, 0.0, 1.0)
+        w = bump * corner * ramp * ramp * (3 - 2 * ramp)
         s_new = s - gx * w
         t_new = t_new - gy * w
     q[..., 0] = eye.centre[0] + s_new * eye.u[0] + t_new * eye.v[0]

@@ -70,7 +70,7 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
     chin = max(chin, 0.3 * d)
     reach_x = JAW_WIDE * half + 2
     top = float(t_ui.min()) - 0.35 * d
-    bottom = float(np.interp(0.0, s_li, t_li)) + chin + 0.55 * d
+    bottom = float(np.interp(0.0, s_li, t_li)) + chin + 0.75 * d
     corners = np.array([centre + x * u + y * v for x in (-reach_x, reach_x) for y in (top, bottom)])
     x0, y0 = np.floor(corners.min(axis=0)).astype(int)
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
@@ -103,18 +103,19 @@ def tear_bases(m: MouthGeom, nodes: np.ndarray) -> np.ndarray:
     tl = np.interp(s, m.s_li, m.t_li)
     lp = lip_profile(m, s)
     d = m.d
-    # Upper side: fades upwards to the nose; constant over the photo's own mouth interior;
-    # continued a little below the line only so the inversion near the line is well defined.
-    up = np.where(t < tu, 1 - _smoothstep((tu - t) / (0.3 * d)),
-                  np.where(t <= tl, 1.0, 1 - _smoothstep((t - tl) / (0.15 * d))))
+    # Upper side: fades upwards to the nose; constant over the photo's own mouth interior and
+    # a little below it, then fading. Each side is only used on its own half of the mouth, so
+    # these continuations just keep the fields smooth (gradients < 1) for the inversion.
+    up = np.where(t < tu, 1 - _smoothstep((tu - t) / (0.4 * d)),
+                  1 - _smoothstep((t - tl - 0.1 * d) / (0.6 * d)))
     U = lp * up
     below = t >= tl
-    ext = lp * (1 - _smoothstep((tl - t) / (0.15 * d)))  # continuation above the line
+    ext = lp  # the lower side's fields continue unchanged above the line
     r = np.maximum(t - tl, 0.0)
-    J_lip = np.where(below, lp * (1 - _smoothstep(r / (0.3 * d))), ext)
+    J_lip = np.where(below, lp * (1 - _smoothstep(r / (0.4 * d))), ext)
     wide = m.s_corner + (JAW_WIDE - m.s_corner) * _smoothstep(r / (0.6 * d))
     lat = np.clip(1 - (s / wide) ** 2, 0.0, 1.0) ** 1.5
-    chin = 1 - _smoothstep((r - m.chin) / (0.5 * d))
+    chin = 1 - _smoothstep((r - m.chin) / (0.7 * d))
     J_jaw = np.where(below, lat * chin, ext)
     vec_up = (-m.v * d)[None, :]
     vec_down = (m.v * d)[None, :]
@@ -129,6 +130,7 @@ class Opening:
     alpha: np.ndarray  # (h, w) float32 0..1
     depth: np.ndarray  # (h, w) px below the upper lip edge
     s: np.ndarray  # (h, w) mouth coordinate
+    seam: np.ndarray  # (h, w) bool: claimed by neither side (the opening, and slivers at its ends)
 
 
 def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> tuple[np.ndarray, Opening]:
@@ -144,7 +146,7 @@ def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> tuple[np.
     # leave sub-pixel slivers between the two sides, which must not be painted.
     alpha *= np.clip(lip_profile(m, s_u) * 20.0, 0.0, 1.0)
     alpha = alpha.astype(np.float32)
-    return q, Opening(alpha, np.maximum(rel_up, 0.0), s_u)
+    return q, Opening(alpha, np.maximum(rel_up, 0.0), s_u, (rel_low < 0) & (rel_up > 0))
 
 
 def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:

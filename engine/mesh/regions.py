@@ -21,6 +21,9 @@ BROW_MID_UPPER = (105, 334)
 BROW_OUTER = (46, 276)
 BROW_OUTER_UPPER = (70, 300)
 
+FOREHEAD_INNER = (108, 337)  # above the inner brows
+FOREHEAD_OUTER = (69, 299)  # above the brows' middle
+
 # Mid face.
 CHEEK_HIGH = (117, 346)
 CHEEK_UNDER_EYE = (50, 280)
