@@ -6,7 +6,8 @@ production; all receivers run in this process (aiortc decode included), so they 
 their share of the same CPUs.
 
     python bench/sessions_bench.py capacity --n 1 2 4 6 --seconds 10
-    python bench/sessions_bench.py latency --trials 40
+    python bench/sessions_bench.py latency --trials 40            # aiortc receiver
+    python bench/sessions_bench.py latency-browser --trials 40    # headless Chromium
     python bench/sessions_bench.py all
 
 Capacity criterion: every session delivers >= 24 fps to its receiver and the server drops
@@ -102,7 +103,6 @@ class Receiver:
     task: asyncio.Task | None = None
 
     async def count(self) -> None:
-        track = None
         while True:  # keep decoding (aiortc does), but skip the RGB conversion
             _, _ = await self.client.video.get()
             self.frames += 1
@@ -212,9 +212,85 @@ async def latency(server: Server, trials: int) -> dict:
             "loadavg_1m": _loadavg()}
 
 
+# Runs inside Chromium on a same-origin page: one session, one RTCPeerConnection, a <video>;
+# each trial sends set_emotion and waits for the first *presented* frame
+# (requestVideoFrameCallback) whose mouth region changed.
+_BROWSER_JS = """
+async ({photoB64, trials}) => {
+  const bytes = Uint8Array.from(atob(photoB64), c => c.charCodeAt(0));
+  const fd = new FormData();
+  fd.append("source_image", new Blob([bytes], {type: "image/jpeg"}), "p.jpg");
+  fd.append("idle_motion", "false");
+  const s = await (await fetch("/sessions", {method: "POST", body: fd})).json();
+  const ws = new WebSocket(s.ws_url);
+  await new Promise(r => ws.onopen = r);
+  const pc = new RTCPeerConnection({iceServers: []});
+  pc.addTransceiver("video", {direction: "recvonly"});
+  const video = document.createElement("video");
+  video.muted = true; video.playsInline = true; document.body.appendChild(video);
+  pc.ontrack = e => { video.srcObject = new MediaStream([e.track]); video.play(); };
+  pc.onicecandidate = e => ws.send(JSON.stringify({type: "candidate",
+                                                   candidate: e.candidate ? e.candidate.toJSON() : null}));
+  const answered = new Promise(r => ws.onmessage = m => {
+    const ev = JSON.parse(m.data); if (ev.type === "answer") r(ev); });
+  await pc.setLocalDescription(await pc.createOffer());
+  ws.send(JSON.stringify({type: "offer", sdp: pc.localDescription.sdp}));
+  await pc.setRemoteDescription({type: "answer", sdp: (await answered).sdp});
+  const canvas = document.createElement("canvas"); canvas.width = 512; canvas.height = 512;
+  const ctx = canvas.getContext("2d", {willReadFrequently: true});
+  const mouth = () => { ctx.drawImage(video, 0, 0, 512, 512);
+                        return ctx.getImageData(179, 230, 154, 102).data; };
+  let onFrame = null;
+  const loop = () => { if (onFrame) onFrame(performance.now()); video.requestVideoFrameCallback(loop); };
+  video.requestVideoFrameCallback(loop);
+  await new Promise(r => setTimeout(r, 3000));
+  const out = []; const emos = ["happy", "neutral"];
+  for (let i = 0; i < trials; i++) {
+    await new Promise(r => setTimeout(r, 350));
+    const ref = mouth(); const t0 = performance.now();
+    const done = new Promise(resolve => { onFrame = (t) => {
+      const m = mouth(); let d = 0;
+      for (let k = 0; k < m.length; k += 4)
+        d += Math.abs(m[k] - ref[k]) + Math.abs(m[k+1] - ref[k+1]) + Math.abs(m[k+2] - ref[k+2]);
+      if (d / (m.length / 4 * 3) > 2) { onFrame = null; resolve(t - t0); } }; });
+    ws.send(JSON.stringify({type: "set_emotion", emotion: emos[i % 2], intensity: 1, transition_ms: 0}));
+    out.push(await Promise.race([done, new Promise(r => setTimeout(() => r(null), 2000))]));
+    onFrame = null;
+  }
+  pc.close(); ws.close();
+  await fetch("/sessions/" + s.session_id, {method: "DELETE"});
+  return out;
+}
+"""
+
+
+async def latency_browser(server: Server, trials: int) -> dict:
+    import base64
+
+    from playwright.async_api import async_playwright
+
+    photo = base64.b64encode(sample_portrait_bytes("astronaut")).decode()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--disable-features=WebRtcHideLocalIpsWithMdns",
+                  "--autoplay-policy=no-user-gesture-required"])
+        page = await browser.new_page()
+        await page.goto(server.base_url + "/health")  # any same-origin page will do
+        got = await page.evaluate(_BROWSER_JS, {"photoB64": photo, "trials": trials})
+        await browser.close()
+    ms = [x for x in got if x is not None]
+
+    def pct(q: float) -> float:
+        return round(float(np.percentile(ms, q)), 1) if ms else float("nan")
+
+    return {"trials": trials, "missed": len(got) - len(ms), "p50_ms": pct(50), "p95_ms": pct(95),
+            "max_ms": pct(100), "loadavg_1m": _loadavg()}
+
+
 async def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("capacity", "latency", "all"))
+    p.add_argument("what", choices=("capacity", "latency", "latency-browser", "all"))
     p.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 6, 8])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--trials", type=int, default=40)
@@ -223,6 +299,9 @@ async def main() -> None:
     try:
         if args.what in ("latency", "all"):
             print(json.dumps({"latency": await latency(server, args.trials)}), flush=True)
+        if args.what in ("latency-browser", "all"):
+            print(json.dumps({"latency_browser": await latency_browser(server, args.trials)}),
+                  flush=True)
         if args.what in ("capacity", "all"):
             best = 0
             for n in args.n:
