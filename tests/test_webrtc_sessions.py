@@ -198,3 +198,42 @@ async def test_shutdown_with_sessions_open_is_fast(start_server, astronaut_jpeg,
             assert await c.wait_closed(2) == 1001
             await c.close()
         assert await _settle(lambda: _open_peers() == 0)
+
+
+async def test_several_viewers_and_viewer_limits(start_server, astronaut_jpeg):
+    from streamer.config import SessionLimits
+
+    srv = await start_server(sessions=SessionLimits(max_viewers_per_socket=1,
+                                                    max_viewers_per_session=2))
+    async with aiohttp.ClientSession() as http:
+        a = await SessionClient.create(http, srv.base_url, astronaut_jpeg, size="128")
+        b = SessionClient(http, a.info)
+        c = SessionClient(http, a.info)
+        for cl in (a, b, c):
+            await cl.connect()
+        await a.start_video()
+        await b.start_video()
+        for cl in (a, b):  # both viewers of one session get its frames
+            for _ in range(3):
+                await cl.next_video_frame()
+
+        async def offer_refused(cl: SessionClient) -> dict:
+            pc = RTCPeerConnection()
+            pc.addTransceiver("video", direction="recvonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            n = len(cl.events)
+            await cl.send({"type": "offer", "sdp": pc.localDescription.sdp, "id": "more"})
+            err = await cl.wait_for("error", after=n)
+            await pc.close()
+            return err
+
+        for cl in (a, c):  # a: per-socket limit; c: per-session limit
+            err = await offer_refused(cl)
+            assert (err["code"], err["request_type"], err["id"]) == ("rate_limited", "offer", "more")
+        async with http.get(f"{srv.base_url}/sessions/{a.session_id}") as r:
+            st = await r.json()
+        assert st["viewers"] == 2 and st["ws_clients"] == 3
+        await a.next_video_frame()  # still streaming
+        for cl in (a, b, c):
+            await cl.close()
+        assert await _settle(lambda: _open_peers() == 0)
