@@ -213,6 +213,16 @@ async def test_several_viewers_and_viewer_limits(start_server, astronaut_jpeg):
             await cl.connect()
         await a.start_video()
         await b.start_video()
+        # trickled candidates (as browsers send them) apply to the socket's newest offer
+        line = next(l for l in a.pc.localDescription.sdp.splitlines() if l.startswith("a=candidate:"))
+        n = len(a.events)
+        await a.send({"type": "candidate", "candidate": {"candidate": line[2:], "sdpMid": "0",
+                                                         "sdpMLineIndex": 0}})
+        await a.send({"type": "candidate", "candidate": {"candidate": "", "sdpMid": "0"}})
+        await a.send({"type": "candidate", "candidate": None})
+        await a.send({"type": "candidate", "candidate": {"candidate": "candidate:garbage"}, "id": 9})
+        err = await a.wait_for("error", after=n)
+        assert (err["code"], err.get("id")) == ("invalid_value", 9)  # only the garbage one
         for cl in (a, b):  # both viewers of one session get its frames
             for _ in range(3):
                 await cl.next_video_frame()
