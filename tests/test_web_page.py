@@ -25,9 +25,17 @@ playwright_api = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-# Without it Chromium hides host candidates behind mDNS names and ICE starts ~1 s late.
-CHROMIUM_ARGS = ["--disable-features=WebRtcHideLocalIpsWithMdns"]
+# WebRtcHideLocalIpsWithMdns: without it Chromium hides host candidates behind mDNS names and
+# ICE starts ~1 s late. LocalNetworkAccessChecks: a document answered through Playwright's
+# route.fulfill (the strict-CSP check) has no address space, so Chromium would block its
+# WebSocket to 127.0.0.1; the real page comes from loopback itself, where the check never bites.
+CHROMIUM_ARGS = ["--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks"]
 VIEWPORT = {"width": 1280, "height": 900}
+# The strict policy the page is written for (no inline script/style, no eval): any violation
+# shows up as a console error, which the tests treat as a failure.
+STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+              "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+              "frame-ancestors 'none'; form-action 'self'")
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
                                 reason="needs Debian's chromium (apt-get install chromium)")
@@ -110,11 +118,19 @@ class PageRun:
 async def open_page(browser, server):
     contexts = []
 
-    async def _open(init_script: str | None = None, query: str = "", **ctx_args) -> PageRun:
+    async def _open(init_script: str | None = None, query: str = "", csp: str | None = None,
+                    **ctx_args) -> PageRun:
         ctx = await browser.new_context(viewport=VIEWPORT, **ctx_args)
         contexts.append(ctx)
         if init_script:
             await ctx.add_init_script(init_script)
+        if csp:
+            async def add_csp(route) -> None:
+                response = await route.fetch()
+                await route.fulfill(response=response,
+                                    headers={**response.headers, "content-security-policy": csp})
+
+            await ctx.route(f"{server.base_url}/{query}", add_csp)
         run = PageRun(await ctx.new_page())
         run.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: run.sent.append(payload)))
         await run.page.goto(f"{server.base_url}/{query}")
@@ -159,7 +175,7 @@ async def session_id(page) -> str:
 
 
 async def test_page_loads_and_plays_webrtc_at_20_fps(open_page):
-    run = await open_page()
+    run = await open_page(csp=STRICT_CSP)
     page = run.page
     await wait_video(page)
     fps = await page.evaluate(JS_VIDEO_FPS, 2000)
@@ -169,6 +185,7 @@ async def test_page_loads_and_plays_webrtc_at_20_fps(open_page):
     assert await page.get_attribute("#conn", "data-state") == "live"
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "web-demo.png"))
+    assert await page.evaluate("() => document.querySelectorAll('.preset').length") == 8  # 7 + reset
     assert run.errors == []
 
 
