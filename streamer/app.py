@@ -15,6 +15,7 @@ from .config import ServerConfig
 from .engine_worker import EngineWorker
 from .metrics import setup_metrics
 from .middleware import errors_and_metrics
+from .openapi import setup_openapi
 from .rest import outputs_of, setup_rest
 from .sessions import setup_sessions
 from .source_cache import SourceCache
@@ -38,6 +39,7 @@ def create_app(config: ServerConfig, engine: Engine) -> web.Application:
     setup_rest(app, state)
     setup_sessions(app, state)
     setup_web(app, state)
+    setup_openapi(app, state)
     app.cleanup_ctx.append(_output_expiry)
     app.on_cleanup.append(_close_engine_side)
     return app

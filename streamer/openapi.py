@@ -1,0 +1,408 @@
+"""The OpenAPI 3.1 document of every REST route, served at GET /openapi.json.
+
+Built from the same constants the handlers validate with (EMOTIONS, CONTROL_RANGES, the
+form limits), so a changed range shows up here without a second edit. tests/test_openapi.py
+walks app.router against ``paths`` and fails when a route and the document disagree.
+HEAD is not listed: aiohttp answers it for every GET route (same headers, no body).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from engine.motion import CONTROL_RANGES, EMOTIONS
+
+from .app_state import AppState
+from .config import ServerConfig
+from .outputs import FORMAT_ALIASES, FORMATS
+from .rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
+from .sessions.routes import CODECS
+from .web_routes import ASSET_DIRS
+
+OPENAPI_PATH = "/openapi.json"
+_DOC_KEY = "openapi.document"
+
+Schema = dict[str, Any]
+
+_ERROR_CODES_DOC = (
+    "400 missing_field, invalid_emotion, invalid_intensity, invalid_format, invalid_mode, "
+    "invalid_field, too_many_emotions, empty_file, bad_request; 404 not_found; "
+    "405 method_not_allowed; 413 file_too_large, image_too_large, field_too_large, "
+    "payload_too_large; 415 unsupported_media_type; 422 invalid_image, no_face; "
+    "429 too_many_sessions; 503 busy; 500 internal_error")
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Schema, description: str, headers: dict | None = None) -> Schema:
+    out: Schema = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def _error(description: str, retry_after: bool = False) -> Schema:
+    headers = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}} if retry_after else None
+    return _json(_ref("Error"), description, headers)
+
+
+def _binary(media_types: tuple[str, ...], description: str) -> Schema:
+    return {"description": description,
+            "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in media_types}}
+
+
+def _path_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema,
+            "description": description}
+
+
+# ---- component schemas ----
+
+def _components(config: ServerConfig) -> Schema:
+    unit = {"type": "number", "minimum": 0, "maximum": 1}
+    emotion_weights = {"type": "object", "required": list(EMOTIONS), "additionalProperties": False,
+                       "properties": {e: unit for e in EMOTIONS}}
+    controls = {"type": "object", "required": list(CONTROL_RANGES), "additionalProperties": False,
+                "properties": {k: {"type": "number", "minimum": r.low, "maximum": r.high,
+                                   "description": r.meaning}
+                               for k, r in CONTROL_RANGES.items()}}
+    motion = {"type": "object", "required": ["emotions", "controls"],
+              "properties": {"emotions": emotion_weights, "controls": controls}}
+    formats = sorted(set(FORMATS) | set(FORMAT_ALIASES))
+    limits = config.sessions
+    return {
+        "securitySchemes": {
+            # Keys are not enforced yet (a later change adds --api-key); clients may send one.
+            "bearerAuth": {"type": "http", "scheme": "bearer",
+                           "description": "Optional API key: Authorization: Bearer KEY"},
+        },
+        "headers": {
+            "RetryAfter": {"description": "seconds to wait before retrying",
+                           "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+        },
+        "schemas": {
+            "Error": {
+                "type": "object", "required": ["error"], "additionalProperties": False,
+                "description": "Every HTTP error. Codes: " + _ERROR_CODES_DOC,
+                "properties": {"error": {
+                    "type": "object", "required": ["code", "message"], "additionalProperties": False,
+                    "properties": {"code": {"type": "string", "pattern": "^[a-z_]+$"},
+                                   "message": {"type": "string"}}}},
+            },
+            "Health": {
+                "type": "object",
+                "required": ["status", "gpu_available", "gpu_name", "cuda_version", "model_loaded",
+                             "engine", "device", "model_version", "version"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["healthy"]},
+                    "gpu_available": {"type": "boolean"},
+                    "gpu_name": {"type": ["string", "null"]},
+                    "cuda_version": {"type": ["string", "null"]},
+                    "model_loaded": {"type": "boolean"},
+                    "engine": {"type": "string"},
+                    "device": {"type": "string"},
+                    "model_version": {"type": "string"},
+                    "version": {"type": "string"},
+                },
+            },
+            "RenderResult": {
+                "type": "object",
+                "required": ["output_path", "filename", "emotion", "intensity", "latency_ms",
+                             "gpu_used", "model_version", "width", "height"],
+                "properties": {
+                    "output_path": {"type": "string"},
+                    "filename": {"type": "string", "pattern": r"^[0-9a-f]{32}\.(png|jpg|webp)$"},
+                    "emotion": {"type": "string", "enum": list(EMOTIONS)},
+                    "intensity": unit,
+                    "latency_ms": {"type": "number", "minimum": 0},
+                    "gpu_used": {"type": "boolean"},
+                    "model_version": {"type": "string"},
+                    "width": {"type": "integer", "minimum": 1},
+                    "height": {"type": "integer", "minimum": 1},
+                },
+            },
+            "RenderBatchResult": {
+                "type": "object", "required": ["results"],
+                "properties": {"results": {"type": "array", "items": _ref("RenderResult"),
+                                           "minItems": 1, "maxItems": MAX_BATCH}},
+            },
+            "RenderForm": _render_form(formats, batch=False),
+            "RenderBatchForm": _render_form(formats, batch=True),
+            "SessionForm": {
+                "type": "object", "required": ["source_image"],
+                "properties": {
+                    "source_image": _image_field(),
+                    "fps": {"type": "integer", "minimum": 1, "maximum": 60,
+                            "default": limits.default_fps},
+                    "size": {"type": "integer", "minimum": 128, "maximum": 1024, "multipleOf": 16,
+                             "default": limits.default_size},
+                    "codec": {"type": "string", "enum": list(CODECS), "default": "vp8"},
+                    "idle_motion": {"type": "string", "default": "true",
+                                    "enum": ["true", "false", "1", "0", "on", "off", "yes", "no"]},
+                },
+            },
+            "SessionCreated": {
+                "type": "object",
+                "required": ["session_id", "ws_url", "ice_servers", "expires_in", "fps", "size",
+                             "codec"],
+                "properties": {
+                    "session_id": {"type": "string", "minLength": 1},
+                    "ws_url": {"type": "string", "pattern": "^wss?://"},
+                    "ice_servers": {"type": "array", "items": {
+                        "type": "object", "required": ["urls"],
+                        "properties": {"urls": {"type": "array", "items": {"type": "string"}}}}},
+                    "expires_in": {"type": "number", "minimum": 0},
+                    "fps": {"type": "integer", "minimum": 1, "maximum": 60},
+                    "size": {"type": "integer", "minimum": 128, "maximum": 1024},
+                    "codec": {"type": "string", "enum": list(CODECS)},
+                },
+            },
+            "SessionState": {
+                "type": "object",
+                "required": ["session_id", "fps", "size", "codec", "idle_motion", "viewers",
+                             "ws_clients", "age_s", "frames_rendered", "motion", "target"],
+                "properties": {
+                    "session_id": {"type": "string"},
+                    "fps": {"type": "integer", "minimum": 1, "maximum": 60},
+                    "size": {"type": "integer", "minimum": 128, "maximum": 1024},
+                    "codec": {"type": "string", "enum": list(CODECS)},
+                    "idle_motion": {"type": "boolean"},
+                    "viewers": {"type": "integer", "minimum": 0},
+                    "ws_clients": {"type": "integer", "minimum": 0},
+                    "age_s": {"type": "number", "minimum": 0},
+                    "frames_rendered": {"type": "integer", "minimum": 0},
+                    "motion": motion,
+                    "target": motion,
+                },
+            },
+            "SessionList": {
+                "type": "object", "required": ["sessions"],
+                "properties": {"sessions": {"type": "array", "items": _ref("SessionState")}},
+            },
+            "SessionDeleted": {
+                "type": "object", "required": ["deleted", "session_id"],
+                "properties": {"deleted": {"const": True}, "session_id": {"type": "string"}},
+            },
+            "OutputDeleted": {
+                "type": "object", "required": ["deleted", "filename"],
+                "properties": {"deleted": {"const": True}, "filename": {"type": "string"}},
+            },
+            "SampleList": {
+                "type": "object", "required": ["samples"],
+                "properties": {"samples": {"type": "array", "items": {"type": "string"}}},
+            },
+        },
+    }
+
+
+def _image_field() -> Schema:
+    return {"type": "string", "format": "binary", "contentMediaType": "image/*",
+            "description": "the portrait: JPEG, PNG or WebP with one visible face"}
+
+
+def _render_form(formats: list[str], batch: bool) -> Schema:
+    props: Schema = {"source_image": _image_field()}
+    if batch:
+        props["emotions"] = {
+            "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+            "items": {"type": "string", "enum": list(EMOTIONS)},
+            "description": "repeated fields; a single field holding a JSON array or a "
+                           "comma-separated list works too (so does the name 'emotions[]')"}
+    else:
+        props["emotion"] = {"type": "string", "enum": list(EMOTIONS)}
+    props["intensity"] = {"type": "number", "minimum": 0, "maximum": 1,
+                          "default": DEFAULT_INTENSITY}
+    props["output_format"] = {"type": "string", "enum": formats, "default": "png"}
+    props["mode"] = {"type": "string", "enum": ["crop", "full"], "default": "crop",
+                     "description": "crop: the square face crop; full: the whole photo"}
+    return {"type": "object", "properties": props,
+            "required": ["source_image", "emotions" if batch else "emotion"]}
+
+
+# ---- operations ----
+
+def _upload_errors() -> Schema:
+    """What every multipart upload can answer besides success."""
+    return {
+        "400": _error("a field is missing or invalid (see the error code)"),
+        "413": _error("the upload, a field or the image is too large"),
+        "415": _error("the body is not multipart/form-data (or urlencoded)"),
+        "422": _error("not a decodable image (invalid_image) or no face found (no_face)"),
+        "503": _error("the engine queue is full", retry_after=True),
+        "500": _error("internal error (never a traceback)"),
+    }
+
+
+def _multipart(schema_name: str) -> Schema:
+    return {"required": True, "content": {
+        "multipart/form-data": {"schema": _ref(schema_name),
+                                "encoding": {"source_image": {"contentType": "image/*"}}}}}
+
+
+def _server_error() -> Schema:
+    return {"500": _error("internal error (never a traceback)")}
+
+
+def _paths(config: ServerConfig) -> Schema:
+    image_types = tuple(mime for _, _, mime in FORMATS.values())
+    not_found = {"404": _error("no such resource")}
+    session_id = _path_param("session_id", {"type": "string", "minLength": 1},
+                             "the id POST /sessions returned")
+    filename = _path_param("filename", {"type": "string", "minLength": 1},
+                           "a filename a render returned (32 hex digits and an extension)")
+    return {
+        "/health": {"get": {
+            "operationId": "health", "tags": ["service"], "security": [{}],
+            "summary": "Liveness and engine facts (always open)",
+            "responses": {"200": _json(_ref("Health"), "the server is up"), **_server_error()}}},
+        "/render": {"post": {
+            "operationId": "render", "tags": ["render"],
+            "summary": "Render one emotion from one portrait",
+            "description": "JSON by default; with Accept: image/png, image/jpeg or image/webp "
+                           "the image bytes themselves (headers X-Latency-Ms, X-Emotion, "
+                           "X-Intensity).",
+            "requestBody": _multipart("RenderForm"),
+            "responses": {
+                "200": {"description": "the rendered frame, saved under output/",
+                        "content": {"application/json": {"schema": _ref("RenderResult")},
+                                    **{m: {"schema": {"type": "string", "format": "binary"}}
+                                       for m in image_types}}},
+                **_upload_errors()}}},
+        "/render/batch": {"post": {
+            "operationId": "renderBatch", "tags": ["render"],
+            "summary": f"Render up to {MAX_BATCH} emotions of one portrait in one engine call",
+            "requestBody": _multipart("RenderBatchForm"),
+            "responses": {"200": _json(_ref("RenderBatchResult"), "one result per emotion"),
+                          **_upload_errors()}}},
+        "/output/{filename}": {
+            "parameters": [filename],
+            "get": {"operationId": "getOutput", "tags": ["render"],
+                    "summary": "A rendered image (until it expires)",
+                    "responses": {"200": _binary(image_types, "the image"),
+                                  "304": {"description": "not modified (conditional request)"},
+                                  **not_found, **_server_error()}},
+            "delete": {"operationId": "deleteOutput", "tags": ["render"],
+                       "summary": "Delete a rendered image",
+                       "responses": {"200": _json(_ref("OutputDeleted"), "deleted"),
+                                     **not_found, **_server_error()}}},
+        "/metrics": {"get": {
+            "operationId": "metrics", "tags": ["service"],
+            "summary": "Prometheus metrics (text exposition format)",
+            "responses": {"200": {"description": "metrics",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          **_server_error()}}},
+        "/sessions": {
+            "post": {"operationId": "createSession", "tags": ["sessions"],
+                     "summary": "Create a real-time session for one portrait",
+                     "requestBody": _multipart("SessionForm"),
+                     "responses": {
+                         "201": _json(_ref("SessionCreated"), "the session; open ws_url next"),
+                         **_upload_errors(),
+                         "429": _error("the server runs its maximum number of sessions "
+                                       "(too_many_sessions)", retry_after=True)}},
+            "get": {"operationId": "listSessions", "tags": ["sessions"],
+                    "summary": "All live sessions",
+                    "responses": {"200": _json(_ref("SessionList"), "the sessions"),
+                                  **_server_error()}}},
+        "/sessions/{session_id}": {
+            "parameters": [session_id],
+            "get": {"operationId": "getSession", "tags": ["sessions"],
+                    "summary": "One session's state",
+                    "responses": {"200": _json(_ref("SessionState"), "the state"),
+                                  **not_found, **_server_error()}},
+            "delete": {"operationId": "deleteSession", "tags": ["sessions"],
+                       "summary": "Close a session (sockets get a closed event, code 4000)",
+                       "responses": {"200": _json(_ref("SessionDeleted"), "closed"),
+                                     **not_found, **_server_error()}}},
+        "/sessions/{session_id}/ws": {
+            "parameters": [session_id],
+            "get": {"operationId": "sessionSocket", "tags": ["sessions"],
+                    "summary": "The session WebSocket (protocol: docs/protocol.md)",
+                    "responses": {
+                        "101": {"description": "switching to the WebSocket protocol"},
+                        "400": _error("not a WebSocket upgrade request"),
+                        **not_found, **_server_error()}}},
+        "/samples": {"get": {
+            "operationId": "listSamples", "tags": ["demo"],
+            "summary": "The sample portraits installed here",
+            "responses": {"200": _json(_ref("SampleList"), "sample names"), **_server_error()}}},
+        "/samples/{name}": {"get": {
+            "operationId": "getSample", "tags": ["demo"],
+            "summary": "One sample portrait",
+            "parameters": [_path_param("name", {"type": "string", "minLength": 1},
+                                       "a name GET /samples lists")],
+            "responses": {"200": _binary(("image/jpeg", "image/png", "image/webp",
+                                          "application/octet-stream"), "the photo"),
+                          **not_found, **_server_error()}}},
+        "/": {"get": {
+            "operationId": "demoPage", "tags": ["demo"], "security": [{}],
+            "summary": "The demo page",
+            "responses": {"200": {"description": "HTML",
+                                  "content": {"text/html": {"schema": {"type": "string"}}}},
+                          "304": {"description": "not modified"}, **not_found, **_server_error()}}},
+        "/{name}": {"get": {
+            "operationId": "demoTopFile", "tags": ["demo"], "security": [{}],
+            "summary": "A top-level file of the demo page",
+            "parameters": [_path_param("name", {"type": "string", "enum": [
+                "index.html", "favicon.svg", "favicon.ico", "site.webmanifest"]},
+                "one of the page's top-level files")],
+            "responses": {"200": _binary(("text/html", "image/svg+xml", "image/x-icon",
+                                          "application/manifest+json"), "the file"),
+                          "304": {"description": "not modified"},
+                          "404": _error("the file is not part of this build"), **_server_error()}}},
+        "/{folder}/{name}": {"get": {
+            "operationId": "demoAsset", "tags": ["demo"], "security": [{}],
+            "summary": "A script, style sheet or image of the demo page",
+            "parameters": [
+                _path_param("folder", {"type": "string", "enum": list(ASSET_DIRS)}, "asset folder"),
+                _path_param("name", {"type": "string", "minLength": 1}, "file name")],
+            "responses": {"200": _binary(("text/javascript", "text/css", "image/svg+xml",
+                                          "image/png"), "the file"),
+                          "304": {"description": "not modified"},
+                          "404": _error("no such file"), **_server_error()}}},
+        OPENAPI_PATH: {"get": {
+            "operationId": "openapi", "tags": ["service"], "security": [{}],
+            "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          **_server_error()}}},
+    }
+
+
+def build_document(config: ServerConfig, server_url: str | None = None) -> Schema:
+    doc: Schema = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "liveportrait-avatar",
+            "version": package_version(),
+            "description": "Render one portrait photo with emotions, and stream it in real time. "
+                           "Real-time messages (WebSocket, WebRTC) are described in "
+                           "docs/protocol.md. Every error body is {\"error\": {\"code\", "
+                           "\"message\"}}. Any route answers 405 method_not_allowed (with Allow) "
+                           "to a method it does not list, and unknown paths answer 404.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "paths": _paths(config),
+        "components": _components(config),
+        # Optional for now: an empty requirement means "no key needed".
+        "security": [{}, {"bearerAuth": []}],
+    }
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc
+
+
+def setup_openapi(app: web.Application, state: AppState) -> None:
+    """Serve the document at GET /openapi.json (built once; it only depends on the config)."""
+    body = json.dumps(build_document(state.config)).encode("utf-8")
+    state.extras[_DOC_KEY] = body
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json",
+                            headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get(OPENAPI_PATH, handle)
