@@ -19,7 +19,7 @@ CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
 WIDEN_MAX = 0.45  # AU5 at 1: the upper lid rises by 45% of the opening
 GAZE_X = 0.25  # iris travel at gaze 1, as a fraction of the eye width
 LASH = 0.25  # thickness of the upper lid's lash line, as a fraction of the opening
-GAZE_Y = 0.15  # ... as a fraction of the opening
+GAZE_Y = 0.12  # ... as a fraction of the opening
 
 
 @dataclass(frozen=True)
@@ -110,19 +110,23 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     if (abs(gaze_x) >= 1e-4 or abs(gaze_y) >= 1e-4) and open_part > 1e-3:
         gx = gaze_x * GAZE_X * eye.width * open_part
         gy = gaze_y * GAZE_Y * eye.opening * open_part
-        # A flat-topped bump: the iris slides as a whole, the sclera beside it gives way.
-        radius = 0.22 * eye.width
-        r2 = ((s - eye.iris_s - gx / 2) ** 2 + 0.5 * (t_new - eye.iris_t - gy / 2) ** 2) / (2 * radius * radius)
-        bump = np.exp(-r2 * r2)
-        # Zero at the corners (with zero slope) and soft towards the lids, so the slide
-        # never shears the eye's outline.
-        mid = (eye.s_up[0] + eye.s_up[-1]) / 2
-        half = max((eye.s_up[-1] - eye.s_up[0]) / 2, 1.0)
-        corner = np.clip(1 - ((s - mid) / half) ** 2, 0.0, 1.0) ** 2
+        # Horizontal: the iris slides rigidly, the white on either side is squeezed or
+        # stretched linearly, the corners stay. Vertical: a small shift of the same part.
+        # Both fade towards the lids, so the eye's outline never moves.
+        lo, hi = float(eye.s_up[0]), float(eye.s_up[-1])
+        r = 0.2 * eye.width
+        c = eye.iris_s
+        g = float(np.clip(gx, lo + r + 1 - c, hi - r - 1 - c))
+        far = 10.0 * eye.width
+        s_src = np.interp(s, [lo - far, lo, c + g - r, c + g + r, hi, hi + far],
+                          [lo - far, lo, c - r, c + r, hi, hi + far])
         tau = (t_new - tu) / np.maximum(h, 1e-3)
-        ramp = np.clip(np.minimum(tau, 1 - tau) / 0.4, 0.0, 1.0)
-        w = bump * corner * ramp * ramp * (3 - 2 * ramp)
-        s_new = s - gx * w
-        t_new = t_new - gy * w
+        ramp = np.clip(np.minimum(tau, 1 - tau) / 0.5, 0.0, 1.0)
+        # Fading out towards the corners too, where the lids meet and tau changes fast.
+        mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
+        ramp = ramp * ramp * (3 - 2 * ramp) * np.clip(1 - ((s - mid) / half) ** 2, 0.0, 1.0) ** 2
+        s_new = s + ramp * (s_src - s)
+        across = np.clip(1 - ((s - c - g) / (2.5 * r)) ** 2, 0.0, 1.0) ** 2
+        t_new = t_new - gy * ramp * across
     q[..., 0] = eye.centre[0] + s_new * eye.u[0] + t_new * eye.v[0]
     q[..., 1] = eye.centre[1] + s_new * eye.u[1] + t_new * eye.v[1]
