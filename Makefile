@@ -74,9 +74,10 @@ test-client: $(STAMP)
 	  cd client-ts && npm ci --no-audit --no-fund && npm test; \
 	else echo "client-ts/ not present: skipping its tests"; fi
 
-# Alias for the TypeScript client's tests (npm ci + npm test in client-ts/).
+# Alias for the TypeScript client's tests (npm ci + npm test in client-ts/). They need the test
+# extras too: scikit-image for the no-face cat photo, playwright for the browser test.
 .PHONY: test-ts
-test-ts: test-client
+test-ts: $(TEST_STAMP) test-client
 
 clean-stamps:
 	rm -f $(STAMP) $(TEST_STAMP)
