@@ -178,8 +178,13 @@ async def test_page_loads_and_plays_webrtc_at_20_fps(open_page):
     run = await open_page(csp=STRICT_CSP)
     page = run.page
     await wait_video(page)
-    fps = await page.evaluate(JS_VIDEO_FPS, 2000)
-    assert fps >= 20, f"video shows {fps:.1f} fps"
+    await page.wait_for_function("() => avatarDemo.framesShown > 25")  # past the start-up
+    # Two windows at most: the CPU is shared, and one stall of a neighbour's process is not
+    # the page's fault; a page that cannot hold 20 fps fails both.
+    rates = [await page.evaluate(JS_VIDEO_FPS, 2000)]
+    if rates[0] < 20:
+        rates.append(await page.evaluate(JS_VIDEO_FPS, 2000))
+    assert max(rates) >= 20, f"video shows {rates} fps"
     await page.wait_for_function("() => document.getElementById('stat-fps').textContent.includes('fps')")
     assert "WebRTC" in await page.text_content("#transport")
     assert await page.get_attribute("#conn", "data-state") == "live"
@@ -278,6 +283,17 @@ async def test_slider_drag_is_coalesced_snapshot_and_rest_still(open_page):
     run = await open_page(accept_downloads=True)
     page = run.page
     await wait_video(page)
+    # Accessible names: every control is reachable by role and name, nothing is unlabelled.
+    for name in ("Neutral", "Happy", "Sad", "Surprised", "Angry", "Disgusted", "Fearful", "Master intensity",
+                 "Transition time", "Smile", "Mouth open", "Gaze left-right", "Yaw"):
+        assert await page.get_by_role("slider", name=name, exact=True).count() == 1, name
+    assert await page.get_by_role("switch", name=re.compile("Idle motion")).count() == 1
+    for name in ("Upload portrait", "Snapshot", "Reset", "Happy"):
+        assert await page.get_by_role("button", name=name, exact=True).count() == 1, name
+    unlabelled = await page.evaluate("""() => [...document.querySelectorAll('input, select, button')]
+      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+      .map((e) => e.id || e.outerHTML.slice(0, 60))""")
+    assert unlabelled == []
     # 60 key presses as fast as the browser takes them: a fast drag.
     await page.focus("#emo-sad")
     t0 = time.monotonic()

@@ -64,6 +64,7 @@ function makeSlider(parent, { id, label, min, max, step, value, format, text }) 
 }
 
 const pct = (v) => `${Math.round(v * 100)}%`;
+const title = (name) => name.charAt(0).toUpperCase() + name.slice(1); // in the text, so screen readers get it too
 const signed = (v) => (v > 0 ? "+" : "") + v.toFixed(2);
 
 /**
@@ -82,7 +83,7 @@ export function buildControls(root, { onEmotions, onControls, onIdle, onReset })
     b.dataset.emotion = name;
     b.setAttribute("aria-pressed", "false");
     const label = document.createElement("span");
-    label.textContent = name;
+    label.textContent = title(name);
     b.append(faceIcon(name), label);
     b.addEventListener("click", () => applyPreset(name));
     presets.append(b);
@@ -103,7 +104,7 @@ export function buildControls(root, { onEmotions, onControls, onIdle, onReset })
   const emoBox = root.querySelector("#emotion-sliders");
   for (const name of EMOTIONS) {
     emoSliders[name] = makeSlider(emoBox, {
-      id: `emo-${name}`, label: name, min: 0, max: 1, step: 0.01, value: 0, format: pct,
+      id: `emo-${name}`, label: title(name), min: 0, max: 1, step: 0.01, value: 0, format: pct,
     });
     emoSliders[name].input.addEventListener("input", emotionsChanged);
   }
