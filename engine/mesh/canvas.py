@@ -107,6 +107,26 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
+def _seam_rows(c: Canvas, b_up: np.ndarray, b_low: np.ndarray) -> tuple[int, int]:
+    """Output rows the lips' seam can reach: the inner lips (and the line continued to the
+    jaw's reach beyond the corners) moved by each side's motion, plus a margin."""
+    m = c.mouth
+    ends = np.array([m.centre + k * M.JAW_WIDE * m.half * m.u + np.interp(k * M.JAW_WIDE, m.s_li, m.t_li) * m.v
+                     for k in (-1.0, 1.0)])
+    pts = np.concatenate([c.points[list(M.R.LIP_UPPER_INNER), :2], c.points[list(M.R.LIP_LOWER_INNER), :2], ends])
+    ys = []
+    for back in (b_up, b_low):
+        out = pts.copy()
+        for _ in range(3):  # p = q - B(p), by fixed point from p = q
+            i = np.clip(((out[:, 0] + 0.5) / STEP - 0.5).round().astype(int), 0, c.grid.gx - 1)
+            j = np.clip(((out[:, 1] + 0.5) / STEP - 0.5).round().astype(int), 0, c.grid.gy - 1)
+            out = pts - back[j, i]
+        ys.append(out[:, 1])
+    ys = np.concatenate(ys)
+    margin = 6 + 0.05 * c.frame.d
+    return int(np.floor(ys.min() - margin)), int(np.ceil(ys.max() + margin))
+
+
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
     if b is None:
         return a
@@ -149,12 +169,21 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     opens = float(t.sum()) > 1e-5
     f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
     b_up = invert(g, f_up)
-    b_low = invert(g, base + t[1] * c.tear[1] + t[2] * c.tear[2]) if opens else None
-    moving = _moving_box(g, b_up)
+    b_low = None
     mouth_box = None
     if opens:
-        mouth_box = _box_out(c.mouth.box, b_low, g, 2.0, g.width, g.height)
-        moving = _union(mouth_box, moving) if mouth_box else moving
+        # The lower side's map is only used around the mouth: solve it there only. Where the
+        # mouth lands is the upper side's motion plus at most the drop of the lower side.
+        drop = 2.0 + float(t[1] + t[2]) * c.frame.d
+        mouth_box = _box_out(c.mouth.box, b_up, g, drop, g.width, g.height)
+        if mouth_box is not None:
+            x0, y0, x1, y1 = mouth_box
+            block = (max(0, x0 // STEP - 2), max(0, y0 // STEP - 2),
+                     min(g.gx, x1 // STEP + 3), min(g.gy, y1 // STEP + 3))
+            b_low = invert(g, base + t[1] * c.tear[1] + t[2] * c.tear[2], block)
+    moving = _moving_box(g, b_up)
+    if mouth_box is not None:
+        moving = _union(mouth_box, moving)
     eye_boxes = []
     for eye, travel in zip(c.eyes, k.lids):
         if abs(travel) < 1e-4 and abs(k.gaze[0]) < 1e-4 and abs(k.gaze[1]) < 1e-4:
@@ -170,11 +199,17 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     opening = None
     if mouth_box is not None:
         x0, y0, x1, y1 = mouth_box
-        q_up = maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
-        q_low = upsample(g, b_low, x0, y0, x1, y1)
-        q, op = M.choose_sides(c.mouth, q_up, q_low)
-        q_up[...] = q
-        opening = ((x0 - X0, y0 - Y0, x1 - X0, y1 - Y0), op, float(t.sum()) * c.frame.d)
+        # Rows above the lips keep the upper side's map, rows below take the lower side's;
+        # only the band the lips' seam can cross is decided per pixel.
+        band0, band1 = _seam_rows(c, b_up, b_low)
+        band0, band1 = min(max(band0, y0), y1), min(max(band1, y0), y1)
+        if band1 < y1:
+            maps[band1 - Y0:y1 - Y0, x0 - X0:x1 - X0] = upsample(g, b_low, x0, band1, x1, y1)
+        if band1 > band0:
+            q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
+            q, op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1))
+            q_up[...] = q
+            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, float(t.sum()) * c.frame.d)
     for eye, travel, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1])
     return Maps(moving, maps, opening)

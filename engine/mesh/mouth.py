@@ -69,7 +69,7 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
     chin = float((p[R.CHIN] - centre) @ v - np.interp(0.0, s_li, t_li))
     chin = max(chin, 0.3 * d)
     reach_x = JAW_WIDE * half + 2
-    top = float(t_ui.min()) - 0.35 * d
+    top = float(t_ui.min()) - 0.45 * d
     bottom = float(np.interp(0.0, s_li, t_li)) + chin + 0.75 * d
     corners = np.array([centre + x * u + y * v for x in (-reach_x, reach_x) for y in (top, bottom)])
     x0, y0 = np.floor(corners.min(axis=0)).astype(int)

@@ -12,7 +12,10 @@ import cv2
 import numpy as np
 
 STEP = 8
-INVERT_ITERATIONS = 8
+INVERT_ITERATIONS = 4
+# Bilinear sampling of F and its Jacobian disagree slightly, so Newton settles at about
+# 0.1 px; stop there.
+INVERT_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,14 @@ def identity_map(width: int, height: int) -> np.ndarray:
     return np.dstack([x, y])
 
 
-def invert(grid: Grid, forward: np.ndarray) -> np.ndarray:
+def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Backward displacement B with B(p) + F(p + B(p)) = 0, on the grid nodes (gy, gx, 2).
 
     Newton's method on every node at once, with F and its Jacobian sampled bilinearly on
     the grid. It converges wherever the forward map folds nothing (det(I + dF) > 0), even
     where F is steep, which plain fixed-point iteration does not.
+
+    ``block`` = (i0, j0, i1, j1) limits the solve to those nodes (the rest get -F).
     """
     if not forward.any():
         return np.zeros_like(forward)
@@ -56,17 +61,21 @@ def invert(grid: Grid, forward: np.ndarray) -> np.ndarray:
                      np.gradient(forward[..., 1], axis=1), np.gradient(forward[..., 1], axis=0)])
     jac = (jac / STEP).astype(np.float32)
     both = np.ascontiguousarray(np.dstack([forward, jac]))
-    back = -forward
+    full = -forward
+    i0, j0, i1, j1 = block if block is not None else (0, 0, grid.gx, grid.gy)
+    back = full[j0:j1, i0:i1]
+    nodes = grid.node_maps[j0:j1, i0:i1]
     for _ in range(INVERT_ITERATIONS):
-        at = grid.node_maps + back / STEP
+        at = nodes + back / STEP
         s = cv2.remap(both, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         rx, ry = back[..., 0] + s[..., 0], back[..., 1] + s[..., 1]
         a, b, c, d = 1 + s[..., 2], s[..., 3], s[..., 4], 1 + s[..., 5]
         det = np.maximum(a * d - b * c, 0.05)
         back = back - np.dstack([(d * rx - b * ry) / det, (a * ry - c * rx) / det])
-        if max(float(np.abs(rx).max()), float(np.abs(ry).max())) < 0.01:
+        if max(float(np.abs(rx).max()), float(np.abs(ry).max())) < INVERT_TOLERANCE:
             break
-    return back.astype(np.float32, copy=False)
+    full[j0:j1, i0:i1] = back
+    return full.astype(np.float32, copy=False)
 
 
 def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
