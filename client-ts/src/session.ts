@@ -4,7 +4,7 @@
  * rejected control surfaces as a typed LivePortraitError on the call that sent it.
  */
 import { TypedEmitter } from "./emitter.js";
-import { LivePortraitError, LivePortraitTimeoutError } from "./errors.js";
+import { LivePortraitError, LivePortraitTimeoutError, LivePortraitValidationError } from "./errors.js";
 import type { HttpTransport } from "./http.js";
 import type { Logger } from "./logger.js";
 import {
@@ -73,6 +73,7 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private frameSeq = 0;
+  private frameFormat: "jpeg" | "webp" = "jpeg";
   private ready = false;
   private closedReason: string | undefined;
   private closeEvent: CloseEvent | undefined;
@@ -145,7 +146,7 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
 
   async setEmotions(weights: EmotionWeights, opts: TransitionOptions = {}): Promise<SessionStateEvent> {
     if (typeof weights !== "object" || weights === null) {
-      throw new LivePortraitError(0, "invalid_value", "weights must be an object");
+      throw new LivePortraitValidationError("invalid_value", "weights must be an object");
     }
     const wire: Record<string, number> = {};
     for (const [name, weight] of Object.entries(weights)) {
@@ -166,7 +167,7 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
 
   async setIdle(enabled: boolean): Promise<SessionStateEvent> {
     if (typeof enabled !== "boolean") {
-      throw new LivePortraitError(0, "invalid_value", "setIdle(enabled) needs a boolean");
+      throw new LivePortraitValidationError("invalid_value", "setIdle(enabled) needs a boolean");
     }
     return this.control({ type: "set_idle", enabled });
   }
@@ -184,7 +185,7 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
    */
   async subscribeFrames(format: "jpeg" | "webp", opts: SubscribeOptions = {}): Promise<void> {
     if (format !== "jpeg" && format !== "webp") {
-      throw new LivePortraitError(0, "invalid_value", `frame format must be jpeg or webp, got ${String(format)}`);
+      throw new LivePortraitValidationError("invalid_value", `frame format must be jpeg or webp, got ${String(format)}`);
     }
     const msg: Record<string, unknown> = { type: "subscribe_frames", format };
     if (opts.quality !== undefined) msg["quality"] = checkInteger("quality", opts.quality, 1, 100);
@@ -200,7 +201,7 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
   /** WebRTC: sends an SDP offer, resolves with the server's answer SDP (one viewer per offer). */
   async negotiate(offerSdp: string): Promise<string> {
     if (typeof offerSdp !== "string" || offerSdp === "") {
-      throw new LivePortraitError(0, "invalid_value", "offer SDP must be a non-empty string");
+      throw new LivePortraitValidationError("invalid_value", "offer SDP must be a non-empty string");
     }
     const reply = await this.request({ type: "offer", sdp: offerSdp }, "answer");
     if (typeof reply["sdp"] !== "string") {
@@ -225,8 +226,6 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
     this.closing ??= this.doClose();
     return this.closing;
   }
-
-  private frameFormat: "jpeg" | "webp" = "jpeg";
 
   private async doClose(): Promise<void> {
     try {
