@@ -235,9 +235,16 @@ async def test_upload_switches_face_and_bad_uploads_keep_the_stream(open_page, a
     after = (await frame_rgb(page)).astype(np.int16)
     assert np.abs(after - before).mean() > 20, "the face did not change after the upload"
 
-    # A cat: a clear error, and the astronaut keeps streaming.
-    await page.set_input_files("#file-input", files=[
-        {"name": "chelsea.jpg", "mimeType": "image/jpeg", "buffer": cat_jpeg}])
+    # A cat, dropped onto the page: a clear error, and the astronaut keeps streaming.
+    await page.evaluate("""(b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'chelsea.jpg', { type: 'image/jpeg' }));
+      const stage = document.getElementById('stage');
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        stage.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }
+    }""", base64.b64encode(cat_jpeg).decode())
     notice = page.locator("#notice")
     await notice.wait_for(state="visible")
     assert re.search(r"no face found", await notice.text_content(), re.I)
