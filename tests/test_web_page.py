@@ -112,6 +112,7 @@ class PageRun:
         self.sent: list[str | bytes] = []  # every WebSocket message the page sent
         page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: self.sent.append(payload)))
 
 
 @pytest_asyncio.fixture
@@ -132,7 +133,6 @@ async def open_page(browser, server):
 
             await ctx.route(f"{server.base_url}/{query}", add_csp)
         run = PageRun(await ctx.new_page())
-        run.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: run.sent.append(payload)))
         await run.page.goto(f"{server.base_url}/{query}")
         return run
 
@@ -282,6 +282,10 @@ async def test_websocket_fallback_when_webrtc_is_blocked(open_page):
     assert run.errors == []
 
 
+def sent_messages_of(run: PageRun) -> list[dict]:
+    return [json.loads(x) for x in run.sent if isinstance(x, str)]
+
+
 def sent_messages(run: PageRun, mtype: str) -> list[dict]:
     return [m for m in (json.loads(x) for x in run.sent if isinstance(x, str)) if m.get("type") == mtype]
 
@@ -355,3 +359,51 @@ async def test_recovers_a_deleted_session_and_deletes_on_tab_close(open_page, se
         else:
             pytest.fail("the session outlived the page")
     assert run.errors == []
+
+
+async def test_reconnects_when_the_server_restarts(browser, start_server, mesh_engine):
+    """The server goes away and comes back on the same port: the page finds its session gone,
+    starts a new one with the same photo, and re-sends the sliders."""
+    from aiohttp import web
+
+    from streamer.app import create_app
+    from streamer.config import ServerConfig
+
+    srv = await start_server()
+    ctx = await browser.new_context(viewport=VIEWPORT)
+    runner2 = None
+    try:
+        run = PageRun(await ctx.new_page())
+        page = run.page
+        await page.goto(srv.base_url + "/")
+        await wait_video(page)
+        await page.focus("#emo-surprised")
+        await page.keyboard.press("End")
+        first = await session_id(page)
+        await srv.stop()
+        await page.wait_for_function(
+            "() => document.getElementById('conn-text').textContent.startsWith('Reconnecting')")
+        app = create_app(ServerConfig(host="127.0.0.1", port=srv.port, output_dir=srv.state.config.output_dir),
+                         mesh_engine)
+        runner2 = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+        await runner2.setup()
+        await web.TCPSite(runner2, "127.0.0.1", srv.port).start()
+        await page.wait_for_function(
+            "(old) => avatarDemo.sessionId && avatarDemo.sessionId !== old && avatarDemo.transport === 'webrtc'",
+            arg=first, timeout=20_000)
+        n = await page.evaluate("() => avatarDemo.framesShown")
+        await page.wait_for_function("(n) => avatarDemo.framesShown > n + 10", arg=n, timeout=10_000)
+        # The new session got the sliders' target.
+        sent = [m for m in sent_messages_of(run) if m.get("type") == "set_emotions"]
+        assert sent and sent[-1]["weights"]["surprised"] == 1
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{srv.base_url}/sessions/{await session_id(page)}") as r:
+                state = await r.json()
+        assert state["target"]["emotions"]["surprised"] == 1
+        # Only the failed requests during the outage were logged, nothing from the page's code.
+        assert [e for e in run.errors if "Failed to load resource" not in e
+                and "WebSocket connection" not in e] == []
+    finally:
+        await ctx.close()
+        if runner2 is not None:
+            await runner2.cleanup()
