@@ -21,8 +21,9 @@ from .geometry import FaceFrame
 
 TEAR_BASES = ("U", "J_LIP", "J_JAW")
 JAW_WIDE = 1.9  # the jaw moves across 1.9x the mouth half width at the chin
-CAVITY = np.array([52.0, 20.0, 24.0])  # RGB of the dark mouth interior (scaled per photo)
-TEETH = np.array([226.0, 218.0, 204.0])
+CAVITY = np.array([62.0, 24.0, 22.0])  # RGB of the dark mouth interior (scaled per photo)
+TONGUE = np.array([128.0, 58.0, 56.0])
+TEETH = np.array([236.0, 226.0, 208.0])
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def tear_bases(m: MouthGeom, nodes: np.ndarray) -> np.ndarray:
                   1 - _smoothstep((t - tl - 0.1 * d) / (0.6 * d)))
     U = lp * up
     below = t >= tl
-    ext = lp  # the lower side's fields continue unchanged above the line
+    ext = lp * (1 - _smoothstep((tl - t) / (0.45 * d)))  # the lower side's fields, continued upwards
     r = np.maximum(t - tl, 0.0)
     J_lip = np.where(below, lp * (1 - _smoothstep(r / (0.4 * d))), ext)
     wide = m.s_corner + (JAW_WIDE - m.s_corner) * _smoothstep(r / (0.6 * d))
@@ -165,9 +166,14 @@ def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
     own = np.interp(s, m.s_li, m.t_li) - np.interp(s, m.s_ui, m.t_ui)  # photo's interior height
     g = np.maximum(gap * lat, 1.0)
     frac = np.clip(depth / g, 0.0, 1.0)
-    # Cavity: darkest in the middle of the opening, a little lighter towards the lips.
-    shade = 0.55 + 0.45 * np.abs(2 * frac - 1) ** 1.5
+    # Cavity: darkest in the middle and towards the corners; the tongue shows at the bottom
+    # of a wide opening.
+    shade = (0.5 + 0.5 * np.abs(2 * frac - 1) ** 1.5) * (0.55 + 0.45 * lat)
     colour = CAVITY[None, :] * shade[:, None]
+    tongue = (np.clip((frac - 0.55) / 0.35, 0.0, 1.0) * np.clip(gap * lat / (0.12 * m.d), 0.0, 1.0)
+              * np.clip(1 - (s / (0.75 * m.s_corner)) ** 2, 0.0, 1.0))
+    tongue = tongue * tongue * (3 - 2 * tongue)
+    colour = colour * (1 - tongue[:, None]) + TONGUE[None, :] * ((0.7 + 0.3 * lat) * tongue)[:, None]
     # Upper teeth: a band under the upper lip, narrower than the mouth, with faint gaps.
     tooth_h = np.minimum(0.4 * g, 0.085 * m.d)
     tooth_w = np.clip(1 - (s / (0.8 * m.s_corner)) ** 2, 0.0, 1.0)
@@ -175,7 +181,7 @@ def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
     t_alpha = np.clip((tooth_h - depth) / 1.5 + 0.5, 0.0, 1.0) * np.sqrt(tooth_w) * no_own
     pitch = 0.1 * m.d / m.half  # tooth width in s units
     seams = 1 - 0.18 * np.cos(np.pi * s / pitch) ** 16
-    tooth_shade = (0.72 + 0.28 * tooth_w) * (1 - 0.25 * (depth / np.maximum(tooth_h, 1.0))) * seams
+    tooth_shade = (0.6 + 0.4 * tooth_w) * (1 - 0.2 * (depth / np.maximum(tooth_h, 1.0))) * seams
     teeth = TEETH[None, :] * tooth_shade[:, None]
     colour = colour * (1 - t_alpha[:, None]) + teeth * t_alpha[:, None]
     colour *= m.brightness

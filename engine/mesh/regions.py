@@ -11,6 +11,7 @@ EYE_L_UPPER = (263, 466, 388, 387, 386, 385, 384, 398, 362)
 EYE_L_LOWER = (263, 249, 390, 373, 374, 380, 381, 382, 362)
 EYE_CORNERS = ((33, 133), (263, 362))  # (outer, inner) per eye
 IRIS_CENTER = (468, 473)
+UPPER_LID = (159, 386)
 IRIS_RING = ((469, 470, 471, 472), (474, 475, 476, 477))
 
 # Brows (lower edge from inner to outer, upper edge from inner to outer).

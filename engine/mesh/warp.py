@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 STEP = 8
-INVERT_ITERATIONS = 4
+INVERT_ITERATIONS = 10  # most frames stop after 2-3; strong head motion needs more
 # Bilinear sampling of F and its Jacobian disagree slightly, so Newton settles at about
 # 0.1 px; stop there.
 INVERT_TOLERANCE = 0.15
