@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile and dev.type == "cuda":
         core = LivePortraitCore(load_models(ckpt, dev), Precision(dev, torch.float16, channels_last=True))
         core.enable_compile()
+        print("    compiling W and G (first calls are slow) ...", flush=True)
         src = core.prepare_crop(crop, (0.3, 0.3), 0.05)
         for b in batches:
             srcs = [src] * b
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             ms = timer(lambda: core.render_batch(srcs, edits), 5, repeats)
             results.append({"stage": "render_batch (compiled)", "precision": "fp16", "batch": b,
                             "median_ms": statistics.median(ms)})
+            print(f"    compiled fp16 batch {b}: {statistics.median(ms):.2f} ms", flush=True)
 
     # 4. table
     print(f"\n[3] timings on {dev}: median of {repeats} runs after {warmup} warm-up"
