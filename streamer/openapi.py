@@ -55,9 +55,18 @@ def _binary(media_types: tuple[str, ...], description: str) -> Schema:
             "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in media_types}}
 
 
-def _path_param(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": schema,
-            "description": description}
+def _links(param: str, expression: str, operation_ids: tuple[str, ...]) -> Schema:
+    """OpenAPI links: where a returned id can be used next (stateful fuzzers follow them)."""
+    return {op[0].upper() + op[1:]: {"operationId": op, "parameters": {param: expression}}
+            for op in operation_ids}
+
+
+def _path_param(name: str, schema: Schema, description: str, example: str | None = None) -> Schema:
+    out = {"name": name, "in": "path", "required": True, "schema": schema,
+           "description": description}
+    if example is not None:
+        out["example"] = example
+    return out
 
 
 # ---- component schemas ----
@@ -133,7 +142,8 @@ def _components(config: ServerConfig) -> Schema:
             "RenderForm": _render_form(formats, batch=False),
             "RenderBatchForm": _render_form(formats, batch=True),
             "SessionForm": {
-                "type": "object", "required": ["source_image"],
+                # Unknown fields are ignored (forward compatible), as on /render.
+                "type": "object", "required": ["source_image"], "additionalProperties": True,
                 "properties": {
                     "source_image": _image_field(),
                     "fps": {"type": "integer", "minimum": 1, "maximum": 60,
@@ -205,6 +215,7 @@ def _image_field() -> Schema:
 
 
 def _render_form(formats: list[str], batch: bool) -> Schema:
+    # Unknown fields are ignored (forward compatible): additionalProperties stays true.
     props: Schema = {"source_image": _image_field()}
     if batch:
         props["emotions"] = {
@@ -219,7 +230,7 @@ def _render_form(formats: list[str], batch: bool) -> Schema:
     props["output_format"] = {"type": "string", "enum": formats, "default": "png"}
     props["mode"] = {"type": "string", "enum": ["crop", "full"], "default": "crop",
                      "description": "crop: the square face crop; full: the whole photo"}
-    return {"type": "object", "properties": props,
+    return {"type": "object", "properties": props, "additionalProperties": True,
             "required": ["source_image", "emotions" if batch else "emotion"]}
 
 
@@ -270,7 +281,9 @@ def _paths(config: ServerConfig) -> Schema:
                 "200": {"description": "the rendered frame, saved under output/",
                         "content": {"application/json": {"schema": _ref("RenderResult")},
                                     **{m: {"schema": {"type": "string", "format": "binary"}}
-                                       for m in image_types}}},
+                                       for m in image_types}},
+                        "links": _links("filename", "$response.body#/filename",
+                                        ("getOutput", "deleteOutput"))},
                 **_upload_errors()}}},
         "/render/batch": {"post": {
             "operationId": "renderBatch", "tags": ["render"],
@@ -300,7 +313,10 @@ def _paths(config: ServerConfig) -> Schema:
                      "summary": "Create a real-time session for one portrait",
                      "requestBody": _multipart("SessionForm"),
                      "responses": {
-                         "201": _json(_ref("SessionCreated"), "the session; open ws_url next"),
+                         "201": {**_json(_ref("SessionCreated"), "the session; open ws_url next"),
+                                 "links": _links("session_id", "$response.body#/session_id",
+                                                 ("getSession", "deleteSession",
+                                                  "sessionSocket"))},
                          **_upload_errors(),
                          "429": _error("the server runs its maximum number of sessions "
                                        "(too_many_sessions)", retry_after=True)}},
@@ -334,7 +350,7 @@ def _paths(config: ServerConfig) -> Schema:
             "operationId": "getSample", "tags": ["demo"],
             "summary": "One sample portrait",
             "parameters": [_path_param("name", {"type": "string", "minLength": 1},
-                                       "a name GET /samples lists")],
+                                       "a name GET /samples lists", "grace_hopper")],
             "responses": {"200": _binary(("image/jpeg", "image/png", "image/webp",
                                           "application/octet-stream"), "the photo"),
                           **not_found, **_server_error()}}},
@@ -359,7 +375,8 @@ def _paths(config: ServerConfig) -> Schema:
             "summary": "A script, style sheet or image of the demo page",
             "parameters": [
                 _path_param("folder", {"type": "string", "enum": list(ASSET_DIRS)}, "asset folder"),
-                _path_param("name", {"type": "string", "minLength": 1}, "file name")],
+                _path_param("name", {"type": "string", "minLength": 1}, "file name",
+                            "app.js")],
             "responses": {"200": _binary(("text/javascript", "text/css", "image/svg+xml",
                                           "image/png"), "the file"),
                           "304": {"description": "not modified"},
