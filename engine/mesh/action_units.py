@@ -34,12 +34,10 @@ class Handle:
 # oblique "grief" brow, so 4v only gets what AU4 has beyond AU1 (see canvas.coefficients).
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
-    # A counter-handle on the upper lid keeps the lifted brow from dragging the eye open
-    # (AU5 does that, in eyes.py).
     "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.15, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
-          Handle(R.FOREHEAD_INNER, 0.0, -0.12, 0.3), Handle(R.UPPER_LID, 0.0, 0.05, 0.09)),
+          Handle(R.FOREHEAD_INNER, 0.0, -0.12, 0.3)),
     "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.14, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.06, 0.15),
-          Handle(R.FOREHEAD_OUTER, 0.0, -0.12, 0.3), Handle(R.UPPER_LID, 0.0, 0.05, 0.09)),
+          Handle(R.FOREHEAD_OUTER, 0.0, -0.12, 0.3)),
     # The pull together is kept narrow (sigma 0.1) so the inner eye corners stay put.
     "4": (Handle(R.BROW_INNER, -0.08, 0.0, 0.10), Handle(R.BROW_INNER_UPPER, -0.04, 0.03, 0.12),
           Handle(R.BROW_MID, -0.01, 0.08, 0.15)),
@@ -54,6 +52,31 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "23": (Handle(R.MOUTH_CORNERS, -0.035, 0.0, 0.10),),
 }
 SMOOTH_AUS: tuple[str, ...] = tuple(AU_HANDLES)
+# Brow lifts must not drag the eye open (that is AU5's job, in eyes.py) nor stretch the
+# lashes: their fields fade over each eye and its lid, so the skin between the lid's crease
+# and the brow takes the stretch, as it does on a real face.
+PROTECT_EYES = ("1", "2")
+
+
+def eye_guard(points: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> np.ndarray:
+    """(M,) weights: 0.05 over each eye, its lid up to the crease and below, rising to 1 at the brow."""
+    guard = np.ones(len(nodes))
+    for side, (upper, lower) in enumerate(((R.EYE_R_UPPER, R.EYE_R_LOWER), (R.EYE_L_UPPER, R.EYE_L_LOWER))):
+        p = points[:, :2].astype(np.float64)
+        c = p[list(R.EYE_CORNERS[side])].mean(axis=0)
+        t_up = float(((p[list(upper)] - c) @ frame.v).min())
+        t_low = float(((p[list(lower)] - c) @ frame.v).max())
+        t_brow = float((p[[R.BROW_INNER[side], R.BROW_MID[side], R.BROW_OUTER[side]]] - c).mean(axis=0) @ frame.v)
+        crease = t_up - 0.35 * (t_up - t_brow)  # the lid's top: the stretch starts above it
+        rel = nodes - c
+        x, t = rel @ frame.u / (0.32 * frame.d), rel @ frame.v
+        lat = np.exp(-x * x / 2)
+        rise = np.clip((crease - t) / max(crease - t_brow, 1.0), 0.0, 1.0)
+        # Below the crease the guard stays down (also under the eye): letting the field
+        # back in there would squeeze the cheek.
+        keep = rise * rise * (3 - 2 * rise)
+        guard *= 1 - 0.95 * lat * (1 - keep)
+    return guard
 
 
 def handle_field(points: np.ndarray, frame: FaceFrame, handles: tuple[Handle, ...],
@@ -75,4 +98,6 @@ def handle_field(points: np.ndarray, frame: FaceFrame, handles: tuple[Handle, ..
 
 def au_bases(points: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> np.ndarray:
     """(len(SMOOTH_AUS), M, 2) float32 fields, one per smooth action unit."""
-    return np.stack([handle_field(points, frame, AU_HANDLES[k], nodes) for k in SMOOTH_AUS]).astype(np.float32)
+    guard = eye_guard(points, frame, nodes)[:, None]
+    return np.stack([handle_field(points, frame, AU_HANDLES[k], nodes) * (guard if k in PROTECT_EYES else 1.0)
+                     for k in SMOOTH_AUS]).astype(np.float32)

@@ -16,7 +16,7 @@ from . import regions as R
 from .geometry import FaceFrame
 
 CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
-WIDEN_MAX = 0.35  # AU5 at 1: the upper lid rises by 35% of the opening
+WIDEN_MAX = 0.2  # AU5 at 1: the upper lid rises by 20% of the opening
 GAZE_X = 0.25  # iris travel at gaze 1, as a fraction of the eye width
 LASH = 0.25  # thickness of the upper lid's lash line, as a fraction of the opening
 GAZE_Y = 0.12  # ... as a fraction of the opening

@@ -70,8 +70,11 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
         s = cv2.remap(both, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         rx, ry = back[..., 0] + s[..., 0], back[..., 1] + s[..., 1]
         a, b, c, d = 1 + s[..., 2], s[..., 3], s[..., 4], 1 + s[..., 5]
-        det = np.maximum(a * d - b * c, 0.05)
-        back = back - np.dstack([(d * rx - b * ry) / det, (a * ry - c * rx) / det])
+        det = np.maximum(a * d - b * c, 0.1)
+        # Steps are capped at one grid cell: where F bends sharply between nodes, a full
+        # Newton step can overshoot and oscillate.
+        step = np.dstack([(d * rx - b * ry) / det, (a * ry - c * rx) / det])
+        back = back - np.clip(step, -STEP, STEP)
         if max(float(np.abs(rx).max()), float(np.abs(ry).max())) < INVERT_TOLERANCE:
             break
     full[j0:j1, i0:i1] = back
