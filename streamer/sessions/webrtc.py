@@ -20,6 +20,8 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from .candidate_policy import candidate_problem, offer_candidates_problem
+
 log = logging.getLogger(__name__)
 
 VIDEO_CLOCK_RATE = 90_000
@@ -102,6 +104,9 @@ class Viewer:
         self.track.push_frame(frame)
 
     async def answer(self, offer_sdp: str, codec: str) -> str:
+        problem = offer_candidates_problem(offer_sdp)  # before aioice sees any of them
+        if problem is not None:
+            raise SdpError(problem)
         try:
             self.pc.addTrack(self.track)
             transceiver = next(t for t in self.pc.getTransceivers() if t.sender.track is self.track)
@@ -126,6 +131,9 @@ class Viewer:
             c = candidate_from_sdp(text)
         except Exception:  # noqa: BLE001
             raise SdpError("candidate: cannot parse the candidate line") from None
+        problem = candidate_problem(c.ip, c.port, c.protocol, c.type)  # before aioice sees it
+        if problem is not None:
+            raise SdpError(f"candidate: {problem}")
         c.sdpMid = sdp_mid
         c.sdpMLineIndex = sdp_mline_index
         if c.sdpMid is None and c.sdpMLineIndex is None:
