@@ -131,7 +131,7 @@ def test_serve_auto_picks_mesh_without_gpu_and_stops_on_sigterm(tmp_path, grace_
 
 
 def test_bench_prints_json():
-    res = run_cli("bench", "--engine", "mesh", "--frames", "5", "--json", timeout=300)
+    res = run_cli("bench", "--engine", "mesh", "--frames", "3", "--json", timeout=300)
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result["prepare_ms"] > 0 and result["render_ms_median"] > 0
