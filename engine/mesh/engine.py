@@ -1,7 +1,8 @@
 """MeshEngine: the embedded CPU engine (landmarks + action-unit warps, no model weights)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import cv2
@@ -26,13 +27,29 @@ FULL_MARGIN = 1.0
 @dataclass
 class MeshSource(Source):
     crop: Canvas = None  # type: ignore[assignment]  # the OUTPUT_SIZE portrait crop
-    full: Canvas = None  # type: ignore[assignment]  # the face's neighbourhood at source resolution
-    full_box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where ``full`` sits in the photo
+    full_box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where the full canvas sits in the photo
     image: np.ndarray = None  # type: ignore[assignment]  # the photo (read-only)
     crop_affine: np.ndarray = None  # type: ignore[assignment]  # photo -> crop, 2x3
+    points: np.ndarray = None  # type: ignore[assignment]  # landmarks in photo pixels
+    # The full-resolution canvas is built on the first "full" render: streaming only
+    # ever uses the crop, so prepare does not pay for it.
+    _full: Canvas | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def full(self) -> Canvas:
+        with self._lock:
+            if self._full is None:
+                x0, y0, x1, y1 = self.full_box
+                pts = self.points.copy()
+                pts[:, 0] -= x0
+                pts[:, 1] -= y0
+                self._full = build_canvas(self.image[y0:y1, x0:x1].copy(), pts)
+            return self._full
 
     def nbytes(self) -> int:
-        return self.crop.nbytes() + self.full.nbytes() + int(self.image.nbytes)
+        full = self._full.nbytes() if self._full is not None else 0
+        return self.crop.nbytes() + full + int(self.image.nbytes)
 
 
 def _full_box(box: tuple[float, float, float, float], w: int, h: int) -> tuple[int, int, int, int]:
@@ -81,16 +98,11 @@ class MeshEngine:
         crop_pts = pts.copy()
         crop_pts[:, :2] = pts[:, :2] @ affine[:, :2].T.astype(np.float32) + affine[:, 2].astype(np.float32)
         crop_pts[:, 2] = pts[:, 2] * np.float32(affine[0, 0])
-        fb = _full_box(lm.box, w, h)
-        full_pts = pts.copy()
-        full_pts[:, 0] -= fb[0]
-        full_pts[:, 1] -= fb[1]
         image_ro = image.copy()
         image_ro.setflags(write=False)
-        return MeshSource(width=w, height=h, face_box=lm.box,
-                          crop=build_canvas(crop_img, crop_pts),
-                          full=build_canvas(image[fb[1]:fb[3], fb[0]:fb[2]].copy(), full_pts),
-                          full_box=fb, image=image_ro, crop_affine=affine)
+        return MeshSource(width=w, height=h, face_box=lm.box, crop=build_canvas(crop_img, crop_pts),
+                          full_box=_full_box(lm.box, w, h), image=image_ro, crop_affine=affine,
+                          points=pts)
 
     def render(self, jobs: Sequence[tuple[Source, Motion]], mode: str = "crop",
                size: int | None = None) -> list[np.ndarray]:
