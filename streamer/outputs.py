@@ -35,12 +35,26 @@ def normalise_format(value: str) -> str | None:
 
 
 def encode_image(frame: np.ndarray, fmt: str) -> bytes:
-    """HxWx3 uint8 RGB -> file bytes. CPU work: call it off the event loop."""
+    """HxWx3 uint8 RGB -> file bytes. CPU work: call it off the event loop.
+
+    Speed matters more than the last few percent of size here: PNG goes through OpenCV with
+    zlib level 1 and the RLE strategy (about twice as fast as Pillow's level 1 at 512x512),
+    WebP uses libwebp's fastest method.
+    """
+    if fmt == "png":
+        import cv2
+
+        bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                             cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+        if not ok:
+            raise RuntimeError("PNG encoding failed")
+        return buf.tobytes()
     _, pil_format, _ = FORMATS[fmt]
-    buf = io.BytesIO()
-    options = {"quality": 92} if fmt in ("jpg", "webp") else {"compress_level": 1}
-    Image.fromarray(frame).save(buf, format=pil_format, **options)
-    return buf.getvalue()
+    out = io.BytesIO()
+    options = {"quality": 92} if fmt == "jpg" else {"quality": 90, "method": 0}
+    Image.fromarray(frame).save(out, format=pil_format, **options)
+    return out.getvalue()
 
 
 def mime_of(filename: str) -> str:
