@@ -69,7 +69,7 @@ test-python: $(TEST_STAMP)
 	$(PY) -m pytest
 
 # The TypeScript client's tests (node --test against the real server) hook in here.
-test-client: $(STAMP)
+test-client: $(TEST_STAMP)
 	@export PATH="$(abspath $(VENV))/bin:$$PATH"; if [ -f client-ts/package.json ]; then \
 	  cd client-ts && npm ci --no-audit --no-fund && npm test; \
 	else echo "client-ts/ not present: skipping its tests"; fi
