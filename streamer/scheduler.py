@@ -2,17 +2,26 @@
 
 Time is a grid of 1/fps slots per session, all anchored at one start time, so sessions
 with the same fps fall due on the same ticks and render in ONE batched engine call (one
-call per distinct output size). A slot whose tick comes too late is dropped and counted:
-the loop always renders the current slot, never a backlog.
+call per distinct output size). A tick takes its sessions' motion at the slot time and
+hands the engine's frames over when they are ready.
+
+Ticks are pipelined: up to MAX_IN_FLIGHT ticks may wait on the engine thread at once
+(FIFO, so frames still arrive in order), so one slow render delays a frame instead of
+dropping the next one. A slot that comes while that many are in flight is dropped and
+counted: the loop renders the current slot, never a backlog.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
+import os
+import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from engine.api import EngineError
@@ -26,6 +35,33 @@ log = logging.getLogger(__name__)
 
 # A session whose slot starts within this window joins the current tick's batch.
 BATCH_WINDOW_S = 0.008
+# Ticks submitted to the engine and not yet handed over; past it, slots are dropped.
+MAX_IN_FLIGHT = 2
+
+Job = tuple[Session, Motion, list[float]]
+
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
+def tune_process_for_streaming() -> None:
+    """Process-wide settings measured to matter for live sessions (bench/README.md):
+
+    - The engine thread (numpy/OpenCV code that often drops and retakes the GIL) competes
+      with the event loop and the encoder threads. At Python's default 5 ms switch interval
+      a mesh render took 3-4x its standalone time inside the server; 1 ms restores most.
+    - OpenCV's own worker pool oversubscribes small machines (engine + encoders + loop
+      already want more cores than a 2-core box has) and made renders wait on stragglers.
+    """
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    if (os.cpu_count() or 1) <= 4:
+        cv2.setNumThreads(1)
+
+
+@dataclass
+class _Tick:
+    renders: dict[int, list[Job]] = field(default_factory=lambda: defaultdict(list))
+    reused: list[tuple[Session, list[float]]] = field(default_factory=list)
 
 
 class Scheduler:
@@ -36,8 +72,10 @@ class Scheduler:
         self.metrics = metrics
         self.t0 = time.monotonic()
         self.ticks = 0
+        self.in_flight = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._ticks: set[asyncio.Task] = set()
         registry.on_change.append(self.wake)
         registry.on_control = self.expedite
 
@@ -45,13 +83,15 @@ class Scheduler:
         self._wake.set()
 
     def start(self) -> None:
+        tune_process_for_streaming()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="session-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = list(self._ticks) + ([self._task] if self._task is not None else [])
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
 
     def _due_time(self, s: Session) -> float:
         return -math.inf if s.next_slot is None else self.t0 + s.next_slot / s.fps
@@ -72,79 +112,96 @@ class Scheduler:
         s.expedite = True
         self._wake.set()
 
+    async def _wait(self, timeout: float | None) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        except asyncio.TimeoutError:
+            pass
+
     async def _run(self) -> None:
         while True:
             sessions = self.registry.active()
             now = time.monotonic()
             if not sessions:
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wait(None)
                 continue
             next_due = min(-math.inf if s.expedite else self._due_time(s) for s in sessions)
             if next_due > now + BATCH_WINDOW_S:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=next_due - now)
-                except asyncio.TimeoutError:
-                    pass
+                await self._wait(next_due - now)
+                continue
+            if self.in_flight >= MAX_IN_FLIGHT:
+                await self._wait(None)  # a finishing tick wakes us; late slots count as dropped
                 continue
             due = [s for s in sessions if s.expedite or self._due_time(s) <= now + BATCH_WINDOW_S]
             try:
-                await self.tick(due, now)
-            except asyncio.CancelledError:
-                raise
+                tick = self._plan(due, now)
             except Exception:  # noqa: BLE001 - the loop must outlive any one bad tick
                 log.exception("session tick failed")
                 await asyncio.sleep(0.01)
+                continue
+            self.in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._finish(tick))
+            self._ticks.add(task)
+            task.add_done_callback(self._tick_done)
 
-    async def tick(self, due: list[Session], now: float) -> None:
+    def _tick_done(self, task: asyncio.Task) -> None:
+        self._ticks.discard(task)
+        self.in_flight -= 1
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session tick failed", exc_info=task.exception())
+
+    def _plan(self, due: list[Session], now: float) -> _Tick:
+        """Take each due session's slot and motion now; decide what to render or reuse."""
         self.ticks += 1
-        renders: dict[int, list[tuple[Session, Motion, list[float]]]] = defaultdict(list)
-        reused: list[tuple[Session, list[float]]] = []
-        regular: list[Session] = []
+        tick = _Tick()
         for s in due:
             s.expedite = False
             slot_now = self._slot_now(s, now)
             if s.next_slot is None or slot_now >= s.next_slot:
                 if s.next_slot is not None and slot_now > s.next_slot and s.wants_frames():
-                    self._drop(s, slot_now - s.next_slot)  # the loop came late: lost slots
-                s.next_slot = slot_now
-                regular.append(s)
+                    self._drop(s, slot_now - s.next_slot)  # slots that passed unrendered
+                s.next_slot = slot_now + 1
             # else: an extra frame for a fresh control; the grid stays as it is
             if not s.wants_frames():
                 continue  # nobody watches: keep the clock, skip the work
             motion = s.motion_at(now)
             stamps = list(s.pending_controls)
             s.pending_controls.clear()
-            if s.last_frame is not None and motion == s.last_motion:
-                reused.append((s, stamps))  # nothing moved: the previous frame is exact
+            if s.in_flight == 0 and s.last_frame is not None and motion == s.last_motion:
+                tick.reused.append((s, stamps))  # nothing moved: the previous frame is exact
             else:
-                renders[s.size].append((s, motion, stamps))
-        results = await asyncio.gather(*(self._render_group(size, group)
-                                          for size, group in renders.items()))
+                s.in_flight += 1
+                tick.renders[s.size].append((s, motion, stamps))
+        return tick
+
+    async def _finish(self, tick: _Tick) -> None:
+        now = time.monotonic()
+        for s, stamps in tick.reused:
+            if not s.closed and s.last_frame is not None:
+                s.hand_over(s.last_frame, now, stamps, self.metrics)
+        if not tick.renders:
+            return
+        try:
+            results = await asyncio.gather(*(self._render_group(size, group)
+                                              for size, group in tick.renders.items()))
+        finally:
+            for group in tick.renders.values():
+                for s, _, _ in group:
+                    s.in_flight -= 1
         done = time.monotonic()
         for group_frames in results:
             for s, motion, stamps, frame in group_frames:
-                if s.closed:
-                    continue
-                s.last_motion = motion
-                s.hand_over(frame, done, stamps, self.metrics)
-        for s, stamps in reused:
-            if not s.closed and s.last_frame is not None:
-                s.hand_over(s.last_frame, done, stamps, self.metrics)
-        for s in regular:
-            # The next slot strictly after now; the ones the render overran are dropped.
-            nxt = math.floor((done - self.t0) * s.fps + 1e-9) + 1
-            assert s.next_slot is not None
-            if nxt > s.next_slot + 1 and s.wants_frames():
-                self._drop(s, nxt - s.next_slot - 1)
-            s.next_slot = max(nxt, s.next_slot + 1)
+                if not s.closed:
+                    s.last_motion = motion
+                    s.hand_over(frame, done, stamps, self.metrics)
 
     def _drop(self, s: Session, n: int) -> None:
         s.frames_dropped += n
         self.metrics.frames_dropped.inc(n)
 
-    async def _render_group(self, size: int, group: list[tuple[Session, Motion, list[float]]]
+    async def _render_group(self, size: int, group: list[Job]
                             ) -> list[tuple[Session, Motion, list[float], np.ndarray]]:
         jobs = [(s.source, m) for s, m, _ in group]
         t = time.perf_counter()
@@ -168,7 +225,7 @@ class Scheduler:
             out.append((s, m, stamps, frame))
         return out
 
-    async def _render_one_by_one(self, size: int, group: list[tuple[Session, Motion, list[float]]]
+    async def _render_one_by_one(self, size: int, group: list[Job]
                                  ) -> list[tuple[Session, Motion, list[float], np.ndarray]]:
         out = []
         for s, m, stamps in group:

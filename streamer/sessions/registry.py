@@ -76,7 +76,8 @@ class Session:
     handovers: deque = field(default_factory=lambda: deque(maxlen=256))
     last_error_at: float = 0.0
     closed: bool = False
-    expedite: bool = False  # render the next slot now (a control just arrived)
+    expedite: bool = False  # render an extra frame now (a control just arrived)
+    in_flight: int = 0  # renders of this session submitted and not yet handed over
     on_control: Any = None  # set by the scheduler: called after every accepted control
 
     # --- steering (called by the WebSocket handler) ---
