@@ -56,13 +56,15 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
     """
     if not forward.any():
         return np.zeros_like(forward)
+    i0, j0, i1, j1 = block if block is not None else (0, 0, grid.gx, grid.gy)
+    if i1 <= i0 or j1 <= j0:
+        return -forward
     # Jacobian of F per pixel: (dFx/dx, dFx/dy, dFy/dx, dFy/dy).
     jac = np.dstack([np.gradient(forward[..., 0], axis=1), np.gradient(forward[..., 0], axis=0),
                      np.gradient(forward[..., 1], axis=1), np.gradient(forward[..., 1], axis=0)])
     jac = (jac / STEP).astype(np.float32)
     both = np.ascontiguousarray(np.dstack([forward, jac]))
     full = -forward
-    i0, j0, i1, j1 = block if block is not None else (0, 0, grid.gx, grid.gy)
     back = full[j0:j1, i0:i1]
     nodes = grid.node_maps[j0:j1, i0:i1]
     last = np.inf
