@@ -60,6 +60,8 @@ async def read_form(request: web.Request, max_file_bytes: int, file_fields: tupl
             data = await request.post()
         except web.HTTPRequestEntityTooLarge:
             raise _too_large(max_file_bytes) from None
+        except Exception as exc:  # noqa: BLE001 - bad charset, bad encoding: the client's fault
+            raise ApiError(400, "bad_request", "the form body could not be parsed") from exc
         for k, v in data.items():
             if isinstance(v, str):
                 form.parts.setdefault(k, []).append(v.encode("utf-8"))

@@ -133,6 +133,10 @@ async def test_bad_field(server, http, path, fields, status, code):
 async def test_not_multipart_and_malformed_multipart(server, http):
     async with http.post(server.base_url + "/render", json={"emotion": "happy"}) as r:
         await assert_error(r, 415, "unsupported_media_type")
+    # urlencoded with bytes that are not UTF-8 (found by tests/test_fuzz_hostile.py)
+    async with http.post(server.base_url + "/render", data=b"emotion=happy&source_image=\x89PNG\xff",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
+        await assert_error(r, 400, "bad_request")
     bad = b"--XYZ\r\nContent-Disposition: form-data; name=\"emotion\"\r\n\r\nhappy"  # never closed
     async with http.post(server.base_url + "/render", data=bad,
                          headers={"Content-Type": "multipart/form-data; boundary=XYZ"}) as r:
