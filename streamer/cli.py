@@ -202,7 +202,14 @@ def cmd_download_weights(args: argparse.Namespace) -> int:
         from engine.liveportrait.weights import download_weights
     except ImportError:
         raise EngineUnavailableError("the liveportrait engine is not part of this build") from None
-    path = download_weights(args.cache_dir) if args.cache_dir else download_weights()
+    try:
+        path = download_weights(args.cache_dir) if args.cache_dir else download_weights()
+    except EngineUnavailableError:
+        raise
+    except Exception as exc:  # network, auth, disk: say what failed, without a traceback
+        raise EngineUnavailableError(
+            f"downloading the LivePortrait weights failed ({type(exc).__name__}: {exc}); check the "
+            "network, or copy the checkpoints into a folder and pass --weights-dir DIR") from exc
     print(f"LivePortrait weights ready in {path}")
     return 0
 
