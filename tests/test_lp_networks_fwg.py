@@ -1,18 +1,15 @@
 """F, W and G against the official reference outputs (seed-1 synthetic checkpoints).
 
-Checkpoints: $LP_CKPT_DIR (HF layout: <dir>/liveportrait/base_models/*.pth); if unset they
-are generated once per session into a temp dir with the reference make_checkpoints.py.
+Checkpoints come from lp_fixtures.seed1_checkpoints(): generated once per test process and
+shared with the conformance, weights and render tests (or $LP_CKPT_DIR).
 Case f runs on its first batch element only, to keep the test around 15 s on 2 cores.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,22 +19,14 @@ from engine.liveportrait.networks.appearance import AppearanceFeatureExtractor
 from engine.liveportrait.networks.spade import SPADEDecoder
 from engine.liveportrait.networks.warping import WarpingNetwork
 
-REF_DIR = Path(os.environ.get(
-    "LP_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "liveportrait_reference"))
-pytestmark = pytest.mark.skipif(not (REF_DIR / "cases.npz").is_file(),
-                                reason=f"reference data not found in {REF_DIR}")
+from lp_fixtures import REF_DIR, needs_reference, seed1_checkpoints
+
+pytestmark = needs_reference
 
 
 @pytest.fixture(scope="module")
-def ckpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    env = os.environ.get("LP_CKPT_DIR")
-    if env:
-        yield Path(env)
-        return
-    out = tmp_path_factory.mktemp("lp_ckpt")
-    subprocess.run([sys.executable, str(REF_DIR / "make_checkpoints.py"), str(out), "--seed", "1"],
-                   check=True, stdout=subprocess.DEVNULL)
-    yield out
+def ckpt_dir() -> Path:
+    return seed1_checkpoints()
 
 
 @pytest.fixture(scope="module")
