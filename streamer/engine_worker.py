@@ -1,5 +1,10 @@
 """The one place engine work runs: a single engine thread behind one bounded queue.
 
+Two modes, same API: "thread" runs the engine in this process (the liveportrait engine on
+CUDA); "process" is given a ``ProcessEngine`` (streamer/engine_process.py) whose work runs
+in a child process, so the engine thread only waits on a pipe and the engine's numpy code
+no longer competes for this process's GIL.
+
 REST renders, prepares and the session scheduler's batched ticks all go through
 ``EngineWorker.call``. Work never runs on the event loop, and the queue never grows
 past ``max_pending``: past it, callers get ``QueueFullError`` (503 + Retry-After).
@@ -17,6 +22,8 @@ import numpy as np
 
 from engine.api import Engine, Source
 from engine.motion import Motion
+
+from .engine_process import ProcessEngine
 
 T = TypeVar("T")
 
@@ -46,6 +53,10 @@ class EngineWorker:
         # Called on the engine thread after each prepare/render: (op, seconds, batch size).
         # The metrics module hooks in here so sessions' ticks are timed like REST renders.
         self.observer: Callable[[str, float, int], None] | None = None
+
+    @property
+    def mode(self) -> str:
+        return "process" if isinstance(self.engine, ProcessEngine) else "thread"
 
     async def call(self, fn: Callable[..., T], *args: object, priority: bool = False) -> T:
         """Run fn(*args) on the engine thread. ``priority`` work (the session tick) may use
@@ -88,3 +99,6 @@ class EngineWorker:
         with self._lock:
             self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if isinstance(self.engine, ProcessEngine):
+            # Kills the child: a render in flight fails at once instead of holding exit up.
+            self.engine.close()
