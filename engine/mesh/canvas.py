@@ -29,6 +29,18 @@ TEAR_GAINS: dict[int, tuple[float, float, float]] = {
     16: (0.0, 0.05, 0.0),
 }
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
+# Every field fades to zero over this fraction of the canvas side at its borders: the warp
+# then never samples beyond the canvas, where remap could only repeat the edge pixels (a
+# smear along the frame's edge when the face fills the crop and the head rolls).
+EDGE_FADE = 0.08
+
+
+def edge_fade(grid: Grid) -> np.ndarray:
+    """(gy * gx,) weights: 0 at the canvas border, 1 from EDGE_FADE of its side inwards."""
+    x, y = grid.nodes[:, 0], grid.nodes[:, 1]
+    dist = np.minimum(np.minimum(x + 0.5, grid.width - 0.5 - x), np.minimum(y + 0.5, grid.height - 0.5 - y))
+    r = np.clip(dist / max(2.0 * STEP, EDGE_FADE * min(grid.width, grid.height)), 0.0, 1.0)
+    return r * r * (3 - 2 * r)
 
 
 @dataclass(frozen=True)
@@ -51,9 +63,10 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
     grid = make_grid(w, h)
     frame = face_frame(points)
     shape = (grid.gy, grid.gx, 2)
-    smooth = np.concatenate([au_bases(points, frame, grid.nodes), head_bases(points, frame, grid.nodes)])
+    fade = edge_fade(grid)[None, :, None].astype(np.float32)
+    smooth = np.concatenate([au_bases(points, frame, grid.nodes), head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
-    tear = M.tear_bases(mouth, grid.nodes)
+    tear = M.tear_bases(mouth, grid.nodes) * fade
     return Canvas(
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),

@@ -14,7 +14,7 @@ from engine.landmarks import detect_landmarks
 from engine.motion import Motion
 
 from .canvas import Canvas, build_canvas, coefficients, render_canvas
-from .geometry import portrait_crop
+from .geometry import crop_photo, portrait_crop
 from .warp import STEP
 
 MODEL_VERSION = "mesh-0.1.0"
@@ -92,9 +92,8 @@ class MeshEngine:
             raise InvalidImageError("image is too small")
         lm = detect_landmarks(image)  # NoFaceError when there is none
         pts = lm.points
-        affine = portrait_crop(lm.box, OUTPUT_SIZE)
-        crop_img = cv2.warpAffine(image, affine, (OUTPUT_SIZE, OUTPUT_SIZE), flags=cv2.INTER_AREA
-                                  if affine[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        affine = portrait_crop(lm.box, OUTPUT_SIZE, (w, h))
+        crop_img = crop_photo(image, affine, OUTPUT_SIZE)
         crop_pts = pts.copy()
         crop_pts[:, :2] = pts[:, :2] @ affine[:, :2].T.astype(np.float32) + affine[:, 2].astype(np.float32)
         crop_pts[:, 2] = pts[:, 2] * np.float32(affine[0, 0])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from . import regions as R
@@ -41,15 +42,53 @@ def face_frame(points: np.ndarray) -> FaceFrame:
     return FaceFrame(origin=(right + left) / 2, u=u, v=v, d=max(d, 1.0))
 
 
-def portrait_crop(box: tuple[float, float, float, float], size: int) -> np.ndarray:
+# Portrait framing, like LivePortrait's own crop: the crop's side is CROP_SCALE times the
+# landmark box (mid-forehead to chin), so the face is about 45% of the frame's height;
+# CROP_SHIFT moves the centre up (in box heights) to leave room for the hair, which the
+# box does not include, with the eyes just above the frame's middle and the neck below.
+CROP_SCALE = 2.2
+CROP_SHIFT = -0.06
+# When the photo is too small for that framing the crop may tighten down to this scale
+# before it has to reach beyond the photo's edges.
+CROP_SCALE_MIN = 1.7
+
+
+def portrait_crop(box: tuple[float, float, float, float], size: int,
+                  image_size: tuple[int, int] | None = None) -> np.ndarray:
     """2x3 affine from image pixels to a size x size portrait crop around the face.
 
-    The landmark box spans brows to chin; 2.6x its size with the centre a little low gives
-    hair, ears and the top of the shoulders, with the face near the middle.
+    With ``image_size`` (w, h) the crop stays inside the photo where it can: it slides
+    (the face then sits off-centre) and tightens to CROP_SCALE_MIN before it pads.
     """
     x0, y0, x1, y1 = box
-    side = 2.6 * max(x1 - x0, y1 - y0)
+    face = max(x1 - x0, y1 - y0)
+    side = CROP_SCALE * face
     cx = (x0 + x1) / 2
-    cy = (y0 + y1) / 2 + 0.08 * (y1 - y0)
+    cy = (y0 + y1) / 2 + CROP_SHIFT * (y1 - y0)
+    if image_size is not None:
+        w, h = image_size
+        side = min(side, max(min(w, h), CROP_SCALE_MIN * face))
+        cx, cy = _fit(cx, side, w), _fit(cy, side, h)
     s = size / side
     return np.array([[s, 0.0, size / 2 - s * cx], [0.0, s, size / 2 - s * cy]], dtype=np.float64)
+
+
+def _fit(c: float, side: float, n: int) -> float:
+    """Slide a crop centre so the crop lies within [0, n); a crop wider than n covers it all."""
+    lo, hi = side / 2, n - side / 2
+    return float(np.clip(c, min(lo, hi), max(lo, hi)))
+
+
+def crop_photo(image: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
+    """The size x size crop ``affine`` describes. A downscale is area-averaged first (a bare
+    warpAffine would alias); pixels beyond the photo are mirrored, never smeared."""
+    s = float(affine[0, 0])
+    if s < 0.9:
+        h, w = image.shape[:2]
+        sw, sh = max(1, round(w * s)), max(1, round(h * s))
+        image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        sx, sy = sw / w, sh / h  # pixel centres: x_small + 0.5 = (x + 0.5) * sx
+        pre = np.array([[sx, 0.0, 0.5 * (sx - 1)], [0.0, sy, 0.5 * (sy - 1)], [0.0, 0.0, 1.0]])
+        affine = affine @ np.linalg.inv(pre)
+    return cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT_101)
