@@ -17,7 +17,7 @@ from engine.landmarks import detect_landmarks
 from engine.mesh import MeshEngine, MeshSource
 from engine.mesh import regions as R
 from engine.mesh.canvas import backward_maps, coefficients
-from engine.mesh.geometry import face_frame
+from engine.mesh.geometry import crop_photo, face_frame
 from engine.motion import EMOTIONS, IdleState, Motion
 
 
@@ -163,8 +163,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_intensity_zero_is_the_photo(engine, photo):
     name, img, src = photo
-    crop = cv2.warpAffine(img, src.crop_affine, (512, 512), flags=cv2.INTER_AREA if src.crop_affine[0, 0] < 1
-                          else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = crop_photo(img, src.crop_affine, 512)
     for e in EMOTIONS:
         jobs = [(src, Motion.emotion(e, 0.0))]
         assert psnr(engine.render(jobs, mode="full")[0], img) >= 40
