@@ -35,11 +35,15 @@ N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 EDGE_FADE = 0.08
 
 
+def _fade_px(grid: Grid) -> float:
+    return max(2.0 * STEP, EDGE_FADE * min(grid.width, grid.height))
+
+
 def edge_fade(grid: Grid) -> np.ndarray:
     """(gy * gx,) weights: 0 at the canvas border, 1 from EDGE_FADE of its side inwards."""
     x, y = grid.nodes[:, 0], grid.nodes[:, 1]
     dist = np.minimum(np.minimum(x + 0.5, grid.width - 0.5 - x), np.minimum(y + 0.5, grid.height - 0.5 - y))
-    r = np.clip(dist / max(2.0 * STEP, EDGE_FADE * min(grid.width, grid.height)), 0.0, 1.0)
+    r = np.clip(dist / _fade_px(grid), 0.0, 1.0)
     return r * r * (3 - 2 * r)
 
 
@@ -144,20 +148,31 @@ def _strong_block(g: Grid, forward: np.ndarray) -> tuple[int, int, int, int] | N
     """Nodes where -F is not yet the inverse, plus a margin. -F is off by about |F| |dF|
     (pixels times slope): under 0.15 px for head sway and breathing, which move the whole
     head almost rigidly, so Newton only runs where the expression bends the skin."""
-    mag = np.abs(forward).max(axis=2)
+    # Per-channel 2-D operations: reductions over the last (length-2) axis are slow in numpy.
+    fx, fy = forward[..., 0], forward[..., 1]
+    mag = np.maximum(np.abs(fx), np.abs(fy))
     slope = np.zeros_like(mag)
-    d = np.abs(np.diff(forward, axis=1)).max(axis=2) / STEP
+    d = np.maximum(np.abs(fx[:, 1:] - fx[:, :-1]), np.abs(fy[:, 1:] - fy[:, :-1]))
     slope[:, 1:] = d
-    slope[:, :-1] = np.maximum(slope[:, :-1], d)
-    d = np.abs(np.diff(forward, axis=0)).max(axis=2) / STEP
-    slope[1:] = np.maximum(slope[1:], d)
-    slope[:-1] = np.maximum(slope[:-1], d)
-    strong = mag * slope > 0.15
-    if not strong.any():
+    np.maximum(slope[:, :-1], d, out=slope[:, :-1])
+    d = np.maximum(np.abs(fx[1:] - fx[:-1]), np.abs(fy[1:] - fy[:-1]))
+    np.maximum(slope[1:], d, out=slope[1:])
+    np.maximum(slope[:-1], d, out=slope[:-1])
+    strong = mag * slope > 0.15 * STEP
+    # The edge fade bends the head's sway to zero at the canvas border: -F is off there by
+    # a fraction of a pixel, on background that moves smoothly and stays smooth. Solving it
+    # would put Newton on every row of the canvas, so those nodes are left out.
+    e = int(np.ceil(_fade_px(g) / STEP))
+    strong[:e] = False
+    strong[-e:] = False
+    strong[:, :e] = False
+    strong[:, -e:] = False
+    rows = np.flatnonzero(strong.any(axis=1))
+    if rows.size == 0:
         return (0, 0, 0, 0)
-    rows = np.nonzero(strong.any(axis=1))[0]
-    cols = np.nonzero(strong.any(axis=0))[0]
-    return (max(0, cols[0] - 2), max(0, rows[0] - 2), min(g.gx, cols[-1] + 3), min(g.gy, rows[-1] + 3))
+    cols = np.flatnonzero(strong[rows[0]:rows[-1] + 1].any(axis=0))
+    return (max(0, int(cols[0]) - 2), max(0, int(rows[0]) - 2), min(g.gx, int(cols[-1]) + 3),
+            min(g.gy, int(rows[-1]) + 3))
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
@@ -168,14 +183,14 @@ def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) ->
 
 def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
     """Pixel box outside which the backward map is the identity (to 1/100 px)."""
-    moving = np.abs(back).max(axis=2) > 0.01
-    if not moving.any():
+    moving = (np.abs(back[..., 0]) > 0.01) | (np.abs(back[..., 1]) > 0.01)
+    rows = np.flatnonzero(moving.any(axis=1))
+    if rows.size == 0:
         return None
-    rows = np.nonzero(moving.any(axis=1))[0]
-    cols = np.nonzero(moving.any(axis=0))[0]
+    cols = np.flatnonzero(moving[rows[0]:rows[-1] + 1].any(axis=0))
     # Pixels up to one cell beyond a moving node still interpolate towards it.
-    return (max(0, (cols[0] - 1) * STEP), max(0, (rows[0] - 1) * STEP),
-            min(g.width, (cols[-1] + 2) * STEP), min(g.height, (rows[-1] + 2) * STEP))
+    return (max(0, (int(cols[0]) - 1) * STEP), max(0, (int(rows[0]) - 1) * STEP),
+            min(g.width, (int(cols[-1]) + 2) * STEP), min(g.height, (int(rows[-1]) + 2) * STEP))
 
 
 @dataclass

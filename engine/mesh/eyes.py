@@ -95,15 +95,14 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
         top = tu - eye.skin
         # The lash line (the lid's lowest part) moves down unstretched; only the lid skin
         # above it stretches, so a closed eye shows skin with the lashes at the bottom.
+        # Across the eye t maps piecewise linearly: top stays, the lash line [tu2 - lash,
+        # tu2] comes from [tu - lash, tu], the visible eye [tu2, tl] from [tu, tl], tl stays.
+        # That is t plus (tu - tu2) times a trapezoid in t (no per-zone masks).
         lash = np.minimum(LASH * h, 0.35 * eye.skin)
-        skin_zone = (t >= top) & (t < tu2 - lash)
-        lash_zone = (t >= tu2 - lash) & (t < tu2)
-        eye_zone = (t >= tu2) & (t <= tl)
-        t_new = t.copy()
-        span = np.maximum(tu2 - lash - top, 1e-3)
-        t_new[skin_zone] = (top + (t - top) * ((tu - lash - top) / span))[skin_zone]
-        t_new[lash_zone] = (t + (tu - tu2))[lash_zone]
-        t_new[eye_zone] = (tu + (t - tu2) * h / np.maximum(tl - tu2, 1e-3))[eye_zone]
+        rise = (t - top) / np.maximum(tu2 - lash - top, 1e-3)
+        fall = (tl - t) / np.maximum(tl - tu2, 1e-3)
+        trap = np.clip(np.minimum(np.minimum(rise, fall), 1.0), 0.0, None)
+        t_new = t - (travel * h) * trap
     s_new = s
     # A closing lid hides the iris: gaze fades out with it (and the squeezed eye stays foldless).
     open_part = (1.0 - min(max(travel, 0.0), 1.0)) ** 2

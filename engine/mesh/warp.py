@@ -45,6 +45,31 @@ def identity_map(width: int, height: int) -> np.ndarray:
     return np.dstack([x, y])
 
 
+def _newton_table(f: np.ndarray) -> np.ndarray:
+    """(h, w, 6) float32: F, then the entries of I + dF (central differences, one-sided at
+    the edges, per pixel), sampled together by one remap per Newton step."""
+    h, w = f.shape[:2]
+    out = np.empty((h, w, 6), np.float32)
+    out[..., :2] = f
+    for c in range(2):
+        g, dx, dy = f[..., c], out[..., 2 + 2 * c], out[..., 3 + 2 * c]
+        if w > 1:
+            dx[:, 1:-1] = (g[:, 2:] - g[:, :-2]) * (0.5 / STEP)
+            dx[:, 0] = (g[:, 1] - g[:, 0]) * (1.0 / STEP)
+            dx[:, -1] = (g[:, -1] - g[:, -2]) * (1.0 / STEP)
+        else:
+            dx[...] = 0.0
+        if h > 1:
+            dy[1:-1] = (g[2:] - g[:-2]) * (0.5 / STEP)
+            dy[0] = (g[1] - g[0]) * (1.0 / STEP)
+            dy[-1] = (g[-1] - g[-2]) * (1.0 / STEP)
+        else:
+            dy[...] = 0.0
+    out[..., 2] += 1.0
+    out[..., 5] += 1.0
+    return out
+
+
 def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Backward displacement B with B(p) + F(p + B(p)) = 0, on the grid nodes (gy, gx, 2).
 
@@ -54,30 +79,31 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
 
     ``block`` = (i0, j0, i1, j1) limits the solve to those nodes (the rest get -F).
     """
-    if not forward.any():
-        return np.zeros_like(forward)
+    full = np.negative(forward)
     i0, j0, i1, j1 = block if block is not None else (0, 0, grid.gx, grid.gy)
     if i1 <= i0 or j1 <= j0:
-        return -forward
-    # Jacobian of F per pixel: (dFx/dx, dFx/dy, dFy/dx, dFy/dy).
-    jac = np.dstack([np.gradient(forward[..., 0], axis=1), np.gradient(forward[..., 0], axis=0),
-                     np.gradient(forward[..., 1], axis=1), np.gradient(forward[..., 1], axis=0)])
-    jac = (jac / STEP).astype(np.float32)
-    both = np.ascontiguousarray(np.dstack([forward, jac]))
-    full = -forward
+        return full
     back = full[j0:j1, i0:i1]
-    nodes = grid.node_maps[j0:j1, i0:i1]
+    # The samples land within max|F| of the block (steps are capped at one cell, and the
+    # solution is -F at the sample point): the table is built over that window only.
+    reach = int(np.ceil(float(np.abs(back).max()) / STEP)) + 2
+    wi0, wj0 = max(0, i0 - reach), max(0, j0 - reach)
+    wi1, wj1 = min(grid.gx, i1 + reach), min(grid.gy, j1 + reach)
+    table = _newton_table(forward[wj0:wj1, wi0:wi1])
+    nodes = grid.node_maps[j0:j1, i0:i1] - np.array([wi0, wj0], np.float32)
+    bx, by = back[..., 0], back[..., 1]  # views: updated in place
     last = np.inf
     for _ in range(INVERT_ITERATIONS):
-        at = nodes + back / STEP
-        s = cv2.remap(both, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        rx, ry = back[..., 0] + s[..., 0], back[..., 1] + s[..., 1]
-        a, b, c, d = 1 + s[..., 2], s[..., 3], s[..., 4], 1 + s[..., 5]
-        det = np.maximum(a * d - b * c, 0.1)
+        s = cv2.remap(table, nodes + back * (1.0 / STEP), None, cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+        rx, ry = bx + s[..., 0], by + s[..., 1]
+        a, b, c, d = s[..., 2], s[..., 3], s[..., 4], s[..., 5]
+        det = a * d - b * c
+        np.maximum(det, 0.1, out=det)
         # Steps are capped at one grid cell: where F bends sharply between nodes, a full
         # Newton step can overshoot and oscillate.
-        step = np.dstack([(d * rx - b * ry) / det, (a * ry - c * rx) / det])
-        back = back - np.clip(step, -STEP, STEP)
+        bx -= np.clip((d * rx - b * ry) / det, -STEP, STEP)
+        by -= np.clip((a * ry - c * rx) / det, -STEP, STEP)
         resid = max(float(np.abs(rx).max()), float(np.abs(ry).max()))
         # Done when close enough, or when Newton has settled at the grid's own accuracy
         # (bilinear F and Jacobian disagree slightly, so the residual plateaus at a few
@@ -85,8 +111,7 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
         if resid < INVERT_TOLERANCE or (resid < 2.0 and resid > 0.7 * last):
             break
         last = resid
-    full[j0:j1, i0:i1] = back
-    return full.astype(np.float32, copy=False)
+    return full
 
 
 def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
