@@ -14,6 +14,7 @@ import numpy as np
 
 from . import regions as R
 from .geometry import FaceFrame
+from .lut import Curve, curve
 
 CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
 WIDEN_MAX = 0.2  # AU5 at 1: the upper lid rises by 20% of the opening
@@ -37,6 +38,8 @@ class EyeGeom:
     width: float  # corner to corner, px
     opening: float  # lid gap at the iris, px
     box: tuple[int, int, int, int]  # source pixels the eye maps can touch (x0, y0, x1, y1)
+    upper: Curve  # t_up(s) and t_low(s) as lookup tables, for the per-pixel maps
+    lower: Curve
 
 
 def _curve(points: np.ndarray, idx: tuple[int, ...], centre: np.ndarray, u: np.ndarray,
@@ -71,7 +74,8 @@ def eye_geom(points: np.ndarray, frame: FaceFrame, side: int) -> EyeGeom:
     x0, y0 = np.floor(corners.min(axis=0)).astype(int)
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
     return EyeGeom(centre, u, v, s_up, t_up, s_low, t_low, skin, iris_s, float(iris @ v),
-                   width, max(opening, 1.0), (int(x0), int(y0), int(x1), int(y1)))
+                   width, max(opening, 1.0), (int(x0), int(y0), int(x1), int(y1)),
+                   curve(s_up, t_up), curve(s_low, t_low))
 
 
 def lid_travel(close: float, widen: float) -> float:
@@ -86,8 +90,8 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     rel_y = q[..., 1] - eye.centre[1]
     s = rel_x * eye.u[0] + rel_y * eye.u[1]
     t = rel_x * eye.v[0] + rel_y * eye.v[1]
-    tu = np.interp(s, eye.s_up, eye.t_up)
-    tl = np.interp(s, eye.s_low, eye.t_low)
+    tu = eye.upper(s)
+    tl = eye.lower(s)
     h = np.maximum(tl - tu, 0.0)
     t_new = t
     if abs(travel) >= 1e-4:

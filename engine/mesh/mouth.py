@@ -18,6 +18,7 @@ import numpy as np
 
 from . import regions as R
 from .geometry import FaceFrame
+from .lut import Curve, curve
 
 TEAR_BASES = ("U", "J_LIP", "J_JAW")
 JAW_WIDE = 1.9  # the jaw moves across 1.9x the mouth half width at the chin
@@ -41,6 +42,8 @@ class MouthGeom:
     d: float
     box: tuple[int, int, int, int]  # source pixels the tear fields can touch
     brightness: float  # photo exposure, scales the painted colours
+    upper: Curve  # t_ui(s) and t_li(s) as lookup tables, for the per-pixel work
+    lower: Curve
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -81,7 +84,8 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
     face = image[fy0:fy1, fx0:fx1].reshape(-1, 3).astype(np.float64)
     luma = float(np.median(face @ np.array([0.299, 0.587, 0.114]))) if face.size else 150.0
     return MouthGeom(centre, u, v, half, s_ui, t_ui, s_li, t_li, s_corner, chin, d,
-                     (int(x0), int(y0), int(x1), int(y1)), float(np.clip(luma / 150.0, 0.55, 1.15)))
+                     (int(x0), int(y0), int(x1), int(y1)), float(np.clip(luma / 150.0, 0.55, 1.15)),
+                     curve(s_ui, t_ui), curve(s_li, t_li))
 
 
 def lip_profile(m: MouthGeom, s: np.ndarray) -> np.ndarray:
@@ -138,8 +142,8 @@ def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> tuple[np.
     """Per pixel source coordinates for the mouth box, and the opening to paint."""
     s_u, t_u = _local(m, q_up)
     s_l, t_l = _local(m, q_low)
-    rel_up = t_u - np.interp(s_u, m.s_li, m.t_li)  # <= 0: upper side (or the photo's interior)
-    rel_low = t_l - np.interp(s_l, m.s_li, m.t_li)  # >= 0: lower side
+    rel_up = t_u - m.lower(s_u)  # <= 0: upper side (or the photo's interior)
+    rel_low = t_l - m.lower(s_l)  # >= 0: lower side
     lower = rel_low >= 0
     q = np.where(lower[..., None], q_low, q_up)
     alpha = np.clip(np.minimum(-rel_low, rel_up) + 0.5, 0.0, 1.0)
@@ -163,7 +167,7 @@ def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
     depth = op.depth[ys, xs]
     s = op.s[ys, xs]
     lat = lip_profile(m, s)
-    own = np.interp(s, m.s_li, m.t_li) - np.interp(s, m.s_ui, m.t_ui)  # photo's interior height
+    own = m.lower(s) - m.upper(s)  # photo's interior height
     g = np.maximum(gap * lat, 1.0)
     frac = np.clip(depth / g, 0.0, 1.0)
     # Cavity: darkest in the middle and towards the corners; the tongue shows at the bottom
