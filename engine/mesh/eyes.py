@@ -120,15 +120,16 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
         r = 0.2 * eye.width
         c = eye.iris_s
         g = float(np.clip(gx, lo + r + 1 - c, hi - r - 1 - c))
-        far = 10.0 * eye.width
-        s_src = np.interp(s, [lo - far, lo, c + g - r, c + g + r, hi, hi + far],
-                          [lo - far, lo, c - r, c + r, hi, hi + far])
+        # The source of s: [c+g-r, c+g+r] from [c-r, c+r] (a shift by g), linear to the
+        # corners lo and hi, identity beyond: s minus g times a trapezoid in s.
+        slide = np.clip(np.minimum(np.minimum((s - lo) / (c + g - r - lo), (hi - s) / (hi - c - g - r)), 1.0),
+                        0.0, None)
         tau = (t_new - tu) / np.maximum(h, 1e-3)
         ramp = np.clip(np.minimum(tau, 1 - tau) / 0.5, 0.0, 1.0)
         # Fading out towards the corners too, where the lids meet and tau changes fast.
         mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
         ramp = ramp * ramp * (3 - 2 * ramp) * np.clip(1 - ((s - mid) / half) ** 2, 0.0, 1.0) ** 2
-        s_new = s + ramp * (s_src - s)
+        s_new = s - g * ramp * slide
         across = np.clip(1 - ((s - c - g) / (2.5 * r)) ** 2, 0.0, 1.0) ** 2
         t_new = t_new - gy * ramp * across
     q[..., 0] = eye.centre[0] + s_new * eye.u[0] + t_new * eye.v[0]
