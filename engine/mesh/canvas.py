@@ -267,16 +267,15 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
 
 def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
     m = backward_maps(c, k)
+    out = c.image.copy()
     if m is None:
-        return c.image.copy()
+        return out
     X0, Y0, X1, Y1 = m.box
-    # The map may sample outside the box: remap reads from the whole canvas.
-    region = cv2.remap(c.image, m.maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Remapped straight into the frame (no intermediate region and copy); the map may
+    # sample outside the box, so remap reads from the whole canvas.
+    region = cv2.remap(c.image, m.maps, None, cv2.INTER_LINEAR, dst=out[Y0:Y1, X0:X1],
+                       borderMode=cv2.BORDER_REPLICATE)
     if m.opening is not None:
         (x0, y0, x1, y1), op, gap = m.opening
         M.paint(region[y0:y1, x0:x1], c.mouth, op, gap)
-    if (X0, Y0, X1, Y1) == (0, 0, c.grid.width, c.grid.height):
-        return region
-    out = c.image.copy()
-    out[Y0:Y1, X0:X1] = region
     return out
