@@ -91,9 +91,9 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
     wi1, wj1 = min(grid.gx, i1 + reach), min(grid.gy, j1 + reach)
     table = _newton_table(forward[wj0:wj1, wi0:wi1])
     nodes = grid.node_maps[j0:j1, i0:i1] - np.array([wi0, wj0], np.float32)
-    bx, by = back[..., 0], back[..., 1]  # views: updated in place
     last = np.inf
     for _ in range(INVERT_ITERATIONS):
+        bx, by = back[..., 0], back[..., 1]  # views: updated in place
         s = cv2.remap(table, nodes + back * (1.0 / STEP), None, cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REPLICATE)
         rx, ry = bx + s[..., 0], by + s[..., 1]
@@ -104,13 +104,20 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
         # Newton step can overshoot and oscillate.
         bx -= np.clip((d * rx - b * ry) / det, -STEP, STEP)
         by -= np.clip((a * ry - c * rx) / det, -STEP, STEP)
-        resid = max(float(np.abs(rx).max()), float(np.abs(ry).max()))
+        err = np.maximum(np.abs(rx), np.abs(ry))
+        resid = float(err.max())
         # Done when close enough, or when Newton has settled at the grid's own accuracy
         # (bilinear F and Jacobian disagree slightly, so the residual plateaus at a few
         # tenths of a pixel where F bends sharply).
         if resid < INVERT_TOLERANCE or (resid < 2.0 and resid > 0.7 * last):
             break
         last = resid
+        # Nodes already within tolerance are done: the next steps solve only the box of
+        # those that are not (usually a small part of the block after two steps).
+        rows = np.flatnonzero((err >= INVERT_TOLERANCE).any(axis=1))
+        cols = np.flatnonzero((err[rows[0]:rows[-1] + 1] >= INVERT_TOLERANCE).any(axis=0))
+        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        back, nodes = back[r0:r1, c0:c1], nodes[r0:r1, c0:c1]
     return full
 
 
