@@ -14,7 +14,7 @@ import numpy as np
 
 from . import regions as R
 from .geometry import FaceFrame
-from .lut import Curve, curve
+from .lut import Curve, clamp, curve
 
 CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
 WIDEN_MAX = 0.2  # AU5 at 1: the upper lid rises by 20% of the opening
@@ -105,7 +105,7 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
         lash = np.minimum(LASH * h, 0.35 * eye.skin)
         rise = (t - top) / np.maximum(tu2 - lash - top, 1e-3)
         fall = (tl - t) / np.maximum(tl - tu2, 1e-3)
-        trap = np.clip(np.minimum(np.minimum(rise, fall), 1.0), 0.0, None)
+        trap = clamp(np.minimum(np.minimum(rise, fall), 1.0), 0.0, None)
         t_new = t - (travel * h) * trap
     s_new = s
     # A closing lid hides the iris: gaze fades out with it (and the squeezed eye stays foldless).
@@ -122,15 +122,15 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
         g = float(np.clip(gx, lo + r + 1 - c, hi - r - 1 - c))
         # The source of s: [c+g-r, c+g+r] from [c-r, c+r] (a shift by g), linear to the
         # corners lo and hi, identity beyond: s minus g times a trapezoid in s.
-        slide = np.clip(np.minimum(np.minimum((s - lo) / (c + g - r - lo), (hi - s) / (hi - c - g - r)), 1.0),
+        slide = clamp(np.minimum(np.minimum((s - lo) / (c + g - r - lo), (hi - s) / (hi - c - g - r)), 1.0),
                         0.0, None)
         tau = (t_new - tu) / np.maximum(h, 1e-3)
-        ramp = np.clip(np.minimum(tau, 1 - tau) / 0.5, 0.0, 1.0)
+        ramp = clamp(np.minimum(tau, 1 - tau) / 0.5, 0.0, 1.0)
         # Fading out towards the corners too, where the lids meet and tau changes fast.
         mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
-        ramp = ramp * ramp * (3 - 2 * ramp) * np.clip(1 - ((s - mid) / half) ** 2, 0.0, 1.0) ** 2
+        ramp = ramp * ramp * (3 - 2 * ramp) * clamp(1 - ((s - mid) / half) ** 2, 0.0, 1.0) ** 2
         s_new = s - g * ramp * slide
-        across = np.clip(1 - ((s - c - g) / (2.5 * r)) ** 2, 0.0, 1.0) ** 2
+        across = clamp(1 - ((s - c - g) / (2.5 * r)) ** 2, 0.0, 1.0) ** 2
         t_new = t_new - gy * ramp * across
     q[..., 0] = eye.centre[0] + s_new * eye.u[0] + t_new * eye.v[0]
     q[..., 1] = eye.centre[1] + s_new * eye.u[1] + t_new * eye.v[1]

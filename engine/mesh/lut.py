@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+def clamp(x: np.ndarray, lo: float, hi: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """np.clip without its Python-level dispatch (about 10 us a call on small arrays)."""
+    out = np.maximum(x, lo, out=out)
+    return out if hi is None else np.minimum(out, hi, out=out)
+
+
 SAMPLES = 4096  # table entries across the knots' range
 
 
@@ -25,7 +31,7 @@ class Curve:
         """The curve at ``x`` (any shape), as float32."""
         i = np.asarray(x, dtype=np.float32) - np.float32(self.lo)
         i *= np.float32(self.scale)
-        np.clip(i, 0.0, SAMPLES - 1, out=i)
+        clamp(i, 0.0, SAMPLES - 1, out=i)
         k = i.astype(np.intp)
         i -= k
         i *= self.slope[k]

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import regions as R
 from .geometry import FaceFrame
-from .lut import Curve, curve
+from .lut import Curve, clamp, curve
 
 TEAR_BASES = ("U", "J_LIP", "J_JAW")
 JAW_WIDE = 1.9  # the jaw moves across 1.9x the mouth half width at the chin
@@ -90,7 +90,7 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
 
 def lip_profile(m: MouthGeom, s: np.ndarray) -> np.ndarray:
     """1 mid-mouth, 0 at and beyond the inner lip corners, flat at the ends."""
-    x = np.clip(1 - (s * (1.0 / m.s_corner)) ** 2, 0.0, 1.0)
+    x = clamp(1 - (s * (1.0 / m.s_corner)) ** 2, 0.0, 1.0)
     return x * np.sqrt(x)  # x ** 1.5, without numpy's generic (slow) power
 
 
@@ -147,10 +147,10 @@ def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> tuple[np.
     rel_low = t_l - m.lower(s_l)  # >= 0: lower side
     lower = rel_low >= 0
     q = np.where(lower[..., None], q_low, q_up)
-    alpha = np.clip(np.minimum(-rel_low, rel_up) + 0.5, 0.0, 1.0)
+    alpha = clamp(np.minimum(-rel_low, rel_up) + 0.5, 0.0, 1.0)
     # Only the slit between the inner lip corners opens; beyond them the coarse grid may
     # leave sub-pixel slivers between the two sides, which must not be painted.
-    alpha *= np.clip(lip_profile(m, s_u) * 20.0, 0.0, 1.0)
+    alpha *= clamp(lip_profile(m, s_u) * 20.0, 0.0, 1.0)
     alpha = alpha.astype(np.float32)
     return q, Opening(alpha, np.maximum(rel_up, 0.0), s_u, (rel_low < 0) & (rel_up > 0))
 
@@ -170,21 +170,21 @@ def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
     lat = lip_profile(m, s)
     own = m.lower(s) - m.upper(s)  # photo's interior height
     g = np.maximum(gap * lat, 1.0)
-    frac = np.clip(depth / g, 0.0, 1.0)
+    frac = clamp(depth / g, 0.0, 1.0)
     # Cavity: darkest in the middle and towards the corners; the tongue shows at the bottom
     # of a wide opening.
     edge = np.abs(2 * frac - 1)
     shade = (0.5 + 0.5 * edge * np.sqrt(edge)) * (0.55 + 0.45 * lat)
     colour = CAVITY[None, :] * shade[:, None]
-    tongue = (np.clip((frac - 0.55) / 0.35, 0.0, 1.0) * np.clip(gap * lat / (0.12 * m.d), 0.0, 1.0)
-              * np.clip(1 - (s / (0.75 * m.s_corner)) ** 2, 0.0, 1.0))
+    tongue = (clamp((frac - 0.55) / 0.35, 0.0, 1.0) * clamp(gap * lat / (0.12 * m.d), 0.0, 1.0)
+              * clamp(1 - (s / (0.75 * m.s_corner)) ** 2, 0.0, 1.0))
     tongue = tongue * tongue * (3 - 2 * tongue)
     colour = colour * (1 - tongue[:, None]) + TONGUE[None, :] * ((0.7 + 0.3 * lat) * tongue)[:, None]
     # Upper teeth: a band under the upper lip, narrower than the mouth, with faint gaps.
     tooth_h = np.minimum(0.4 * g, 0.085 * m.d)
-    tooth_w = np.clip(1 - (s / (0.8 * m.s_corner)) ** 2, 0.0, 1.0)
-    no_own = np.clip(1 - own / (0.04 * m.d), 0.0, 1.0)
-    t_alpha = np.clip((tooth_h - depth) / 1.5 + 0.5, 0.0, 1.0) * np.sqrt(tooth_w) * no_own
+    tooth_w = clamp(1 - (s / (0.8 * m.s_corner)) ** 2, 0.0, 1.0)
+    no_own = clamp(1 - own / (0.04 * m.d), 0.0, 1.0)
+    t_alpha = clamp((tooth_h - depth) / 1.5 + 0.5, 0.0, 1.0) * np.sqrt(tooth_w) * no_own
     pitch = 0.1 * m.d / m.half  # tooth width in s units
     c2 = np.cos(np.pi * s / pitch) ** 2
     c4 = c2 * c2
@@ -195,4 +195,4 @@ def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
     colour = colour * (1 - t_alpha[:, None]) + teeth * t_alpha[:, None]
     colour *= m.brightness
     px = out[ys, xs].astype(np.float32)
-    out[ys, xs] = np.clip(px * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+    out[ys, xs] = clamp(px * (1 - a) + colour * a, 0, 255).astype(np.uint8)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .lut import clamp
+
 STEP = 8
 INVERT_ITERATIONS = 10  # most frames stop after 2-3; strong head motion needs more
 # Bilinear sampling of F and its Jacobian disagree slightly, so Newton settles at about
@@ -102,8 +104,8 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
         np.maximum(det, 0.1, out=det)
         # Steps are capped at one grid cell: where F bends sharply between nodes, a full
         # Newton step can overshoot and oscillate.
-        bx -= np.clip((d * rx - b * ry) / det, -STEP, STEP)
-        by -= np.clip((a * ry - c * rx) / det, -STEP, STEP)
+        bx -= clamp((d * rx - b * ry) / det, -STEP, STEP)
+        by -= clamp((a * ry - c * rx) / det, -STEP, STEP)
         err = np.maximum(np.abs(rx), np.abs(ry))
         resid = float(err.max())
         # Done when close enough, or when Newton has settled at the grid's own accuracy
