@@ -1,5 +1,6 @@
-"""Which trickled ICE candidates the server accepts, checked before aioice ever sees them.
+"""Checks on what a client's WebRTC signalling may contain, applied before aiortc/aioice.
 
+Candidates (trickled, or inside an offer) decide where the server sends packets.
 A remote candidate makes aioice send STUN checks to its address, so a hostile client could
 point the server at addresses it should never talk to. Accepted: unicast IP literals
 (loopback, private or public) and browsers' mDNS names (``<uuid>.local``), ports 1..65535,
@@ -69,3 +70,35 @@ def offer_candidates_problem(sdp: str) -> str | None:
         if problem is not None:
             return f"offer candidate refused: {problem}"
     return None
+
+
+_DIRECTIONS = ("a=sendrecv", "a=recvonly", "a=sendonly", "a=inactive")
+
+
+def offer_problem(sdp: str) -> str | None:
+    """Why a client's offer is refused before aiortc applies it, or None.
+
+    aiortc answers an offer with no DTLS fingerprint and then fails inside its connect task
+    (an unretrieved AssertionError), and it answers a send-only video offer with a viewer that
+    can never receive; both are refused here, as are odd candidates inside the offer."""
+    lines = sdp.splitlines()
+    if not any(ln.startswith("a=fingerprint:") for ln in lines):
+        return "the offer has no DTLS fingerprint (a=fingerprint)"
+    session_dir = "a=sendrecv"
+    sections: list[list[str]] = []
+    for ln in lines:
+        if ln.startswith("m="):
+            sections.append([ln])
+        elif sections:
+            sections[-1].append(ln)
+        elif ln in _DIRECTIONS:
+            session_dir = ln
+    receivable = False
+    for sec in sections:
+        if not sec[0].startswith("m=video "):
+            continue
+        direction = next((ln for ln in sec if ln in _DIRECTIONS), session_dir)
+        receivable = receivable or direction in ("a=recvonly", "a=sendrecv")
+    if not receivable:
+        return "the offer needs a video m-line the client can receive (recvonly or sendrecv)"
+    return offer_candidates_problem(sdp)

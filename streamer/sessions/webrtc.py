@@ -20,7 +20,7 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from .candidate_policy import candidate_problem, offer_candidates_problem
+from .candidate_policy import candidate_problem, offer_problem
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Viewer:
         self.track.push_frame(frame)
 
     async def answer(self, offer_sdp: str, codec: str) -> str:
-        problem = offer_candidates_problem(offer_sdp)  # before aioice sees any of them
+        problem = offer_problem(offer_sdp)  # before aiortc/aioice see it
         if problem is not None:
             raise SdpError(problem)
         try:
