@@ -52,6 +52,27 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _cpu_tree_s(pid: int) -> tuple[float, float]:
+    """(server process CPU, its child processes' CPU): the engine child in process mode."""
+    kids = 0.0
+    for c in _children(pid):
+        try:
+            kids += _cpu_s(c)
+        except OSError:
+            pass
+    return _cpu_s(pid), kids
+
+
 def _loadavg() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
@@ -60,13 +81,14 @@ def _loadavg() -> str:
 class Server:
     proc: subprocess.Popen
     base_url: str
+    engine_process: str = "auto"
 
     @staticmethod
-    async def start(max_sessions: int = 32) -> "Server":
+    async def start(max_sessions: int = 32, engine_process: str = "auto") -> "Server":
         port = _free_port()
         cmd = [sys.executable, "-m", "streamer.cli", "--log-level", "WARNING", "serve",
                "--engine", "mesh", "--host", "127.0.0.1", "--port", str(port),
-               "--max-sessions", str(max_sessions)]
+               "--max-sessions", str(max_sessions), "--engine-process", engine_process]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
@@ -74,7 +96,7 @@ class Server:
                 try:
                     async with http.get(base + "/health") as r:
                         if r.status == 200:
-                            return Server(proc, base)
+                            return Server(proc, base, engine_process)
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
@@ -130,10 +152,11 @@ async def capacity_once(server: Server, n: int, seconds: float) -> dict:
         s0 = [_last_stats(r.client) for r in receivers]
         f0 = [r.frames for r in receivers]
         e0 = await _engine_render_s(http, server.base_url)
-        cpu_srv0, cpu_me0, t0 = _cpu_s(server.proc.pid), _cpu_s(os.getpid()), time.monotonic()
+        (cpu_srv0, cpu_kid0), cpu_me0 = _cpu_tree_s(server.proc.pid), _cpu_s(os.getpid())
+        t0 = time.monotonic()
         await asyncio.sleep(seconds)
         t1 = time.monotonic()
-        cpu_srv1, cpu_me1 = _cpu_s(server.proc.pid), _cpu_s(os.getpid())
+        (cpu_srv1, cpu_kid1), cpu_me1 = _cpu_tree_s(server.proc.pid), _cpu_s(os.getpid())
         e1 = await _engine_render_s(http, server.base_url)
         f1 = [r.frames for r in receivers]
         for r in receivers:
@@ -152,10 +175,12 @@ async def capacity_once(server: Server, n: int, seconds: float) -> dict:
         await asyncio.sleep(0.5)
     drop_pct = 100.0 * dropped / max(1, rendered + dropped)
     return {
-        "n": n, "seconds": round(dt, 1), "fps_min": round(min(fps), 2),
+        "engine_process": server.engine_process, "n": n, "seconds": round(dt, 1), "fps_min": round(min(fps), 2),
         "fps_median": round(statistics.median(fps), 2), "dropped_pct": round(drop_pct, 2),
         "ok": min(fps) >= 24.0 and drop_pct < 2.0,
-        "server_cpu_cores": round((cpu_srv1 - cpu_srv0) / dt, 2),
+        # server + engine child; the child's share alone in the next column
+        "server_cpu_cores": round((cpu_srv1 - cpu_srv0 + cpu_kid1 - cpu_kid0) / dt, 2),
+        "engine_child_cpu_cores": round((cpu_kid1 - cpu_kid0) / dt, 2),
         "engine_busy_cores": round((e1 - e0) / dt, 2),
         "receivers_cpu_cores": round((cpu_me1 - cpu_me0) / dt, 2),
         "render_ms_per_frame_median": render_ms,
@@ -294,8 +319,18 @@ async def main() -> None:
     p.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 6, 8])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--trials", type=int, default=40)
+    p.add_argument("--engine-process", nargs="+", default=["auto"], choices=("auto", "on", "off"),
+                   help="server modes to compare; with --rounds R they are interleaved R times")
+    p.add_argument("--rounds", type=int, default=1)
     args = p.parse_args()
-    server = await Server.start()
+    for rnd in range(args.rounds):
+        for mode in args.engine_process:
+            print(json.dumps({"round": rnd + 1, "engine_process": mode,
+                              "loadavg_1m": _loadavg()}), flush=True)
+            await run_one(args, await Server.start(engine_process=mode))
+
+
+async def run_one(args: argparse.Namespace, server: Server) -> None:
     try:
         if args.what in ("latency", "all"):
             print(json.dumps({"latency": await latency(server, args.trials)}), flush=True)

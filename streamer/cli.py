@@ -11,8 +11,10 @@ from typing import Sequence
 from engine.api import EngineError, EngineUnavailableError
 from engine.motion import EMOTIONS, Motion, validate_unit
 
+from .access_cli import access_config_from_args, add_access_args, warn_public_bind
 from .config import ServerConfig, SessionLimits
 from .engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
+from .engine_process import ProcessEngine, wants_engine_process
 from .errors import ApiError
 
 log = logging.getLogger("streamer")
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--output-ttl", type=float, default=ServerConfig().output_ttl_s,
                        help="seconds before a rendered output expires (default 3600)")
     serve.add_argument("--max-upload-mb", type=float, default=ServerConfig().max_upload_mb)
+    serve.add_argument("--engine-process", choices=("auto", "on", "off"), default="auto",
+                       help="run the engine in a child process (auto: for the mesh engine on CPU)")
     serve.add_argument("--engine-queue", type=int, default=ServerConfig().engine_queue,
                        help="engine calls that may wait; past it clients get 503 + Retry-After")
     serve.add_argument("--ice-server", action="append", default=[], dest="ice_servers",
@@ -62,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a session without a WebSocket lives (default 120)")
     serve.add_argument("--session-max-age", type=float, default=limits.max_age_s,
                        help="seconds after which every session ends (default 3600)")
+    add_access_args(serve)
+    serve.add_argument("--shutdown-grace", type=float, default=10.0,
+                       help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "
+                            "(sessions close at once with 1001)")
 
     render = sub.add_parser("render", help="render one photo with one emotion to a file")
     render.add_argument("image", type=Path)
@@ -86,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from .access import RedactingAccessLogger
     from .app import create_app
 
     if args.port < 0 or args.port > 65535:
@@ -102,13 +111,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_sessions < 1 or args.session_idle_timeout <= 0 or args.session_max_age <= 0:
         raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
                          "must be positive")
-    engine = build_engine(EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download))
+    config.access = access_config_from_args(args)
+    warn_public_bind(args.host, config.access)  # before the slow engine start, so it is seen
+    config.engine_process = args.engine_process
+    req = EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download)
+    if wants_engine_process(args.engine_process, req):
+        engine = ProcessEngine(req)  # the child builds the engine; warm-up goes through it
+    else:
+        engine = build_engine(req)
     _warm_up(engine)
     app = create_app(config, engine)
     info = engine.info
     print(f"liveportrait-avatar: engine {info.name} on {info.device}; "
           f"serving on http://{args.host}:{args.port}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5.0)
+    if args.shutdown_grace < 0:
+        raise SystemExit("error: --shutdown-grace must not be negative")
+    # run_app turns SIGTERM into a graceful exit: stop listening, close sessions (on_shutdown),
+    # let in-flight requests finish for up to the grace period, then stop the engine.
+    web.run_app(app, host=args.host, port=args.port, print=None,
+                shutdown_timeout=args.shutdown_grace,
+                access_log_class=RedactingAccessLogger)  # no ?token= values in logs
     return 0
 
 

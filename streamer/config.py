@@ -18,6 +18,19 @@ class SessionLimits:
 
 
 @dataclass
+class AccessConfig:
+    """Who may call the server and how much (streamer/access.py). All off by default."""
+    api_keys: list[str] = field(default_factory=list)  # empty: no auth (loopback use)
+    metrics_auth: bool = False  # /metrics needs a key too
+    cors_origins: list[str] = field(default_factory=list)  # empty: no cross-origin access
+    rate_limit_rps: float | None = None  # render requests per second per key; None: unlimited
+    rate_burst: int = 10
+    max_sessions_per_key: int | None = None
+    key_max_upload_mb: float | None = None  # keyed callers; None: the global limit
+    key_max_image_pixels: int | None = None
+
+
+@dataclass
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8001
@@ -28,10 +41,12 @@ class ServerConfig:
     output_ttl_s: float = 3600.0
     max_upload_mb: float = 10.0
     max_image_pixels: int = 40_000_000
+    engine_process: str = "auto"  # auto | on | off: the engine in a child process (engine_process.py)
     engine_queue: int = 32  # bounded queue in front of the engine thread
     cache_entries: int = 32
     ice_servers: list[str] = field(default_factory=list)
     sessions: SessionLimits = field(default_factory=SessionLimits)
+    access: AccessConfig = field(default_factory=AccessConfig)
 
     @property
     def max_upload_bytes(self) -> int:

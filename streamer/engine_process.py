@@ -122,6 +122,9 @@ def _child_main(conn: Connection, req: EngineRequest, shm_name: str) -> None:
                     reply: Any = (src.width, src.height, tuple(src.face_box), src.nbytes())
                 elif op == "render":
                     _, jobs, mode, size, _ = msg
+                    missing = [sid for sid, _ in jobs if sid not in sources]
+                    if missing:
+                        raise EngineError("source was released or never prepared")
                     frames = engine.render([(sources[sid], m) for sid, m in jobs],
                                            mode=mode, size=size)
                     reply = _pack_frames(frames, buf)
@@ -129,6 +132,11 @@ def _child_main(conn: Connection, req: EngineRequest, shm_name: str) -> None:
                     reply = None
                 elif op == "crash":  # tests: simulate an engine that takes the process down
                     os._exit(3)
+                elif op == "stall":  # tests: simulate a render that takes this long
+                    import time
+
+                    time.sleep(msg[1])
+                    reply = None
                 else:
                     raise EngineError(f"unknown engine request {op!r}")
                 conn.send(("ok", reply))
@@ -162,6 +170,9 @@ class _Child:
     generation: int
     name: str = ""
     info: EngineInfo | None = None
+    # close() (any thread) and a failing call (the engine thread) may both stop one child.
+    stop_lock: threading.Lock = field(default_factory=threading.Lock)
+    stopped: bool = False
 
 
 class ProcessEngine:
@@ -233,6 +244,10 @@ class ProcessEngine:
         """Make the child exit abruptly mid-request (what a segfault would look like)."""
         child = self._ensure_child()
         self._ask(child, ("crash", []))
+
+    def stall_for_test(self, seconds: float) -> None:
+        """Keep the child busy for this long, as a very slow render would."""
+        self._ask(self._ensure_child(), ("stall", seconds, []))
 
     def close(self) -> None:
         """Stop the child now. Safe from any thread, and while a call is in flight: that call
@@ -330,6 +345,12 @@ class ProcessEngine:
                       child.proc.pid, child.proc.exitcode)
 
     def _stop(self, child: _Child) -> None:
+        with child.stop_lock:
+            if not child.stopped:
+                self._stop_once(child)
+                child.stopped = True
+
+    def _stop_once(self, child: _Child) -> None:
         proc = child.proc
         if proc.is_alive():
             try:

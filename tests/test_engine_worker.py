@@ -1,0 +1,180 @@
+"""EngineWorker in process mode: the real mesh engine in a real spawned child.
+
+Prepare/render through the child give the same frames as the engine in-process; engine
+errors come back typed; a killed child fails the call in flight cleanly and the next call
+runs on a new child; shutdown is fast and leaves no process and no /dev/shm segment.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.api import EngineError, InvalidImageError, NoFaceError
+from engine.motion import Motion
+from streamer.engine_factory import EngineRequest
+from streamer.engine_process import EngineCrashedError, ProcessEngine, wants_engine_process
+from streamer.engine_worker import EngineWorker, QueueFullError
+from streamer.sessions.pyclient import SessionClient
+
+MESH = EngineRequest("mesh", "cpu")
+
+
+def _rgb(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").iterdir() if p.name.startswith("lpa-engine-")}
+
+
+def _gone(pid: int) -> bool:
+    """True when the process no longer exists at all (a zombie still has a /proc entry)."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+@pytest.fixture(scope="module")
+def proc_engine():
+    eng = ProcessEngine(MESH)
+    yield eng
+    eng.close()
+
+
+def test_no_segment_left_while_running(proc_engine):
+    # The name is unlinked once the child has mapped it: a killed server cannot leak it.
+    assert proc_engine.pid is not None and not _gone(proc_engine.pid)
+    assert not _segments()
+
+
+def test_frames_match_the_in_process_engine(proc_engine, mesh_engine, astronaut_jpeg,
+                                            grace_hopper_jpeg):
+    images = [_rgb(astronaut_jpeg), _rgb(grace_hopper_jpeg)]
+    remote = [proc_engine.prepare(im) for im in images]
+    local = [mesh_engine.prepare(im) for im in images]
+    for r, l in zip(remote, local):
+        assert (r.width, r.height) == (l.width, l.height)
+        assert np.allclose(r.face_box, l.face_box)
+    motions = [Motion.emotion("happy", 1.0), Motion.emotion("surprised", 0.7)]
+    for mode, size in (("crop", None), ("crop", 256), ("full", None)):
+        got = proc_engine.render(list(zip(remote, motions)), mode=mode, size=size)
+        want = mesh_engine.render(list(zip(local, motions)), mode=mode, size=size)
+        assert [g.shape for g in got] == [w.shape for w in want]
+        for g, w in zip(got, want):
+            assert g.dtype == np.uint8 and np.array_equal(g, w)
+    # A batch bigger than the shared buffer travels through the pipe, same result.
+    small = ProcessEngine(MESH, frame_buffer_bytes=1 << 16)
+    try:
+        src = small.prepare(images[0])
+        (frame,) = small.render([(src, motions[0])])
+        assert np.array_equal(frame, mesh_engine.render([(local[0], motions[0])])[0])
+    finally:
+        small.close()
+
+
+def test_engine_errors_come_back_typed(proc_engine, cat_jpeg, astronaut_jpeg):
+    with pytest.raises(NoFaceError):
+        proc_engine.prepare(_rgb(cat_jpeg))
+    with pytest.raises(InvalidImageError):
+        proc_engine.prepare(np.zeros((8, 8, 3), np.uint8))
+    src = proc_engine.prepare(_rgb(astronaut_jpeg))
+    proc_engine.release(src)
+    with pytest.raises(EngineError):  # released: neither side has it any more
+        proc_engine.render([(src, Motion())])
+    # The child survived all of that.
+    ok = proc_engine.prepare(_rgb(astronaut_jpeg))
+    assert proc_engine.render([(ok, Motion())])[0].shape == (512, 512, 3)
+
+
+async def test_crash_fails_the_call_then_restarts(astronaut_jpeg):
+    eng = ProcessEngine(MESH)
+    worker = EngineWorker(eng)
+    assert worker.mode == "process"
+    try:
+        src = await worker.prepare(_rgb(astronaut_jpeg))
+        (before,) = await worker.render([(src, Motion.emotion("happy", 1.0))])
+        old = eng.pid
+        with pytest.raises(EngineCrashedError):  # exits mid-request
+            await worker.call(eng.crash_for_test)
+        assert eng.restarts == 1 and _gone(old)  # reaped, not a zombie
+        # The next call starts a new child, which prepares the source again on first use.
+        (after,) = await worker.render([(src, Motion.emotion("happy", 1.0))])
+        assert eng.pid != old and np.array_equal(before, after)
+        # Killed from outside while idle: same story.
+        old = eng.pid
+        os.kill(old, signal.SIGKILL)
+        with pytest.raises(EngineCrashedError):
+            await worker.render([(src, Motion())])
+        assert _gone(old)
+        assert (await worker.render([(src, Motion())]))[0].shape == (512, 512, 3)
+    finally:
+        worker.shutdown()
+    assert not _segments()
+
+
+async def test_shutdown_during_a_render_is_fast_and_clean(astronaut_jpeg):
+    eng = ProcessEngine(MESH)
+    worker = EngineWorker(eng)
+    src = await worker.prepare(_rgb(astronaut_jpeg))
+    pid = eng.pid
+    call = asyncio.ensure_future(worker.call(eng.stall_for_test, 30.0))
+    await asyncio.sleep(0.3)
+    t0 = time.monotonic()
+    worker.shutdown()
+    with pytest.raises(EngineError):
+        await asyncio.wait_for(call, 2.0)
+    assert time.monotonic() - t0 < 2.0
+    assert _gone(pid) and not _segments()
+    with pytest.raises(QueueFullError):  # closed: no new child
+        await worker.render([(src, Motion())])
+    assert eng.pid is None
+
+
+def test_start_failure_is_a_clear_error():
+    with pytest.raises(EngineError, match="unknown engine"):
+        ProcessEngine(EngineRequest("nope", "cpu"))
+    assert not _segments()
+
+
+def test_auto_choice():
+    assert wants_engine_process("on", EngineRequest("liveportrait", "cuda"))
+    assert not wants_engine_process("off", MESH)
+    assert wants_engine_process("auto", MESH)
+    assert not wants_engine_process("auto", EngineRequest("liveportrait", "cuda"))
+    with pytest.raises(ValueError):
+        wants_engine_process("maybe", MESH)
+
+
+async def test_server_in_process_mode(start_server, proc_engine, astronaut_jpeg, cat_jpeg):
+    """REST and a live session on the proxy engine; a killed child costs the session at most
+    a frame or two and the stream goes on."""
+    srv = await start_server(engine=proc_engine)
+    async with aiohttp.ClientSession() as http:
+        form = aiohttp.FormData()
+        form.add_field("source_image", cat_jpeg, filename="cat.jpg", content_type="image/jpeg")
+        form.add_field("emotion", "sad")
+        async with http.post(srv.base_url + "/render", data=form) as r:
+            assert r.status == 422 and (await r.json())["error"]["code"] == "no_face"
+        c = await SessionClient.create(http, srv.base_url, astronaut_jpeg, fps=25, size=256)
+        await c.connect()
+        await c.send({"type": "subscribe_frames", "format": "jpeg", "fps": 25})
+        for _ in range(5):
+            await asyncio.wait_for(c.binary.get(), 5)
+        os.kill(proc_engine.pid, signal.SIGKILL)
+        await asyncio.sleep(0.3)
+        while not c.binary.empty():
+            c.binary.get_nowait()
+        for _ in range(10):  # frames keep coming from the restarted child
+            _, data = await asyncio.wait_for(c.binary.get(), 10)
+            assert Image.open(io.BytesIO(data)).size == (256, 256)
+        assert proc_engine.restarts >= 1
+        async with http.get(f"{srv.base_url}/sessions/{c.session_id}") as r:
+            assert r.status == 200
+        await c.close()
