@@ -11,7 +11,6 @@ from typing import Sequence
 from engine.api import EngineError, EngineUnavailableError
 from engine.motion import EMOTIONS, Motion, validate_unit
 
-from .access_cli import access_config_from_args, add_access_args, warn_public_bind
 from .config import ServerConfig, SessionLimits
 from .engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
 from .engine_process import ProcessEngine, wants_engine_process
@@ -66,10 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a session without a WebSocket lives (default 120)")
     serve.add_argument("--session-max-age", type=float, default=limits.max_age_s,
                        help="seconds after which every session ends (default 3600)")
-    add_access_args(serve)
-    serve.add_argument("--shutdown-grace", type=float, default=10.0,
-                       help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "
-                            "(sessions close at once with 1001)")
 
     render = sub.add_parser("render", help="render one photo with one emotion to a file")
     render.add_argument("image", type=Path)
@@ -94,7 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .access import RedactingAccessLogger
     from .app import create_app
 
     if args.port < 0 or args.port > 65535:
@@ -111,8 +105,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_sessions < 1 or args.session_idle_timeout <= 0 or args.session_max_age <= 0:
         raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
                          "must be positive")
-    config.access = access_config_from_args(args)
-    warn_public_bind(args.host, config.access)  # before the slow engine start, so it is seen
     config.engine_process = args.engine_process
     req = EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download)
     if wants_engine_process(args.engine_process, req):
@@ -124,13 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     info = engine.info
     print(f"liveportrait-avatar: engine {info.name} on {info.device}; "
           f"serving on http://{args.host}:{args.port}", flush=True)
-    if args.shutdown_grace < 0:
-        raise SystemExit("error: --shutdown-grace must not be negative")
-    # run_app turns SIGTERM into a graceful exit: stop listening, close sessions (on_shutdown),
-    # let in-flight requests finish for up to the grace period, then stop the engine.
-    web.run_app(app, host=args.host, port=args.port, print=None,
-                shutdown_timeout=args.shutdown_grace,
-                access_log_class=RedactingAccessLogger)  # no ?token= values in logs
+    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5.0)
     return 0
 
 
