@@ -178,3 +178,23 @@ async def test_server_in_process_mode(start_server, proc_engine, astronaut_jpeg,
         async with http.get(f"{srv.base_url}/sessions/{c.session_id}") as r:
             assert r.status == 200
         await c.close()
+
+
+async def test_server_shutdown_with_sessions_open(start_server, astronaut_jpeg):
+    """The server owns its engine process: stopping it with a live session is fast and ends
+    the child, and no shared-memory segment stays behind."""
+    eng = ProcessEngine(MESH)
+    pid = eng.pid
+    srv = await start_server(engine=eng)
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, srv.base_url, astronaut_jpeg, size="256")
+        await c.connect()
+        await c.start_video()
+        await c.next_video_frame()
+        t = time.monotonic()
+        await srv.stop()
+        took = time.monotonic() - t
+        assert took < 2.0, f"shutdown took {took:.2f} s"
+        assert await c.wait_closed(2) == 1001
+        await c.close()
+    assert _gone(pid) and eng.pid is None and not _segments()
