@@ -32,7 +32,9 @@ N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
 # smear along the frame's edge when the face fills the crop and the head rolls).
-EDGE_FADE = 0.08
+EDGE_FADE = 0.2
+# Inverse error (px) tolerated within the edge fade (see _strong_block).
+BORDER_TOLERANCE = 1.0
 
 
 def _fade_px(grid: Grid) -> float:
@@ -40,9 +42,12 @@ def _fade_px(grid: Grid) -> float:
 
 
 def edge_fade(grid: Grid) -> np.ndarray:
-    """(gy * gx,) weights: 0 at the canvas border, 1 from EDGE_FADE of its side inwards."""
+    """(gy * gx,) weights: 0 on the canvas's outermost nodes, 1 from EDGE_FADE of its side inwards."""
     x, y = grid.nodes[:, 0], grid.nodes[:, 1]
-    dist = np.minimum(np.minimum(x + 0.5, grid.width - 0.5 - x), np.minimum(y + 0.5, grid.height - 0.5 - y))
+    # Measured from the outermost nodes, which get exactly 0: within half a cell of the edge
+    # the upsampled map holds their value, so the border pixels stay where they are.
+    edge = STEP / 2 - 0.5
+    dist = np.minimum(np.minimum(x, grid.width - 1 - x), np.minimum(y, grid.height - 1 - y)) - edge
     r = np.clip(dist / _fade_px(grid), 0.0, 1.0)
     return r * r * (3 - 2 * r)
 
@@ -162,15 +167,16 @@ def _strong_block(g: Grid, forward: np.ndarray) -> tuple[int, int, int, int] | N
     d = np.maximum(np.abs(fx[1:] - fx[:-1]), np.abs(fy[1:] - fy[:-1]))
     np.maximum(slope[1:], d, out=slope[1:])
     np.maximum(slope[:-1], d, out=slope[:-1])
-    strong = mag * slope > 0.15 * STEP
-    # The edge fade bends the head's sway to zero at the canvas border: -F is off there by
-    # a fraction of a pixel, on background that moves smoothly and stays smooth. Solving it
-    # would put Newton on every row of the canvas, so those nodes are left out.
+    err = mag * slope
+    strong = err > 0.15 * STEP
+    # The edge fade bends the head's sway to zero at the canvas border, where -F is then
+    # off by up to a few tenths of a pixel for idle sway: on background that moves smoothly,
+    # that is invisible, and solving it would put Newton on every row of the canvas. Strong
+    # head turns (an error over a pixel) are solved there too.
     e = int(np.ceil(_fade_px(g) / STEP))
-    strong[:e] = False
-    strong[-e:] = False
-    strong[:, :e] = False
-    strong[:, -e:] = False
+    inner = strong[e:-e, e:-e].copy()
+    strong = err > BORDER_TOLERANCE * STEP
+    strong[e:-e, e:-e] |= inner
     rows = np.flatnonzero(strong.any(axis=1))
     if rows.size == 0:
         return (0, 0, 0, 0)
