@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a session without a WebSocket lives (default 120)")
     serve.add_argument("--session-max-age", type=float, default=limits.max_age_s,
                        help="seconds after which every session ends (default 3600)")
+    serve.add_argument("--shutdown-grace", type=float, default=10.0,
+                       help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "
+                            "(sessions close at once with 1001)")
 
     render = sub.add_parser("render", help="render one photo with one emotion to a file")
     render.add_argument("image", type=Path)
@@ -116,7 +119,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     info = engine.info
     print(f"liveportrait-avatar: engine {info.name} on {info.device}; "
           f"serving on http://{args.host}:{args.port}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, shutdown_timeout=5.0)
+    if args.shutdown_grace < 0:
+        raise SystemExit("error: --shutdown-grace must not be negative")
+    # run_app turns SIGTERM into a graceful exit: stop listening, close sessions (on_shutdown),
+    # let in-flight requests finish for up to the grace period, then stop the engine.
+    web.run_app(app, host=args.host, port=args.port, print=None,
+                shutdown_timeout=args.shutdown_grace)
     return 0
 
 

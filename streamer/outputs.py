@@ -6,6 +6,8 @@ such as /tmp/liveportrait_output never loses files that are not ours.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 import re
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .errors import ApiError
 
 # output_format -> (extension, PIL format, MIME type)
 FORMATS: dict[str, tuple[str, str, str]] = {
@@ -61,6 +65,15 @@ def mime_of(filename: str) -> str:
     return FORMATS[filename.rsplit(".", 1)[1]][2]
 
 
+def storage_error(exc: OSError) -> ApiError:
+    """A failed output write as a client-facing error; never the path or the OS text."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ApiError(507, "insufficient_storage",
+                        "the server has no space left for outputs; retry later or ask for the "
+                        "image directly with an Accept: image/* header")
+    return ApiError(500, "output_unwritable", "the server cannot write outputs right now")
+
+
 @dataclass
 class OutputStore:
     directory: Path
@@ -75,8 +88,13 @@ class OutputStore:
         name = f"{secrets.token_hex(16)}.{FORMATS[fmt][0]}"
         path = self.directory / name
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers never see half a file
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # readers never see half a file
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # no half-written leftovers on a full disk
+            raise storage_error(exc) from None
         return name, path
 
     def resolve(self, filename: str) -> Path | None:

@@ -172,8 +172,9 @@ async def handle_render(request: web.Request) -> web.Response:
     mode = parse_mode(form.text("mode"))
     direct = wanted_image_format(request)
 
-    _, source = await prepare_portrait(state, data)
-    [frame] = await state.worker.render([(source, Motion.emotion(emotion, intensity))], mode=mode)
+    key, source = await prepare_portrait(state, data)
+    with state.cache.held(key):  # a session closing meanwhile must not release it under us
+        [frame] = await state.worker.render([(source, Motion.emotion(emotion, intensity))], mode=mode)
     if direct is not None:
         body = await asyncio.to_thread(encode_image, frame, direct)
         latency = (time.perf_counter() - t0) * 1000
@@ -199,9 +200,10 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     fmt = parse_format(form.text("output_format"))
     mode = parse_mode(form.text("mode"))
 
-    _, source = await prepare_portrait(state, data)  # once for the whole batch
+    key, source = await prepare_portrait(state, data)  # once for the whole batch
     jobs = [(source, Motion.emotion(e, intensity)) for e in emotions]
-    frames = await state.worker.render(jobs, mode=mode)  # one engine call
+    with state.cache.held(key):
+        frames = await state.worker.render(jobs, mode=mode)  # one engine call
     store = outputs_of(state)
     saved = await asyncio.to_thread(lambda: [store.write(encode_image(f, fmt), fmt) for f in frames])
     latency = (time.perf_counter() - t0) * 1000

@@ -6,10 +6,11 @@ Sessions pin the sources they stream; a pinned source is never evicted, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 from engine.api import Source
 
@@ -91,6 +92,19 @@ class SourceCache:
         if e is not None and e.pins > 0:
             e.pins -= 1
         self._evict()
+
+    @contextlib.contextmanager
+    def held(self, key: str) -> Iterator[None]:
+        """Pin a key around one request's engine calls, so a session that closes (or a server
+        shutdown) meanwhile cannot release the portrait under the request."""
+        pinned = key in self._entries
+        if pinned:
+            self.pin(key)
+        try:
+            yield
+        finally:
+            if pinned:
+                self.unpin(key)
 
     def discard(self, key: str) -> bool:
         """Drop an unpinned entry now and release it from the engine (a deleted session's

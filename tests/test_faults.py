@@ -1,0 +1,320 @@
+"""Faults, each against a real server on loopback: a failing render, a stalled viewer, a full or
+unwritable output dir, and SIGTERM under load. Each test prints its figure (run with -s or -rA).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from PIL import Image
+
+from streamer.sessions import registry_of
+from streamer.sessions.pyclient import SessionClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from load import spawn_server  # noqa: E402
+
+
+class PoisonedEngine:
+    """The real MeshEngine, except that any render touching a source prepared from an image of
+    one particular shape raises (a stand-in for an engine bug hit by one portrait)."""
+
+    def __init__(self, inner: Any, poison_shape: tuple[int, ...]) -> None:
+        self.inner = inner
+        self.poison_shape = poison_shape
+        self.poisoned: set[int] = set()  # id() of poisoned sources
+        self.name = inner.name
+        self.info = inner.info
+        self.failed_calls = 0
+
+    def prepare(self, image: np.ndarray) -> Any:
+        source = self.inner.prepare(image)
+        if image.shape == self.poison_shape:
+            self.poisoned.add(id(source))
+        return source
+
+    def render(self, jobs: Any, mode: str = "crop", size: int | None = None) -> list[np.ndarray]:
+        if any(id(src) in self.poisoned for src, _ in jobs):
+            self.failed_calls += 1
+            raise RuntimeError("simulated engine fault on one portrait")
+        return self.inner.render(jobs, mode=mode, size=size)
+
+    def release(self, source: Any) -> None:
+        self.poisoned.discard(id(source))
+        self.inner.release(source)
+
+
+def _shape_of(jpeg: bytes) -> tuple[int, ...]:
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).shape
+
+
+def _form(image: bytes, **fields: str) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("source_image", image, filename="p.jpg", content_type="image/jpeg")
+    for k, v in fields.items():
+        form.add_field(k, v)
+    return form
+
+
+async def _frames_in(client: SessionClient, seconds: float) -> int:
+    """Binary (subscribe_frames) frames a client receives in a window."""
+    while not client.binary.empty():
+        client.binary.get_nowait()
+    await asyncio.sleep(seconds)
+    return client.binary.qsize()
+
+
+def _assert_clean_error(body: dict, code: str) -> None:
+    assert body["error"]["code"] == code, body
+    message = body["error"]["message"]
+    assert not re.search(r"/[\w.-]+/", message) and "Traceback" not in message, message  # no paths
+
+
+# ---- the engine raises on one job in a batch ----
+
+async def test_engine_fault_on_one_source_only_hits_that_session(
+        start_server, mesh_engine, grace_hopper_jpeg, astronaut_jpeg):
+    engine = PoisonedEngine(mesh_engine, _shape_of(astronaut_jpeg))
+    srv = await start_server(engine=engine)
+    async with aiohttp.ClientSession() as http:
+        good = await SessionClient.create(http, srv.base_url, grace_hopper_jpeg, fps=10, size=256)
+        bad = await SessionClient.create(http, srv.base_url, astronaut_jpeg, fps=10, size=256)
+        try:
+            for c in (good, bad):
+                await c.connect()
+                await c.send({"type": "subscribe_frames", "format": "jpeg"})
+            err = await bad.wait_for("error", timeout=10)
+            assert err["code"] == "render_failed", err
+            frames = await _frames_in(good, 1.5)  # same fps and size: batched with the bad one
+            assert frames >= 5, f"healthy session got {frames} frames in 1.5 s"
+            assert bad.binary.qsize() == 0
+            # REST: the poisoned portrait gets a JSON 500, the next request is fine
+            async with http.post(srv.base_url + "/render", data=_form(astronaut_jpeg, emotion="sad")) as r:
+                assert r.status == 500
+                _assert_clean_error(await r.json(), "internal_error")
+            async with http.post(srv.base_url + "/render/batch",
+                                 data=_form(astronaut_jpeg, emotions="happy,sad")) as r:
+                assert r.status == 500
+            async with http.post(srv.base_url + "/render",
+                                 data=_form(grace_hopper_jpeg, emotion="happy")) as r:
+                assert r.status == 200, await r.text()
+            assert not good.close_code and not bad.close_code  # neither socket was dropped
+            print(f"engine fault: {engine.failed_calls} failing engine calls; healthy session "
+                  f"{frames} frames in 1.5 s at 10 fps; the faulty session got one error event")
+        finally:
+            await good.close()
+            await bad.close()
+
+
+# ---- a viewer that stops reading ----
+
+async def _stalled_ws_subscriber(ws_url: str) -> socket.socket:
+    """A raw WebSocket client with a tiny receive buffer that subscribes to JPEG frames and
+    then never reads again (the kernel buffers fill, the server's sends stop draining)."""
+    host_port, path = ws_url.removeprefix("ws://").split("/", 1)
+    host, port = host_port.split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(5)
+    await asyncio.to_thread(sock.connect, (host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /{path} HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await asyncio.to_thread(sock.recv, 1)
+    assert head.startswith(b"HTTP/1.1 101"), head[:100]
+    payload = json.dumps({"type": "subscribe_frames", "format": "jpeg", "quality": 95}).encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return sock
+
+
+async def test_stalled_viewers_do_not_slow_other_sessions(start_server, grace_hopper_jpeg, astronaut_jpeg):
+    srv = await start_server()
+    async with aiohttp.ClientSession() as http:
+        healthy = await SessionClient.create(http, srv.base_url, grace_hopper_jpeg, fps=15, size=256)
+        stalled = await SessionClient.create(http, srv.base_url, astronaut_jpeg, fps=15, size=512)
+        raw: socket.socket | None = None
+        try:
+            await healthy.connect()
+            await healthy.send({"type": "subscribe_frames", "format": "jpeg"})
+            await healthy.wait_for("ready", timeout=10)
+            before = await _frames_in(healthy, 2.0)
+            # stalled viewers: a WS frame subscriber that never reads, and a WebRTC peer whose
+            # receiving side stops pulling frames
+            raw = await _stalled_ws_subscriber(stalled.info["ws_url"])
+            await stalled.connect()
+            await stalled.start_video()
+            await stalled.next_video_frame(timeout=10)
+            for t in stalled._tasks[1:]:
+                t.cancel()  # the receiver stops; the peer connection stays up
+            await asyncio.sleep(1.0)  # let the stalled socket's buffers fill
+            during = await _frames_in(healthy, 2.0)
+            s = registry_of(srv.state).get(stalled.session_id)
+            assert s is not None and not s.closed
+            buffered = []
+            for conn in list(s.sockets):
+                transport = conn.ws._req.transport if conn.ws._req is not None else None
+                size = transport.get_write_buffer_size() if transport is not None else 0
+                pending = len(conn._frame or b"")  # at most ONE unsent frame per socket
+                buffered.append(size + pending)
+            print(f"stalled viewers: healthy session {before} frames/2 s alone, {during} frames/2 s "
+                  f"next to a stalled WS subscriber and a stalled WebRTC receiver; stalled sockets "
+                  f"hold {buffered} bytes server-side")
+            assert during >= 0.6 * before, (before, during)
+            assert max(buffered) < 2 * 1024 * 1024, buffered  # bounded, not one frame per tick
+        finally:
+            if raw is not None:
+                raw.close()
+            await healthy.close()
+            await stalled.close()
+
+
+# ---- a full or unwritable output dir ----
+
+def _mount_tiny_tmpfs(path: Path) -> str | None:
+    """Mount a 64 KiB tmpfs on path; None when this machine does not allow it."""
+    if shutil.which("mount") is None:
+        return "no mount command"
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    return None if r.returncode == 0 else f"cannot mount a tmpfs here: {r.stderr.strip()[:200]}"
+
+
+async def _render_status(http: aiohttp.ClientSession, url: str, image: bytes,
+                         accept: str = "application/json") -> tuple[int, Any]:
+    async with http.post(url + "/render", data=_form(image, emotion="happy"),
+                         headers={"Accept": accept}) as r:
+        body = await r.json() if r.content_type == "application/json" else await r.read()
+        return r.status, body
+
+
+async def test_full_output_dir_gives_507_and_streaming_goes_on(start_server, grace_hopper_jpeg):
+    base = Path(tempfile.mkdtemp(prefix="lpa-full-"))
+    problem = _mount_tiny_tmpfs(base)
+    if problem is not None:
+        base.rmdir()
+        pytest.skip(problem)
+    try:
+        srv = await start_server(output_dir=base)
+        fd = os.open(base / "filler", os.O_WRONLY | os.O_CREAT)
+        try:  # eat the space: ENOSPC ends the loop
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        async with aiohttp.ClientSession() as http:
+            live = await SessionClient.create(http, srv.base_url, grace_hopper_jpeg, fps=10, size=256)
+            try:
+                await live.connect()
+                await live.send({"type": "subscribe_frames", "format": "jpeg"})
+                await live.wait_for("ready", timeout=10)
+                codes = []
+                for _ in range(3):
+                    status, body = await _render_status(http, srv.base_url, grace_hopper_jpeg)
+                    assert status == 507, (status, body)
+                    _assert_clean_error(body, "insufficient_storage")
+                    codes.append(status)
+                status, img = await _render_status(http, srv.base_url, grace_hopper_jpeg, "image/jpeg")
+                assert status == 200 and img[:2] == b"\xff\xd8"  # direct images need no disk
+                frames = await _frames_in(live, 1.0)
+                assert frames >= 4, frames
+                assert not [p for p in base.iterdir() if p.name.endswith(".part")]
+                # read-only now: a clean 500-class output_unwritable
+                r = subprocess.run(["mount", "-o", "remount,ro", str(base)], capture_output=True)
+                if r.returncode == 0:
+                    status, body = await _render_status(http, srv.base_url, grace_hopper_jpeg)
+                    assert status == 500, (status, body)
+                    _assert_clean_error(body, "output_unwritable")
+                    codes.append(status)
+                async with http.get(srv.base_url + "/health") as h:
+                    assert h.status == 200
+                print(f"full output dir: answers {codes}; session streamed {frames} frames/s meanwhile")
+            finally:
+                await live.close()
+    finally:
+        subprocess.run(["umount", "-l", str(base)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_unwritable_output_dir_gives_clean_500(start_server, grace_hopper_jpeg):
+    base = Path(tempfile.mkdtemp(prefix="lpa-unwritable-"))
+    srv = await start_server(output_dir=base / "out")
+    (base / "out").rmdir()
+    (base / "out").write_bytes(b"not a directory")  # fails for root too (ENOTDIR)
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, body = await _render_status(http, srv.base_url, grace_hopper_jpeg)
+            assert status == 500, (status, body)
+            _assert_clean_error(body, "output_unwritable")
+            async with http.post(srv.base_url + "/render/batch",
+                                 data=_form(grace_hopper_jpeg, emotions="happy,sad")) as r:
+                assert r.status == 500
+                _assert_clean_error(await r.json(), "output_unwritable")
+            status, _ = await _render_status(http, srv.base_url, grace_hopper_jpeg, "image/png")
+            assert status == 200
+            print("unwritable output dir: /render and /render/batch -> 500 output_unwritable; "
+                  "Accept: image/png -> 200")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# ---- SIGTERM during load ----
+
+async def test_sigterm_drains_requests_closes_sessions_and_exits_0(grace_hopper_jpeg):
+    grace = 10.0
+    async with spawn_server(["--shutdown-grace", str(grace)]) as (url, proc):
+        async with aiohttp.ClientSession() as http:
+            live = await SessionClient.create(http, url, grace_hopper_jpeg, fps=10, size=256)
+            await live.connect()
+            await live.start_video()
+            await live.next_video_frame(timeout=10)
+            status, _ = await _render_status(http, url, grace_hopper_jpeg)  # portrait cached
+            assert status == 200
+            done_at: list[float] = []
+
+            async def batch() -> int:
+                form = _form(grace_hopper_jpeg, emotions=",".join(["happy", "sad", "angry", "fearful"] * 3))
+                async with http.post(url + "/render/batch", data=form) as r:
+                    await r.read()
+                    done_at.append(time.monotonic())
+                    return r.status
+
+            tasks = [asyncio.create_task(batch()) for _ in range(6)]
+            await asyncio.sleep(0.4)  # all six are being served
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            statuses = await asyncio.gather(*tasks, return_exceptions=True)
+            close_code = await live.wait_closed(timeout=grace)
+            rc = await asyncio.to_thread(proc.wait, grace + 5)
+            exited = time.monotonic() - signalled
+            late = sum(1 for t in done_at if t > signalled)
+            print(f"SIGTERM: {len(statuses)} in-flight batch requests -> {statuses} "
+                  f"({late} finished after the signal); WS close {close_code}; "
+                  f"peer {live.pc.connectionState if live.pc else None}; exit {rc} after {exited:.1f} s")
+            await live.close()
+            assert statuses == [200] * 6, statuses
+            assert late >= 1  # the drain really covered requests in flight
+            assert close_code == 1001
+            assert rc == 0 and exited < grace + 2
