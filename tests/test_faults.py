@@ -167,19 +167,24 @@ async def test_stalled_viewers_do_not_slow_other_sessions(start_server, grace_ho
             await stalled.next_video_frame(timeout=10)
             for t in stalled._tasks[1:]:
                 t.cancel()  # the receiver stops; the peer connection stays up
-            await asyncio.sleep(1.0)  # let the stalled socket's buffers fill
-            during = await _frames_in(healthy, 2.0)
             s = registry_of(srv.state).get(stalled.session_id)
             assert s is not None and not s.closed
+            # wait until the server's writer for the never-reading socket is really blocked
+            t_stall = time.monotonic()
+            while not any(c.ws._writer.protocol._paused for c in list(s.sockets)
+                          if c.ws._writer is not None):
+                assert time.monotonic() - t_stall < 15, "the raw subscriber never stalled the server"
+                await asyncio.sleep(0.1)
+            stalled_after = time.monotonic() - t_stall
+            during = await _frames_in(healthy, 2.0)
             buffered = []
             for conn in list(s.sockets):
-                transport = conn.ws._req.transport if conn.ws._req is not None else None
-                size = transport.get_write_buffer_size() if transport is not None else 0
-                pending = len(conn._frame or b"")  # at most ONE unsent frame per socket
-                buffered.append(size + pending)
+                writer = conn.ws._writer
+                size = writer.transport.get_write_buffer_size() if writer and writer.transport else 0
+                buffered.append(size + len(conn._frame or b""))  # at most ONE unsent frame
             print(f"stalled viewers: healthy session {before} frames/2 s alone, {during} frames/2 s "
-                  f"next to a stalled WS subscriber and a stalled WebRTC receiver; stalled sockets "
-                  f"hold {buffered} bytes server-side")
+                  f"next to a stalled WS subscriber (blocked after {stalled_after:.1f} s) and a "
+                  f"stalled WebRTC receiver; server-side bytes held per stalled socket: {buffered}")
             assert during >= 0.6 * before, (before, during)
             assert max(buffered) < 2 * 1024 * 1024, buffered  # bounded, not one frame per tick
         finally:
