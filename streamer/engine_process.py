@@ -192,12 +192,13 @@ class ProcessEngine:
         self.restarts = 0
         self._child: _Child | None = self._start()
         self.name = self._child.name
+        # Kept here: /health reads it while a crashed child is being replaced.
+        self._info: EngineInfo = self._child.info  # type: ignore[assignment]
 
     # -- Engine protocol
     @property
     def info(self) -> EngineInfo:
-        assert self._child is not None and self._child.info is not None
-        return self._child.info
+        return self._info
 
     def prepare(self, image: np.ndarray) -> Source:
         child = self._ensure_child()

@@ -104,6 +104,7 @@ async def test_crash_fails_the_call_then_restarts(astronaut_jpeg):
         with pytest.raises(EngineCrashedError):  # exits mid-request
             await worker.call(eng.crash_for_test)
         assert eng.restarts == 1 and _gone(old)  # reaped, not a zombie
+        assert eng.pid is None and eng.info.name == "mesh"  # /health still has its answer
         # The next call starts a new child, which prepares the source again on first use.
         (after,) = await worker.render([(src, Motion.emotion("happy", 1.0))])
         assert eng.pid != old and np.array_equal(before, after)
@@ -168,6 +169,8 @@ async def test_server_in_process_mode(start_server, proc_engine, astronaut_jpeg,
         for _ in range(5):
             await asyncio.wait_for(c.binary.get(), 5)
         os.kill(proc_engine.pid, signal.SIGKILL)
+        async with http.get(srv.base_url + "/health") as r:  # whatever the child's state
+            assert r.status == 200 and (await r.json())["engine"] == "mesh"
         await asyncio.sleep(0.3)
         while not c.binary.empty():
             c.binary.get_nowait()
