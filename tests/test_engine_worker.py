@@ -163,6 +163,21 @@ async def test_server_in_process_mode(start_server, proc_engine, astronaut_jpeg,
         form.add_field("emotion", "sad")
         async with http.post(srv.base_url + "/render", data=form) as r:
             assert r.status == 422 and (await r.json())["error"]["code"] == "no_face"
+
+        async def render() -> tuple[int, dict]:
+            form = aiohttp.FormData()
+            form.add_field("source_image", astronaut_jpeg, filename="a.jpg",
+                           content_type="image/jpeg")
+            form.add_field("emotion", "happy")
+            async with http.post(srv.base_url + "/render", data=form) as r:
+                return r.status, await r.json()
+
+        assert (await render())[0] == 200
+        os.kill(proc_engine.pid, signal.SIGKILL)  # dies between requests
+        await asyncio.sleep(0.2)
+        status, body = await render()  # the call that finds it dead: a clean 500, not a hang
+        assert status == 500 and body["error"]["code"] == "engine_crashed"
+        assert (await render())[0] == 200  # a new child, the portrait prepared again
         c = await SessionClient.create(http, srv.base_url, astronaut_jpeg, fps=25, size=256)
         await c.connect()
         await c.send({"type": "subscribe_frames", "format": "jpeg", "fps": 25})
