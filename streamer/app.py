@@ -10,8 +10,10 @@ from aiohttp import web
 
 from engine.api import Engine
 
+from .access import access_middleware, setup_access
 from .app_state import STATE_KEY, AppState
 from .config import ServerConfig
+from .cors import cors_middleware
 from .engine_worker import EngineWorker
 from .metrics import setup_metrics
 from .middleware import errors_and_metrics
@@ -32,7 +34,11 @@ def create_app(config: ServerConfig, engine: Engine) -> web.Application:
     worker = EngineWorker(engine, max_pending=config.engine_queue)
     cache = SourceCache(max_entries=config.cache_entries, release=engine.release)
     state = AppState(config=config, engine=engine, worker=worker, cache=cache)
-    app = web.Application(middlewares=[errors_and_metrics],
+    setup_access(state)
+    # Outermost first: origin checks and security headers, then JSON errors + metrics, then
+    # keys/tokens/limits (whose 401/403/429 become JSON errors in the middle layer).
+    app = web.Application(middlewares=[cors_middleware(config.access.cors_origins),
+                                       errors_and_metrics, access_middleware(state)],
                           client_max_size=config.max_upload_bytes + _BODY_SLACK_BYTES)
     app[STATE_KEY] = state
     setup_metrics(state)

@@ -11,6 +11,7 @@ from typing import Sequence
 from engine.api import EngineError, EngineUnavailableError
 from engine.motion import EMOTIONS, Motion, validate_unit
 
+from .access_cli import access_config_from_args, add_access_args, warn_public_bind
 from .config import ServerConfig, SessionLimits
 from .engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
 from .engine_process import ProcessEngine, wants_engine_process
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a session without a WebSocket lives (default 120)")
     serve.add_argument("--session-max-age", type=float, default=limits.max_age_s,
                        help="seconds after which every session ends (default 3600)")
+    add_access_args(serve)
     serve.add_argument("--shutdown-grace", type=float, default=10.0,
                        help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "
                             "(sessions close at once with 1001)")
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from .access import RedactingAccessLogger
     from .app import create_app
 
     if args.port < 0 or args.port > 65535:
@@ -108,6 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_sessions < 1 or args.session_idle_timeout <= 0 or args.session_max_age <= 0:
         raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
                          "must be positive")
+    config.access = access_config_from_args(args)
+    warn_public_bind(args.host, config.access)  # before the slow engine start, so it is seen
     config.engine_process = args.engine_process
     req = EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download)
     if wants_engine_process(args.engine_process, req):
@@ -124,7 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # run_app turns SIGTERM into a graceful exit: stop listening, close sessions (on_shutdown),
     # let in-flight requests finish for up to the grace period, then stop the engine.
     web.run_app(app, host=args.host, port=args.port, print=None,
-                shutdown_timeout=args.shutdown_grace)
+                shutdown_timeout=args.shutdown_grace,
+                access_log_class=RedactingAccessLogger)  # no ?token= values in logs
     return 0
 
 

@@ -18,6 +18,19 @@ class SessionLimits:
 
 
 @dataclass
+class AccessConfig:
+    """Who may call the server and how much (streamer/access.py). All off by default."""
+    api_keys: list[str] = field(default_factory=list)  # empty: no auth (loopback use)
+    metrics_auth: bool = False  # /metrics needs a key too
+    cors_origins: list[str] = field(default_factory=list)  # empty: no cross-origin access
+    rate_limit_rps: float | None = None  # render requests per second per key; None: unlimited
+    rate_burst: int = 10
+    max_sessions_per_key: int | None = None
+    key_max_upload_mb: float | None = None  # keyed callers; None: the global limit
+    key_max_image_pixels: int | None = None
+
+
+@dataclass
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8001
@@ -33,6 +46,7 @@ class ServerConfig:
     cache_entries: int = 32
     ice_servers: list[str] = field(default_factory=list)
     sessions: SessionLimits = field(default_factory=SessionLimits)
+    access: AccessConfig = field(default_factory=AccessConfig)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import warnings
 
 import numpy as np
@@ -48,15 +49,37 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def check_pixels(data: bytes, max_pixels: int) -> None:
+    """413 when the image header declares more than max_pixels (reads the header only)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+    except Exception:  # noqa: BLE001 - undecodable: decode_image gives the real error
+        return
+    if w * h > max_pixels:
+        raise ApiError(413, "image_too_large",
+                       f"image has {w}x{h} pixels; the limit is {max_pixels} pixels")
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s'\"():,;]*[\\/][^\s'\"():,;]*")
+
+
+def safe_engine_message(text: str) -> str:
+    """An engine's message, short and without file paths (an engine may word it carelessly)."""
+    text = text.split("Traceback", 1)[0]
+    return _PATH.sub("<path>", text).strip()[:200] or "the image could not be used"
+
+
 def engine_error_to_api(exc: EngineError) -> ApiError:
     if isinstance(exc, NoFaceError):
         return ApiError(422, "no_face", "no face found in source_image")
     if isinstance(exc, InvalidImageError):
-        return ApiError(422, "invalid_image", str(exc))
+        return ApiError(422, "invalid_image", safe_engine_message(str(exc)))
     return ApiError(500, exc.code, "the engine failed to process this request")
 
 
-async def prepare_portrait(state: AppState, data: bytes) -> tuple[str, Source]:
+async def prepare_portrait(state: AppState, data: bytes,
+                           max_pixels: int | None = None) -> tuple[str, Source]:
     """Decode, then prepare once per distinct image (content-hash cache). Returns (key, source).
 
     Decoding happens inside the cache-miss path, so a hit never decodes and an eviction
@@ -64,9 +87,14 @@ async def prepare_portrait(state: AppState, data: bytes) -> tuple[str, Source]:
     thread: a large JPEG takes tens of milliseconds, too long for the event loop.
     """
     key = content_key(data)
+    limit = state.config.max_image_pixels if max_pixels is None else max_pixels
+    if limit < state.config.max_image_pixels:
+        # A caller with a smaller pixel budget (per-key limit): check before a cache hit
+        # could hand back a portrait prepared for someone with a larger one.
+        await asyncio.to_thread(check_pixels, data, limit)
 
     async def _prepare() -> Source:
-        image = await asyncio.to_thread(decode_image, data, state.config.max_image_pixels)
+        image = await asyncio.to_thread(decode_image, data, limit)
         return await state.worker.prepare(image)
 
     try:

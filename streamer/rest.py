@@ -17,6 +17,7 @@ from aiohttp import web
 
 from engine.motion import EMOTIONS, Motion, validate_unit
 
+from .access import pixel_limit, upload_limit
 from .app_state import STATE_KEY, AppState
 from .engine_factory import nvidia_driver_present
 from .errors import ApiError
@@ -158,7 +159,7 @@ def _result(state: AppState, emotion: str, intensity: float, name: str, path: st
 
 
 async def _read_upload(request: web.Request, state: AppState) -> Form:
-    return await read_form(request, state.config.max_upload_bytes, ("source_image",))
+    return await read_form(request, upload_limit(request, state), ("source_image",))
 
 
 async def handle_render(request: web.Request) -> web.Response:
@@ -172,7 +173,7 @@ async def handle_render(request: web.Request) -> web.Response:
     mode = parse_mode(form.text("mode"))
     direct = wanted_image_format(request)
 
-    key, source = await prepare_portrait(state, data)
+    key, source = await prepare_portrait(state, data, pixel_limit(request, state))
     with state.cache.held(key):  # a session closing meanwhile must not release it under us
         [frame] = await state.worker.render([(source, Motion.emotion(emotion, intensity))], mode=mode)
     if direct is not None:
@@ -200,7 +201,7 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     fmt = parse_format(form.text("output_format"))
     mode = parse_mode(form.text("mode"))
 
-    key, source = await prepare_portrait(state, data)  # once for the whole batch
+    key, source = await prepare_portrait(state, data, pixel_limit(request, state))  # once for the whole batch
     jobs = [(source, Motion.emotion(e, intensity)) for e in emotions]
     with state.cache.held(key):
         frames = await state.worker.render(jobs, mode=mode)  # one engine call

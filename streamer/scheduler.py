@@ -238,7 +238,9 @@ class Scheduler:
                 continue
             except Exception as exc:  # noqa: BLE001
                 code = exc.code if isinstance(exc, EngineError) else "render_failed"
-                s.report_error(code, f"the engine failed to render this session: {exc}"[:300])
+                # The exception text may hold file paths: it goes to the log, not the client.
+                log.warning("session %s: render failed: %r", s.id, exc)
+                s.report_error(code, "the engine failed to render this session")
                 self._drop(s, 1)
                 continue
             s.frame_ms.append((time.perf_counter() - t) * 1000.0)

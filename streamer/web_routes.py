@@ -6,6 +6,7 @@ served, so nothing else in the repository can leak through these routes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from aiohttp import web
 
 from .app_state import AppState
 from .errors import json_error
+
+log = logging.getLogger("streamer")
 
 # The package is installed editable: web/ sits next to streamer/ in the checkout.
 WEB_DIR: Path = Path(__file__).resolve().parent.parent / "web"
@@ -33,6 +36,11 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
 # browser never mixes an old module with a new one.
 CACHE_ASSETS = "no-cache"
 CACHE_SAMPLES = "public, max-age=86400"
+# The page has no inline script or style and no eval, so it runs under this strict policy
+# (tests/test_web_page.py checks it in Chromium; a violation fails the test).
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+            "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'")
 SAMPLE_NAMES: tuple[str, ...] = ("grace_hopper", "astronaut")
 _SAMPLES_KEY = "web.sample_bytes"
 _SAMPLE_LIST_KEY = "web.sample_names"
@@ -54,12 +62,12 @@ def _file_response(path: Path) -> web.StreamResponse:
     ctype = CONTENT_TYPES.get(path.suffix.lower())
     if ctype is None or not path.is_file():
         return json_error(404, "not_found", "no such file")
+    headers = {"Content-Type": ctype, "Cache-Control": CACHE_ASSETS,
+               "X-Content-Type-Options": "nosniff"}
+    if path.suffix.lower() == ".html":
+        headers["Content-Security-Policy"] = PAGE_CSP
     # FileResponse answers conditional requests (ETag, If-Modified-Since) with 304.
-    return web.FileResponse(path, headers={
-        "Content-Type": ctype,
-        "Cache-Control": CACHE_ASSETS,
-        "X-Content-Type-Options": "nosniff",
-    })
+    return web.FileResponse(path, headers=headers)
 
 
 def _sniff_image_type(data: bytes) -> str:
@@ -102,7 +110,9 @@ def setup_web(app: web.Application, state: AppState) -> None:
                 data = await asyncio.get_running_loop().run_in_executor(
                     None, sample_portrait_bytes, name)
             except (OSError, ImportError, ValueError, RuntimeError) as exc:
-                return json_error(404, "not_found", f"sample {name!r} is not installed here: {exc}")
+                # exc may name a file path: log it, tell the client only what is missing.
+                log.warning("sample %s unavailable: %r", name, exc)
+                return json_error(404, "not_found", f"sample {name!r} is not installed here")
             cached[name] = data
         return web.Response(body=data, headers={
             "Content-Type": _sniff_image_type(data),

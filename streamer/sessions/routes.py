@@ -5,6 +5,7 @@ import time
 
 from aiohttp import web
 
+from ..access import WS_PROTOCOL, issue_session_token, pixel_limit, upload_limit
 from ..app_state import STATE_KEY, AppState
 from ..errors import ApiError, json_error
 from ..forms import read_form
@@ -59,14 +60,14 @@ async def create_session(request: web.Request) -> web.Response:
     try:
         registry.reserve()  # 429 before reading a large upload
         try:
-            form = await read_form(request, state.config.max_upload_bytes, ("source_image",))
+            form = await read_form(request, upload_limit(request, state), ("source_image",))
             data = form.require_file("source_image")
             fps, size, codec, idle = _parse_options(form)
             if form.text("fps") in (None, ""):
                 fps = limits.default_fps
             if form.text("size") in (None, ""):
                 size = limits.default_size
-            key, source = await prepare_portrait(state, data)
+            key, source = await prepare_portrait(state, data, pixel_limit(request, state))
         except BaseException:
             registry.unreserve()
             raise
@@ -76,6 +77,7 @@ async def create_session(request: web.Request) -> web.Response:
     body = {"session_id": s.id, "ws_url": f"ws://{request.host}/sessions/{s.id}/ws",
             "ice_servers": [{"urls": [u]} for u in state.config.ice_servers],
             "expires_in": limits.idle_timeout_s, "fps": fps, "size": size, "codec": codec}
+    body.update(issue_session_token(request, state, s.id))  # a key made it: a scoped token
     return web.json_response(body, status=201)
 
 
@@ -106,4 +108,5 @@ async def ws_route(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     limits = state.config.sessions
     return await session_ws(request, registry_of(state), list(state.config.ice_servers),
-                            limits.max_viewers_per_socket, limits.max_viewers_per_session)
+                            limits.max_viewers_per_socket, limits.max_viewers_per_session,
+                            request.get(WS_PROTOCOL))

@@ -216,13 +216,15 @@ class SocketConn:
 
 
 async def session_ws(request: web.Request, registry: SessionRegistry, ice_servers: list[str],
-                     max_viewers_per_socket: int, max_viewers_per_session: int
-                     ) -> web.StreamResponse:
+                     max_viewers_per_socket: int, max_viewers_per_session: int,
+                     protocol: str | None = None) -> web.StreamResponse:
     session = registry.get(request.match_info["session_id"])
     if session is None:
         return json_error(404, "not_found", "no such session")
     # timeout bounds the close handshake, so shutdown never waits on a silent client.
-    ws = web.WebSocketResponse(max_msg_size=MAX_WS_FRAME, timeout=1.0, autoping=True)
+    # protocol: the lpa-token.<t> subprotocol the token came in; browsers need it echoed.
+    ws = web.WebSocketResponse(max_msg_size=MAX_WS_FRAME, timeout=1.0, autoping=True,
+                               protocols=(protocol,) if protocol else ())
     await ws.prepare(request)
     conn = SocketConn(ws, session, registry, ice_servers, max_viewers_per_socket,
                       max_viewers_per_session)
