@@ -31,7 +31,8 @@ _ERROR_CODES_DOC = (
     "invalid_field, too_many_emotions, empty_file, bad_request; 404 not_found; "
     "405 method_not_allowed; 413 file_too_large, image_too_large, field_too_large, "
     "payload_too_large; 415 unsupported_media_type; 422 invalid_image, no_face; "
-    "429 too_many_sessions; 503 busy; 500 internal_error")
+    "429 too_many_sessions; 503 busy; 500 internal_error; access control (docs/security.md): "
+    "401 unauthorized, 403 forbidden, origin_not_allowed, 429 rate_limited")
 
 
 def _ref(name: str) -> Schema:
@@ -85,9 +86,10 @@ def _components(config: ServerConfig) -> Schema:
     limits = config.sessions
     return {
         "securitySchemes": {
-            # Keys are not enforced yet (a later change adds --api-key); clients may send one.
             "bearerAuth": {"type": "http", "scheme": "bearer",
-                           "description": "Optional API key: Authorization: Bearer KEY"},
+                           "description": "API key (when the server has keys: --api-key / "
+                                          "LPA_API_KEYS), or a session token for its own "
+                                          "session's GET/DELETE and WebSocket"},
         },
         "headers": {
             "RetryAfter": {"description": "seconds to wait before retrying",
@@ -405,12 +407,44 @@ def build_document(config: ServerConfig, server_url: str | None = None) -> Schem
         },
         "paths": _paths(config),
         "components": _components(config),
-        # Optional for now: an empty requirement means "no key needed".
-        "security": [{}, {"bearerAuth": []}],
+        # Without keys configured no key is needed (an empty requirement).
+        "security": [{"bearerAuth": []}] if config.access.api_keys else [{}, {"bearerAuth": []}],
     }
+    _add_access_responses(doc["paths"], config)
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc
+
+
+# Routes that never need a key (streamer/access.py OPEN_ROUTES), by OpenAPI path.
+_OPEN_PATHS = ("/health", "/", "/index.html", "/favicon.svg", "/favicon.ico", "/site.webmanifest",
+               "/{folder}/{name}", "/samples", "/samples/{name}", "/openapi.json")
+_METERED = (("/render", "post"), ("/render/batch", "post"), ("/sessions", "post"))
+
+
+def _add_access_responses(paths: Schema, config: ServerConfig) -> None:
+    """401/403/429 from the access layer (streamer/access.py, streamer/cors.py) on each operation."""
+    unauthorized = _error("no valid API key or session token (unauthorized); with "
+                          "WWW-Authenticate: Bearer")
+    unauthorized["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    forbidden = _error("a session token outside its own session (forbidden), or a foreign "
+                       "Origin not in --cors-origin (origin_not_allowed)")
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method == "parameters" or not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            open_route = path in _OPEN_PATHS or (path.startswith("/{") and path != "/{folder}/{name}") \
+                or (path == "/metrics" and not config.access.metrics_auth)
+            if open_route:
+                op["security"] = [{}]
+            else:
+                responses.setdefault("401", unauthorized)
+            responses.setdefault("403", forbidden)
+            if (path, method) in _METERED:
+                limited = _error("too many render requests for this key (rate_limited, token "
+                                 "bucket) or too many sessions (too_many_sessions)", retry_after=True)
+                responses["429"] = limited
 
 
 def setup_openapi(app: web.Application, state: AppState) -> None:
