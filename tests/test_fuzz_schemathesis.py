@@ -8,8 +8,10 @@ the document's links, e.g. POST /sessions -> GET/DELETE /sessions/{id}).
 
 Excluded check, and why: positive_data_acceptance. A schema can say "binary image", not
 "a photo with one visible face", so a schema-valid upload is legitimately refused with 422
-invalid_image / no_face (or 400 empty_file). Instead, the hook below swaps a real portrait
-into half of the positive uploads, so real renders and real sessions are exercised too.
+invalid_image / no_face (or 400 empty_file). Successful renders and sessions are checked
+against the same schemas in tests/test_openapi.py, and fuzzed in tests/test_fuzz_hostile.py.
+(Swapping a real portrait into schemathesis' positive uploads was tried: its negative cases
+cannot be told apart reliably from a hook, and full-photo renders made the run over ten times slower.)
 
 Run alone:  python -m pytest tests/test_fuzz_schemathesis.py -q -s   (prints the case count)
 """
@@ -29,54 +31,8 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from streamer.config import SessionLimits
 
-REPO = Path(__file__).resolve().parent.parent
 MAX_EXAMPLES = 12  # per operation and phase: ~400-600 requests, ~30 s on the 2-core box
 SEED = 20261126  # reproducible; change it locally to explore further
-_HOOKS_ENV = "LPA_SCHEMATHESIS_HOOKS"
-
-if os.environ.get(_HOOKS_ENV) == "1":  # only inside the schemathesis subprocess
-    import schemathesis
-    from hypothesis import strategies as st
-
-    _face: list[bytes] = []
-    _FORM_FIELDS = {
-        "/render": {"source_image", "emotion", "intensity", "output_format", "mode"},
-        "/render/batch": {"source_image", "emotions", "intensity", "output_format", "mode"},
-        "/sessions": {"source_image", "fps", "size", "codec", "idle_motion"},
-    }
-
-    def _portrait() -> bytes:
-        if not _face:
-            from streamer.samples import sample_portrait_bytes
-
-            _face.append(sample_portrait_bytes("grace_hopper"))
-        return _face[0]
-
-    def _generated_image(value: object) -> bool:
-        """Schemathesis fills a positive image/* field with a tiny real image; a negated one
-        (a number, text, an empty part) must stay as it is."""
-        return isinstance(value, bytes) and value[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0",
-                                                          b"\xff\xd8\xff\xdb", b"GIF8", b"RIFF")
-
-    @schemathesis.hook
-    def flatmap_case(context, case):  # type: ignore[no-untyped-def]
-        body = case.body
-        meta = case.meta
-        positive = meta is None or (not meta.generation.mode.is_negative and not any(
-            c.mode.is_negative for c in meta.components.values()))
-        # Only plain forms: a "negative" case whose only flaw is an extra field (ignored by the
-        # server) or a one-item array sent as one field would become a valid request here.
-        known = _FORM_FIELDS.get(case.operation.path, set())
-        if not positive or not isinstance(body, dict) or not set(body) <= known \
-                or not _generated_image(body.get("source_image")):
-            return st.just(case)
-
-        def with_face(use: bool):  # type: ignore[no-untyped-def]
-            if use:
-                case.body = {**body, "source_image": _portrait()}
-            return case
-
-        return st.booleans().map(with_face)
 
 
 def _schemathesis_cmd() -> list[str]:
@@ -93,9 +49,7 @@ async def test_schemathesis_finds_no_undocumented_answer(start_server, tmp_path:
     caplog.set_level(logging.ERROR, logger="streamer")
     srv = await start_server(sessions=SessionLimits(max_sessions=4))
     report = tmp_path / "report.ndjson"
-    env = {**os.environ, _HOOKS_ENV: "1", "SCHEMATHESIS_HOOKS": "tests.test_fuzz_schemathesis",
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "NO_COLOR": "1", "COLUMNS": "120"}
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
     # From a file (with --url), so that GET /openapi.json is fuzzed like any other operation.
     async with aiohttp.ClientSession() as http:
         async with http.get(srv.base_url + "/openapi.json") as r:
