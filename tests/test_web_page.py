@@ -187,8 +187,9 @@ async def session_id(page) -> str:
 
 
 async def test_page_loads_and_plays_webrtc_at_20_fps(open_page):
-    run = await open_page(csp=STRICT_CSP)
+    run = await open_page()  # under the server's own policy header, which must be STRICT_CSP
     page = run.page
+    assert (await page.request.get(page.url)).headers["content-security-policy"] == STRICT_CSP
     await wait_video(page)
     await page.wait_for_function("() => avatarDemo.framesShown > 25")  # past the start-up
     # Up to three 2-s windows: the CPU is shared, and a burst of a neighbour's process is not
