@@ -6,7 +6,7 @@ import { AvatarSession } from "./session.js";
 import { toSourceBlob, type SourceBlob } from "./source.js";
 import type {
   EmotionName, EmotionType, FrameMode, HealthStatus, OpenSessionOptions, OutputFormat, RenderedImage,
-  RenderRequest, RenderResult, SessionState, SourceImage,
+  RenderRequest, RenderResult, SessionInfo, SessionState, SourceImage,
 } from "./types.js";
 import {
   checkEmotion, checkFilename, checkFormat, checkInteger, checkIntensity,
@@ -27,6 +27,21 @@ export interface LivePortraitClientConfig {
   maxRetryDelayMs?: number;
   /** Replaces the global fetch (proxies, instrumentation). */
   fetch?: typeof fetch;
+  /**
+   * The server's API key (`--api-key` / LPA_API_KEYS), sent as `Authorization: Bearer`.
+   * Server side only: give browsers a session token instead (joinSession).
+   */
+  apiKey?: string;
+}
+
+export interface JoinSessionOptions {
+  /** The session_id a backend got from POST /sessions. */
+  sessionId: string;
+  /** Its session_token: opens only this session (WebSocket, GET and DELETE). */
+  sessionToken?: string;
+  frames?: FrameMode;
+  frameQuality?: number;
+  frameFps?: number;
 }
 
 export interface WaitForHealthyOptions {
@@ -78,6 +93,7 @@ export class LivePortraitClient {
       maxRetryDelayMs: config.maxRetryDelayMs ?? 30000,
       logger: this.logger,
       fetchImpl: config.fetch ?? globalThis.fetch.bind(globalThis),
+      ...(config.apiKey !== undefined ? { apiKey: checkApiKey(config.apiKey) } : {}),
     });
     this.baseUrl = this.http.baseUrl;
   }
@@ -208,6 +224,32 @@ export class LivePortraitClient {
     const source = await toSourceBlob(options.sourceImage);
     const info = sessionInfoFromWire(
       await this.http.json<unknown>({ method: "POST", path: "/sessions", body: form(source, fields) }));
+    return this.startSession(info, frames, options);
+  }
+
+  /**
+   * Joins a session someone else created (e.g. a backend holding the API key), with only its
+   * session token: the token goes in the WebSocket URL and on GET/DELETE of that session.
+   */
+  async joinSession(options: JoinSessionOptions): Promise<AvatarSession> {
+    if (typeof options?.sessionId !== "string" || options.sessionId === "") {
+      throw new LivePortraitValidationError("invalid_value", "joinSession needs a sessionId");
+    }
+    const frames: FrameMode = options.frames ?? "jpeg";
+    if (frames !== "webrtc" && frames !== "jpeg" && frames !== "webp") {
+      throw new LivePortraitValidationError("invalid_value", `frames must be webrtc, jpeg or webp, got ${String(frames)}`);
+    }
+    const token = options.sessionToken;
+    const state = await this.http.json<unknown>({
+      method: "GET", path: `/sessions/${encodeURIComponent(options.sessionId)}`,
+      ...(token !== undefined ? { bearer: token } : {}),
+    });
+    const info = { ...sessionInfoFromWire(state), ...(token !== undefined ? { sessionToken: token } : {}) };
+    return this.startSession(info, frames, options);
+  }
+
+  private async startSession(info: SessionInfo, frames: FrameMode,
+                             options: { frameQuality?: number; frameFps?: number }): Promise<AvatarSession> {
     const session = new AvatarSession(this.http, this.logger, info, frames);
     try {
       await session.connect(this.http.timeoutMs);
@@ -245,6 +287,13 @@ export class LivePortraitClient {
       fields: [["emotion", emotion], ["intensity", String(intensity)], ["output_format", format]],
     };
   }
+}
+
+function checkApiKey(key: unknown): string {
+  if (typeof key !== "string" || key === "" || /[\s,]/.test(key)) {
+    throw new LivePortraitValidationError("invalid_config", "apiKey must be a non-empty string without spaces");
+  }
+  return key;
 }
 
 export function createLivePortraitClient(config: LivePortraitClientConfig): LivePortraitClient {

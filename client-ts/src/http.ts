@@ -13,6 +13,8 @@ export interface TransportOptions {
   maxRetryDelayMs: number;
   logger: Logger;
   fetchImpl: typeof fetch;
+  /** Sent as `Authorization: Bearer <apiKey>` on every request. */
+  apiKey?: string;
 }
 
 export interface RequestSpec {
@@ -21,6 +23,8 @@ export interface RequestSpec {
   /** A factory, so that each retry sends a fresh body. */
   body?: () => FormData;
   accept?: string;
+  /** A bearer credential for this request only (a session token), instead of the API key. */
+  bearer?: string;
 }
 
 const RETRYABLE = new Set([429, 503]);
@@ -66,6 +70,10 @@ export class HttpTransport {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, "");
   }
 
+  get hasApiKey(): boolean {
+    return this.opts.apiKey !== undefined;
+  }
+
   get timeoutMs(): number {
     return this.opts.timeoutMs;
   }
@@ -85,6 +93,8 @@ export class HttpTransport {
       try {
         const headers: Record<string, string> = {};
         if (spec.accept !== undefined) headers["accept"] = spec.accept;
+        const bearer = spec.bearer ?? this.opts.apiKey;
+        if (bearer !== undefined) headers["authorization"] = `Bearer ${bearer}`;
         const init: RequestInit = { method: spec.method, headers, signal: controller.signal };
         if (spec.body !== undefined) init.body = spec.body();
         let res: Response;

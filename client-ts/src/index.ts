@@ -1,6 +1,6 @@
 /** liveportrait-avatar-client: typed client for the liveportrait-avatar service. */
 export { createLivePortraitClient, LivePortraitClient } from "./client.js";
-export type { LivePortraitClientConfig, WaitForHealthyOptions } from "./client.js";
+export type { JoinSessionOptions, LivePortraitClientConfig, WaitForHealthyOptions } from "./client.js";
 export { AvatarSession } from "./session.js";
 export type { AvatarSessionEvents, IceCandidateInit, SubscribeOptions } from "./session.js";
 export { attachVideo } from "./webrtc.js";

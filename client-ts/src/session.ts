@@ -59,9 +59,11 @@ function frameBytes(data: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-export function sessionSocketUrl(baseUrl: string, sessionId: string): string {
+export function sessionSocketUrl(baseUrl: string, sessionId: string, token?: string): string {
   const url = new URL(`${baseUrl}/sessions/${encodeURIComponent(sessionId)}/ws`);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  // Browsers cannot set headers on a WebSocket: the session token rides in the query.
+  if (token !== undefined) url.searchParams.set("token", token);
   return url.toString();
 }
 
@@ -108,7 +110,7 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
   /** Opens the socket and waits for the server's hello. */
   async connect(timeoutMs: number): Promise<void> {
     const WebSocketImpl = await webSocketConstructor();
-    const url = sessionSocketUrl(this.transport.baseUrl, this.id);
+    const url = sessionSocketUrl(this.transport.baseUrl, this.id, this.info.sessionToken);
     const ws = new WebSocketImpl(url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
@@ -227,10 +229,17 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
     return this.closing;
   }
 
+  /** The token, when this client holds no API key (a browser that joined with a token). */
+  private ownToken(): string | undefined {
+    return this.transport.hasApiKey ? undefined : this.info.sessionToken;
+  }
+
   private async doClose(): Promise<void> {
     try {
       await this.transport.send(
-        { method: "DELETE", path: `/sessions/${encodeURIComponent(this.id)}` }, async () => undefined);
+        { method: "DELETE", path: `/sessions/${encodeURIComponent(this.id)}`,
+          ...(this.ownToken() !== undefined ? { bearer: this.ownToken() as string } : {}) },
+        async () => undefined);
     } catch (err) {
       // Already gone (expired, or deleted elsewhere) is fine; anything else is worth a log line.
       if (!(err instanceof LivePortraitError && err.status === 404)) {

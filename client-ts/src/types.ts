@@ -145,6 +145,8 @@ export interface SessionInfo {
   fps: number;
   size: number;
   codec: VideoCodec;
+  /** Present when a session was created with an API key: opens only this session. */
+  sessionToken?: string;
 }
 
 /** GET /sessions/{id}. */

@@ -93,6 +93,7 @@ export function sessionInfoFromWire(value: unknown): SessionInfo {
     fps: num(b, "fps", "session"),
     size: num(b, "size", "session"),
     codec: (typeof b["codec"] === "string" ? b["codec"] : "vp8") as VideoCodec,
+    ...(typeof b["session_token"] === "string" ? { sessionToken: b["session_token"] } : {}),
   };
 }
 
