@@ -435,3 +435,32 @@ async def test_error_messages_reveal_no_paths_or_tracebacks(start_server, mesh_e
                 assert not _LEAK.search(text), (path, text)
         async with http.get(srv.base_url + "/health") as r:
             assert r.status == 200  # and the server keeps serving
+
+
+# ---- configuration and logs ----
+
+def test_keys_from_flags_and_env_and_bad_flags_exit_cleanly():
+    from streamer.access_cli import access_config_from_args, keys_from
+    from streamer.cli import build_parser
+
+    assert keys_from([KEY], {"LPA_API_KEYS": f" {KEY2}, ,{KEY}"}) == [KEY, KEY2]
+    assert keys_from([], {}) == []
+    parse = build_parser().parse_args
+    cfg = access_config_from_args(parse(["serve", "--api-key", KEY, "--cors-origin", ALLOWED,
+                                         "--rate-limit", "5", "--max-sessions-per-key", "2"]))
+    assert KEY in cfg.api_keys and cfg.cors_origins == [ALLOWED] and cfg.rate_limit_rps == 5.0
+    for argv in (["--api-key", "short"], ["--rate-limit", "0"], ["--cors-origin", "evil.example"],
+                 ["--max-sessions-per-key", "0"]):
+        with pytest.raises(SystemExit) as info:
+            access_config_from_args(parse(["serve", *argv]))
+        assert "short" not in str(info.value.code)  # a rejected key is never echoed
+
+
+def test_access_log_redacts_tokens():
+    from aiohttp.test_utils import make_mocked_request
+
+    from streamer.access import redact_path
+
+    req = make_mocked_request("GET", "/sessions/abc/ws?token=s3cret&x=1")
+    assert redact_path(req) == "/sessions/abc/ws?token=REDACTED&x=1"
+    assert redact_path(make_mocked_request("GET", "/health")) == "/health"
