@@ -331,7 +331,9 @@ def test_serve_binds_loopback_by_default():
 # ---- per-key limits ----
 
 async def test_token_bucket_429_with_retry_after_then_recovers(start_server):
-    srv = await keyed(start_server, rate_limit_rps=2.0, rate_burst=2)
+    # 0.5/s: a token takes 2 s to come back, so a slow, shared CPU cannot refill the bucket
+    # between the three requests below.
+    srv = await keyed(start_server, rate_limit_rps=0.5, rate_burst=2)
     # An empty text/plain body costs a token and is refused (415) before any engine work.
     bad = {"Content-Type": "text/plain"}
     async with aiohttp.ClientSession() as http:
@@ -343,7 +345,7 @@ async def test_token_bucket_429_with_retry_after_then_recovers(start_server):
         assert statuses[:2] == [415, 415]
         assert_json_error(last[0], last[2], 429, "rate_limited")
         retry = int(last[1]["Retry-After"])
-        assert retry == 1  # half a token missing at 2/s: 0.25 s, rounded up to whole seconds
+        assert retry == 2  # (almost) a whole token missing at 0.5/s, rounded up to whole seconds
         # Another key has its own bucket; session GETs are not metered.
         async with http.post(srv.base_url + "/render/batch", data=b"", headers={**auth(KEY2), **bad}) as r:
             assert r.status == 415
