@@ -315,11 +315,13 @@ async def test_sigterm_drains_requests_closes_sessions_and_exits_0(grace_hopper_
             rc = await asyncio.to_thread(proc.wait, grace + 5)
             exited = time.monotonic() - signalled
             late = sum(1 for t in done_at if t > signalled)
+            peer_state = live.pc.connectionState if live.pc else None
             print(f"SIGTERM: {len(statuses)} in-flight batch requests -> {statuses} "
                   f"({late} finished after the signal); WS close {close_code}; "
-                  f"peer {live.pc.connectionState if live.pc else None}; exit {rc} after {exited:.1f} s")
+                  f"peer {peer_state}; exit {rc} after {exited:.1f} s")
             await live.close()
             assert statuses == [200] * 6, statuses
             assert late >= 1  # the drain really covered requests in flight
             assert close_code == 1001
+            assert peer_state in ("closed", "failed")  # the server closed our peer connection
             assert rc == 0 and exited < grace + 2
