@@ -4,7 +4,8 @@ With no keys configured the server is open (the loopback default) and nothing he
 the way. With keys, every route needs `Authorization: Bearer KEY` except /health, the static
 demo page and /openapi.json (nothing secret there; the page can do nothing without a key or
 token), and /metrics unless `metrics_auth`. A session token, issued by `POST /sessions` made
-with a key, opens only that session: its WebSocket and GET/DELETE /sessions/{id}.
+with a key, opens only that session: its WebSocket and GET/DELETE /sessions/{id}. A session
+belongs to the key that created it: other keys get 404 for it and do not see it in the list.
 
 Keys and tokens are compared as SHA-256 digests with hmac.compare_digest, every key every
 time, so neither the timing nor the length of a guess tells anything. They are never logged.
@@ -121,6 +122,18 @@ class AccessControl:
         for sid in [s for s in self.grants if not alive(s)]:
             del self.grants[sid]
 
+    def owns(self, owner: str, session_id: str) -> bool:
+        """Sessions belong to the key that created them; other keys neither see nor touch them."""
+        grant = self.grants.get(session_id)
+        return grant is None or grant.owner == owner
+
+    def visible(self, principal: "Principal", session_id: str) -> bool:
+        if principal.kind == "key":
+            return self.owns(principal.caller, session_id)
+        if principal.kind == "session":
+            return principal.session_id == session_id
+        return True
+
     def sessions_of(self, owner: str, alive: Callable[[str], bool]) -> int:
         self.prune(alive)
         return sum(1 for g in self.grants.values() if g.owner == owner) + self.pending.get(owner, 0)
@@ -197,6 +210,10 @@ def _authenticate(request: web.Request, ac: AccessControl, route: str) -> Princi
     if bearer is not None:
         kid = ac.match_key(bearer)
         if kid is not None:
+            sid = request.match_info.get("session_id")
+            if sid is not None and not ac.owns(kid, sid):
+                # Another key's session: answer as if it did not exist (no id probing).
+                raise ApiError(404, "not_found", "no such session")
             return Principal("key", kid)
     token, proto = bearer, None
     if route == "/sessions/{session_id}/ws":
@@ -221,6 +238,11 @@ def _alive(state: AppState) -> Callable[[str], bool]:
     if registry is None:
         return lambda sid: False
     return lambda sid: registry.get(sid) is not None  # type: ignore[attr-defined]
+
+
+def session_visible(request: web.Request, state: AppState, session_id: str) -> bool:
+    """Whether the caller may see this session in GET /sessions."""
+    return access_of(state).visible(principal_of(request), session_id)
 
 
 def issue_session_token(request: web.Request, state: AppState, session_id: str) -> dict:

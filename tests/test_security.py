@@ -207,6 +207,27 @@ async def test_session_token_opens_and_controls_only_its_own_session(start_serve
         await _expect_handshake_refused(browser, f"{ws_url}?token={token}", 404)
 
 
+async def test_a_session_belongs_to_the_key_that_created_it(start_server, astronaut_jpeg):
+    srv = await keyed(start_server)
+    async with aiohttp.ClientSession() as http:
+        st, mine = await create_session(http, srv.base_url, astronaut_jpeg, key=KEY)
+        assert st == 201, mine
+        sid = mine["session_id"]
+        # The other key neither sees, reads, controls nor deletes it: it does not exist for them.
+        async with http.get(srv.base_url + "/sessions", headers=auth(KEY2)) as r:
+            assert r.status == 200 and (await r.json())["sessions"] == []
+        for method in ("GET", "DELETE"):
+            async with http.request(method, f"{srv.base_url}/sessions/{sid}", headers=auth(KEY2)) as r:
+                assert_json_error(r.status, await r.json(), 404, "not_found")
+        await _expect_handshake_refused(http, f"{srv.ws_base}/sessions/{sid}/ws", 404,
+                                        headers=auth(KEY2))
+        # Its owner still has it.
+        async with http.get(srv.base_url + "/sessions", headers=auth(KEY)) as r:
+            assert [s["session_id"] for s in (await r.json())["sessions"]] == [sid]
+        async with http.delete(f"{srv.base_url}/sessions/{sid}", headers=auth(KEY)) as r:
+            assert r.status == 200
+
+
 # ---- CORS and Origin ----
 
 async def test_cors_allowed_disallowed_and_preflight(start_server):
@@ -369,8 +390,8 @@ async def test_sessions_per_key_limit(start_server, astronaut_jpeg):
             assert r.status == 200
         st, again = await create_session(http, srv.base_url, astronaut_jpeg)
         assert st == 201
-        for s in (other, again):
-            async with http.delete(f"{srv.base_url}/sessions/{s['session_id']}", headers=auth()) as r:
+        for s, key in ((other, KEY2), (again, KEY)):
+            async with http.delete(f"{srv.base_url}/sessions/{s['session_id']}", headers=auth(key)) as r:
                 assert r.status == 200
 
 

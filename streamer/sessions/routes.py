@@ -5,7 +5,7 @@ import time
 
 from aiohttp import web
 
-from ..access import WS_PROTOCOL, issue_session_token, pixel_limit, upload_limit
+from ..access import WS_PROTOCOL, issue_session_token, pixel_limit, session_visible, upload_limit
 from ..app_state import STATE_KEY, AppState
 from ..errors import ApiError, json_error
 from ..forms import read_form
@@ -82,9 +82,11 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    registry = registry_of(request.app[STATE_KEY])
+    state = request.app[STATE_KEY]
+    registry = registry_of(state)
     now = time.monotonic()
-    return web.json_response({"sessions": [s.describe(now) for s in registry.active()]})
+    return web.json_response({"sessions": [s.describe(now) for s in registry.active()
+                                           if session_visible(request, state, s.id)]})
 
 
 async def get_session(request: web.Request) -> web.Response:
