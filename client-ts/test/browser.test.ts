@@ -41,10 +41,17 @@ function servePages(portrait: string): Promise<{ server: Server; url: string }> 
   }));
 }
 
+let pagesUrl: string | undefined;
+
 before(async () => {
   if (!existsSync(CHROMIUM)) return;
-  server = await startServer();
   samples = writeSamples();
+  // The page comes from another origin than the API, as in a real app: the server must list it
+  // (it refuses cross-origin WebSocket upgrades and writes from origins it does not know).
+  const served = await servePages(samples.portrait);
+  pages = served.server;
+  pagesUrl = served.url;
+  server = await startServer(["--cors-origin", pagesUrl]);
 });
 
 after(async () => {
@@ -56,10 +63,8 @@ after(async () => {
 test("attachVideo plays the session in headless Chromium; frames also arrive over its WebSocket",
   { timeout: 150_000, skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium)` },
   async () => {
-    assert.ok(server !== undefined && samples !== undefined);
-    const served = await servePages(samples.portrait);
-    pages = served.server;
-    const url = `${served.url}/page.html?api=${encodeURIComponent(server.baseUrl)}`;
+    assert.ok(server !== undefined && pagesUrl !== undefined);
+    const url = `${pagesUrl}/page.html?api=${encodeURIComponent(server.baseUrl)}`;
     const { stdout } = await run(PYTHON, [join(CLIENT_ROOT, "test", "fixtures", "browser_driver.py"), url],
                                  { cwd: REPO_ROOT, timeout: 120_000 });
     const { result, logs } = JSON.parse(stdout) as { result: Record<string, unknown>; logs: string[] };
