@@ -65,6 +65,9 @@ class Canvas:
     # The same pixels as RGBA: OpenCV's remap has a faster path for 4 channels than for 3
     # (about 10% on a 512x512 frame, more than the conversion back costs).
     rgba: np.ndarray
+    # The inner lips, and the seam's line continued to the jaw's reach beyond the corners
+    # (see _seam_rows): fixed per canvas.
+    seam_points: np.ndarray
 
     def nbytes(self) -> int:
         return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes)
@@ -79,12 +82,16 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
     smooth = np.concatenate([au_bases(points, frame, grid.nodes), head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade
+    ends = np.array([mouth.centre + k * M.JAW_WIDE * mouth.half * mouth.u
+                     + np.interp(k * M.JAW_WIDE, mouth.s_li, mouth.t_li) * mouth.v for k in (-1.0, 1.0)])
+    seam_points = np.concatenate([points[list(M.R.LIP_UPPER_INNER), :2].astype(np.float32),
+                                  points[list(M.R.LIP_LOWER_INNER), :2].astype(np.float32), ends])
     return Canvas(
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
         tear=np.ascontiguousarray(tear.reshape((-1,) + shape)),
         eyes=(E.eye_geom(points, frame, 0), E.eye_geom(points, frame, 1)), mouth=mouth,
-        rgba=cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA),
+        rgba=cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA), seam_points=seam_points,
     )
 
 
@@ -124,8 +131,9 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
     i1, j1 = min(grid.gx, box[2] // STEP + 3), min(grid.gy, box[3] // STEP + 3)
     if i1 <= i0 or j1 <= j0:
         return None
-    b = back[j0:j1, i0:i1].reshape(-1, 2)
-    lo, hi = b.min(axis=0), b.max(axis=0)
+    # Per-channel reductions: numpy reduces over a length-2 last axis slowly.
+    bx, by = back[j0:j1, i0:i1, 0], back[j0:j1, i0:i1, 1]
+    lo, hi = (float(bx.min()), float(by.min())), (float(bx.max()), float(by.max()))
     x0 = max(0, int(np.floor(box[0] - hi[0] - pad)))
     y0 = max(0, int(np.floor(box[1] - hi[1] - pad)))
     x1 = min(w, int(np.ceil(box[2] - lo[0] + pad)))
@@ -136,10 +144,7 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
 def _seam_rows(c: Canvas, b_up: np.ndarray, b_low: np.ndarray) -> tuple[int, int]:
     """Output rows the lips' seam can reach: the inner lips (and the line continued to the
     jaw's reach beyond the corners) moved by each side's motion, plus a margin."""
-    m = c.mouth
-    ends = np.array([m.centre + k * M.JAW_WIDE * m.half * m.u + np.interp(k * M.JAW_WIDE, m.s_li, m.t_li) * m.v
-                     for k in (-1.0, 1.0)])
-    pts = np.concatenate([c.points[list(M.R.LIP_UPPER_INNER), :2], c.points[list(M.R.LIP_LOWER_INNER), :2], ends])
+    pts = c.seam_points
     ys = []
     for back in (b_up, b_low):
         out = pts.copy()
@@ -267,8 +272,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             maps[band1 - Y0:y1 - Y0, x0 - X0:x1 - X0] = upsample(g, b_low, x0, band1, x1, y1)
         if band1 > band0:
             q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
-            q, op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1))
-            q_up[...] = q
+            op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1))
             opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, float(t.sum()) * c.frame.d)
     for eye, travel, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1])

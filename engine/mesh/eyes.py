@@ -122,15 +122,25 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
         g = float(np.clip(gx, lo + r + 1 - c, hi - r - 1 - c))
         # The source of s: [c+g-r, c+g+r] from [c-r, c+r] (a shift by g), linear to the
         # corners lo and hi, identity beyond: s minus g times a trapezoid in s.
-        slide = clamp(np.minimum(np.minimum((s - lo) / (c + g - r - lo), (hi - s) / (hi - c - g - r)), 1.0),
-                        0.0, None)
         tau = (t_new - tu) / np.maximum(h, 1e-3)
-        ramp = clamp(np.minimum(tau, 1 - tau) / 0.5, 0.0, 1.0)
-        # Fading out towards the corners too, where the lids meet and tau changes fast.
-        mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
-        ramp = ramp * ramp * (3 - 2 * ramp) * clamp(1 - ((s - mid) / half) ** 2, 0.0, 1.0) ** 2
-        s_new = s - g * ramp * slide
-        across = clamp(1 - ((s - c - g) / (2.5 * r)) ** 2, 0.0, 1.0) ** 2
-        t_new = t_new - gy * ramp * across
+        # Gaze only moves pixels inside the opening (0 < tau < 1, where the ramp below is not
+        # 0): the rest of the box, the lid skin above it above all, skips the arithmetic.
+        inside = (tau > 0) & (tau < 1)
+        rows = np.flatnonzero(inside.any(axis=1))
+        if rows.size:
+            cols = np.flatnonzero(inside[rows[0]:rows[-1] + 1].any(axis=0))
+            win = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+            sw, tau = s[win], tau[win]
+            slide = clamp(np.minimum(np.minimum((sw - lo) / (c + g - r - lo), (hi - sw) / (hi - c - g - r)),
+                                     1.0), 0.0, None)
+            ramp = clamp(np.minimum(tau, 1 - tau) / 0.5, 0.0, 1.0)
+            # Fading out towards the corners too, where the lids meet and tau changes fast.
+            mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
+            ramp = ramp * ramp * (3 - 2 * ramp) * clamp(1 - ((sw - mid) / half) ** 2, 0.0, 1.0) ** 2
+            s_new = s.copy()
+            s_new[win] = sw - g * ramp * slide
+            across = clamp(1 - ((sw - c - g) / (2.5 * r)) ** 2, 0.0, 1.0) ** 2
+            t_new = t_new.copy() if t_new is t else t_new
+            t_new[win] = t_new[win] - gy * ramp * across
     q[..., 0] = eye.centre[0] + s_new * eye.u[0] + t_new * eye.v[0]
     q[..., 1] = eye.centre[1] + s_new * eye.u[1] + t_new * eye.v[1]

@@ -139,20 +139,25 @@ class Opening:
     seam: np.ndarray  # (h, w) bool: claimed by neither side (the opening, and slivers at its ends)
 
 
-def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> tuple[np.ndarray, Opening]:
-    """Per pixel source coordinates for the mouth box, and the opening to paint."""
+def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> Opening:
+    """Per pixel source coordinates for the mouth band, written into ``q_up`` in place, and
+    the opening to paint."""
     s_u, t_u = _local(m, q_up)
     s_l, t_l = _local(m, q_low)
     rel_up = t_u - m.lower(s_u)  # <= 0: upper side (or the photo's interior)
     rel_low = t_l - m.lower(s_l)  # >= 0: lower side
-    lower = rel_low >= 0
-    q = np.where(lower[..., None], q_low, q_up)
-    alpha = clamp(np.minimum(-rel_low, rel_up) + 0.5, 0.0, 1.0)
+    # copyto with a mask: np.where over the (h, w, 2) maps would allocate and copy them all.
+    np.copyto(q_up, q_low, where=(rel_low >= 0)[..., None])
+    alpha = np.minimum(np.negative(rel_low, out=t_l), rel_up, out=t_l)
+    alpha += 0.5
+    clamp(alpha, 0.0, 1.0, out=alpha)
     # Only the slit between the inner lip corners opens; beyond them the coarse grid may
     # leave sub-pixel slivers between the two sides, which must not be painted.
-    alpha *= clamp(lip_profile(m, s_u) * 20.0, 0.0, 1.0)
-    alpha = alpha.astype(np.float32)
-    return q, Opening(alpha, np.maximum(rel_up, 0.0), s_u, (rel_low < 0) & (rel_up > 0))
+    prof = lip_profile(m, s_u)
+    prof *= 20.0
+    alpha *= clamp(prof, 0.0, 1.0, out=prof)
+    return Opening(alpha.astype(np.float32, copy=False), np.maximum(rel_up, 0.0), s_u,
+                   (rel_low < 0) & (rel_up > 0))
 
 
 def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
