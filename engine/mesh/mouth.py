@@ -183,21 +183,24 @@ def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
     colour = CAVITY[None, :] * shade[:, None]
     tongue = (clamp((frac - 0.55) / 0.35, 0.0, 1.0) * clamp(gap * lat / (0.12 * m.d), 0.0, 1.0)
               * clamp(1 - (s / (0.75 * m.s_corner)) ** 2, 0.0, 1.0))
-    tongue = tongue * tongue * (3 - 2 * tongue)
-    colour = colour * (1 - tongue[:, None]) + TONGUE[None, :] * ((0.7 + 0.3 * lat) * tongue)[:, None]
+    # Blends with a weight that is 0 everywhere are skipped: they would leave colour as is.
+    if tongue.any():
+        tongue = tongue * tongue * (3 - 2 * tongue)
+        colour = colour * (1 - tongue[:, None]) + TONGUE[None, :] * ((0.7 + 0.3 * lat) * tongue)[:, None]
     # Upper teeth: a band under the upper lip, narrower than the mouth, with faint gaps.
     tooth_h = np.minimum(0.4 * g, 0.085 * m.d)
     tooth_w = clamp(1 - (s / (0.8 * m.s_corner)) ** 2, 0.0, 1.0)
     no_own = clamp(1 - own / (0.04 * m.d), 0.0, 1.0)
     t_alpha = clamp((tooth_h - depth) / 1.5 + 0.5, 0.0, 1.0) * np.sqrt(tooth_w) * no_own
-    pitch = 0.1 * m.d / m.half  # tooth width in s units
-    c2 = np.cos(np.pi * s / pitch) ** 2
-    c4 = c2 * c2
-    c8 = c4 * c4
-    seams = 1 - 0.18 * c8 * c8  # cos ** 16: a thin dark seam between teeth
-    tooth_shade = (0.6 + 0.4 * tooth_w) * (1 - 0.2 * (depth / np.maximum(tooth_h, 1.0))) * seams
-    teeth = TEETH[None, :] * tooth_shade[:, None]
-    colour = colour * (1 - t_alpha[:, None]) + teeth * t_alpha[:, None]
+    if t_alpha.any():
+        pitch = 0.1 * m.d / m.half  # tooth width in s units
+        c2 = np.cos(np.pi * s / pitch) ** 2
+        c4 = c2 * c2
+        c8 = c4 * c4
+        seams = 1 - 0.18 * c8 * c8  # cos ** 16: a thin dark seam between teeth
+        tooth_shade = (0.6 + 0.4 * tooth_w) * (1 - 0.2 * (depth / np.maximum(tooth_h, 1.0))) * seams
+        teeth = TEETH[None, :] * tooth_shade[:, None]
+        colour = colour * (1 - t_alpha[:, None]) + teeth * t_alpha[:, None]
     colour *= m.brightness
     px = out[ys, xs].astype(np.float32)
     out[ys, xs] = clamp(px * (1 - a) + colour * a, 0, 255).astype(np.uint8)
