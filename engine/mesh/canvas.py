@@ -219,10 +219,11 @@ def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
     """sum_i coeffs[i] * bases[i] over the non-zero coefficients.
 
     A plain loop: BLAS matrix-vector products wake BLAS worker threads, which on a busy
-    2-core machine costs milliseconds for a few thousand multiply-adds."""
+    2-core machine costs milliseconds for a few thousand multiply-adds. cv2.scaleAdd does
+    each term in one pass with no temporary (numpy needs two: about 40% slower)."""
     out = np.zeros(bases.shape[1:], dtype=np.float32)
     for i in np.nonzero(np.abs(coeffs) > 1e-7)[0]:
-        out += np.float32(coeffs[i]) * bases[i]
+        cv2.scaleAdd(bases[i], float(coeffs[i]), out, dst=out)
     return out
 
 
