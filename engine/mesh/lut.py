@@ -32,8 +32,11 @@ class Curve:
         i = np.asarray(x, dtype=np.float32) - np.float32(self.lo)
         i *= np.float32(self.scale)
         clamp(i, 0.0, SAMPLES - 1, out=i)
-        k = i.astype(np.intp)
-        i -= k
+        # i >= 0, so floor is truncation; subtracting the float floor (not the integer
+        # index) keeps the subtraction in float32 rather than numpy's float64 mixed loop.
+        f = np.floor(i)
+        k = f.astype(np.intp)
+        i -= f
         i *= self.slope[k]
         i += self.value[k]
         return i
