@@ -10,6 +10,8 @@ one session-wide event loop, and is stopped at teardown of the fixture that star
 """
 from __future__ import annotations
 
+import asyncio
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,9 @@ from aiohttp import web
 from streamer.app_state import STATE_KEY, AppState
 from streamer.config import ServerConfig
 from streamer.samples import sample_portrait_bytes
+
+
+STOP_TIMEOUT_S = 20.0
 
 
 @dataclass
@@ -40,7 +45,13 @@ class ServerHandle:
     async def stop(self) -> None:
         if not self._stopped:
             self._stopped = True
-            await self.runner.cleanup()
+            try:
+                await asyncio.wait_for(self.runner.cleanup(), STOP_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                # A stuck shutdown is a bug to see, not a hang of the whole run: dump the tasks.
+                for task in asyncio.all_tasks():
+                    task.print_stack(file=sys.stderr)
+                raise AssertionError(f"server shutdown took over {STOP_TIMEOUT_S} s") from None
 
 
 StartServer = Callable[..., Awaitable[ServerHandle]]
