@@ -29,14 +29,9 @@ from engine.motion import EMOTIONS, Motion  # noqa: E402
 from streamer.app import create_app  # noqa: E402
 from streamer.config import ServerConfig  # noqa: E402
 from streamer.samples import sample_portrait_bytes  # noqa: E402
+from streamer.sessions.pyclient import portrait_form as form  # noqa: E402
 
 
-def form(image: bytes, **fields: str) -> aiohttp.FormData:
-    fd = aiohttp.FormData()
-    fd.add_field("source_image", image, filename="portrait.jpg", content_type="image/jpeg")
-    for k, v in fields.items():
-        fd.add_field(k, v)
-    return fd
 
 
 async def median_ms(n: int, fn: Callable[[int], Awaitable[None]]) -> float:

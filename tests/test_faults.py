@@ -26,6 +26,7 @@ from PIL import Image
 
 from streamer.sessions import registry_of
 from streamer.sessions.pyclient import SessionClient
+from streamer.sessions.pyclient import portrait_form as _form
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from load import spawn_server  # noqa: E402
@@ -64,12 +65,6 @@ def _shape_of(jpeg: bytes) -> tuple[int, ...]:
     return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).shape
 
 
-def _form(image: bytes, **fields: str) -> aiohttp.FormData:
-    form = aiohttp.FormData()
-    form.add_field("source_image", image, filename="p.jpg", content_type="image/jpeg")
-    for k, v in fields.items():
-        form.add_field(k, v)
-    return form
 
 
 async def _frames_in(client: SessionClient, seconds: float) -> int:

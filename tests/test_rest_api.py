@@ -9,17 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from streamer.sessions.pyclient import portrait_form as form
+
 SEED_FIELDS = {"output_path", "filename", "emotion", "intensity", "latency_ms", "gpu_used",
                "model_version", "width", "height"}
 
 
-def form(image: bytes, **fields: str | list[str]) -> aiohttp.FormData:
-    fd = aiohttp.FormData()
-    fd.add_field("source_image", image, filename="portrait.jpg", content_type="image/jpeg")
-    for name, value in fields.items():
-        for v in value if isinstance(value, list) else [value]:
-            fd.add_field(name, v)
-    return fd
 
 
 def decode(data: bytes) -> np.ndarray:

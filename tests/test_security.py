@@ -23,6 +23,7 @@ from engine.api import InvalidImageError
 from streamer.access import OPEN_ROUTES
 from streamer.access_cli import warn_public_bind
 from streamer.config import AccessConfig
+from streamer.sessions.pyclient import portrait_form
 from streamer.web_routes import PAGE_CSP
 
 KEY = "test-key-0123456789abcdef"
@@ -36,12 +37,6 @@ def auth(key: str = KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def portrait_form(image: bytes, **fields: str) -> aiohttp.FormData:
-    form = aiohttp.FormData()
-    form.add_field("source_image", image, filename="p.jpg", content_type="image/jpeg")
-    for k, v in fields.items():
-        form.add_field(k, v)
-    return form
 
 
 async def create_session(http: aiohttp.ClientSession, base: str, image: bytes,

@@ -24,6 +24,17 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 
+def portrait_form(image: bytes, **fields: Any) -> aiohttp.FormData:
+    """The multipart body of /render, /render/batch and POST /sessions: the portrait plus fields
+    (a list value repeats the field, as /render/batch accepts for `emotions`)."""
+    form = aiohttp.FormData()
+    form.add_field("source_image", image, filename="portrait.jpg", content_type="image/jpeg")
+    for name, value in fields.items():
+        for v in value if isinstance(value, list) else [value]:
+            form.add_field(name, str(v))
+    return form
+
+
 @dataclass
 class SessionClient:
     http: aiohttp.ClientSession
@@ -40,11 +51,7 @@ class SessionClient:
     @staticmethod
     async def create(http: aiohttp.ClientSession, base_url: str, image: bytes,
                      **options: Any) -> "SessionClient":
-        form = aiohttp.FormData()
-        form.add_field("source_image", image, filename="portrait.jpg", content_type="image/jpeg")
-        for k, v in options.items():
-            form.add_field(k, str(v))
-        async with http.post(base_url + "/sessions", data=form) as r:
+        async with http.post(base_url + "/sessions", data=portrait_form(image, **options)) as r:
             body = await r.json()
             if r.status != 201:
                 raise RuntimeError(f"POST /sessions -> {r.status}: {body}")
