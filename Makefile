@@ -30,6 +30,8 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e .
 	$(MAKE) --no-print-directory check-cv2
+	@# Compile the mesh engine's kernels once, into engine/mesh/__pycache__ (about 5 s).
+	$(PY) -c "import engine.mesh.kernels"
 	@touch $@
 
 $(TEST_STAMP): $(STAMP)

@@ -14,6 +14,7 @@ import numpy as np
 from engine.facs import FaceActivation
 
 from . import eyes as E
+from . import kernels
 from . import mouth as M
 from .action_units import SMOOTH_AUS, au_bases
 from .geometry import FaceFrame, face_frame
@@ -33,8 +34,6 @@ N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
 # smear along the frame's edge when the face fills the crop and the head rolls).
 EDGE_FADE = 0.2
-# Inverse error (px) tolerated within the edge fade (see _strong_block).
-BORDER_TOLERANCE = 1.0
 
 
 def _fade_px(grid: Grid) -> float:
@@ -84,8 +83,8 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
     tear = M.tear_bases(mouth, grid.nodes) * fade
     ends = np.array([mouth.centre + k * M.JAW_WIDE * mouth.half * mouth.u
                      + np.interp(k * M.JAW_WIDE, mouth.s_li, mouth.t_li) * mouth.v for k in (-1.0, 1.0)])
-    seam_points = np.concatenate([points[list(M.R.LIP_UPPER_INNER), :2].astype(np.float32),
-                                  points[list(M.R.LIP_LOWER_INNER), :2].astype(np.float32), ends])
+    seam_points = np.concatenate([points[list(M.R.LIP_UPPER_INNER), :2], points[list(M.R.LIP_LOWER_INNER), :2],
+                                  ends]).astype(np.float64)
     return Canvas(
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
@@ -131,9 +130,8 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
     i1, j1 = min(grid.gx, box[2] // STEP + 3), min(grid.gy, box[3] // STEP + 3)
     if i1 <= i0 or j1 <= j0:
         return None
-    # Per-channel reductions: numpy reduces over a length-2 last axis slowly.
-    bx, by = back[j0:j1, i0:i1, 0], back[j0:j1, i0:i1, 1]
-    lo, hi = (float(bx.min()), float(by.min())), (float(bx.max()), float(by.max()))
+    lx, ly, hx, hy = kernels.extent(back, i0, j0, i1, j1)
+    lo, hi = (lx, ly), (hx, hy)
     x0 = max(0, int(np.floor(box[0] - hi[0] - pad)))
     y0 = max(0, int(np.floor(box[1] - hi[1] - pad)))
     x1 = min(w, int(np.ceil(box[2] - lo[0] + pad)))
@@ -144,50 +142,11 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
 def _seam_rows(c: Canvas, b_up: np.ndarray, b_low: np.ndarray) -> tuple[int, int]:
     """Output rows the lips' seam can reach: the inner lips (and the line continued to the
     jaw's reach beyond the corners) moved by each side's motion, plus a margin."""
-    pts = c.seam_points
-    ys = []
-    for back in (b_up, b_low):
-        out = pts.copy()
-        for _ in range(3):  # p = q - B(p), by fixed point from p = q
-            i = np.clip(((out[:, 0] + 0.5) / STEP - 0.5).round().astype(int), 0, c.grid.gx - 1)
-            j = np.clip(((out[:, 1] + 0.5) / STEP - 0.5).round().astype(int), 0, c.grid.gy - 1)
-            out = pts - back[j, i]
-        ys.append(out[:, 1])
-    ys = np.concatenate(ys)
+    lo_up, hi_up = kernels.landed_rows(c.seam_points, b_up, float(STEP))
+    lo_low, hi_low = kernels.landed_rows(c.seam_points, b_low, float(STEP))
+    lo, hi = min(lo_up, lo_low), max(hi_up, hi_low)
     margin = 6 + 0.05 * c.frame.d
-    return int(np.floor(ys.min() - margin)), int(np.ceil(ys.max() + margin))
-
-
-def _strong_block(g: Grid, forward: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Nodes where -F is not yet the inverse, plus a margin. -F is off by about |F| |dF|
-    (pixels times slope): under 0.15 px for head sway and breathing, which move the whole
-    head almost rigidly, so Newton only runs where the expression bends the skin."""
-    # Per-channel 2-D operations: reductions over the last (length-2) axis are slow in numpy.
-    fx, fy = forward[..., 0], forward[..., 1]
-    mag = np.maximum(np.abs(fx), np.abs(fy))
-    slope = np.zeros_like(mag)
-    d = np.maximum(np.abs(fx[:, 1:] - fx[:, :-1]), np.abs(fy[:, 1:] - fy[:, :-1]))
-    slope[:, 1:] = d
-    np.maximum(slope[:, :-1], d, out=slope[:, :-1])
-    d = np.maximum(np.abs(fx[1:] - fx[:-1]), np.abs(fy[1:] - fy[:-1]))
-    np.maximum(slope[1:], d, out=slope[1:])
-    np.maximum(slope[:-1], d, out=slope[:-1])
-    err = mag * slope
-    strong = err > 0.15 * STEP
-    # The edge fade bends the head's sway to zero at the canvas border, where -F is then
-    # off by up to a few tenths of a pixel for idle sway: on background that moves smoothly,
-    # that is invisible, and solving it would put Newton on every row of the canvas. Strong
-    # head turns (an error over a pixel) are solved there too.
-    e = int(np.ceil(_fade_px(g) / STEP))
-    inner = strong[e:-e, e:-e].copy()
-    strong = err > BORDER_TOLERANCE * STEP
-    strong[e:-e, e:-e] |= inner
-    rows = np.flatnonzero(strong.any(axis=1))
-    if rows.size == 0:
-        return (0, 0, 0, 0)
-    cols = np.flatnonzero(strong[rows[0]:rows[-1] + 1].any(axis=0))
-    return (max(0, int(cols[0]) - 2), max(0, int(rows[0]) - 2), min(g.gx, int(cols[-1]) + 3),
-            min(g.gy, int(rows[-1]) + 3))
+    return int(np.floor(lo - margin)), int(np.ceil(hi + margin))
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
@@ -198,14 +157,12 @@ def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) ->
 
 def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
     """Pixel box outside which the backward map is the identity (to 1/100 px)."""
-    moving = (np.abs(back[..., 0]) > 0.01) | (np.abs(back[..., 1]) > 0.01)
-    rows = np.flatnonzero(moving.any(axis=1))
-    if rows.size == 0:
+    i0, j0, i1, j1 = kernels.moving_nodes(back, 0.01)
+    if i1 == 0:
         return None
-    cols = np.flatnonzero(moving[rows[0]:rows[-1] + 1].any(axis=0))
     # Pixels up to one cell beyond a moving node still interpolate towards it.
-    return (max(0, (int(cols[0]) - 1) * STEP), max(0, (int(rows[0]) - 1) * STEP),
-            min(g.width, (int(cols[-1]) + 2) * STEP), min(g.height, (int(rows[-1]) + 2) * STEP))
+    return (max(0, (i0 - 1) * STEP), max(0, (j0 - 1) * STEP),
+            min(g.width, (i1 + 1) * STEP), min(g.height, (j1 + 1) * STEP))
 
 
 @dataclass
@@ -216,14 +173,10 @@ class Maps:
 
 
 def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
-    """sum_i coeffs[i] * bases[i] over the non-zero coefficients.
-
-    A plain loop: BLAS matrix-vector products wake BLAS worker threads, which on a busy
-    2-core machine costs milliseconds for a few thousand multiply-adds. cv2.scaleAdd does
-    each term in one pass with no temporary (numpy needs two: about 40% slower)."""
-    out = np.zeros(bases.shape[1:], dtype=np.float32)
-    for i in np.nonzero(np.abs(coeffs) > 1e-7)[0]:
-        cv2.scaleAdd(bases[i], float(coeffs[i]), out, dst=out)
+    """sum_i coeffs[i] * bases[i] over the non-zero coefficients (one compiled pass: a BLAS
+    matrix-vector product would wake BLAS worker threads for a few thousand multiply-adds)."""
+    out = np.empty(bases.shape[1:], dtype=np.float32)
+    kernels.weighted_sum(coeffs.astype(np.float32, copy=False), bases.reshape(len(bases), -1), out.reshape(-1))
     return out
 
 
@@ -234,7 +187,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     t = k.tear
     opens = float(t.sum()) > 1e-5
     f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
-    b_up = invert(g, f_up, _strong_block(g, f_up))
+    b_up = invert(g, f_up)
     b_low = None
     mouth_box = None
     if opens:
@@ -282,14 +235,18 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
 
 def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
     m = backward_maps(c, k)
-    out = c.image.copy()
     if m is None:
-        return out
+        return c.image.copy()
     X0, Y0, X1, Y1 = m.box
     # The map may sample outside the box, so remap reads from the whole canvas; the
-    # conversion back to RGB writes straight into the frame.
+    # conversion back to RGB writes straight into the frame (which is all of it while the
+    # head sways: then nothing needs copying first).
     moved = cv2.remap(c.rgba, m.maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
+    if m.box == (0, 0, c.grid.width, c.grid.height):
+        out = region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB)
+    else:
+        out = c.image.copy()
+        region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
         (x0, y0, x1, y1), op, gap = m.opening
         M.paint(region[y0:y1, x0:x1], c.mouth, op, gap)

@@ -16,15 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
 from . import regions as R
 from .geometry import FaceFrame
-from .lut import Curve, clamp, curve
 
 TEAR_BASES = ("U", "J_LIP", "J_JAW")
 JAW_WIDE = 1.9  # the jaw moves across 1.9x the mouth half width at the chin
-CAVITY = np.array([62.0, 24.0, 22.0])  # RGB of the dark mouth interior (scaled per photo)
-TONGUE = np.array([128.0, 58.0, 56.0])
-TEETH = np.array([236.0, 226.0, 208.0])
 
 
 @dataclass(frozen=True)
@@ -42,8 +39,12 @@ class MouthGeom:
     d: float
     box: tuple[int, int, int, int]  # source pixels the tear fields can touch
     brightness: float  # photo exposure, scales the painted colours
-    upper: Curve  # t_ui(s) and t_li(s) as lookup tables, for the per-pixel work
-    lower: Curve
+
+    @property
+    def frame_args(self) -> tuple[float, float, float, float, float, float]:
+        """centre, u and v as plain floats, as the kernels take them."""
+        return (float(self.centre[0]), float(self.centre[1]), float(self.u[0]), float(self.u[1]),
+                float(self.v[0]), float(self.v[1]))
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -84,14 +85,13 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
     face = image[fy0:fy1, fx0:fx1].reshape(-1, 3).astype(np.float64)
     luma = float(np.median(face @ np.array([0.299, 0.587, 0.114]))) if face.size else 150.0
     return MouthGeom(centre, u, v, half, s_ui, t_ui, s_li, t_li, s_corner, chin, d,
-                     (int(x0), int(y0), int(x1), int(y1)), float(np.clip(luma / 150.0, 0.55, 1.15)),
-                     curve(s_ui, t_ui), curve(s_li, t_li))
+                     (int(x0), int(y0), int(x1), int(y1)), float(np.clip(luma / 150.0, 0.55, 1.15)))
 
 
 def lip_profile(m: MouthGeom, s: np.ndarray) -> np.ndarray:
     """1 mid-mouth, 0 at and beyond the inner lip corners, flat at the ends."""
-    x = clamp(1 - (s * (1.0 / m.s_corner)) ** 2, 0.0, 1.0)
-    return x * np.sqrt(x)  # x ** 1.5, without numpy's generic (slow) power
+    x = np.clip(1 - (s / m.s_corner) ** 2, 0.0, 1.0)
+    return x * np.sqrt(x)
 
 
 def _local(m: MouthGeom, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,66 +141,19 @@ class Opening:
 
 def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> Opening:
     """Per pixel source coordinates for the mouth band, written into ``q_up`` in place, and
-    the opening to paint."""
-    s_u, t_u = _local(m, q_up)
-    s_l, t_l = _local(m, q_low)
-    rel_up = t_u - m.lower(s_u)  # <= 0: upper side (or the photo's interior)
-    rel_low = t_l - m.lower(s_l)  # >= 0: lower side
-    # copyto with a mask: np.where over the (h, w, 2) maps would allocate and copy them all.
-    np.copyto(q_up, q_low, where=(rel_low >= 0)[..., None])
-    alpha = np.minimum(np.negative(rel_low, out=t_l), rel_up, out=t_l)
-    alpha += 0.5
-    clamp(alpha, 0.0, 1.0, out=alpha)
-    # Only the slit between the inner lip corners opens; beyond them the coarse grid may
-    # leave sub-pixel slivers between the two sides, which must not be painted.
-    prof = lip_profile(m, s_u)
-    prof *= 20.0
-    alpha *= clamp(prof, 0.0, 1.0, out=prof)
-    return Opening(alpha.astype(np.float32, copy=False), np.maximum(rel_up, 0.0), s_u,
-                   (rel_low < 0) & (rel_up > 0))
+    the opening to paint (kernels.choose_sides)."""
+    shape = q_up.shape[:2]
+    op = Opening(np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.float32),
+                 np.empty(shape, np.bool_))
+    kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li,
+                         op.alpha, op.depth, op.s, op.seam)
+    return op
 
 
 def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
-    """Draw the cavity and teeth into ``out`` (the output box) where ``op.alpha`` > 0.
+    """Draw the cavity, tongue and teeth into ``out`` (the output box) where ``op.alpha`` > 0.
 
-    ``gap`` is the opening at mid-mouth in px. Teeth hang from the upper lip only where the
-    photo shows no interior of its own (its real teeth then move with the upper lip).
+    ``gap`` is the opening at mid-mouth in px (kernels.paint has the shading).
     """
-    ys, xs = np.nonzero(op.alpha > 0)
-    if ys.size == 0:
-        return
-    a = op.alpha[ys, xs][:, None]
-    depth = op.depth[ys, xs]
-    s = op.s[ys, xs]
-    lat = lip_profile(m, s)
-    own = m.lower(s) - m.upper(s)  # photo's interior height
-    g = np.maximum(gap * lat, 1.0)
-    frac = clamp(depth / g, 0.0, 1.0)
-    # Cavity: darkest in the middle and towards the corners; the tongue shows at the bottom
-    # of a wide opening.
-    edge = np.abs(2 * frac - 1)
-    shade = (0.5 + 0.5 * edge * np.sqrt(edge)) * (0.55 + 0.45 * lat)
-    colour = CAVITY[None, :] * shade[:, None]
-    tongue = (clamp((frac - 0.55) / 0.35, 0.0, 1.0) * clamp(gap * lat / (0.12 * m.d), 0.0, 1.0)
-              * clamp(1 - (s / (0.75 * m.s_corner)) ** 2, 0.0, 1.0))
-    # Blends with a weight that is 0 everywhere are skipped: they would leave colour as is.
-    if tongue.any():
-        tongue = tongue * tongue * (3 - 2 * tongue)
-        colour = colour * (1 - tongue[:, None]) + TONGUE[None, :] * ((0.7 + 0.3 * lat) * tongue)[:, None]
-    # Upper teeth: a band under the upper lip, narrower than the mouth, with faint gaps.
-    tooth_h = np.minimum(0.4 * g, 0.085 * m.d)
-    tooth_w = clamp(1 - (s / (0.8 * m.s_corner)) ** 2, 0.0, 1.0)
-    no_own = clamp(1 - own / (0.04 * m.d), 0.0, 1.0)
-    t_alpha = clamp((tooth_h - depth) / 1.5 + 0.5, 0.0, 1.0) * np.sqrt(tooth_w) * no_own
-    if t_alpha.any():
-        pitch = 0.1 * m.d / m.half  # tooth width in s units
-        c2 = np.cos(np.pi * s / pitch) ** 2
-        c4 = c2 * c2
-        c8 = c4 * c4
-        seams = 1 - 0.18 * c8 * c8  # cos ** 16: a thin dark seam between teeth
-        tooth_shade = (0.6 + 0.4 * tooth_w) * (1 - 0.2 * (depth / np.maximum(tooth_h, 1.0))) * seams
-        teeth = TEETH[None, :] * tooth_shade[:, None]
-        colour = colour * (1 - t_alpha[:, None]) + teeth * t_alpha[:, None]
-    colour *= m.brightness
-    px = out[ys, xs].astype(np.float32)
-    out[ys, xs] = clamp(px * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+    kernels.paint(out, op.alpha, op.depth, op.s, gap, m.d, m.half, m.s_corner, m.brightness,
+                  m.s_ui, m.t_ui, m.s_li, m.t_li)

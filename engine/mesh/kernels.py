@@ -1,0 +1,327 @@
+"""Compiled per-pixel and per-node loops of the mesh engine (numba).
+
+A frame's small-area work (the Newton inversion on the coarse grid, the eyelids and gaze
+around each eye, the lips' side choice and the painted mouth interior) is a few dozen
+arithmetic steps per pixel over a few thousand pixels. As numpy passes that is hundreds
+of calls per frame whose fixed cost (1-5 us each) outweighs the arithmetic; one compiled
+loop per job does it in a single pass. The big dense steps stay in OpenCV (resize, remap).
+
+Every kernel has one explicit signature: it is compiled when this module is first imported
+on a machine (about 5 s) and cached next to this file (``cache=True``; numba falls back to a
+per-user cache directory where that is not writable), so later imports load it in
+milliseconds and no frame ever waits for the compiler.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import boolean, float32, float64, int64, njit, types, uint8, void
+
+F4_1, F4_2, F4_3, F4_4 = float32[:], float32[:, :], float32[:, :, :], float32[:, :, :, :]
+F8_1 = float64[:]
+
+# Thickness of the upper lid's lash line, as a fraction of the eye's opening (eyes.py).
+LASH = 0.25
+# Mouth interior colours, RGB, for a photo of average exposure (mouth.py scales them).
+CAVITY = (62.0, 24.0, 22.0)
+TONGUE = (128.0, 58.0, 56.0)
+TEETH = (236.0, 226.0, 208.0)
+
+# Explicit signatures: compiled (or loaded from the cache) once at import, and any array
+# layout (the engine passes strided views as well as whole arrays) reuses the same code.
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+# Newton takes no step at a node whose residual is already within this fraction of the
+# inversion tolerance.
+SETTLED = 0.3
+
+
+@njit(float64(float64, F8_1, F8_1), **_JIT)
+def interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
+    """np.interp for one point over a handful of sorted knots (ends held)."""
+    n = xp.shape[0]
+    if x <= xp[0]:
+        return fp[0]
+    if x >= xp[n - 1]:
+        return fp[n - 1]
+    k = 1
+    while xp[k] < x:
+        k += 1
+    span = xp[k] - xp[k - 1]
+    if span <= 0.0:
+        return fp[k]
+    return fp[k - 1] + (fp[k] - fp[k - 1]) * ((x - xp[k - 1]) / span)
+
+
+@njit(float64(float64, float64, float64), **_JIT)
+def _clamp(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else (hi if x > hi else x)
+
+
+# ---------------------------------------------------------------- the coarse grid
+
+@njit(void(F4_1, float32[:, ::1], float32[::1]), **_JIT)
+def weighted_sum(coeffs: np.ndarray, bases: np.ndarray, out: np.ndarray) -> None:
+    """out = sum_i coeffs[i] * bases[i] over the non-zero coefficients; bases (n, m) flat."""
+    out[:] = 0.0
+    for k in range(bases.shape[0]):
+        a = coeffs[k]
+        if abs(a) <= 1e-7:
+            continue
+        row = bases[k]
+        for i in range(out.shape[0]):
+            out[i] += a * row[i]
+
+
+@njit(float32[:, :, ::1](F4_3, float64), **_JIT)
+def _newton_table(f: np.ndarray, step: float) -> np.ndarray:
+    """(gy, gx, 6) per node: F, then the entries a, b, c, d of I + dF by central
+    differences (one-sided at the grid's edges), so a bilinear sample reads one table."""
+    gy, gx = f.shape[0], f.shape[1]
+    tab = np.empty((gy, gx, 6), np.float32)
+    for j in range(gy):
+        jm, jp = max(j - 1, 0), min(j + 1, gy - 1)
+        ky = 1.0 / (step * (jp - jm)) if jp > jm else 0.0
+        for i in range(gx):
+            im, ip = max(i - 1, 0), min(i + 1, gx - 1)
+            kx = 1.0 / (step * (ip - im)) if ip > im else 0.0
+            tab[j, i, 0] = f[j, i, 0]
+            tab[j, i, 1] = f[j, i, 1]
+            tab[j, i, 2] = 1.0 + (f[j, ip, 0] - f[j, im, 0]) * kx
+            tab[j, i, 3] = (f[jp, i, 0] - f[jm, i, 0]) * ky
+            tab[j, i, 4] = (f[j, ip, 1] - f[j, im, 1]) * kx
+            tab[j, i, 5] = 1.0 + (f[jp, i, 1] - f[jm, i, 1]) * ky
+    return tab
+
+
+@njit(void(F4_3, int64, int64, int64, int64, float64, int64, float64, F4_3), **_JIT)
+def invert(forward: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: float,
+           iterations: int, tolerance: float, back: np.ndarray) -> None:
+    """Backward displacement B with B(p) + F(p + B(p)) = 0 on the grid nodes, into ``back``.
+
+    Newton's method per node, with F and I + dF sampled bilinearly between nodes (the grid's
+    edge values held beyond it). It converges wherever the forward map folds nothing
+    (det(I + dF) > 0), even where F is steep, which a plain fixed-point iteration does not.
+    Steps are capped at one cell: where F bends sharply between nodes a full step can
+    overshoot. Nodes outside [i0, i1) x [j0, j1) get -F (used where only a block matters).
+    """
+    gy, gx = forward.shape[0], forward.shape[1]
+    for j in range(gy):
+        for i in range(gx):
+            back[j, i, 0] = -forward[j, i, 0]
+            back[j, i, 1] = -forward[j, i, 1]
+    if i1 <= i0 or j1 <= j0:
+        return
+    tab = _newton_table(forward, step)
+    inv_step = 1.0 / step
+    xmax, ymax = gx - 1.0, gy - 1.0
+    xa_max, ya_max = max(gx - 2, 0), max(gy - 2, 0)
+    for j in range(j0, j1):
+        for i in range(i0, i1):
+            bx, by = back[j, i, 0], back[j, i, 1]
+            last = np.inf
+            for _ in range(iterations):
+                x = _clamp(i + bx * inv_step, 0.0, xmax)
+                y = _clamp(j + by * inv_step, 0.0, ymax)
+                xa, ya = min(int(x), xa_max), min(int(y), ya_max)
+                xb, yb = min(xa + 1, gx - 1), min(ya + 1, gy - 1)
+                fx, fy = x - xa, y - ya
+                w00, w01 = (1.0 - fx) * (1.0 - fy), fx * (1.0 - fy)
+                w10, w11 = (1.0 - fx) * fy, fx * fy
+                rx = bx + (w00 * tab[ya, xa, 0] + w01 * tab[ya, xb, 0] + w10 * tab[yb, xa, 0]
+                           + w11 * tab[yb, xb, 0])
+                ry = by + (w00 * tab[ya, xa, 1] + w01 * tab[ya, xb, 1] + w10 * tab[yb, xa, 1]
+                           + w11 * tab[yb, xb, 1])
+                err = max(abs(rx), abs(ry))
+                # Already far within the tolerance (-F itself is, where the head sways almost
+                # rigidly): no step needed, and no Jacobian to sample.
+                if err < SETTLED * tolerance:
+                    break
+                a = w00 * tab[ya, xa, 2] + w01 * tab[ya, xb, 2] + w10 * tab[yb, xa, 2] + w11 * tab[yb, xb, 2]
+                b = w00 * tab[ya, xa, 3] + w01 * tab[ya, xb, 3] + w10 * tab[yb, xa, 3] + w11 * tab[yb, xb, 3]
+                c = w00 * tab[ya, xa, 4] + w01 * tab[ya, xb, 4] + w10 * tab[yb, xa, 4] + w11 * tab[yb, xb, 4]
+                d = w00 * tab[ya, xa, 5] + w01 * tab[ya, xb, 5] + w10 * tab[yb, xa, 5] + w11 * tab[yb, xb, 5]
+                inv_det = 1.0 / max(a * d - b * c, 0.1)
+                bx -= _clamp((d * rx - b * ry) * inv_det, -step, step)
+                by -= _clamp((a * ry - c * rx) * inv_det, -step, step)
+                # Done when close enough (the step just taken makes it closer still), or when
+                # Newton has settled at the grid's own accuracy (bilinear F and Jacobian
+                # disagree slightly where F bends sharply).
+                if err < tolerance or (err < 2.0 and err > 0.7 * last):
+                    break
+                last = err
+            back[j, i, 0], back[j, i, 1] = bx, by
+
+
+@njit(types.UniTuple(int64, 4)(F4_3, float64), **_JIT)
+def moving_nodes(back: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
+    """(i0, j0, i1, j1): the nodes whose |B| exceeds ``threshold`` in x or y; empty as i1 = 0."""
+    gy, gx = back.shape[0], back.shape[1]
+    i0, j0, i1, j1 = gx, gy, 0, 0
+    for j in range(gy):
+        for i in range(gx):
+            if abs(back[j, i, 0]) > threshold or abs(back[j, i, 1]) > threshold:
+                i0, i1 = min(i0, i), max(i1, i + 1)
+                j0, j1 = min(j0, j), max(j1, j + 1)
+    return i0, j0, i1, j1
+
+
+@njit(types.UniTuple(float64, 4)(F4_3, int64, int64, int64, int64), **_JIT)
+def extent(back: np.ndarray, i0: int, j0: int, i1: int, j1: int) -> tuple[float, float, float, float]:
+    """(min x, min y, max x, max y) of B over the nodes [i0, i1) x [j0, j1) (non-empty)."""
+    lx, ly, hx, hy = np.inf, np.inf, -np.inf, -np.inf
+    for j in range(j0, j1):
+        for i in range(i0, i1):
+            x, y = back[j, i, 0], back[j, i, 1]
+            lx, hx = min(lx, x), max(hx, x)
+            ly, hy = min(ly, y), max(hy, y)
+    return lx, ly, hx, hy
+
+
+@njit(types.UniTuple(float64, 2)(float64[:, :], F4_3, float64), **_JIT)
+def landed_rows(points: np.ndarray, back: np.ndarray, step: float) -> tuple[float, float]:
+    """Lowest and highest output y of source points under the backward map ``back``:
+    p = q - B(p), by three fixed-point steps from p = q with B at the nearest node."""
+    gy, gx = back.shape[0], back.shape[1]
+    lo, hi = np.inf, -np.inf
+    for k in range(points.shape[0]):
+        qx, qy = points[k, 0], points[k, 1]
+        px, py = qx, qy
+        for _ in range(3):
+            i = min(max(int(round((px + 0.5) / step - 0.5)), 0), gx - 1)
+            j = min(max(int(round((py + 0.5) / step - 0.5)), 0), gy - 1)
+            px, py = qx - back[j, i, 0], qy - back[j, i, 1]
+        lo, hi = min(lo, py), max(hi, py)
+    return lo, hi
+
+
+# ---------------------------------------------------------------- eyes
+
+@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64), **_JIT)
+def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
+        s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
+        skin: float, travel: float, lid: bool,
+        gaze: bool, g: float, gy_px: float, lo: float, hi: float, r: float, c: float) -> None:
+    """Rewrite the source coordinates ``q`` (h, w, 2) in place for one eye (see eyes.py).
+
+    Across the eye (t) the lid maps piecewise linearly: top of the lid skin stays, the lash
+    line comes down unstretched, the visible eye is squeezed under it, the lower lid stays.
+    Along it (s) gaze slides the iris by ``g`` inside the opening, fading towards the lids.
+    """
+    mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
+    for y in range(q.shape[0]):
+        for x in range(q.shape[1]):
+            rx, ry = q[y, x, 0] - cx, q[y, x, 1] - cy
+            s = rx * ux + ry * uy
+            t = rx * vx + ry * vy
+            tu = interp(s, s_up, t_up)
+            tl = interp(s, s_low, t_low)
+            h = max(tl - tu, 0.0)
+            t_new = t
+            if lid:
+                tu2 = tu + travel * h
+                top = tu - skin
+                lash = min(LASH * h, 0.35 * skin)
+                rise = (t - top) / max(tu2 - lash - top, 1e-3)
+                fall = (tl - t) / max(tl - tu2, 1e-3)
+                trap = max(min(min(rise, fall), 1.0), 0.0)
+                t_new = t - (travel * h) * trap
+            s_new = s
+            if gaze:
+                tau = (t_new - tu) / max(h, 1e-3)
+                if 0.0 < tau < 1.0:
+                    slide = max(min(min((s - lo) / (c + g - r - lo), (hi - s) / (hi - c - g - r)), 1.0), 0.0)
+                    ramp = _clamp(min(tau, 1.0 - tau) / 0.5, 0.0, 1.0)
+                    corner = _clamp(1.0 - ((s - mid) / half) ** 2, 0.0, 1.0)
+                    ramp = ramp * ramp * (3.0 - 2.0 * ramp) * corner * corner
+                    s_new = s - g * ramp * slide
+                    across = _clamp(1.0 - ((s - c - g) / (2.5 * r)) ** 2, 0.0, 1.0)
+                    t_new = t_new - gy_px * ramp * across * across
+            q[y, x, 0] = cx + s_new * ux + t_new * vx
+            q[y, x, 1] = cy + s_new * uy + t_new * vy
+
+
+# ---------------------------------------------------------------- mouth
+
+@njit(float64(float64, float64), **_JIT)
+def lip_profile(s: float, s_corner: float) -> float:
+    """1 mid-mouth, 0 at and beyond the inner lip corners, flat at the ends."""
+    x = _clamp(1.0 - (s / s_corner) ** 2, 0.0, 1.0)
+    return x * math.sqrt(x)
+
+
+@njit(void(F4_3, F4_3, float64, float64, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F4_2, F4_2, F4_2, boolean[:, :]), **_JIT)
+def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: float, uy: float,
+                 vx: float, vy: float, half: float, s_corner: float, s_li: np.ndarray, t_li: np.ndarray,
+                 alpha: np.ndarray, depth: np.ndarray, s_out: np.ndarray, seam: np.ndarray) -> None:
+    """Per pixel of the mouth band: whichever side maps back onto its own half of the source
+    wins (written into ``q_up``); pixels neither claims are the opening, with its alpha,
+    depth below the upper lip and mouth coordinate s."""
+    for y in range(q_up.shape[0]):
+        for x in range(q_up.shape[1]):
+            rx, ry = q_up[y, x, 0] - cx, q_up[y, x, 1] - cy
+            s_u = (rx * ux + ry * uy) / half
+            rel_up = rx * vx + ry * vy - interp(s_u, s_li, t_li)  # <= 0: the upper side's own
+            lx, ly = q_low[y, x, 0] - cx, q_low[y, x, 1] - cy
+            s_l = (lx * ux + ly * uy) / half
+            rel_low = lx * vx + ly * vy - interp(s_l, s_li, t_li)  # >= 0: the lower side's own
+            if rel_low >= 0.0:
+                q_up[y, x, 0], q_up[y, x, 1] = q_low[y, x, 0], q_low[y, x, 1]
+            a = _clamp(min(-rel_low, rel_up) + 0.5, 0.0, 1.0)
+            # Only the slit between the inner lip corners opens: beyond them the coarse grid
+            # may leave sub-pixel slivers between the two sides, which must not be painted.
+            alpha[y, x] = a * _clamp(20.0 * lip_profile(s_u, s_corner), 0.0, 1.0)
+            depth[y, x] = max(rel_up, 0.0)
+            s_out[y, x] = s_u
+            seam[y, x] = rel_low < 0.0 and rel_up > 0.0
+
+
+@njit(void(uint8[:, :, :], F4_2, F4_2, F4_2, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1), **_JIT)
+def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarray, gap: float,
+          d: float, half: float, s_corner: float, brightness: float,
+          s_ui: np.ndarray, t_ui: np.ndarray, s_li: np.ndarray, t_li: np.ndarray) -> None:
+    """Draw the cavity, tongue and upper teeth into ``out`` (h, w, 3 uint8) where alpha > 0.
+
+    ``gap`` is the opening at mid-mouth in px. Teeth hang from the upper lip only where the
+    photo shows no interior of its own (its real teeth then move with the upper lip).
+    """
+    pitch = 0.1 * d / half  # tooth width in s units
+    for y in range(out.shape[0]):
+        for x in range(out.shape[1]):
+            a = alpha[y, x]
+            if a <= 0.0:
+                continue
+            dep, s = depth[y, x], s_map[y, x]
+            lat = lip_profile(s, s_corner)
+            own = interp(s, s_li, t_li) - interp(s, s_ui, t_ui)  # the photo's interior height
+            g = max(gap * lat, 1.0)
+            frac = _clamp(dep / g, 0.0, 1.0)
+            # Cavity: darkest in the middle and towards the corners.
+            edge = abs(2.0 * frac - 1.0)
+            shade = (0.5 + 0.5 * edge * math.sqrt(edge)) * (0.55 + 0.45 * lat)
+            r, gr, b = CAVITY[0] * shade, CAVITY[1] * shade, CAVITY[2] * shade
+            # The tongue shows at the bottom of a wide opening.
+            tongue = (_clamp((frac - 0.55) / 0.35, 0.0, 1.0) * _clamp(gap * lat / (0.12 * d), 0.0, 1.0)
+                      * _clamp(1.0 - (s / (0.75 * s_corner)) ** 2, 0.0, 1.0))
+            if tongue > 0.0:
+                tongue = tongue * tongue * (3.0 - 2.0 * tongue)
+                k = (0.7 + 0.3 * lat) * tongue
+                r = r * (1.0 - tongue) + TONGUE[0] * k
+                gr = gr * (1.0 - tongue) + TONGUE[1] * k
+                b = b * (1.0 - tongue) + TONGUE[2] * k
+            # Upper teeth: a band under the upper lip, narrower than the mouth, faint gaps.
+            tooth_h = min(0.4 * g, 0.085 * d)
+            tooth_w = _clamp(1.0 - (s / (0.8 * s_corner)) ** 2, 0.0, 1.0)
+            no_own = _clamp(1.0 - own / (0.04 * d), 0.0, 1.0)
+            ta = _clamp((tooth_h - dep) / 1.5 + 0.5, 0.0, 1.0) * math.sqrt(tooth_w) * no_own
+            if ta > 0.0:
+                c2 = math.cos(math.pi * s / pitch) ** 2
+                c8 = (c2 * c2) * (c2 * c2)
+                seams = 1.0 - 0.18 * c8 * c8  # cos ** 16: a thin dark seam between teeth
+                k = (0.6 + 0.4 * tooth_w) * (1.0 - 0.2 * (dep / max(tooth_h, 1.0))) * seams * ta
+                r = r * (1.0 - ta) + TEETH[0] * k
+                gr = gr * (1.0 - ta) + TEETH[1] * k
+                b = b * (1.0 - ta) + TEETH[2] * k
+            out[y, x, 0] = np.uint8(_clamp(out[y, x, 0] * (1.0 - a) + r * brightness * a, 0.0, 255.0))
+            out[y, x, 1] = np.uint8(_clamp(out[y, x, 1] * (1.0 - a) + gr * brightness * a, 0.0, 255.0))
+            out[y, x, 2] = np.uint8(_clamp(out[y, x, 2] * (1.0 - a) + b * brightness * a, 0.0, 255.0))
