@@ -55,9 +55,12 @@ async def test_schemathesis_finds_no_undocumented_answer(start_server, tmp_path:
         async with http.get(srv.base_url + "/openapi.json") as r:
             assert r.status == 200
             (tmp_path / "openapi.json").write_bytes(await r.read())
+    # One worker: with two, hypothesis parses lambda sources (ast.parse) from two threads at
+    # once, which CPython 3.11.7 can fail with "SystemError: AST constructor recursion depth
+    # mismatch" inside schemathesis (seen once in CI); one worker takes ~15 s here anyway.
     args = [*cmd, "run", str(tmp_path / "openapi.json"), "--url", srv.base_url,
             "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-            "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "2",
+            "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
             "--request-timeout", "20", "--no-shrink",
             "--report", "ndjson", "--report-ndjson-path", str(report)]
     proc = await asyncio.create_subprocess_exec(
