@@ -12,6 +12,11 @@ from typing import Mapping
 
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "surprised", "angry", "disgusted", "fearful")
 
+# What "no emotion" means. "neutral" (the default): expressions are absolute, the engine first
+# removes the photo's own expression (a smile in the photo is gone at emotion=neutral).
+# "photo": emotions are added on top of the face as photographed (the seed's behaviour).
+BASELINES: tuple[str, ...] = ("neutral", "photo")
+
 
 @dataclass(frozen=True)
 class ControlRange:
@@ -82,20 +87,26 @@ class IdleState:
 
 @dataclass(frozen=True)
 class Motion:
-    """Emotion weights (each 0..1, blendable) + low-level controls + idle motion."""
+    """Emotion weights (each 0..1, blendable) + low-level controls + idle motion.
+
+    ``baseline`` is one of BASELINES: what the face looks like with every weight at 0.
+    """
 
     emotions: Mapping[str, float] = field(default_factory=_zero_weights)
     controls: Controls = field(default_factory=Controls)
     idle: IdleState = field(default_factory=IdleState)
+    baseline: str = "neutral"
 
     @staticmethod
-    def emotion(name: str, intensity: float = 1.0) -> "Motion":
+    def emotion(name: str, intensity: float = 1.0, baseline: str = "neutral") -> "Motion":
         if name not in EMOTIONS:
             raise ValueError(f"unknown emotion {name!r}; valid: {', '.join(EMOTIONS)}")
+        if baseline not in BASELINES:
+            raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
         weights = _zero_weights()
         if name != "neutral":
             weights[name] = float(intensity)
-        return Motion(emotions=weights)
+        return Motion(emotions=weights, baseline=baseline)
 
     def with_controls(self, **changes: float) -> "Motion":
         return replace(self, controls=replace(self.controls, **changes))
