@@ -22,8 +22,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.motion import Motion  # noqa: E402
-from streamer.engine_factory import EngineRequest, build_engine  # noqa: E402
-from streamer.engine_process import ProcessEngine  # noqa: E402
+from streamer.runtime.engine_factory import EngineRequest, build_engine  # noqa: E402
+from streamer.runtime.engine_process import ProcessEngine  # noqa: E402
 from streamer.samples import sample_portrait_bytes  # noqa: E402
 
 

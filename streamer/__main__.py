@@ -1,6 +1,6 @@
 """`python -m streamer ...` is the same as the `liveportrait-avatar` command."""
 import sys
 
-from .cli import main
+from streamer.cli import main
 
 sys.exit(main())

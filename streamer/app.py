@@ -10,18 +10,18 @@ from aiohttp import web
 
 from engine.api import Engine
 
-from .access import access_middleware, setup_access
-from .app_state import STATE_KEY, AppState
-from .config import ServerConfig
-from .cors import cors_middleware
-from .engine_worker import EngineWorker
-from .metrics import setup_metrics
-from .middleware import errors_and_metrics
-from .openapi import setup_openapi
-from .rest import outputs_of, setup_rest
-from .sessions import setup_sessions
-from .source_cache import SourceCache
-from .web_routes import setup_web
+from streamer.access.control.control import access_middleware, setup_access
+from streamer.app_state import STATE_KEY, AppState
+from streamer.config import ServerConfig
+from streamer.access.control.cors import cors_middleware
+from streamer.runtime.engine_worker import EngineWorker
+from streamer.http.metrics import setup_metrics
+from streamer.http.middleware import errors_and_metrics
+from streamer.http.openapi import setup_openapi
+from streamer.http.rest import outputs_of, setup_rest
+from streamer.sessions import setup_sessions
+from streamer.runtime.source_cache import SourceCache
+from streamer.http.web_routes import setup_web
 
 log = logging.getLogger("streamer")
 

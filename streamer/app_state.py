@@ -9,9 +9,9 @@ from prometheus_client import CollectorRegistry
 
 from engine.api import Engine
 
-from .config import ServerConfig
-from .engine_worker import EngineWorker
-from .source_cache import SourceCache
+from streamer.config import ServerConfig
+from streamer.runtime.engine_worker import EngineWorker
+from streamer.runtime.source_cache import SourceCache
 
 
 @dataclass

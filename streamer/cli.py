@@ -11,11 +11,11 @@ from typing import Sequence
 from engine.api import EngineError, EngineUnavailableError
 from engine.motion import EMOTIONS, Motion, validate_unit
 
-from .access_cli import access_config_from_args, add_access_args, warn_public_bind
-from .config import ServerConfig, SessionLimits
-from .engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
-from .engine_process import ProcessEngine, wants_engine_process
-from .errors import ApiError
+from streamer.access.control.cli import access_config_from_args, add_access_args, warn_public_bind
+from streamer.config import ServerConfig, SessionLimits
+from streamer.runtime.engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
+from streamer.runtime.engine_process import ProcessEngine, wants_engine_process
+from streamer.errors import ApiError
 
 log = logging.getLogger("streamer")
 
@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .access import RedactingAccessLogger
-    from .app import create_app
+    from streamer.access.control.control import RedactingAccessLogger
+    from streamer.app import create_app
 
     if args.port < 0 or args.port > 65535:
         raise SystemExit("error: --port must be between 0 and 65535")
@@ -143,7 +143,7 @@ def _warm_up(engine) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
     from PIL import Image
 
-    from .samples import sample_portrait_bytes
+    from streamer.samples import sample_portrait_bytes
 
     t0 = time.perf_counter()
     try:
@@ -158,7 +158,7 @@ def _warm_up(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 def _read_image(path: Path):  # type: ignore[no-untyped-def]
-    from .portraits import decode_image
+    from streamer.http.portraits import decode_image
 
     try:
         data = path.read_bytes()
@@ -171,7 +171,7 @@ def _read_image(path: Path):  # type: ignore[no-untyped-def]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .outputs import encode_image, normalise_format
+    from streamer.http.outputs import encode_image, normalise_format
 
     out = args.output or args.image.with_name(f"{args.image.stem}_{args.emotion}.png")
     fmt = normalise_format(out.suffix.lstrip(".") or "png")
@@ -199,7 +199,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from engine.benchmark import run_mesh_bench
 
-    from .samples import available_samples, sample_portrait_bytes
+    from streamer.samples import available_samples, sample_portrait_bytes
 
     if args.frames < 1:
         raise SystemExit("error: --frames must be at least 1")

@@ -20,9 +20,9 @@ from PIL import Image
 
 from engine.api import EngineError, InvalidImageError, NoFaceError
 from engine.motion import Motion
-from streamer.engine_factory import EngineRequest
-from streamer.engine_process import EngineCrashedError, ProcessEngine, wants_engine_process
-from streamer.engine_worker import EngineWorker, QueueFullError
+from streamer.runtime.engine_factory import EngineRequest
+from streamer.runtime.engine_process import EngineCrashedError, ProcessEngine, wants_engine_process
+from streamer.runtime.engine_worker import EngineWorker, QueueFullError
 from streamer.sessions.pyclient import SessionClient
 
 MESH = EngineRequest("mesh", "cpu")

@@ -9,7 +9,7 @@ import aiohttp
 import jsonschema_rs
 import pytest
 
-from streamer.openapi import OPENAPI_PATH
+from streamer.http.openapi import OPENAPI_PATH
 
 _METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
@@ -93,7 +93,7 @@ async def test_every_route_is_documented_and_vice_versa(server) -> None:
 def test_checker_rejects_a_wrong_shape() -> None:
     """The checker used below must be able to fail."""
     from streamer.config import ServerConfig
-    from streamer.openapi import build_document
+    from streamer.http.openapi import build_document
 
     doc = build_document(ServerConfig())
     hdrs = {"Content-Type": "application/json"}

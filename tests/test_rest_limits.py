@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from streamer.outputs import OutputStore
+from streamer.http.outputs import OutputStore
 
 
 def form(image: bytes, emotion: str = "happy") -> aiohttp.FormData:

@@ -20,11 +20,11 @@ import aiohttp
 import pytest
 
 from engine.api import InvalidImageError
-from streamer.access import OPEN_ROUTES
-from streamer.access_cli import warn_public_bind
+from streamer.access.control import OPEN_ROUTES
+from streamer.access.cli import warn_public_bind
 from streamer.config import AccessConfig
 from streamer.sessions.pyclient import portrait_form
-from streamer.web_routes import PAGE_CSP
+from streamer.http.web_routes import PAGE_CSP
 
 KEY = "test-key-0123456789abcdef"
 KEY2 = "test-key-fedcba9876543210"
@@ -458,7 +458,7 @@ async def test_error_messages_reveal_no_paths_or_tracebacks(start_server, mesh_e
 # ---- configuration and logs ----
 
 def test_keys_from_flags_and_env_and_bad_flags_exit_cleanly():
-    from streamer.access_cli import access_config_from_args, keys_from
+    from streamer.access.cli import access_config_from_args, keys_from
     from streamer.cli import build_parser
 
     assert keys_from([KEY], {"LPA_API_KEYS": f" {KEY2}, ,{KEY}"}) == [KEY, KEY2]
@@ -477,7 +477,7 @@ def test_keys_from_flags_and_env_and_bad_flags_exit_cleanly():
 def test_access_log_redacts_tokens():
     from aiohttp.test_utils import make_mocked_request
 
-    from streamer.access import redact_path
+    from streamer.access.control import redact_path
 
     req = make_mocked_request("GET", "/sessions/abc/ws?token=s3cret&x=1")
     assert redact_path(req) == "/sessions/abc/ws?token=REDACTED&x=1"

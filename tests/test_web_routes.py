@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from streamer.web_routes import WebDirMissingError, find_web_dir
+from streamer.http.web_routes import WebDirMissingError, find_web_dir
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 

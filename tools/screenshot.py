@@ -47,7 +47,7 @@ async def capture(out: Path, engine_name: str, width: int, height: int) -> int:
 
     from streamer.app import create_app
     from streamer.config import ServerConfig
-    from streamer.engine_factory import EngineRequest, build_engine
+    from streamer.runtime.engine_factory import EngineRequest, build_engine
 
     engine = await asyncio.to_thread(build_engine, EngineRequest(engine=engine_name, device="cpu"))
     app = create_app(ServerConfig(host="127.0.0.1", port=0), engine)

@@ -5,17 +5,17 @@ import asyncio
 
 from aiohttp import web
 
-from ..app_state import AppState
-from .metrics import SessionMetrics
-from .registry import Session, SessionRegistry
-from .routes import REGISTRY_KEY, registry_of
+from streamer.app_state import AppState
+from streamer.sessions.metrics import SessionMetrics
+from streamer.sessions.registry import Session, SessionRegistry
+from streamer.sessions.routes import REGISTRY_KEY, registry_of
 
 __all__ = ["setup_sessions", "Session", "SessionRegistry", "registry_of"]
 
 
 def setup_sessions(app: web.Application, state: AppState) -> None:
     """Add the /sessions routes and the scheduler's startup/shutdown hooks."""
-    from ..scheduler import Scheduler  # the scheduler imports this package's modules
+    from streamer.sessions.scheduler import Scheduler  # the scheduler imports this package's modules
     from . import routes
 
     metrics = SessionMetrics.create(state.registry)

@@ -20,12 +20,12 @@ import numpy as np
 from engine.api import Source
 from engine.motion import IdleState, Motion
 
-from ..config import SessionLimits
-from ..errors import ApiError
-from ..source_cache import SourceCache
-from .idle import IdleAnimator
-from .metrics import SessionMetrics
-from .motion_state import MotionState
+from streamer.config import SessionLimits
+from streamer.errors import ApiError
+from streamer.runtime.source_cache import SourceCache
+from streamer.sessions.idle import IdleAnimator
+from streamer.sessions.metrics import SessionMetrics
+from streamer.sessions.motion_state import MotionState
 
 log = logging.getLogger(__name__)
 

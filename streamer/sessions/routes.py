@@ -5,13 +5,13 @@ import time
 
 from aiohttp import web
 
-from ..access import WS_PROTOCOL, issue_session_token, pixel_limit, session_visible, upload_limit
-from ..app_state import STATE_KEY, AppState
-from ..errors import ApiError, json_error
-from ..forms import read_form
-from ..portraits import prepare_portrait
-from .registry import SessionRegistry
-from .ws import session_ws
+from streamer.access.control.control import WS_PROTOCOL, issue_session_token, pixel_limit, session_visible, upload_limit
+from streamer.app_state import STATE_KEY, AppState
+from streamer.errors import ApiError, json_error
+from streamer.http.forms import read_form
+from streamer.http.portraits import prepare_portrait
+from streamer.sessions.registry import SessionRegistry
+from streamer.sessions.ws import session_ws
 
 REGISTRY_KEY = "sessions"  # state.extras[REGISTRY_KEY] is the SessionRegistry
 CODECS = ("vp8", "h264")

@@ -20,7 +20,7 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from .candidate_policy import candidate_problem, offer_problem
+from streamer.sessions.candidate_policy import candidate_problem, offer_problem
 
 log = logging.getLogger(__name__)
 

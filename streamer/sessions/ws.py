@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from ..errors import json_error
-from .frames import FrameSubscription, encode_frame_async
-from .messages import (MAX_TEXT_BYTES, Candidate, MessageError, Offer, Ping, SetIdle,
+from streamer.errors import json_error
+from streamer.sessions.frames import FrameSubscription, encode_frame_async
+from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, MessageError, Offer, Ping, SetIdle,
                        SetTarget, SubscribeFrames, UnsubscribeFrames, parse_message)
-from .registry import Session, SessionRegistry
-from .webrtc import SdpError, Viewer
+from streamer.sessions.registry import Session, SessionRegistry
+from streamer.sessions.webrtc import SdpError, Viewer
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from aiohttp import web
 
 from engine.motion import CONTROL_RANGES, EMOTIONS
 
-from .app_state import AppState
-from .config import ServerConfig
-from .outputs import FORMAT_ALIASES, FORMATS
-from .rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
-from .sessions.routes import CODECS
-from .web_routes import ASSET_DIRS
+from streamer.app_state import AppState
+from streamer.config import ServerConfig
+from streamer.http.outputs import FORMAT_ALIASES, FORMATS
+from streamer.http.rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
+from streamer.sessions.routes import CODECS
+from streamer.http.web_routes import ASSET_DIRS
 
 OPENAPI_PATH = "/openapi.json"
 _DOC_KEY = "openapi.document"

@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from .app_state import AppState
-from .config import AccessConfig
-from .errors import ApiError
-from .rate_limit import BucketTable, retry_after_header
+from streamer.app_state import AppState
+from streamer.config import AccessConfig
+from streamer.errors import ApiError
+from streamer.access.control.rate_limit import BucketTable, retry_after_header
 
 log = logging.getLogger("streamer")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import ApiError
+from streamer.errors import ApiError
 
 # output_format -> (extension, PIL format, MIME type)
 FORMATS: dict[str, tuple[str, str, str]] = {

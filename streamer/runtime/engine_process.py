@@ -38,7 +38,7 @@ import numpy as np
 from engine.api import EngineError, EngineInfo, EngineUnavailableError, Source
 from engine.motion import Motion
 
-from .engine_factory import EngineRequest
+from streamer.runtime.engine_factory import EngineRequest
 
 log = logging.getLogger("streamer.engine")
 
@@ -90,7 +90,7 @@ def _picklable_error(exc: BaseException) -> BaseException:
 def _child_main(conn: Connection, req: EngineRequest, shm_name: str) -> None:
     """Runs in the spawned child: build the engine, then answer requests until told to stop
     or until the parent goes away (EOF on the pipe)."""
-    from .engine_factory import build_engine
+    from streamer.runtime.engine_factory import build_engine
 
     shm = SharedMemory(shm_name)
     buf: np.ndarray | None = None
@@ -394,7 +394,7 @@ def wants_engine_process(choice: str, req: EngineRequest) -> bool:
         raise ValueError(f"engine process must be one of {', '.join(ENGINE_PROCESS_CHOICES)}")
     if choice != "auto":
         return choice == "on"
-    from .engine_factory import cuda_available
+    from streamer.runtime.engine_factory import cuda_available
 
     if req.engine == "mesh":
         return True

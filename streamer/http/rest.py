@@ -17,14 +17,14 @@ from aiohttp import web
 
 from engine.motion import EMOTIONS, Motion, validate_unit
 
-from .access import pixel_limit, upload_limit
-from .app_state import STATE_KEY, AppState
-from .engine_factory import nvidia_driver_present
-from .errors import ApiError
-from .forms import Form, read_form
-from .metrics import metrics_of
-from .outputs import FORMATS, MIME_TO_FORMAT, OutputStore, encode_image, mime_of, normalise_format
-from .portraits import prepare_portrait
+from streamer.access.control.control import pixel_limit, upload_limit
+from streamer.app_state import STATE_KEY, AppState
+from streamer.runtime.engine_factory import nvidia_driver_present
+from streamer.errors import ApiError
+from streamer.http.forms import Form, read_form
+from streamer.http.metrics import metrics_of
+from streamer.http.outputs import FORMATS, MIME_TO_FORMAT, OutputStore, encode_image, mime_of, normalise_format
+from streamer.http.portraits import prepare_portrait
 
 DEFAULT_INTENSITY = 0.7
 MAX_BATCH = 16

@@ -12,7 +12,7 @@ from typing import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .app_state import AppState
+from streamer.app_state import AppState
 
 _EXTRAS_KEY = "metrics"
 

@@ -15,10 +15,10 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.api import EngineError, InvalidImageError, NoFaceError, Source
 
-from .app_state import AppState
-from .engine_worker import QueueFullError
-from .errors import ApiError
-from .source_cache import content_key
+from streamer.app_state import AppState
+from streamer.runtime.engine_worker import QueueFullError
+from streamer.errors import ApiError
+from streamer.runtime.source_cache import content_key
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:

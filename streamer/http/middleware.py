@@ -15,11 +15,11 @@ from aiohttp import web
 
 from engine.api import EngineError
 
-from .app_state import STATE_KEY
-from .engine_worker import QueueFullError
-from .errors import ApiError, json_error
-from .metrics import metrics_of
-from .portraits import engine_error_to_api
+from streamer.app_state import STATE_KEY
+from streamer.runtime.engine_worker import QueueFullError
+from streamer.errors import ApiError, json_error
+from streamer.http.metrics import metrics_of
+from streamer.http.portraits import engine_error_to_api
 
 log = logging.getLogger("streamer")
 

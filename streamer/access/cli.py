@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TextIO
 
-from .config import AccessConfig
+from streamer.config import AccessConfig
 
 KEYS_ENV = "LPA_API_KEYS"  # comma-separated API keys, joined with any --api-key
 MIN_KEY_LENGTH = 16

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .errors import json_error
+from streamer.errors import json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import BodyPartReader, web
 
-from .errors import ApiError
+from streamer.errors import ApiError
 
 MAX_TEXT_FIELD = 64 * 1024
 MAX_PARTS = 64

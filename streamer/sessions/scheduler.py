@@ -27,9 +27,9 @@ import numpy as np
 from engine.api import EngineError
 from engine.motion import Motion
 
-from .engine_worker import EngineWorker, QueueFullError
-from .sessions.metrics import SessionMetrics
-from .sessions.registry import Session, SessionRegistry
+from streamer.runtime.engine_worker import EngineWorker, QueueFullError
+from streamer.sessions.metrics import SessionMetrics
+from streamer.sessions.registry import Session, SessionRegistry
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 from engine.api import Engine, Source
 from engine.motion import Motion
 
-from .engine_process import ProcessEngine
+from streamer.runtime.engine_process import ProcessEngine
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .app_state import AppState
-from .errors import json_error
+from streamer.app_state import AppState
+from streamer.errors import json_error
 
 log = logging.getLogger("streamer")
 
@@ -104,7 +104,7 @@ def setup_web(app: web.Application, state: AppState) -> None:
         cached: dict[str, bytes] = state.extras.setdefault(_SAMPLES_KEY, {})
         data = cached.get(name)
         if data is None:
-            from .samples import sample_portrait_bytes  # the sample loader is optional at import time
+            from streamer.samples import sample_portrait_bytes  # the sample loader is optional at import time
             try:
                 # Reading/encoding the photo is file I/O and image work: keep it off the loop.
                 data = await asyncio.get_running_loop().run_in_executor(
@@ -127,7 +127,7 @@ def setup_web(app: web.Application, state: AppState) -> None:
     async def sample_list(request: web.Request) -> web.StreamResponse:
         names = state.extras.get(_SAMPLE_LIST_KEY)
         if names is None:
-            from .samples import available_samples
+            from streamer.samples import available_samples
 
             # Loading a sample may import scikit-image: seconds, so off the loop, once.
             found = await asyncio.get_running_loop().run_in_executor(None, available_samples)
