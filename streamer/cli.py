@@ -11,7 +11,7 @@ from typing import Sequence
 from engine.api import EngineError, EngineUnavailableError
 from engine.motion import EMOTIONS, Motion, validate_unit
 
-from streamer.access.control.cli import access_config_from_args, add_access_args, warn_public_bind
+from streamer.access.cli import access_config_from_args, add_access_args, warn_public_bind
 from streamer.config import ServerConfig, SessionLimits
 from streamer.runtime.engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
 from streamer.runtime.engine_process import ProcessEngine, wants_engine_process
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from streamer.access.control.control import RedactingAccessLogger
+    from streamer.access.control import RedactingAccessLogger
     from streamer.app import create_app
 
     if args.port < 0 or args.port > 65535:
@@ -171,10 +171,10 @@ def _read_image(path: Path):  # type: ignore[no-untyped-def]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from streamer.http.outputs import encode_image, normalise_format
+    from streamer.imaging import encode_image, format_named
 
     out = args.output or args.image.with_name(f"{args.image.stem}_{args.emotion}.png")
-    fmt = normalise_format(out.suffix.lstrip(".") or "png")
+    fmt = format_named(out.suffix.lstrip(".") or "png")
     if fmt is None:
         raise SystemExit("error: the output file must end in .png, .jpg or .webp")
     image = _read_image(args.image)
@@ -220,10 +220,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_download_weights(args: argparse.Namespace) -> int:
-    try:
-        from engine.liveportrait.weights import download_weights
-    except ImportError:
-        raise EngineUnavailableError("the liveportrait engine is not part of this build") from None
+    from engine.liveportrait.weights import download_weights
+
     try:
         path = download_weights(args.cache_dir) if args.cache_dir else download_weights()
     except EngineUnavailableError:

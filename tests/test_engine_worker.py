@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import engine_hooks
+
 from engine.api import EngineError, InvalidImageError, NoFaceError
 from engine.motion import Motion
 from streamer.runtime.engine_factory import EngineRequest
@@ -94,7 +96,7 @@ def test_engine_errors_come_back_typed(proc_engine, cat_jpeg, astronaut_jpeg):
 
 
 async def test_crash_fails_the_call_then_restarts(astronaut_jpeg):
-    eng = ProcessEngine(MESH)
+    eng = ProcessEngine(MESH, child_hook=engine_hooks.HOOK)
     worker = EngineWorker(eng)
     assert worker.mode == "process"
     try:
@@ -102,7 +104,7 @@ async def test_crash_fails_the_call_then_restarts(astronaut_jpeg):
         (before,) = await worker.render([(src, Motion.emotion("happy", 1.0))])
         old = eng.pid
         with pytest.raises(EngineCrashedError):  # exits mid-request
-            await worker.call(eng.crash_for_test)
+            await worker.call(eng.prepare, engine_hooks.crash_image())
         assert eng.restarts == 1 and _gone(old)  # reaped, not a zombie
         assert eng.pid is None and eng.info.name == "mesh"  # /health still has its answer
         # The next call starts a new child, which prepares the source again on first use.
@@ -121,11 +123,11 @@ async def test_crash_fails_the_call_then_restarts(astronaut_jpeg):
 
 
 async def test_shutdown_during_a_render_is_fast_and_clean(astronaut_jpeg):
-    eng = ProcessEngine(MESH)
+    eng = ProcessEngine(MESH, child_hook=engine_hooks.HOOK)
     worker = EngineWorker(eng)
     src = await worker.prepare(_rgb(astronaut_jpeg))
     pid = eng.pid
-    call = asyncio.ensure_future(worker.call(eng.stall_for_test, 30.0))
+    call = asyncio.ensure_future(worker.call(eng.prepare, engine_hooks.stall_image(30)))
     await asyncio.sleep(0.3)
     t0 = time.monotonic()
     worker.shutdown()

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from engine.api import InvalidImageError
-from streamer.access.control import OPEN_ROUTES
+from streamer.routes import OPEN_PATHS as OPEN_ROUTES
 from streamer.access.cli import warn_public_bind
 from streamer.config import AccessConfig
 from streamer.sessions.pyclient import portrait_form

@@ -26,27 +26,14 @@ from aiohttp.abc import AbstractAccessLogger
 from streamer.app_state import AppState
 from streamer.config import AccessConfig
 from streamer.errors import ApiError
-from streamer.access.control.rate_limit import BucketTable, retry_after_header
+from streamer.access.rate_limit import BucketTable, retry_after_header
 
 log = logging.getLogger("streamer")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ACCESS_KEY = "access"  # state.extras[ACCESS_KEY] is the AccessControl
 TOKEN_PROTOCOL_PREFIX = "lpa-token."
 REALM = 'Bearer realm="liveportrait-avatar"'
-
-# Route templates (aiohttp's canonical form) that never need a key.
-OPEN_ROUTES = frozenset({"/health", "/", "/{name}", "/{folder}/{name}", "/samples",
-                         "/samples/{name}", "/openapi.json"})
-# What a session token may do, and only on its own session.
-TOKEN_ROUTES = frozenset({("GET", "/sessions/{session_id}"), ("HEAD", "/sessions/{session_id}"),
-                          ("DELETE", "/sessions/{session_id}"),
-                          ("GET", "/sessions/{session_id}/ws")})
-# Requests that cost engine work: the token bucket meters these.
-METERED_ROUTES = frozenset({("POST", "/render"), ("POST", "/render/batch"),
-                            ("POST", "/sessions")})
-
 
 @dataclass(frozen=True)
 class Principal:
@@ -149,27 +136,16 @@ class AccessControl:
         return self.image_pixels
 
 
-def setup_access(state: AppState) -> AccessControl:
-    ac = AccessControl(state.config.access, state.config.max_upload_bytes,
-                       state.config.max_image_pixels)
-    state.extras[ACCESS_KEY] = ac
-    return ac
-
-
-def access_of(state: AppState) -> AccessControl:
-    return state.extras[ACCESS_KEY]  # type: ignore[return-value]
-
-
 def principal_of(request: web.Request) -> Principal:
     return request.get(PRINCIPAL, ANONYMOUS)
 
 
 def upload_limit(request: web.Request, state: AppState) -> int:
-    return access_of(state).upload_limit(principal_of(request))
+    return state.access.upload_limit(principal_of(request))
 
 
 def pixel_limit(request: web.Request, state: AppState) -> int:
-    return access_of(state).pixel_limit(principal_of(request))
+    return state.access.pixel_limit(principal_of(request))
 
 
 # ---- reading credentials ----
@@ -196,15 +172,10 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, {"WWW-Authenticate": REALM})
 
 
-def _route_of(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return "unmatched" if resource is None else resource.canonical
-
-
 def _authenticate(request: web.Request, ac: AccessControl, route: str) -> Principal:
-    if not ac.enabled or route in OPEN_ROUTES:
+    if not ac.enabled or route in OPEN_PATHS:
         return ANONYMOUS
-    if route == "/metrics" and not ac.config.metrics_auth:
+    if route == METRICS_PATH and not ac.config.metrics_auth:
         return ANONYMOUS
     bearer = bearer_of(request)
     if bearer is not None:
@@ -225,7 +196,7 @@ def _authenticate(request: web.Request, ac: AccessControl, route: str) -> Princi
     if owner_session is None:
         raise _unauthorized("the API key or session token is not valid")
     sid = request.match_info.get("session_id")
-    if (request.method, route) not in TOKEN_ROUTES or sid != owner_session:
+    if (request.method, route) not in TOKEN or sid != owner_session:
         raise ApiError(403, "forbidden", "a session token opens only its own session "
                        "(its WebSocket, GET and DELETE /sessions/{id}); use an API key for the rest")
     if proto is not None:
@@ -234,15 +205,12 @@ def _authenticate(request: web.Request, ac: AccessControl, route: str) -> Princi
 
 
 def _alive(state: AppState) -> Callable[[str], bool]:
-    registry = state.extras.get("sessions")
-    if registry is None:
-        return lambda sid: False
-    return lambda sid: registry.get(sid) is not None  # type: ignore[attr-defined]
+    return lambda sid: state.sessions.get(sid) is not None
 
 
 def session_visible(request: web.Request, state: AppState, session_id: str) -> bool:
     """Whether the caller may see this session in GET /sessions."""
-    return access_of(state).visible(principal_of(request), session_id)
+    return state.access.visible(principal_of(request), session_id)
 
 
 def issue_session_token(request: web.Request, state: AppState, session_id: str) -> dict:
@@ -250,18 +218,18 @@ def issue_session_token(request: web.Request, state: AppState, session_id: str) 
     p = principal_of(request)
     if p.kind != "key":
         return {}
-    return {"session_token": access_of(state).issue_token(session_id, p.caller, _alive(state))}
+    return {"session_token": state.access.issue_token(session_id, p.caller, _alive(state))}
 
 
 def access_middleware(state: AppState) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    ac = access_of(state)
+    ac = state.access
 
     @web.middleware
     async def access_control(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = _route_of(request)
+        route = route_template(request)
         principal = _authenticate(request, ac, route)
         request[PRINCIPAL] = principal
-        if ac.buckets is not None and (request.method, route) in METERED_ROUTES:
+        if ac.buckets is not None and (request.method, route) in METERED:
             wait = ac.buckets.take(principal.caller)
             if wait > 0:
                 raise ApiError(429, "rate_limited",

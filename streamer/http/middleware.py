@@ -13,13 +13,9 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from engine.api import EngineError
-
 from streamer.app_state import STATE_KEY
-from streamer.runtime.engine_worker import QueueFullError
-from streamer.errors import ApiError, json_error
-from streamer.http.metrics import metrics_of
-from streamer.http.portraits import engine_error_to_api
+from streamer.errors import api_error_of, json_error
+from streamer.routes import route_template
 
 log = logging.getLogger("streamer")
 
@@ -32,14 +28,6 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
     413: ("payload_too_large", "the request body is too large"),
     415: ("unsupported_media_type", "unsupported content type"),
 }
-
-
-def endpoint_label(request: web.Request) -> str:
-    """The route template (e.g. /output/{filename}); never the raw path, to bound label cardinality."""
-    resource = request.match_info.route.resource
-    if resource is None:
-        return "unmatched"
-    return resource.canonical
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> web.Response:
@@ -57,14 +45,9 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> web.Re
 
 
 def _to_response(exc: BaseException, request: web.Request) -> web.StreamResponse:
-    if isinstance(exc, ApiError):
-        return json_error(exc.status, exc.code, exc.message, exc.headers)
-    if isinstance(exc, QueueFullError):
-        return json_error(503, "busy", "the engine queue is full; retry later",
-                          {"Retry-After": str(max(1, round(exc.retry_after_s)))})
-    if isinstance(exc, EngineError):
-        api = engine_error_to_api(exc)
-        return json_error(api.status, api.code, api.message)
+    api = api_error_of(exc)
+    if api is not None:
+        return json_error(api.status, api.code, api.message, api.headers)
     if isinstance(exc, web.HTTPException):
         return _from_http_exception(exc, request)
     log.exception("unhandled error in %s %s", request.method, request.path[:200])
@@ -89,10 +72,10 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
 
 def _record(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
     state = request.app.get(STATE_KEY)
-    if state is None or "metrics" not in state.extras:
+    if state is None:
         return
-    m = metrics_of(state)
-    endpoint = endpoint_label(request)
+    m = state.metrics
+    endpoint = route_template(request)
     status = str(response.status)
     m.requests_total.labels(endpoint=endpoint, method=request.method, status=status).inc()
     m.request_duration.labels(endpoint=endpoint, method=request.method).observe(seconds)

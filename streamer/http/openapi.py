@@ -16,13 +16,13 @@ from engine.motion import CONTROL_RANGES, EMOTIONS
 
 from streamer.app_state import AppState
 from streamer.config import ServerConfig
-from streamer.http.outputs import FORMAT_ALIASES, FORMATS
+from streamer.imaging import ALIASES, FORMATS
+from streamer.routes import METERED, METRICS_PATH, OPEN_PATHS
 from streamer.http.rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
 from streamer.sessions.routes import CODECS
 from streamer.http.web_routes import ASSET_DIRS
 
 OPENAPI_PATH = "/openapi.json"
-_DOC_KEY = "openapi.document"
 
 Schema = dict[str, Any]
 
@@ -82,7 +82,7 @@ def _components(config: ServerConfig) -> Schema:
                                for k, r in CONTROL_RANGES.items()}}
     motion = {"type": "object", "required": ["emotions", "controls"],
               "properties": {"emotions": emotion_weights, "controls": controls}}
-    formats = sorted(set(FORMATS) | set(FORMAT_ALIASES))
+    formats = sorted(set(FORMATS) | set(ALIASES))
     limits = config.sessions
     return {
         "securitySchemes": {
@@ -416,14 +416,9 @@ def build_document(config: ServerConfig, server_url: str | None = None) -> Schem
     return doc
 
 
-# Routes that never need a key (streamer/access.py OPEN_ROUTES), by OpenAPI path.
-_OPEN_PATHS = ("/health", "/", "/index.html", "/favicon.svg", "/favicon.ico", "/site.webmanifest",
-               "/{folder}/{name}", "/samples", "/samples/{name}", "/openapi.json")
-_METERED = (("/render", "post"), ("/render/batch", "post"), ("/sessions", "post"))
-
-
 def _add_access_responses(paths: Schema, config: ServerConfig) -> None:
-    """401/403/429 from the access layer (streamer/access.py, streamer/cors.py) on each operation."""
+    """401/403/429 from the access layer (access/control.py, access/cors.py) on each operation,
+    by the route table's flags."""
     unauthorized = _error("no valid API key or session token (unauthorized); with "
                           "WWW-Authenticate: Bearer")
     unauthorized["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
@@ -434,14 +429,13 @@ def _add_access_responses(paths: Schema, config: ServerConfig) -> None:
             if method == "parameters" or not isinstance(op, dict) or "responses" not in op:
                 continue
             responses = op["responses"]
-            open_route = path in _OPEN_PATHS or (path.startswith("/{") and path != "/{folder}/{name}") \
-                or (path == "/metrics" and not config.access.metrics_auth)
+            open_route = path in OPEN_PATHS or (path == METRICS_PATH and not config.access.metrics_auth)
             if open_route:
                 op["security"] = [{}]
             else:
                 responses.setdefault("401", unauthorized)
             responses.setdefault("403", forbidden)
-            if (path, method) in _METERED:
+            if (method.upper(), path) in METERED:
                 limited = _error("too many render requests for this key (rate_limited, token "
                                  "bucket) or too many sessions (too_many_sessions)", retry_after=True)
                 responses["429"] = limited
@@ -450,7 +444,6 @@ def _add_access_responses(paths: Schema, config: ServerConfig) -> None:
 def setup_openapi(app: web.Application, state: AppState) -> None:
     """Serve the document at GET /openapi.json (built once; it only depends on the config)."""
     body = json.dumps(build_document(state.config)).encode("utf-8")
-    state.extras[_DOC_KEY] = body
 
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import re
 import secrets
@@ -16,53 +15,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from streamer.errors import ApiError
+from streamer.imaging import EXTENSION_TO_FORMAT, FORMATS
 
-# output_format -> (extension, PIL format, MIME type)
-FORMATS: dict[str, tuple[str, str, str]] = {
-    "png": ("png", "PNG", "image/png"),
-    "jpg": ("jpg", "JPEG", "image/jpeg"),
-    "webp": ("webp", "WEBP", "image/webp"),
-}
-FORMAT_ALIASES = {"jpeg": "jpg"}
-MIME_TO_FORMAT = {mime: fmt for fmt, (_, _, mime) in FORMATS.items()}
 _NAME_RE = re.compile(r"^[0-9a-f]{32}\.(png|jpg|webp)$")
 
 
-def normalise_format(value: str) -> str | None:
-    v = value.strip().lower()
-    v = FORMAT_ALIASES.get(v, v)
-    return v if v in FORMATS else None
-
-
-def encode_image(frame: np.ndarray, fmt: str) -> bytes:
-    """HxWx3 uint8 RGB -> file bytes. CPU work: call it off the event loop.
-
-    Speed matters more than the last few percent of size here: PNG goes through OpenCV with
-    zlib level 1 and the RLE strategy (about twice as fast as Pillow's level 1 at 512x512),
-    WebP uses libwebp's fastest method.
-    """
-    if fmt == "png":
-        import cv2
-
-        bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1,
-                                             cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
-        if not ok:
-            raise RuntimeError("PNG encoding failed")
-        return buf.tobytes()
-    _, pil_format, _ = FORMATS[fmt]
-    out = io.BytesIO()
-    options = {"quality": 92} if fmt == "jpg" else {"quality": 90, "method": 0}
-    Image.fromarray(frame).save(out, format=pil_format, **options)
-    return out.getvalue()
-
-
 def mime_of(filename: str) -> str:
-    return FORMATS[filename.rsplit(".", 1)[1]][2]
+    return FORMATS[EXTENSION_TO_FORMAT[filename.rsplit(".", 1)[1]]].mime
 
 
 def storage_error(exc: OSError) -> ApiError:
@@ -85,7 +45,7 @@ class OutputStore:
 
     def write(self, data: bytes, fmt: str) -> tuple[str, Path]:
         """Store bytes under a fresh unguessable name. Blocking file I/O: off the loop."""
-        name = f"{secrets.token_hex(16)}.{FORMATS[fmt][0]}"
+        name = f"{secrets.token_hex(16)}.{FORMATS[fmt].extension}"
         path = self.directory / name
         tmp = path.with_suffix(".part")
         try:

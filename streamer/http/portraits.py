@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.api import EngineError, InvalidImageError, NoFaceError, Source
+from engine.api import EngineError, Source
 
 from streamer.app_state import AppState
 from streamer.runtime.engine_worker import QueueFullError
-from streamer.errors import ApiError
+from streamer.errors import ApiError, api_error_of
 from streamer.runtime.source_cache import content_key
 
 
@@ -61,23 +60,6 @@ def check_pixels(data: bytes, max_pixels: int) -> None:
                        f"image has {w}x{h} pixels; the limit is {max_pixels} pixels")
 
 
-_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s'\"():,;]*[\\/][^\s'\"():,;]*")
-
-
-def safe_engine_message(text: str) -> str:
-    """An engine's message, short and without file paths (an engine may word it carelessly)."""
-    text = text.split("Traceback", 1)[0]
-    return _PATH.sub("<path>", text).strip()[:200] or "the image could not be used"
-
-
-def engine_error_to_api(exc: EngineError) -> ApiError:
-    if isinstance(exc, NoFaceError):
-        return ApiError(422, "no_face", "no face found in source_image")
-    if isinstance(exc, InvalidImageError):
-        return ApiError(422, "invalid_image", safe_engine_message(str(exc)))
-    return ApiError(500, exc.code, "the engine failed to process this request")
-
-
 async def prepare_portrait(state: AppState, data: bytes,
                            max_pixels: int | None = None) -> tuple[str, Source]:
     """Decode, then prepare once per distinct image (content-hash cache). Returns (key, source).
@@ -99,9 +81,6 @@ async def prepare_portrait(state: AppState, data: bytes,
 
     try:
         source = await state.cache.get_or_prepare(key, _prepare)
-    except QueueFullError as exc:
-        raise ApiError(503, "busy", "the engine queue is full; retry later",
-                       {"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
-    except EngineError as exc:
-        raise engine_error_to_api(exc) from None
+    except (QueueFullError, EngineError) as exc:
+        raise api_error_of(exc) from None
     return key, source

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
-from dataclasses import dataclass
 from importlib import metadata
 
 import numpy as np
@@ -17,19 +15,16 @@ from aiohttp import web
 
 from engine.motion import EMOTIONS, Motion, validate_unit
 
-from streamer.access.control.control import pixel_limit, upload_limit
+from streamer.access.control import pixel_limit, upload_limit
 from streamer.app_state import STATE_KEY, AppState
-from streamer.runtime.engine_factory import nvidia_driver_present
 from streamer.errors import ApiError
 from streamer.http.forms import Form, read_form
-from streamer.http.metrics import metrics_of
-from streamer.http.outputs import FORMATS, MIME_TO_FORMAT, OutputStore, encode_image, mime_of, normalise_format
+from streamer.http.outputs import mime_of
+from streamer.imaging import FORMATS, MIME_TO_FORMAT, encode_image, format_named
 from streamer.http.portraits import prepare_portrait
 
 DEFAULT_INTENSITY = 0.7
 MAX_BATCH = 16
-OUTPUTS_KEY = "outputs"
-GPU_KEY = "gpu_facts"
 
 
 def package_version() -> str:
@@ -37,31 +32,6 @@ def package_version() -> str:
         return metadata.version("liveportrait-avatar")
     except metadata.PackageNotFoundError:
         return "0.0.0+local"
-
-
-@dataclass(frozen=True)
-class GpuFacts:
-    available: bool
-    name: str | None
-    cuda_version: str | None
-
-
-def probe_gpu() -> GpuFacts:
-    """What torch sees; never fails (a broken CUDA install just reads as no GPU)."""
-    if "torch" not in sys.modules and not nvidia_driver_present():
-        return GpuFacts(False, None, None)  # no driver: skip importing torch for a "no"
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return GpuFacts(True, torch.cuda.get_device_name(0), torch.version.cuda)
-        return GpuFacts(False, None, torch.version.cuda)
-    except Exception:  # noqa: BLE001 - health must answer even when torch is unhappy
-        return GpuFacts(False, None, None)
-
-
-def outputs_of(state: AppState) -> OutputStore:
-    return state.extras[OUTPUTS_KEY]  # type: ignore[return-value]
 
 
 # ---- field parsing (every bad value is a 400 with a message saying what is valid) ----
@@ -88,10 +58,10 @@ def parse_intensity(value: str | None) -> float:
 def parse_format(value: str | None) -> str:
     if value is None or value == "":
         return "png"
-    fmt = normalise_format(value)
+    fmt = format_named(value)
     if fmt is None:
-        raise ApiError(400, "invalid_format",
-                       f"unknown output_format {value[:40]!r}; valid: {', '.join(FORMATS)}")
+        valid = ", ".join(f.extension for f in FORMATS.values())  # the names files end in
+        raise ApiError(400, "invalid_format", f"unknown output_format {value[:40]!r}; valid: {valid}")
     return fmt
 
 
@@ -180,12 +150,12 @@ async def handle_render(request: web.Request) -> web.Response:
         body = await asyncio.to_thread(encode_image, frame, direct)
         latency = (time.perf_counter() - t0) * 1000
         return web.Response(body=body, headers={
-            "Content-Type": FORMATS[direct][2],
+            "Content-Type": FORMATS[direct].mime,
             "X-Latency-Ms": f"{latency:.2f}",
             "X-Emotion": emotion,
             "X-Intensity": f"{intensity:g}",
         })
-    store = outputs_of(state)
+    store = state.outputs
     name, path = await asyncio.to_thread(lambda: store.write(encode_image(frame, fmt), fmt))
     latency = (time.perf_counter() - t0) * 1000
     return web.json_response(_result(state, emotion, intensity, name, str(path), frame, latency))
@@ -205,7 +175,7 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     jobs = [(source, Motion.emotion(e, intensity)) for e in emotions]
     with state.cache.held(key):
         frames = await state.worker.render(jobs, mode=mode)  # one engine call
-    store = outputs_of(state)
+    store = state.outputs
     saved = await asyncio.to_thread(lambda: [store.write(encode_image(f, fmt), fmt) for f in frames])
     latency = (time.perf_counter() - t0) * 1000
     return web.json_response({"results": [
@@ -217,7 +187,7 @@ async def handle_render_batch(request: web.Request) -> web.Response:
 async def handle_get_output(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     name = request.match_info["filename"]
-    path = outputs_of(state).resolve(name)
+    path = state.outputs.resolve(name)
     if path is None:
         raise ApiError(404, "not_found", "no such output (it may have expired or been deleted)")
     return web.FileResponse(path, headers={"Content-Type": mime_of(name),
@@ -227,7 +197,7 @@ async def handle_get_output(request: web.Request) -> web.StreamResponse:
 async def handle_delete_output(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     name = request.match_info["filename"]
-    deleted = await asyncio.to_thread(outputs_of(state).delete, name)
+    deleted = await asyncio.to_thread(state.outputs.delete, name)
     if not deleted:
         raise ApiError(404, "not_found", "no such output (it may have expired or been deleted)")
     return web.json_response({"deleted": True, "filename": name})
@@ -235,7 +205,7 @@ async def handle_delete_output(request: web.Request) -> web.Response:
 
 async def handle_health(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    gpu: GpuFacts = state.extras[GPU_KEY]  # type: ignore[assignment]
+    gpu = state.gpu
     info = state.engine.info
     return web.json_response({
         "status": "healthy",
@@ -251,13 +221,11 @@ async def handle_health(request: web.Request) -> web.Response:
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
-    body, ctype = metrics_of(request.app[STATE_KEY]).exposition()
+    body, ctype = request.app[STATE_KEY].metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": ctype})
 
 
-def setup_rest(app: web.Application, state: AppState) -> None:
-    state.extras[OUTPUTS_KEY] = OutputStore(state.config.output_dir, state.config.output_ttl_s)
-    state.extras[GPU_KEY] = probe_gpu()
+def setup_rest(app: web.Application) -> None:
     app.router.add_get("/health", handle_health)
     app.router.add_post("/render", handle_render)
     app.router.add_post("/render/batch", handle_render_batch)

@@ -13,12 +13,13 @@ from pathlib import Path
 from aiohttp import web
 
 from streamer.app_state import AppState
-from streamer.errors import json_error
+from streamer.errors import ApiError
+from streamer.samples import SAMPLE_NAMES, available_samples, sample_portrait_bytes
 
 log = logging.getLogger("streamer")
 
 # The package is installed editable: web/ sits next to streamer/ in the checkout.
-WEB_DIR: Path = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR: Path = Path(__file__).resolve().parents[2] / "web"
 
 CONTENT_TYPES: dict[str, str] = {
     ".html": "text/html; charset=utf-8",
@@ -41,9 +42,6 @@ CACHE_SAMPLES = "public, max-age=86400"
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
             "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
             "frame-ancestors 'none'; form-action 'self'")
-SAMPLE_NAMES: tuple[str, ...] = ("grace_hopper", "astronaut")
-_SAMPLES_KEY = "web.sample_bytes"
-_SAMPLE_LIST_KEY = "web.sample_names"
 
 
 class WebDirMissingError(RuntimeError):
@@ -61,7 +59,7 @@ def find_web_dir(web_dir: Path = WEB_DIR) -> Path:
 def _file_response(path: Path) -> web.StreamResponse:
     ctype = CONTENT_TYPES.get(path.suffix.lower())
     if ctype is None or not path.is_file():
-        return json_error(404, "not_found", "no such file")
+        raise ApiError(404, "not_found", "no such file")
     headers = {"Content-Type": ctype, "Cache-Control": CACHE_ASSETS,
                "X-Content-Type-Options": "nosniff"}
     if path.suffix.lower() == ".html":
@@ -93,18 +91,16 @@ def setup_web(app: web.Application, state: AppState) -> None:
     async def asset(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if not _SAFE_NAME.match(name):
-            return json_error(404, "not_found", "no such file")
+            raise ApiError(404, "not_found", "no such file")
         return _file_response(root / request.match_info["folder"] / name)
 
     async def sample(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if name not in SAMPLE_NAMES:
-            return json_error(404, "not_found",
-                              f"unknown sample {name!r}; known: {', '.join(SAMPLE_NAMES)}")
-        cached: dict[str, bytes] = state.extras.setdefault(_SAMPLES_KEY, {})
+            raise ApiError(404, "not_found", f"unknown sample {name!r}; known: {', '.join(SAMPLE_NAMES)}")
+        cached = state.samples.bytes_by_name
         data = cached.get(name)
         if data is None:
-            from streamer.samples import sample_portrait_bytes  # the sample loader is optional at import time
             try:
                 # Reading/encoding the photo is file I/O and image work: keep it off the loop.
                 data = await asyncio.get_running_loop().run_in_executor(
@@ -112,7 +108,7 @@ def setup_web(app: web.Application, state: AppState) -> None:
             except (OSError, ImportError, ValueError, RuntimeError) as exc:
                 # exc may name a file path: log it, tell the client only what is missing.
                 log.warning("sample %s unavailable: %r", name, exc)
-                return json_error(404, "not_found", f"sample {name!r} is not installed here")
+                raise ApiError(404, "not_found", f"sample {name!r} is not installed here") from None
             cached[name] = data
         return web.Response(body=data, headers={
             "Content-Type": _sniff_image_type(data),
@@ -125,13 +121,11 @@ def setup_web(app: web.Application, state: AppState) -> None:
     app.router.add_get(r"/{name:index\.html|favicon\.svg|favicon\.ico|site\.webmanifest}", top_file)
     app.router.add_get(r"/{folder:js|css|img}/{name}", asset)
     async def sample_list(request: web.Request) -> web.StreamResponse:
-        names = state.extras.get(_SAMPLE_LIST_KEY)
+        names = state.samples.names
         if names is None:
-            from streamer.samples import available_samples
-
             # Loading a sample may import scikit-image: seconds, so off the loop, once.
             found = await asyncio.get_running_loop().run_in_executor(None, available_samples)
-            names = state.extras[_SAMPLE_LIST_KEY] = [n for n in SAMPLE_NAMES if n in found]
+            names = state.samples.names = [n for n in SAMPLE_NAMES if n in found]
         return web.json_response({"samples": names}, headers={"Cache-Control": CACHE_ASSETS})
 
     app.router.add_get("/samples", sample_list)

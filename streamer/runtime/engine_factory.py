@@ -6,14 +6,12 @@ start raises EngineUnavailableError whose message tells the user what to do.
 """
 from __future__ import annotations
 
-import glob
 import logging
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.api import Engine, EngineUnavailableError
+from streamer.runtime.gpu import cuda_available
 
 log = logging.getLogger("streamer.engine")
 
@@ -27,22 +25,6 @@ class EngineRequest:
     device: str = "auto"
     weights_dir: Path | None = None
     allow_download: bool = True
-
-
-def nvidia_driver_present() -> bool:
-    """Cheap check before importing torch (seconds, hundreds of MB) just to hear "no GPU"."""
-    return os.path.exists("/proc/driver/nvidia/version") or bool(glob.glob("/dev/nvidia[0-9]*"))
-
-
-def cuda_available() -> bool:
-    if "torch" not in sys.modules and not nvidia_driver_present():
-        return False
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001 - a broken torch/CUDA install reads as "no GPU"
-        return False
 
 
 def _resolve_device(device: str) -> str:
@@ -63,11 +45,8 @@ def load_mesh() -> Engine:
 
 
 def load_liveportrait(device: str, weights_dir: Path | None, allow_download: bool) -> Engine:
-    try:
-        from engine.liveportrait import load_liveportrait_engine  # type: ignore[attr-defined]
-    except ImportError:
-        raise EngineUnavailableError(
-            "the liveportrait engine is not part of this build yet; use --engine mesh") from None
+    from engine.liveportrait import load_liveportrait_engine
+
     return load_liveportrait_engine(device, weights_dir, allow_download)
 
 

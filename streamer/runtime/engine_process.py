@@ -19,9 +19,14 @@ Shape of it:
 - A child that dies fails the call in flight with ``EngineCrashedError`` (an EngineError:
   500 on REST, an error event in sessions); the next call starts a new child, and sources
   from the old one are prepared again on first use.
+- Test hook: ``child_hook="module:function"`` makes the child pass its engine through that
+  function (importable in the child: spawn copies the parent's sys.path) and use what it
+  returns. Only tests set it (tests/engine_hooks.py wraps the engine with crash and stall
+  faults); the server never does.
 """
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 import multiprocessing as mp
@@ -31,11 +36,11 @@ import threading
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from engine.api import EngineError, EngineInfo, EngineUnavailableError, Source
+from engine.api import Engine, EngineError, EngineInfo, EngineUnavailableError, Source
 from engine.motion import Motion
 
 from streamer.runtime.engine_factory import EngineRequest
@@ -87,7 +92,13 @@ def _picklable_error(exc: BaseException) -> BaseException:
         return EngineError(f"{type(exc).__name__}: {exc}")
 
 
-def _child_main(conn: Connection, req: EngineRequest, shm_name: str) -> None:
+def _load_hook(spec: str) -> Callable[[Engine], Engine]:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _child_main(conn: Connection, req: EngineRequest, shm_name: str,
+                hook: str | None = None) -> None:
     """Runs in the spawned child: build the engine, then answer requests until told to stop
     or until the parent goes away (EOF on the pipe)."""
     from streamer.runtime.engine_factory import build_engine
@@ -98,6 +109,8 @@ def _child_main(conn: Connection, req: EngineRequest, shm_name: str) -> None:
         _pin_threads()
         try:
             engine = build_engine(req)
+            if hook is not None:
+                engine = _load_hook(hook)(engine)
         except BaseException as exc:  # noqa: BLE001 - report why, then exit
             conn.send(("err", _picklable_error(exc)))
             return
@@ -129,13 +142,6 @@ def _child_main(conn: Connection, req: EngineRequest, shm_name: str) -> None:
                                            mode=mode, size=size)
                     reply = _pack_frames(frames, buf)
                 elif op == "release":
-                    reply = None
-                elif op == "crash":  # tests: simulate an engine that takes the process down
-                    os._exit(3)
-                elif op == "stall":  # tests: simulate a render that takes this long
-                    import time
-
-                    time.sleep(msg[1])
                     reply = None
                 else:
                     raise EngineError(f"unknown engine request {op!r}")
@@ -180,9 +186,11 @@ class ProcessEngine:
     one thread at a time (EngineWorker's engine thread); ``release`` may come from any
     thread and never blocks: it rides along with the next request."""
 
-    def __init__(self, req: EngineRequest, frame_buffer_bytes: int = FRAME_BUFFER_BYTES) -> None:
+    def __init__(self, req: EngineRequest, frame_buffer_bytes: int = FRAME_BUFFER_BYTES,
+                 child_hook: str | None = None) -> None:
         self.req = req
         self.frame_buffer_bytes = frame_buffer_bytes
+        self.child_hook = child_hook  # tests only: see the module docstring
         self._ctx = mp.get_context("spawn")
         self._ids = itertools.count(1)
         self._generations = itertools.count(1)
@@ -241,15 +249,6 @@ class ProcessEngine:
         child = self._child
         return None if child is None else child.proc.pid
 
-    def crash_for_test(self) -> None:
-        """Make the child exit abruptly mid-request (what a segfault would look like)."""
-        child = self._ensure_child()
-        self._ask(child, ("crash", []))
-
-    def stall_for_test(self, seconds: float) -> None:
-        """Keep the child busy for this long, as a very slow render would."""
-        self._ask(self._ensure_child(), ("stall", seconds, []))
-
     def close(self) -> None:
         """Stop the child now. Safe from any thread, and while a call is in flight: that call
         then fails with EngineCrashedError."""
@@ -265,7 +264,7 @@ class ProcessEngine:
         shm = SharedMemory(name=f"lpa-engine-{os.getpid()}-{gen}-{secrets.token_hex(4)}",
                            create=True, size=self.frame_buffer_bytes)
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_child_main, args=(child_conn, self.req, shm.name),
+        proc = self._ctx.Process(target=_child_main, args=(child_conn, self.req, shm.name, self.child_hook),
                                  name=f"engine-{gen}", daemon=True)
         try:
             proc.start()
@@ -394,7 +393,7 @@ def wants_engine_process(choice: str, req: EngineRequest) -> bool:
         raise ValueError(f"engine process must be one of {', '.join(ENGINE_PROCESS_CHOICES)}")
     if choice != "auto":
         return choice == "on"
-    from streamer.runtime.engine_factory import cuda_available
+    from streamer.runtime.gpu import cuda_available
 
     if req.engine == "mesh":
         return True

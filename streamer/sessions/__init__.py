@@ -1,4 +1,9 @@
-"""Real-time sessions (WebSocket control, WebRTC video, batched render loop)."""
+"""Real-time sessions: WebSocket control, WebRTC video, and the batched render loop.
+
+routes.py (REST + the WebSocket route) -> ws.py (one socket: incoming messages.py, outgoing
+events.py) -> session.py (one session's state) <- scheduler.py (renders every due session)
+-> webrtc.py (viewers) and frames.py (subscribe_frames). registry.py owns limits and expiry.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -6,23 +11,23 @@ import asyncio
 from aiohttp import web
 
 from streamer.app_state import AppState
-from streamer.sessions.metrics import SessionMetrics
-from streamer.sessions.registry import Session, SessionRegistry
-from streamer.sessions.routes import REGISTRY_KEY, registry_of
+from streamer.sessions import routes
+from streamer.sessions.registry import SessionRegistry
+from streamer.sessions.scheduler import Scheduler
+from streamer.sessions.session import Session
 
 __all__ = ["setup_sessions", "Session", "SessionRegistry", "registry_of"]
 
 
+def registry_of(state: AppState) -> SessionRegistry:
+    """The app's sessions (the same object as ``state.sessions``)."""
+    return state.sessions
+
+
 def setup_sessions(app: web.Application, state: AppState) -> None:
     """Add the /sessions routes and the scheduler's startup/shutdown hooks."""
-    from streamer.sessions.scheduler import Scheduler  # the scheduler imports this package's modules
-    from . import routes
-
-    metrics = SessionMetrics.create(state.registry)
-    registry = SessionRegistry(state.config.sessions, state.cache, metrics)
-    scheduler = Scheduler(registry, state.worker, metrics)
-    state.extras[REGISTRY_KEY] = registry
-    state.extras["scheduler"] = scheduler
+    registry = state.sessions
+    scheduler = Scheduler(registry, state.worker, registry.metrics)
     tasks: list[asyncio.Task] = []
 
     async def _start(app: web.Application) -> None:

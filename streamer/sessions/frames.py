@@ -1,6 +1,7 @@
-"""JPEG/WebP encoding of session frames for `subscribe_frames`, off the event loop.
+"""Session frames for `subscribe_frames`: JPEG/WebP encoding off the event loop, and the
+per-socket subscription state.
 
-cv2.imencode releases the GIL, so a small dedicated pool keeps encodes from competing
+The encoders release the GIL, so a small dedicated pool keeps encodes from competing
 with the engine thread's queue and from blocking the loop.
 """
 from __future__ import annotations
@@ -9,29 +10,17 @@ import asyncio
 import concurrent.futures
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from streamer.imaging import encode_image
 
 _POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="frame-encode")
 
 
-def encode_frame(frame: np.ndarray, fmt: str, quality: int) -> bytes:
-    """RGB uint8 frame -> one complete JPEG or WebP image."""
-    bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-    if fmt == "jpeg":
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    elif fmt == "webp":
-        ok, buf = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
-    else:
-        raise ValueError(f"unknown frame format {fmt!r}")
-    if not ok:
-        raise RuntimeError(f"{fmt} encoding failed")
-    return buf.tobytes()
-
-
 async def encode_frame_async(frame: np.ndarray, fmt: str, quality: int) -> bytes:
+    """fmt: "jpeg" or "webp" (the subscribe_frames names are the imaging names)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_POOL, encode_frame, frame, fmt, quality)
+    return await loop.run_in_executor(_POOL, encode_image, frame, fmt, quality)
 
 
 @dataclass

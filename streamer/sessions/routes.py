@@ -5,22 +5,17 @@ import time
 
 from aiohttp import web
 
-from streamer.access.control.control import WS_PROTOCOL, issue_session_token, pixel_limit, session_visible, upload_limit
-from streamer.app_state import STATE_KEY, AppState
-from streamer.errors import ApiError, json_error
+from streamer.access.control import WS_PROTOCOL, issue_session_token, pixel_limit, session_visible, upload_limit
+from streamer.app_state import STATE_KEY
+from streamer.http.forms import Form
+from streamer.errors import ApiError
 from streamer.http.forms import read_form
 from streamer.http.portraits import prepare_portrait
-from streamer.sessions.registry import SessionRegistry
 from streamer.sessions.ws import session_ws
 
-REGISTRY_KEY = "sessions"  # state.extras[REGISTRY_KEY] is the SessionRegistry
 CODECS = ("vp8", "h264")
 _TRUE = ("true", "1", "on", "yes")
 _FALSE = ("false", "0", "off", "no")
-
-
-def registry_of(state: AppState) -> SessionRegistry:
-    return state.extras[REGISTRY_KEY]  # type: ignore[return-value]
 
 
 def _int_field(value: str | None, name: str, default: int, low: int, high: int,
@@ -37,7 +32,7 @@ def _int_field(value: str | None, name: str, default: int, low: int, high: int,
     return x
 
 
-def _parse_options(form) -> tuple[int, int, str, bool]:  # type: ignore[no-untyped-def]
+def _parse_options(form: Form) -> tuple[int, int, str, bool]:
     fps = _int_field(form.text("fps"), "fps", 25, 1, 60)
     size = _int_field(form.text("size"), "size", 512, 128, 1024, 16)
     codec = (form.text("codec") or "vp8").lower()
@@ -49,30 +44,23 @@ def _parse_options(form) -> tuple[int, int, str, bool]:  # type: ignore[no-untyp
     return fps, size, codec, idle_raw in _TRUE
 
 
-def _error_response(exc: ApiError) -> web.Response:
-    return json_error(exc.status, exc.code, exc.message, exc.headers)
-
-
 async def create_session(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    registry = registry_of(state)
+    registry = state.sessions
     limits = state.config.sessions
+    registry.reserve()  # 429 before reading a large upload
     try:
-        registry.reserve()  # 429 before reading a large upload
-        try:
-            form = await read_form(request, upload_limit(request, state), ("source_image",))
-            data = form.require_file("source_image")
-            fps, size, codec, idle = _parse_options(form)
-            if form.text("fps") in (None, ""):
-                fps = limits.default_fps
-            if form.text("size") in (None, ""):
-                size = limits.default_size
-            key, source = await prepare_portrait(state, data, pixel_limit(request, state))
-        except BaseException:
-            registry.unreserve()
-            raise
-    except ApiError as exc:
-        return _error_response(exc)
+        form = await read_form(request, upload_limit(request, state), ("source_image",))
+        data = form.require_file("source_image")
+        fps, size, codec, idle = _parse_options(form)
+        if form.text("fps") in (None, ""):
+            fps = limits.default_fps
+        if form.text("size") in (None, ""):
+            size = limits.default_size
+        key, source = await prepare_portrait(state, data, pixel_limit(request, state))
+    except BaseException:
+        registry.unreserve()
+        raise
     s = registry.add(key, source, fps, size, codec, idle)
     body = {"session_id": s.id, "ws_url": f"ws://{request.host}/sessions/{s.id}/ws",
             "ice_servers": [{"urls": [u]} for u in state.config.ice_servers],
@@ -83,25 +71,25 @@ async def create_session(request: web.Request) -> web.Response:
 
 async def list_sessions(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
-    registry = registry_of(state)
+    registry = state.sessions
     now = time.monotonic()
     return web.json_response({"sessions": [s.describe(now) for s in registry.active()
                                            if session_visible(request, state, s.id)]})
 
 
 async def get_session(request: web.Request) -> web.Response:
-    registry = registry_of(request.app[STATE_KEY])
+    registry = request.app[STATE_KEY].sessions
     s = registry.get(request.match_info["session_id"])
     if s is None:
-        return json_error(404, "not_found", "no such session")
+        raise ApiError(404, "not_found", "no such session")
     return web.json_response(s.describe(time.monotonic()))
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    registry = registry_of(request.app[STATE_KEY])
+    registry = request.app[STATE_KEY].sessions
     s = registry.get(request.match_info["session_id"])
     if s is None:
-        return json_error(404, "not_found", "no such session")
+        raise ApiError(404, "not_found", "no such session")
     await registry.close_session(s, "deleted")
     return web.json_response({"deleted": True, "session_id": s.id})
 
@@ -109,6 +97,6 @@ async def delete_session(request: web.Request) -> web.Response:
 async def ws_route(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     limits = state.config.sessions
-    return await session_ws(request, registry_of(state), list(state.config.ice_servers),
+    return await session_ws(request, state.sessions, list(state.config.ice_servers),
                             limits.max_viewers_per_socket, limits.max_viewers_per_session,
                             request.get(WS_PROTOCOL))

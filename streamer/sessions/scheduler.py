@@ -29,7 +29,8 @@ from engine.motion import Motion
 
 from streamer.runtime.engine_worker import EngineWorker, QueueFullError
 from streamer.sessions.metrics import SessionMetrics
-from streamer.sessions.registry import Session, SessionRegistry
+from streamer.sessions.registry import SessionRegistry
+from streamer.sessions.session import Session
 
 log = logging.getLogger(__name__)
 

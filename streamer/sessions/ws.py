@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from streamer.errors import json_error
+from streamer.errors import ApiError
 from streamer.sessions.frames import FrameSubscription, encode_frame_async
 from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, MessageError, Offer, Ping, SetIdle,
                        SetTarget, SubscribeFrames, UnsubscribeFrames, parse_message)
-from streamer.sessions.registry import Session, SessionRegistry
+from streamer.sessions import events
+from streamer.sessions.registry import SessionRegistry
+from streamer.sessions.session import Session
 from streamer.sessions.webrtc import SdpError, Viewer
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,7 @@ class SocketConn:
     # --- incoming ---
     def error(self, code: str, message: str, request_type: str | None, msg_id: Any = None) -> bool:
         """Send an error event; True when the socket crossed the flood limit."""
-        self._reply({"type": "error", "code": code, "message": message,
-                     "request_type": request_type}, msg_id)
+        self._reply(events.error(code, message, request_type), msg_id)
         now = time.monotonic()
         self._errors.append(now)
         while self._errors and now - self._errors[0] > FLOOD_WINDOW_S:
@@ -150,7 +151,7 @@ class SocketConn:
             s.set_idle(msg.enabled)
             self._reply(s.state_event(), msg.id)
         elif isinstance(msg, Ping):
-            self._reply({"type": "pong", "t": msg.t, "server_time": time.time()}, msg.id)
+            self._reply(events.pong(msg.t), msg.id)
         elif isinstance(msg, SubscribeFrames):
             self.subscription = FrameSubscription(msg.format, msg.quality, msg.fps or s.fps)
         elif isinstance(msg, UnsubscribeFrames):
@@ -182,7 +183,7 @@ class SocketConn:
         if s.last_frame is not None:
             viewer.push_frame(s.last_frame)  # the first frame without waiting a tick
         self.registry.update_viewer_gauge()
-        self._reply({"type": "answer", "sdp": sdp}, msg.id)
+        self._reply(events.answer(sdp), msg.id)
 
     async def _candidate(self, msg: Candidate) -> None:
         if not self.viewers:
@@ -220,7 +221,7 @@ async def session_ws(request: web.Request, registry: SessionRegistry, ice_server
                      protocol: str | None = None) -> web.StreamResponse:
     session = registry.get(request.match_info["session_id"])
     if session is None:
-        return json_error(404, "not_found", "no such session")
+        raise ApiError(404, "not_found", "no such session")
     # timeout bounds the close handshake, so shutdown never waits on a silent client.
     # protocol: the lpa-token.<t> subprotocol the token came in; browsers need it echoed.
     ws = web.WebSocketResponse(max_msg_size=MAX_WS_FRAME, timeout=1.0, autoping=True,
@@ -230,11 +231,9 @@ async def session_ws(request: web.Request, registry: SessionRegistry, ice_server
                       max_viewers_per_session)
     session.sockets.add(conn)
     session.touch()
-    conn.send_event({"type": "hello", "session_id": session.id, "fps": session.fps,
-                     "size": session.size, "codec": session.codec,
-                     "idle_motion": session.idle_enabled})
+    conn.send_event(session.hello_event())
     if session.frames_rendered > 0:
-        conn.send_event({"type": "ready"})
+        conn.send_event(events.ready())
     try:
         async for msg in ws:
             session.touch()
