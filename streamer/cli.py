@@ -13,9 +13,9 @@ from engine.motion import EMOTIONS, Motion, validate_unit
 
 from streamer.access.cli import access_config_from_args, add_access_args, warn_public_bind
 from streamer.config import ServerConfig, SessionLimits
+from streamer.errors import ApiError
 from streamer.runtime.engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
 from streamer.runtime.engine_process import ProcessEngine, wants_engine_process
-from streamer.errors import ApiError
 
 log = logging.getLogger("streamer")
 

@@ -19,7 +19,7 @@ class SessionLimits:
 
 @dataclass
 class AccessConfig:
-    """Who may call the server and how much (streamer/access.py). All off by default."""
+    """Who may call the server and how much (streamer/access/control.py). All off by default."""
     api_keys: list[str] = field(default_factory=list)  # empty: no auth (loopback use)
     metrics_auth: bool = False  # /metrics needs a key too
     cors_origins: list[str] = field(default_factory=list)  # empty: no cross-origin access
@@ -41,7 +41,7 @@ class ServerConfig:
     output_ttl_s: float = 3600.0
     max_upload_mb: float = 10.0
     max_image_pixels: int = 40_000_000
-    engine_process: str = "auto"  # auto | on | off: the engine in a child process (engine_process.py)
+    engine_process: str = "auto"  # auto | on | off: the engine in a child process (runtime/engine_process.py)
     engine_queue: int = 32  # bounded queue in front of the engine thread
     cache_entries: int = 32
     ice_servers: list[str] = field(default_factory=list)

@@ -23,10 +23,11 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from streamer.access.rate_limit import BucketTable, retry_after_header
+from streamer.routes import METERED, METRICS_PATH, OPEN_PATHS, TOKEN, route_template
 from streamer.app_state import AppState
 from streamer.config import AccessConfig
 from streamer.errors import ApiError
-from streamer.access.rate_limit import BucketTable, retry_after_header
 
 log = logging.getLogger("streamer")
 

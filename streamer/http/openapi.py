@@ -16,11 +16,11 @@ from engine.motion import CONTROL_RANGES, EMOTIONS
 
 from streamer.app_state import AppState
 from streamer.config import ServerConfig
+from streamer.http.rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
+from streamer.http.web_routes import ASSET_DIRS
 from streamer.imaging import ALIASES, FORMATS
 from streamer.routes import METERED, METRICS_PATH, OPEN_PATHS
-from streamer.http.rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
 from streamer.sessions.routes import CODECS
-from streamer.http.web_routes import ASSET_DIRS
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -261,7 +261,7 @@ def _server_error() -> Schema:
 
 
 def _paths(config: ServerConfig) -> Schema:
-    image_types = tuple(mime for _, _, mime in FORMATS.values())
+    image_types = tuple(f.mime for f in FORMATS.values())
     not_found = {"404": _error("no such resource")}
     session_id = _path_param("session_id", {"type": "string", "minLength": 1},
                              "the id POST /sessions returned")

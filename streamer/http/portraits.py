@@ -15,8 +15,8 @@ from PIL import Image, UnidentifiedImageError
 from engine.api import EngineError, Source
 
 from streamer.app_state import AppState
-from streamer.runtime.engine_worker import QueueFullError
 from streamer.errors import ApiError, api_error_of
+from streamer.runtime.engine_worker import QueueFullError
 from streamer.runtime.source_cache import content_key
 
 

@@ -20,8 +20,8 @@ from streamer.app_state import STATE_KEY, AppState
 from streamer.errors import ApiError
 from streamer.http.forms import Form, read_form
 from streamer.http.outputs import mime_of
-from streamer.imaging import FORMATS, MIME_TO_FORMAT, encode_image, format_named
 from streamer.http.portraits import prepare_portrait
+from streamer.imaging import FORMATS, MIME_TO_FORMAT, encode_image, format_named
 
 DEFAULT_INTENSITY = 0.7
 MAX_BATCH = 16

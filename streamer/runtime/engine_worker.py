@@ -1,7 +1,7 @@
 """The one place engine work runs: a single engine thread behind one bounded queue.
 
 Two modes, same API: "thread" runs the engine in this process (the liveportrait engine on
-CUDA); "process" is given a ``ProcessEngine`` (streamer/engine_process.py) whose work runs
+CUDA); "process" is given a ``ProcessEngine`` (runtime/engine_process.py) whose work runs
 in a child process, so the engine thread only waits on a pipe and the engine's numpy code
 no longer competes for this process's GIL.
 

@@ -7,9 +7,8 @@ from aiohttp import web
 
 from streamer.access.control import WS_PROTOCOL, issue_session_token, pixel_limit, session_visible, upload_limit
 from streamer.app_state import STATE_KEY
-from streamer.http.forms import Form
 from streamer.errors import ApiError
-from streamer.http.forms import read_form
+from streamer.http.forms import Form, read_form
 from streamer.http.portraits import prepare_portrait
 from streamer.sessions.ws import session_ws
 

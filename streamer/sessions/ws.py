@@ -16,10 +16,10 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from streamer.errors import ApiError
+from streamer.sessions import events
 from streamer.sessions.frames import FrameSubscription, encode_frame_async
 from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, MessageError, Offer, Ping, SetIdle,
                        SetTarget, SubscribeFrames, UnsubscribeFrames, parse_message)
-from streamer.sessions import events
 from streamer.sessions.registry import SessionRegistry
 from streamer.sessions.session import Session
 from streamer.sessions.webrtc import SdpError, Viewer
