@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streamer.runtime.engine_factory import cuda_available
+from streamer.runtime.gpu import cuda_available
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ from engine.motion import CONTROL_RANGES, EMOTIONS
 from streamer.config import SessionLimits
 from streamer.sessions.messages import MAX_TEXT_BYTES
 from streamer.sessions.pyclient import SessionClient
-from streamer.sessions.routes import registry_of
+from streamer.sessions import registry_of
 
 WS_ERROR_CODES = {"invalid_json", "invalid_message", "unknown_type", "invalid_value",
                   "message_too_large", "binary_not_supported", "sdp_error", "rate_limited"}
