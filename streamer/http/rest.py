@@ -61,7 +61,8 @@ def parse_format(value: str | None) -> str:
     fmt = format_named(value)
     if fmt is None:
         valid = ", ".join(f.extension for f in FORMATS.values())  # the names files end in
-        raise ApiError(400, "invalid_format", f"unknown output_format {value[:40]!r}; valid: {valid}")
+        raise ApiError(400, "invalid_format",
+                       f"unknown output_format {value[:40]!r}; valid: {valid}")
     return fmt
 
 

@@ -5,7 +5,8 @@ import time
 
 from aiohttp import web
 
-from streamer.access.control import WS_PROTOCOL, issue_session_token, pixel_limit, session_visible, upload_limit
+from streamer.access.control import (WS_PROTOCOL, issue_session_token, pixel_limit, session_visible,
+                                     upload_limit)
 from streamer.app_state import STATE_KEY
 from streamer.errors import ApiError
 from streamer.http.forms import Form, read_form

@@ -18,8 +18,9 @@ from aiohttp import WSMsgType, web
 from streamer.errors import ApiError
 from streamer.sessions import events
 from streamer.sessions.frames import FrameSubscription, encode_frame_async
-from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, MessageError, Offer, Ping, SetIdle,
-                       SetTarget, SubscribeFrames, UnsubscribeFrames, parse_message)
+from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, Message, MessageError, Offer,
+                                        Ping, SetIdle, SetTarget, SubscribeFrames,
+                                        UnsubscribeFrames, parse_message)
 from streamer.sessions.registry import SessionRegistry
 from streamer.sessions.session import Session
 from streamer.sessions.webrtc import SdpError, Viewer
@@ -142,7 +143,7 @@ class SocketConn:
             return self.error(exc.code, exc.message, exc.request_type, exc.msg_id)
         return False
 
-    async def _dispatch(self, msg: Any) -> None:
+    async def _dispatch(self, msg: Message) -> None:
         s = self.session
         if isinstance(msg, SetTarget):
             s.set_target(msg.emotions, msg.controls, msg.transition_ms)
