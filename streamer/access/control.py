@@ -3,9 +3,11 @@
 With no keys configured the server is open (the loopback default) and nothing here gets in
 the way. With keys, every route needs `Authorization: Bearer KEY` except /health, the static
 demo page and /openapi.json (nothing secret there; the page can do nothing without a key or
-token), and /metrics unless `metrics_auth`. A session token, issued by `POST /sessions` made
-with a key, opens only that session: its WebSocket and GET/DELETE /sessions/{id}. A session
-belongs to the key that created it: other keys get 404 for it and do not see it in the list.
+token), and /metrics unless `metrics_auth`. Which routes are open, metered or open to a
+session token is the route table's business (streamer/routes.py). A session token, issued
+by `POST /sessions` made with a key, opens only that session: its WebSocket and
+GET/DELETE /sessions/{id}. A session belongs to the key that created it: other keys get 404
+for it and do not see it in the list.
 
 Keys and tokens are compared as SHA-256 digests with hmac.compare_digest, every key every
 time, so neither the timing nor the length of a guess tells anything. They are never logged.
@@ -24,10 +26,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from streamer.access.rate_limit import BucketTable, retry_after_header
-from streamer.routes import METERED, METRICS_PATH, OPEN_PATHS, TOKEN, route_template
 from streamer.app_state import AppState
 from streamer.config import AccessConfig
 from streamer.errors import ApiError
+from streamer.routes import METERED, METRICS_PATH, OPEN_PATHS, TOKEN, route_template
 
 log = logging.getLogger("streamer")
 
@@ -35,6 +37,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 TOKEN_PROTOCOL_PREFIX = "lpa-token."
 REALM = 'Bearer realm="liveportrait-avatar"'
+
 
 @dataclass(frozen=True)
 class Principal:
