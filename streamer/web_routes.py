@@ -17,8 +17,8 @@ from .errors import json_error
 
 log = logging.getLogger("streamer")
 
-# The package is installed editable: web/ sits next to streamer/ in the checkout.
-WEB_DIR: Path = Path(__file__).resolve().parent.parent / "web"
+from streamer.web_assets import web_root  # noqa: E402 - web/ as installed (wheel or checkout)
+WEB_DIR: Path = web_root()
 
 CONTENT_TYPES: dict[str, str] = {
     ".html": "text/html; charset=utf-8",
