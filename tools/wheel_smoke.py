@@ -132,7 +132,9 @@ def orchestrate(args: argparse.Namespace) -> int:
         log(f"fresh venv in {venv}: {args.torch} first, then the wheel")
         run([sys.executable, "-m", "venv", str(venv)])
         py, exe = venv / "bin" / "python", venv / "bin" / "liveportrait-avatar"
-        pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        # --no-compile: no .pyc for the thousands of files in torch, jax, scipy (minutes on 2 cores);
+        # Python compiles what it imports on first use.
+        pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
         run([*pip, args.torch])
         run([*pip, str(wheel)])
         log(f"installed ({time.monotonic() - t0:.0f} s so far)")
@@ -159,14 +161,20 @@ def orchestrate(args: argparse.Namespace) -> int:
         log(f"serving on {url}: {health}")
         check = tmp / "check.py"  # a copy, run in isolated mode: the checkout stays off sys.path
         shutil.copy2(Path(__file__), check)
-        run([str(py), "-I", str(check), "--check", url, "--expect-version", version.split()[-1]],
-            cwd=cwd, timeout=300)
+        try:
+            run([str(py), "-I", str(check), "--check", url, "--expect-version", version.split()[-1]],
+                cwd=cwd, timeout=300)
+        except subprocess.CalledProcessError:
+            raise SystemExit("wheel-smoke: the checks against the installed server failed (above)") from None
         code = stop(proc)
         if code != 0:
             raise SystemExit(f"wheel-smoke: the server exited with {code} after SIGTERM")
         log(f"server stopped cleanly; wheel smoke passed in {time.monotonic() - t0:.0f} s")
         ok = True
         return 0
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"wheel-smoke: {' '.join(map(str, exc.args[1]))} failed "
+                         f"(exit {exc.returncode})") from None
     finally:
         if proc is not None:
             stop(proc)
@@ -276,15 +284,19 @@ async def _checks(base: str, expect_version: str | None) -> None:
             async with http.delete(f"{base}/sessions/{sid}") as r:
                 body = await r.json()
                 _expect(r.status == 200 and body == {"deleted": True, "session_id": sid}, f"DELETE: {body}")
-            closed = None
-            while not ws.closed:
+            closed, code = None, None
+            while code is None:  # frames and stats may still be in flight before the close
                 msg = await ws.receive(timeout=30)
                 if msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data)["type"] == "closed":
                     closed = json.loads(msg.data)
-                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                    break
-            _expect(closed == {"type": "closed", "reason": "deleted"} and ws.close_code == 4000,
-                    f"after DELETE: event {closed}, close code {ws.close_code}")
+                elif msg.type == aiohttp.WSMsgType.CLOSE:
+                    code = msg.data  # the server's close frame (ws.close_code may read 1006 if
+                    # the server drops the connection before our reply to it is written)
+                elif msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    raise SystemExit(f"wheel-smoke check failed: socket ended with {msg.type}, "
+                                     f"close code {ws.close_code}, before a close frame")
+            _expect(closed == {"type": "closed", "reason": "deleted"} and code == 4000,
+                    f"after DELETE: event {closed}, close code {code}")
         async with http.get(f"{base}/sessions/{sid}") as r:
             _expect(r.status == 404, f"deleted session still answers {r.status}")
         print("  DELETE /sessions: closed event, close code 4000, then 404", flush=True)
