@@ -33,10 +33,6 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DIST = "liveportrait-avatar"
-# Files a wheel must carry (beyond the Python modules): the page and the license.
-WHEEL_MUST_HAVE = ("streamer_web/index.html", "streamer_web/js/app.js", "streamer_web/css/app.css",
-                   "streamer_web/favicon.svg")
 # First start compiles the mesh kernels (numba) and imports mediapipe: tens of seconds on 2 cores.
 START_TIMEOUT_S = 240.0
 SAMPLES = ("grace_hopper", "astronaut")
@@ -70,17 +66,20 @@ def copy_source(dest: Path) -> None:
         shutil.copy2(src, target)
 
 
-def check_wheel(wheel: Path) -> None:
+def check_wheel(wheel: Path, src: Path) -> None:
+    """Every file of web/ is in the wheel as streamer_web/..., and so is the LICENSE."""
     names = set(zipfile.ZipFile(wheel).namelist())
-    missing = [n for n in WHEEL_MUST_HAVE if n not in names]
-    if missing:
-        raise SystemExit(f"wheel-smoke: {wheel.name} lacks {missing}")
+    page = ["streamer_web/" + p.relative_to(src / "web").as_posix()
+            for p in sorted((src / "web").rglob("*")) if p.is_file()]
+    missing = [n for n in page if n not in names]
+    if "streamer_web/index.html" not in page or missing:
+        raise SystemExit(f"wheel-smoke: {wheel.name} lacks the demo page's {missing or 'index.html'}")
     if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
         raise SystemExit(f"wheel-smoke: {wheel.name} carries no LICENSE in its dist-info")
     stray = sorted(n for n in names if n.split("/")[0] in ("tests", "bench", "tools", "client-ts", "web"))
     if stray:
         raise SystemExit(f"wheel-smoke: {wheel.name} carries files it should not: {stray[:5]}")
-    log(f"{wheel.name}: {len(names)} files, page and LICENSE present")
+    log(f"{wheel.name}: {len(names)} files, with the {len(page)} files of web/ and the LICENSE")
 
 
 def free_port() -> int:
@@ -127,7 +126,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         log(f"building the wheel from a copy of the checkout in {src}")
         run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src), "-w", str(dist)])
         [wheel] = sorted(dist.glob("*.whl"))
-        check_wheel(wheel)
+        check_wheel(wheel, src)
 
         log(f"fresh venv in {venv}: {args.torch} first, then the wheel")
         run([sys.executable, "-m", "venv", str(venv)])
@@ -184,6 +183,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         if args.keep or not ok:
             log(f"kept {tmp}")
         else:
+            log(f"removing {tmp} (a venv with torch: a minute on a slow disk)")
             shutil.rmtree(tmp, ignore_errors=True)
 
 
