@@ -183,7 +183,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         if args.keep or not ok:
             log(f"kept {tmp}")
         else:
-            log(f"removing {tmp} (a venv with torch: a minute on a slow disk)")
+            log(f"removing {tmp}")
             shutil.rmtree(tmp, ignore_errors=True)
 
 
