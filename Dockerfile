@@ -1,6 +1,8 @@
 # GPU image: the liveportrait engine on CUDA, the mesh engine as fallback. Not buildable on the
-# development machines (no Docker there); kept consistent with pyproject.toml by hand.
-FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
+# development machines (no Docker there); kept consistent with pyproject.toml and setup.py by hand.
+# Two stages: `build` turns the source into a wheel; the image installs that wheel (as
+# `pip install` gives the package to anyone), so no source tree is in it.
+FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 AS base
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -17,18 +19,27 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && python3.11 -m venv /opt/venv
 
-WORKDIR /app
-# Dependencies first (better layer caching): the default torch wheel on Linux is the CUDA 12 build.
-COPY pyproject.toml README.md ./
+RUN pip install --upgrade pip
+
+# The wheel: engine/, streamer/ and web/ (as the package streamer_web, see setup.py).
+FROM base AS build
+WORKDIR /src
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY engine ./engine
 COPY streamer ./streamer
 COPY web ./web
-# Editable, as in development: the server serves web/ from beside streamer/.
-# Importing the mesh kernels compiles them into NUMBA_CACHE_DIR, so the server loads them
-# at start instead of compiling (about 5 s) in every new container.
-RUN pip install --upgrade pip && pip install -e . \
+RUN pip wheel --no-deps . -w /dist
+
+FROM base
+# The default torch wheel on Linux is the CUDA 12 build. Importing the mesh kernels compiles
+# them into NUMBA_CACHE_DIR, so the server loads them at start instead of compiling (about 5 s)
+# in every new container.
+COPY --from=build /dist /dist
+RUN pip install /dist/*.whl && rm -rf /dist \
  && python -c "import cv2, mediapipe, torch; print('cv2', cv2.__version__, 'torch', torch.__version__)" \
- && python -c "import engine.mesh.kernels"
+ && python -c "import engine.mesh.kernels, streamer_web"
+
+WORKDIR /app
 
 RUN useradd --create-home --uid 10001 avatar \
  && mkdir -p /cache/huggingface /data/outputs \

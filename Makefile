@@ -22,6 +22,7 @@ help:
 	@echo "make sample  - write portrait.jpg (a sample photo) for the README's curl examples"
 	@echo "make bench   - time the mesh engine on the sample portraits"
 	@echo "make screenshot - regenerate docs/demo.png from the live demo page"
+	@echo "make wheel-smoke - build the wheel, install it in a fresh venv, serve and check every route family"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -77,9 +78,16 @@ test-client: $(TEST_STAMP)
 	else echo "client-ts/ not present: skipping its tests"; fi
 
 # Alias for the TypeScript client's tests (npm ci + npm test in client-ts/). They need the test
-# extras too: scikit-image for the no-face cat photo, playwright for the browser test.
+# extras too: playwright for the browser test.
 .PHONY: test-ts
 test-ts: $(TEST_STAMP) test-client
+
+# The package as a stranger installs it: build the wheel, install it (not editable) into a fresh
+# venv outside the checkout, serve from another folder, check /, /samples, /render and a session
+# (tools/wheel_smoke.py). Needs no .venv; .ci/run runs it before `make test`.
+.PHONY: wheel-smoke
+wheel-smoke:
+	$(PYTHON) tools/wheel_smoke.py --torch "$(TORCH_SPEC)"
 
 clean-stamps:
 	rm -f $(STAMP) $(TEST_STAMP)

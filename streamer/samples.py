@@ -1,7 +1,7 @@
 """Sample portraits that ship inside packages we already depend on (no downloads, no photos in git).
 
 grace_hopper: matplotlib's sample data (matplotlib comes with mediapipe).
-astronaut / chelsea: scikit-image's data module (a test extra); chelsea is a cat, i.e. no human face.
+astronaut / chelsea: scikit-image's data module (a runtime dependency); chelsea is a cat, i.e. no human face.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _skimage(name: str) -> np.ndarray:
         from skimage import data
     except ImportError:
         raise SampleUnavailableError(
-            f"the {name!r} sample needs scikit-image (pip install -e '.[test]')") from None
+            f"the {name!r} sample needs scikit-image (pip install scikit-image)") from None
     return np.asarray(getattr(data, name)(), dtype=np.uint8)
 
 

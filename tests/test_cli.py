@@ -5,6 +5,7 @@ import importlib.metadata as md
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -135,3 +136,12 @@ def test_bench_prints_json():
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result["prepare_ms"] > 0 and result["render_ms_median"] > 0
+
+
+def test_version_prints_the_installed_package_version():
+    exe = shutil.which("liveportrait-avatar", path=str(Path(sys.executable).parent))
+    assert exe
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"liveportrait-avatar {md.version('liveportrait-avatar')}"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", md.version("liveportrait-avatar"))

@@ -1,11 +1,12 @@
 /**
- * The seed's README example, compiled with tsc and run as written against the real server.
- * Only the URL string and the working folder differ; `./client/LivePortraitClient` is a
- * one-line re-export of this package.
+ * The README's usage example is the seed's, importing this package by name instead of the seed's
+ * `./client/LivePortraitClient`. It is compiled with tsc and run as written against the real
+ * server (only the URL string differs); the seed's verbatim code compiles too, with
+ * `./client/LivePortraitClient` a one-line re-export of the package.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync, rmSync, mkdirSync, writeFileSync, copyFileSync } from "node:fs";
+import { readFileSync, rmSync, mkdirSync, writeFileSync, copyFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
@@ -14,7 +15,7 @@ import { CLIENT_ROOT, type Samples, type ServerHandle, startServer, tempDir, wri
 
 const run = promisify(execFile);
 
-/** The seed's example, verbatim: the README must keep it unchanged. */
+/** The seed's example, verbatim: the README keeps it, bar the import path. */
 const SEED_EXAMPLE = `import { createLivePortraitClient, EmotionType } from "./client/LivePortraitClient";
 
 // Create client
@@ -63,18 +64,22 @@ after(async () => {
   if (samples !== undefined) rmSync(samples.dir, { recursive: true, force: true });
 });
 
-/** The first ```typescript block of the README that imports ./client/LivePortraitClient. */
+const SEED_IMPORT = `from "./client/LivePortraitClient"`;
+const PACKAGE_IMPORT = `from "liveportrait-avatar-client"`;
+
+/** The README's ```typescript block with the seed's example (the one that renders a batch). */
 function readmeSeedBlock(): string {
   const readme = readFileSync(join(CLIENT_ROOT, "README.md"), "utf8");
   for (const match of readme.matchAll(/```typescript\n([\s\S]*?)```/g)) {
     const code = match[1] ?? "";
-    if (code.includes(`from "./client/LivePortraitClient"`)) return code;
+    if (code.includes(`client.renderBatch("./portrait.jpg"`)) return code;
   }
   throw new Error("README.md has no seed example block");
 }
 
-test("the README keeps the seed's usage example unchanged", () => {
-  assert.equal(readmeSeedBlock(), SEED_EXAMPLE);
+test("the README keeps the seed's usage example, importing the package by name", () => {
+  assert.ok(SEED_EXAMPLE.includes(SEED_IMPORT));
+  assert.equal(readmeSeedBlock(), SEED_EXAMPLE.replace(SEED_IMPORT, PACKAGE_IMPORT));
 });
 
 test("the seed example compiles and runs as written", { timeout: 180_000 }, async () => {
@@ -83,39 +88,33 @@ test("the seed example compiles and runs as written", { timeout: 180_000 }, asyn
     const code = readmeSeedBlock();
     const pointed = code.replace(`"http://localhost:8001"`, JSON.stringify(server.baseUrl));
     assert.notEqual(pointed, code, "the example's URL was not found");
-    mkdirSync(join(dir, "client"));
+    // The app's node_modules holds this package, as `npm install` would put it there.
+    mkdirSync(join(dir, "node_modules"));
+    symlinkSync(CLIENT_ROOT, join(dir, "node_modules", "liveportrait-avatar-client"), "dir");
     writeFileSync(join(dir, "example.ts"), pointed);
-    // `./client/LivePortraitClient` resolves to this package's build.
-    writeFileSync(join(dir, "client", "LivePortraitClient.ts"),
-                  `export * from ${JSON.stringify(join(CLIENT_ROOT, "dist", "index.js"))};\n`);
+    // The seed's code as it was, with `./client/LivePortraitClient` re-exporting the package:
+    // it compiles, so every name it uses is still there.
+    mkdirSync(join(dir, "client"));
+    writeFileSync(join(dir, "seed.ts"), SEED_EXAMPLE);
+    writeFileSync(join(dir, "client", "LivePortraitClient.ts"), `export * ${PACKAGE_IMPORT};\n`);
     writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
     writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
       compilerOptions: {
-        // The seed's import has no file extension (bundler style), as apps built with a bundler
-        // or tsx write it; node runs the output with a resolve hook that adds ".js".
+        // The seed's relative import has no file extension (bundler style), as apps built with
+        // a bundler or tsx write it; only example.ts (the package import) is run.
         target: "ES2022", module: "ESNext", moduleResolution: "Bundler", strict: true,
         outDir: "out", rootDir: ".", types: ["node"], typeRoots: [join(CLIENT_ROOT, "node_modules", "@types")],
         skipLibCheck: true,
       },
-      include: ["example.ts", "client/*.ts"],
+      include: ["example.ts", "seed.ts", "client/*.ts"],
     }));
-    writeFileSync(join(dir, "hooks.mjs"), [
-      "export async function resolve(specifier, context, next) {",
-      "  try { return await next(specifier, context); } catch (err) {",
-      "    if (specifier.startsWith('.') && !/\\.[cm]?js$/.test(specifier)) return next(specifier + '.js', context);",
-      "    throw err;",
-      "  }",
-      "}",
-    ].join("\n"));
-    writeFileSync(join(dir, "register.mjs"),
-                  "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n");
     copyFileSync(samples.portrait, join(dir, "portrait.jpg"));
 
     const tsc = join(CLIENT_ROOT, "node_modules", "typescript", "bin", "tsc");
     await run(process.execPath, [tsc, "-p", dir]).catch((err: { stdout?: string }) => {
       throw new Error(`tsc failed on the seed example:\n${err.stdout ?? String(err)}`);
     });
-    const { stdout } = await run(process.execPath, ["--import", "./register.mjs", join(dir, "out", "example.js")],
+    const { stdout } = await run(process.execPath, [join(dir, "out", "example.js")],
                                  { cwd: dir, timeout: 150_000 });
 
     const rendered = /Rendered in ([\d.]+)ms/.exec(stdout);

@@ -15,11 +15,12 @@ from aiohttp import web
 from streamer.app_state import AppState
 from streamer.errors import ApiError
 from streamer.samples import SAMPLE_NAMES, available_samples, sample_portrait_bytes
+from streamer.web_assets import web_root
 
 log = logging.getLogger("streamer")
 
-# The package is installed editable: web/ sits next to streamer/ in the checkout.
-WEB_DIR: Path = Path(__file__).resolve().parents[2] / "web"
+# web/ as installed: the package streamer_web, from the wheel or the checkout (setup.py maps it).
+WEB_DIR: Path = web_root()
 
 CONTENT_TYPES: dict[str, str] = {
     ".html": "text/html; charset=utf-8",
@@ -51,8 +52,8 @@ class WebDirMissingError(RuntimeError):
 def find_web_dir(web_dir: Path = WEB_DIR) -> Path:
     if not (web_dir / "index.html").is_file():
         raise WebDirMissingError(
-            f"demo page not found: expected {web_dir / 'index.html'}. The streamer serves web/ "
-            "from the source checkout; install the package editable (pip install -e .) from it.")
+            f"demo page not found: expected {web_dir / 'index.html'}. The page ships in the "
+            "package as streamer_web; reinstall liveportrait-avatar (pip install . or the wheel).")
     return web_dir
 
 
