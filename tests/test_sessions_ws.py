@@ -39,7 +39,9 @@ async def test_create_get_list_delete(server, astronaut_jpeg):
         status, _, body = await _post(http, server.base_url, astronaut_jpeg, fps="20", size="256",
                                       codec="h264", idle_motion="off")
         assert status == 201, body
-        assert set(body) == {"session_id", "ws_url", "ice_servers", "expires_in", "fps", "size", "codec"}
+        assert set(body) == {"session_id", "ws_url", "ice_servers", "expires_in", "fps", "size", "codec",
+                             "baseline"}
+        assert body["baseline"] == "neutral"
         assert (body["fps"], body["size"], body["codec"]) == (20, 256, "h264")
         assert body["ws_url"] == f"{server.ws_base}/sessions/{body['session_id']}/ws"
         assert body["ice_servers"] == [] and body["expires_in"] > 0
@@ -132,7 +134,7 @@ async def test_controls_state_ping_and_frames(server, astronaut_jpeg):
         c = await SessionClient.create(http, server.base_url, astronaut_jpeg, **SMALL)
         hello = await c.connect()
         assert hello == {"type": "hello", "session_id": c.session_id, "fps": 25, "size": 256,
-                         "codec": "vp8", "idle_motion": False}
+                         "codec": "vp8", "idle_motion": False, "baseline": "neutral"}
         await c.wait_for("ready")
         await c.send({"type": "ping", "t": 12.5, "id": "p1"})
         pong = await c.wait_for("pong", id="p1")

@@ -5,11 +5,11 @@ import { consoleLogger, type Logger, silentLogger } from "./logger.js";
 import { AvatarSession } from "./session.js";
 import { toSourceBlob, type SourceBlob } from "./source.js";
 import type {
-  EmotionName, EmotionType, FrameMode, HealthStatus, OpenSessionOptions, OutputFormat, RenderedImage,
+  Baseline, EmotionName, EmotionType, FrameMode, HealthStatus, OpenSessionOptions, OutputFormat, RenderedImage,
   RenderRequest, RenderResult, SessionInfo, SessionState, SourceImage,
 } from "./types.js";
 import {
-  checkEmotion, checkFilename, checkFormat, checkInteger, checkIntensity,
+  checkBaseline, checkEmotion, checkFilename, checkFormat, checkInteger, checkIntensity,
 } from "./validate.js";
 import { batchFromWire, healthFromWire, renderResultFromWire, sessionInfoFromWire, sessionStateFromWire } from "./wire.js";
 
@@ -167,13 +167,15 @@ export class LivePortraitClient {
 
   /** POST /render/batch: one result per emotion, in order. */
   async renderBatch(sourceImage: SourceImage, emotions: readonly EmotionName[], intensity = 0.7,
-                    outputFormat: OutputFormat = "png"): Promise<RenderResult[]> {
+                    outputFormat: OutputFormat = "png",
+                    options: { baseline?: Baseline } = {}): Promise<RenderResult[]> {
     if (!Array.isArray(emotions) || emotions.length === 0) {
       throw new LivePortraitValidationError("invalid_emotion", "emotions must be a non-empty array");
     }
     const names: EmotionType[] = emotions.map(checkEmotion);
     const fields: [string, string][] = names.map((e): [string, string] => ["emotions", e]);
     fields.push(["intensity", String(checkIntensity(intensity))], ["output_format", checkFormat(outputFormat)]);
+    if (options.baseline !== undefined) fields.push(["baseline", checkBaseline(options.baseline)]);
     const source = await toSourceBlob(sourceImage);
     return batchFromWire(
       await this.http.json<unknown>({ method: "POST", path: "/render/batch", body: form(source, fields) }));
@@ -220,6 +222,7 @@ export class LivePortraitClient {
       fields.push(["codec", options.codec]);
     }
     if (options.idleMotion !== undefined) fields.push(["idle_motion", options.idleMotion ? "true" : "false"]);
+    if (options.baseline !== undefined) fields.push(["baseline", checkBaseline(options.baseline)]);
     if (options.frameQuality !== undefined) checkInteger("frameQuality", options.frameQuality, 1, 100);
     const source = await toSourceBlob(options.sourceImage);
     const info = sessionInfoFromWire(
@@ -282,10 +285,9 @@ export class LivePortraitClient {
     const intensity = checkIntensity(request.intensity ?? 0.7);
     const format = checkFormat(request.outputFormat ?? "png");
     const source = await toSourceBlob(request.sourceImage);
-    return {
-      source, format,
-      fields: [["emotion", emotion], ["intensity", String(intensity)], ["output_format", format]],
-    };
+    const fields: [string, string][] = [["emotion", emotion], ["intensity", String(intensity)], ["output_format", format]];
+    if (request.baseline !== undefined) fields.push(["baseline", checkBaseline(request.baseline)]);
+    return { source, format, fields };
   }
 }
 

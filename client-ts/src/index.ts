@@ -10,9 +10,9 @@ export {
 } from "./errors.js";
 export { consoleLogger, silentLogger } from "./logger.js";
 export type { Logger } from "./logger.js";
-export { EMOTIONS, EmotionType } from "./types.js";
+export { BASELINES, EMOTIONS, EmotionType } from "./types.js";
 export type {
-  CloseEvent, ControlName, EmotionName, EmotionWeights, FaceControls, FrameMeta, FrameMode, HealthStatus,
+  Baseline, CloseEvent, ControlName, EmotionName, EmotionWeights, FaceControls, FrameMeta, FrameMode, HealthStatus,
   IceServer, MotionTarget, OpenSessionOptions, OutputFormat, RenderedImage, RenderRequest, RenderResult,
   SessionInfo, SessionState, SessionStateEvent, SessionStats, SourceImage, TransitionOptions, VideoCodec,
 } from "./types.js";

@@ -19,6 +19,14 @@ export const EMOTIONS: readonly EmotionType[] = Object.freeze(Object.values(Emot
 export type OutputFormat = "png" | "jpg" | "webp";
 
 /**
+ * What the face is with no emotion. "neutral" (the server's default): expressions are absolute,
+ * the photo's own smile or open mouth is removed first. "photo": emotions are added to the
+ * face as photographed.
+ */
+export type Baseline = "neutral" | "photo";
+export const BASELINES: readonly Baseline[] = ["neutral", "photo"];
+
+/**
  * A portrait: a file path (Node only), raw bytes, or a Blob (Node >= 20 and browsers).
  */
 export type SourceImage = string | Uint8Array | ArrayBuffer | Blob;
@@ -40,6 +48,8 @@ export interface RenderRequest {
   intensity?: number;
   /** Default "png". */
   outputFormat?: OutputFormat;
+  /** Default: the server's ("neutral", absolute expressions). */
+  baseline?: Baseline;
 }
 
 export interface RenderResult {
@@ -63,7 +73,7 @@ export interface RenderedImage {
   latencyMs: number | null;
 }
 
-/** The low-level face controls; every field is optional and 0 means "photo as is". */
+/** The low-level face controls; every field is optional and 0 means "at the baseline". */
 export interface FaceControls {
   smile?: number; // -1..1
   mouthOpen?: number; // 0..1
@@ -125,6 +135,8 @@ export interface OpenSessionOptions {
   codec?: VideoCodec;
   /** Blinks and small head sway; default true. */
   idleMotion?: boolean;
+  /** Default: the server's ("neutral", absolute expressions); fixed for the session. */
+  baseline?: Baseline;
   /** WebSocket frame quality 1..100 (default 80). */
   frameQuality?: number;
   /** WebSocket frame rate, 1..fps (default: the session fps). */
@@ -145,6 +157,8 @@ export interface SessionInfo {
   fps: number;
   size: number;
   codec: VideoCodec;
+  /** Absent from servers older than absolute expressions. */
+  baseline?: Baseline;
   /** Present when a session was created with an API key: opens only this session. */
   sessionToken?: string;
 }
@@ -156,6 +170,7 @@ export interface SessionState {
   size: number;
   codec: VideoCodec;
   idleMotion: boolean;
+  baseline?: Baseline;
   viewers: number;
   wsClients: number;
   ageS: number;

@@ -1,6 +1,6 @@
 /** Client-side argument checks: plain JavaScript callers get a typed error before any request. */
 import { LivePortraitValidationError } from "./errors.js";
-import { EMOTIONS, EmotionType, type ControlName, type FaceControls, type OutputFormat } from "./types.js";
+import { BASELINES, EMOTIONS, EmotionType, type Baseline, type ControlName, type FaceControls, type OutputFormat } from "./types.js";
 
 const FORMATS: readonly OutputFormat[] = ["png", "jpg", "webp"];
 
@@ -46,6 +46,14 @@ export function checkFormat(value: unknown): OutputFormat {
   }
   throw new LivePortraitValidationError(
     "invalid_format", `output format must be one of ${FORMATS.join(", ")}, got ${JSON.stringify(value)}`);
+}
+
+export function checkBaseline(value: unknown): Baseline {
+  if (typeof value === "string" && (BASELINES as readonly string[]).includes(value)) {
+    return value as Baseline;
+  }
+  throw new LivePortraitValidationError(
+    "invalid_baseline", `baseline must be one of ${BASELINES.join(", ")}, got ${JSON.stringify(value)}`);
 }
 
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {

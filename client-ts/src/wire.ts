@@ -2,7 +2,7 @@
 import { LivePortraitError } from "./errors.js";
 import { CONTROL_SPEC } from "./validate.js";
 import {
-  EMOTIONS, type EmotionType, type FaceControls, type HealthStatus, type MotionTarget, type RenderResult,
+  EMOTIONS, type Baseline, type EmotionType, type FaceControls, type HealthStatus, type MotionTarget, type RenderResult,
   type SessionInfo, type SessionState, type SessionStateEvent, type SessionStats, type VideoCodec,
 } from "./types.js";
 
@@ -93,6 +93,7 @@ export function sessionInfoFromWire(value: unknown): SessionInfo {
     fps: num(b, "fps", "session"),
     size: num(b, "size", "session"),
     codec: (typeof b["codec"] === "string" ? b["codec"] : "vp8") as VideoCodec,
+    ...(typeof b["baseline"] === "string" ? { baseline: b["baseline"] as Baseline } : {}),
     ...(typeof b["session_token"] === "string" ? { sessionToken: b["session_token"] } : {}),
   };
 }
@@ -106,6 +107,7 @@ export function sessionStateFromWire(value: unknown): SessionState {
     size: num(b, "size", w),
     codec: str(b, "codec", w) as VideoCodec,
     idleMotion: b["idle_motion"] === true,
+    ...(typeof b["baseline"] === "string" ? { baseline: b["baseline"] as Baseline } : {}),
     viewers: num(b, "viewers", w),
     wsClients: num(b, "ws_clients", w),
     ageS: num(b, "age_s", w),

@@ -81,6 +81,16 @@ describe("rendering", () => {
     assert.ok(isJpeg(image.data));
     assert.ok(image.latencyMs !== null && image.latencyMs > 0);
   });
+
+  test("baseline: the default is absolute, 'photo' keeps the photo's own expression", async () => {
+    const render = (baseline?: "neutral" | "photo") => client.renderImage(
+      { sourceImage: portraitBytes, emotion: "neutral", ...(baseline ? { baseline } : {}) });
+    const [byDefault, absolute, photo] = await Promise.all([render(), render("neutral"), render("photo")]);
+    assert.ok(byDefault.data.equals(absolute.data), "the default must be the absolute baseline");
+    assert.ok(!photo.data.equals(absolute.data), "'photo' must render the photo's own expression");
+    const batch = await client.renderBatch(portraitBytes, ["happy", "sad"], 0.8, "png", { baseline: "photo" });
+    assert.deepEqual(batch.map((r) => r.emotion), ["happy", "sad"]);
+  });
 });
 
 describe("errors", () => {
@@ -95,6 +105,8 @@ describe("errors", () => {
     await rejectsWith(c.render({ sourceImage: samples.portrait, emotion: "happy", intensity: 1.5 }),
                       LivePortraitValidationError, 0, "invalid_intensity");
     await rejectsWith(c.downloadOutput("../etc/passwd"), LivePortraitValidationError, 0, "invalid_filename");
+    await rejectsWith(untyped.render({ sourceImage: samples.portrait, emotion: "happy", baseline: "relative" }),
+                      LivePortraitValidationError, 0, "invalid_baseline");
     assert.equal(counter.calls(), 0);
   });
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.motion import CONTROL_RANGES, EMOTIONS
+from engine.motion import BASELINES, CONTROL_RANGES, EMOTIONS
 
 from streamer.app_state import AppState
 from streamer.config import ServerConfig
@@ -28,7 +28,7 @@ Schema = dict[str, Any]
 
 _ERROR_CODES_DOC = (
     "400 missing_field, invalid_emotion, invalid_intensity, invalid_format, invalid_mode, "
-    "invalid_field, too_many_emotions, empty_file, bad_request; 404 not_found; "
+    "invalid_baseline, invalid_field, too_many_emotions, empty_file, bad_request; 404 not_found; "
     "405 method_not_allowed; 413 file_too_large, image_too_large, field_too_large, "
     "payload_too_large; 415 unsupported_media_type; 422 invalid_image, no_face; "
     "429 too_many_sessions; 503 busy; 500 internal_error; access control (docs/security.md): "
@@ -155,6 +155,7 @@ def _components(config: ServerConfig) -> Schema:
                     "codec": {"type": "string", "enum": list(CODECS), "default": "vp8"},
                     "idle_motion": {"type": "string", "default": "true",
                                     "enum": ["true", "false", "1", "0", "on", "off", "yes", "no"]},
+                    "baseline": _baseline_field(),
                 },
             },
             "SessionCreated": {
@@ -171,6 +172,7 @@ def _components(config: ServerConfig) -> Schema:
                     "fps": {"type": "integer", "minimum": 1, "maximum": 60},
                     "size": {"type": "integer", "minimum": 128, "maximum": 1024},
                     "codec": {"type": "string", "enum": list(CODECS)},
+                    "baseline": {"type": "string", "enum": list(BASELINES)},
                 },
             },
             "SessionState": {
@@ -183,6 +185,7 @@ def _components(config: ServerConfig) -> Schema:
                     "size": {"type": "integer", "minimum": 128, "maximum": 1024},
                     "codec": {"type": "string", "enum": list(CODECS)},
                     "idle_motion": {"type": "boolean"},
+                    "baseline": {"type": "string", "enum": list(BASELINES)},
                     "viewers": {"type": "integer", "minimum": 0},
                     "ws_clients": {"type": "integer", "minimum": 0},
                     "age_s": {"type": "number", "minimum": 0},
@@ -232,8 +235,16 @@ def _render_form(formats: list[str], batch: bool) -> Schema:
     props["output_format"] = {"type": "string", "enum": formats, "default": "png"}
     props["mode"] = {"type": "string", "enum": ["crop", "full"], "default": "crop",
                      "description": "crop: the square face crop; full: the whole photo"}
+    props["baseline"] = _baseline_field()
     return {"type": "object", "properties": props, "additionalProperties": True,
             "required": ["source_image", "emotions" if batch else "emotion"]}
+
+
+def _baseline_field() -> Schema:
+    return {"type": "string", "enum": list(BASELINES), "default": "neutral",
+            "description": "neutral: expressions are absolute (the photo's own smile, open mouth "
+                           "or raised brows are removed first); photo: emotions are added to the "
+                           "face as photographed"}
 
 
 # ---- operations ----

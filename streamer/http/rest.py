@@ -13,7 +13,7 @@ from importlib import metadata
 import numpy as np
 from aiohttp import web
 
-from engine.motion import EMOTIONS, Motion, validate_unit
+from engine.motion import BASELINES, EMOTIONS, Motion, validate_unit
 
 from streamer.access.control import pixel_limit, upload_limit
 from streamer.app_state import STATE_KEY, AppState
@@ -72,6 +72,17 @@ def parse_mode(value: str | None) -> str:
     if value not in ("crop", "full"):
         raise ApiError(400, "invalid_mode", "mode must be 'crop' (512x512 face) or 'full' (whole photo)")
     return value
+
+
+def parse_baseline(value: str | None) -> str:
+    """The face with no emotion: "neutral" (absolute expressions, default) or "photo"."""
+    if value is None or value == "":
+        return "neutral"
+    name = value.strip().lower()
+    if name not in BASELINES:
+        raise ApiError(400, "invalid_baseline",
+                       f"unknown baseline {value[:40]!r}; valid: {', '.join(BASELINES)}")
+    return name
 
 
 def parse_emotions(form: Form) -> list[str]:
@@ -142,11 +153,12 @@ async def handle_render(request: web.Request) -> web.Response:
     intensity = parse_intensity(form.text("intensity"))
     fmt = parse_format(form.text("output_format"))
     mode = parse_mode(form.text("mode"))
+    baseline = parse_baseline(form.text("baseline"))
     direct = wanted_image_format(request)
 
     key, source = await prepare_portrait(state, data, pixel_limit(request, state))
     with state.cache.held(key):  # a session closing meanwhile must not release it under us
-        [frame] = await state.worker.render([(source, Motion.emotion(emotion, intensity))], mode=mode)
+        [frame] = await state.worker.render([(source, Motion.emotion(emotion, intensity, baseline))], mode=mode)
     if direct is not None:
         body = await asyncio.to_thread(encode_image, frame, direct)
         latency = (time.perf_counter() - t0) * 1000
@@ -171,9 +183,10 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     intensity = parse_intensity(form.text("intensity"))
     fmt = parse_format(form.text("output_format"))
     mode = parse_mode(form.text("mode"))
+    baseline = parse_baseline(form.text("baseline"))
 
     key, source = await prepare_portrait(state, data, pixel_limit(request, state))  # once for the whole batch
-    jobs = [(source, Motion.emotion(e, intensity)) for e in emotions]
+    jobs = [(source, Motion.emotion(e, intensity, baseline)) for e in emotions]
     with state.cache.held(key):
         frames = await state.worker.render(jobs, mode=mode)  # one engine call
     store = state.outputs

@@ -10,9 +10,10 @@ import time
 from typing import Any
 
 
-def hello(session_id: str, fps: int, size: int, codec: str, idle_motion: bool) -> dict:
+def hello(session_id: str, fps: int, size: int, codec: str, idle_motion: bool,
+          baseline: str) -> dict:
     return {"type": "hello", "session_id": session_id, "fps": fps, "size": size,
-            "codec": codec, "idle_motion": idle_motion}
+            "codec": codec, "idle_motion": idle_motion, "baseline": baseline}
 
 
 def ready() -> dict:

@@ -28,6 +28,8 @@ class MotionState:
     _t0: float = 0.0
     _duration_s: float = 0.0
     transition_ms: int = 0
+    # engine.motion.BASELINES: fixed per session ("neutral": absolute expressions).
+    baseline: str = "neutral"
 
     def set_target(self, now: float, emotions: dict[str, float] | None,
                    controls: dict[str, float], transition_ms: int) -> None:
@@ -59,7 +61,8 @@ class MotionState:
 
     def motion(self, idle: IdleState) -> Motion:
         return Motion(emotions=dict(self.current_emotions),
-                      controls=Controls(**self.current_controls), idle=idle)
+                      controls=Controls(**self.current_controls), idle=idle,
+                      baseline=self.baseline)
 
     def current_dict(self) -> dict:
         return {"emotions": dict(self.current_emotions), "controls": dict(self.current_controls)}

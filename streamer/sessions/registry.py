@@ -14,6 +14,7 @@ from streamer.errors import ApiError
 from streamer.runtime.source_cache import SourceCache
 from streamer.sessions import events
 from streamer.sessions.metrics import SessionMetrics
+from streamer.sessions.motion_state import MotionState
 from streamer.sessions.session import Session
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,14 @@ class SessionRegistry:
         return int(max(1, min(60, round(best + 0.5))))
 
     def add(self, key: str, source: Source, fps: int, size: int, codec: str,
-            idle_enabled: bool) -> Session:
+            idle_enabled: bool, baseline: str = "neutral") -> Session:
         """Called with a reserved slot; pins the portrait so the cache never evicts it."""
         self.unreserve()
         sid = secrets.token_urlsafe(12)
         self.cache.pin(key)
         s = Session(id=sid, key=key, source=source, fps=fps, size=size, codec=codec,
-                    idle_enabled=idle_enabled, on_control=self.on_control)
+                    idle_enabled=idle_enabled, on_control=self.on_control,
+                    motion=MotionState(baseline=baseline))
         self.sessions[sid] = s
         self.metrics.sessions_active.set(len(self.sessions))
         for cb in self.on_change:

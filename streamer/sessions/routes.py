@@ -11,6 +11,7 @@ from streamer.app_state import STATE_KEY
 from streamer.errors import ApiError
 from streamer.http.forms import Form, read_form
 from streamer.http.portraits import prepare_portrait
+from streamer.http.rest import parse_baseline
 from streamer.sessions.ws import session_ws
 
 CODECS = ("vp8", "h264")
@@ -53,6 +54,7 @@ async def create_session(request: web.Request) -> web.Response:
         form = await read_form(request, upload_limit(request, state), ("source_image",))
         data = form.require_file("source_image")
         fps, size, codec, idle = _parse_options(form)
+        baseline = parse_baseline(form.text("baseline"))
         if form.text("fps") in (None, ""):
             fps = limits.default_fps
         if form.text("size") in (None, ""):
@@ -61,10 +63,11 @@ async def create_session(request: web.Request) -> web.Response:
     except BaseException:
         registry.unreserve()
         raise
-    s = registry.add(key, source, fps, size, codec, idle)
+    s = registry.add(key, source, fps, size, codec, idle, baseline)
     body = {"session_id": s.id, "ws_url": f"ws://{request.host}/sessions/{s.id}/ws",
             "ice_servers": [{"urls": [u]} for u in state.config.ice_servers],
-            "expires_in": limits.idle_timeout_s, "fps": fps, "size": size, "codec": codec}
+            "expires_in": limits.idle_timeout_s, "fps": fps, "size": size, "codec": codec,
+            "baseline": baseline}
     body.update(issue_session_token(request, state, s.id))  # a key made it: a scoped token
     return web.json_response(body, status=201)
 

@@ -141,10 +141,12 @@ class Session:
     def describe(self, now: float) -> dict:
         self.motion.advance(now)
         return {"session_id": self.id, "fps": self.fps, "size": self.size, "codec": self.codec,
-                "idle_motion": self.idle_enabled, "viewers": len(self.viewers),
+                "idle_motion": self.idle_enabled, "baseline": self.motion.baseline,
+                "viewers": len(self.viewers),
                 "ws_clients": len(self.sockets), "age_s": round(now - self.created, 3),
                 "frames_rendered": self.frames_rendered, "motion": self.motion.current_dict(),
                 "target": self.motion.target_dict()}
 
     def hello_event(self) -> dict:
-        return events.hello(self.id, self.fps, self.size, self.codec, self.idle_enabled)
+        return events.hello(self.id, self.fps, self.size, self.codec, self.idle_enabled,
+                            self.motion.baseline)
