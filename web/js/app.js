@@ -83,6 +83,7 @@ const controls = buildControls(document, {
     coalescer.clear();
     app.conn?.reset(controls.transitionMs());
   },
+  onBaseline: () => { if (app.portrait) usePortrait(app.portrait); },
 });
 
 /** After a (re)connect: make the server's target match the sliders. */
@@ -233,7 +234,7 @@ async function reconnect(gen, serverReason) {
 }
 
 function sessionOptions() {
-  return { idleMotion: controls.idleEnabled() };
+  return { idleMotion: controls.idleEnabled(), baseline: controls.baseline() };
 }
 
 /**
@@ -352,7 +353,7 @@ $("snapshot-btn").addEventListener("click", async () => {
   saveBlob(png, `avatar-${stamp}.png`);
 });
 
-buildRenderPanel(() => app.portrait);
+buildRenderPanel(() => app.portrait, () => controls.baseline());
 
 setInterval(() => app.conn?.ping(), PING_INTERVAL_MS);
 

@@ -45,13 +45,14 @@ async function fetchOrThrow(url, init) {
 }
 
 /** POST /sessions. Resolves to the server's session object; rejects with ApiError. */
-export async function createSession(image, { fps, size, codec, idleMotion, baseUrl = "" } = {}) {
+export async function createSession(image, { fps, size, codec, idleMotion, baseline, baseUrl = "" } = {}) {
   const form = new FormData();
   form.append("source_image", image, image.name || "portrait.jpg");
   if (fps !== undefined) form.append("fps", String(fps));
   if (size !== undefined) form.append("size", String(size));
   if (codec !== undefined) form.append("codec", codec);
   if (idleMotion !== undefined) form.append("idle_motion", idleMotion ? "true" : "false");
+  if (baseline !== undefined) form.append("baseline", baseline);
   const response = await fetchOrThrow(`${baseUrl}/sessions`, { method: "POST", body: form });
   return response.json();
 }
@@ -72,13 +73,14 @@ export function deleteSession(sessionId, { baseUrl = "", keepalive = false } = {
 }
 
 /** POST /render with the image bytes as the answer. Resolves to {blob, latencyMs, width, height}. */
-export async function renderStill(image, { emotion, intensity, format, baseUrl = "" }) {
+export async function renderStill(image, { emotion, intensity, format, baseline, baseUrl = "" }) {
   const mime = { png: "image/png", jpg: "image/jpeg", webp: "image/webp" }[format] || "image/png";
   const form = new FormData();
   form.append("source_image", image, image.name || "portrait.jpg");
   form.append("emotion", emotion);
   form.append("intensity", String(intensity));
   form.append("output_format", format);
+  if (baseline !== undefined) form.append("baseline", baseline);
   const response = await fetchOrThrow(`${baseUrl}/render`, {
     method: "POST", body: form, headers: { Accept: mime },
   });

@@ -68,10 +68,11 @@ const title = (name) => name.charAt(0).toUpperCase() + name.slice(1); // in the 
 const signed = (v) => (v > 0 ? "+" : "") + v.toFixed(2);
 
 /**
- * Build the panel. Callbacks: onEmotions(weights), onControls(partial), onIdle(bool), onReset().
+ * Build the panel. Callbacks: onEmotions(weights), onControls(partial), onIdle(bool), onReset(),
+ * onBaseline("neutral" | "photo").
  * Returns an object to read the current target (for re-sending after a reconnect).
  */
-export function buildControls(root, { onEmotions, onControls, onIdle, onReset }) {
+export function buildControls(root, { onEmotions, onControls, onIdle, onReset, onBaseline }) {
   const emoSliders = {};
   const presetButtons = {};
 
@@ -141,6 +142,10 @@ export function buildControls(root, { onEmotions, onControls, onIdle, onReset })
 
   const idle = root.querySelector("#idle-toggle");
   idle.addEventListener("change", () => onIdle(idle.checked));
+  // A session's baseline is fixed when it is created: the page starts a new session for it.
+  const keepPhoto = root.querySelector("#baseline-toggle");
+  const baseline = () => (keepPhoto.checked ? "photo" : "neutral");
+  keepPhoto.addEventListener("change", () => onBaseline(baseline()));
   root.querySelector("#reset-btn").addEventListener("click", () => {
     for (const s of Object.values(emoSliders)) { s.input.value = "0"; s.refresh(); }
     for (const s of Object.values(ctlSliders)) { s.input.value = "0"; s.refresh(); }
@@ -181,5 +186,6 @@ export function buildControls(root, { onEmotions, onControls, onIdle, onReset })
     transitionMs: () => Number(transition.input.value),
     controls: () => Object.fromEntries(Object.entries(ctlSliders).map(([k, s]) => [k, Number(s.input.value)])),
     idleEnabled: () => idle.checked,
+    baseline,
   };
 }

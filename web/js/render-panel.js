@@ -2,8 +2,11 @@
 import { EMOTIONS, renderStill } from "./avatar-client.js";
 import { describeError } from "./messages.js";
 
-/** getPortrait() returns the current portrait Blob (or null). */
-export function buildRenderPanel(getPortrait) {
+/**
+ * getPortrait() returns the current portrait Blob (or null); getBaseline() "neutral" | "photo",
+ * so a still matches the live face.
+ */
+export function buildRenderPanel(getPortrait, getBaseline = () => "neutral") {
   const form = document.getElementById("render-form");
   const emotion = document.getElementById("render-emotion");
   const intensity = document.getElementById("render-intensity");
@@ -40,7 +43,7 @@ export function buildRenderPanel(getPortrait) {
     try {
       const fmt = format.value;
       const { blob, latencyMs } = await renderStill(portrait, {
-        emotion: emotion.value, intensity: Number(intensity.value), format: fmt,
+        emotion: emotion.value, intensity: Number(intensity.value), format: fmt, baseline: getBaseline(),
       });
       if (url) URL.revokeObjectURL(url);
       url = URL.createObjectURL(blob);
