@@ -29,6 +29,29 @@ from streamer.samples import sample_portrait_bytes
 STOP_TIMEOUT_S = 20.0
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real browser (Chromium or Firefox ESR)")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Browser tests that skip (no browser here) must not pass unnoticed: say so, loudly, last."""
+    from avatar_testkit.browsers import banner, missing_browsers
+
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if "browser" in getattr(r, "keywords", {})]
+    if not skipped:
+        return
+    text = banner(missing_browsers())
+    if not text:  # the browsers are here, the tests skipped for another reason (a package?)
+        reasons = sorted({str(r.longrepr[-1]) if isinstance(r.longrepr, tuple) else str(r.longrepr)
+                          for r in skipped})
+        text = "\n".join(["!" * 78, f"!!! {len(skipped)} BROWSER TESTS WERE SKIPPED:",
+                          *[f"!!!   {x}" for x in reasons], "!" * 78])
+    terminalreporter.write_line("")
+    for line in text.splitlines():
+        terminalreporter.write_line(line, red=True, bold=True)
+
+
 @dataclass
 class ServerHandle:
     base_url: str  # "http://127.0.0.1:PORT"

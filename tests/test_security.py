@@ -23,7 +23,7 @@ from engine.api import InvalidImageError
 from streamer.access import OPEN_ROUTES
 from streamer.access_cli import warn_public_bind
 from streamer.config import AccessConfig
-from streamer.sessions.pyclient import portrait_form
+from avatar_testkit.pyclient import portrait_form
 from streamer.web_routes import PAGE_CSP
 
 KEY = "test-key-0123456789abcdef"
