@@ -2,7 +2,8 @@
 
 Prepare/render through the child give the same frames as the engine in-process; engine
 errors come back typed; a killed child fails the call in flight cleanly and the next call
-runs on a new child; shutdown does not wait for a stalled render and leaves no process and no /dev/shm segment.
+runs on a new child; shutdown does not wait for a stalled render and leaves no process and
+no /dev/shm segment.
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.api import EngineError, InvalidImageError, NoFaceError
-from engine.motion import Motion
 from avatar_testkit.pyclient import SessionClient
 from avatar_testkit.wait import wait_until
+from engine.api import EngineError, InvalidImageError, NoFaceError
+from engine.motion import Motion
 from streamer.engine_factory import EngineRequest
 from streamer.engine_process import EngineCrashedError, ProcessEngine, wants_engine_process
 from streamer.engine_worker import EngineWorker, QueueFullError
@@ -199,7 +200,7 @@ async def test_server_in_process_mode(start_server, proc_engine, astronaut_jpeg,
         await c.connect()
         await c.send({"type": "subscribe_frames", "format": "jpeg", "fps": 25})
         for _ in range(5):
-            await asyncio.wait_for(c.binary.get(), 5)
+            await asyncio.wait_for(c.binary.get(), 30)
         restarts = proc_engine.restarts
         os.kill(proc_engine.pid, signal.SIGKILL)
         async with http.get(srv.base_url + "/health") as r:  # whatever the child's state

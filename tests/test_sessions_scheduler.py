@@ -102,11 +102,12 @@ async def test_overrun_drops_frames_without_backlog(start_server, mesh_engine, a
 
         def sample() -> bool:
             depths.append(worker.stats.pending)
-            return s.frames_rendered - f0 >= 10  # frames keep coming
+            # frames keep coming; 30 of them span about 75 slots, so the ratio below has room
+            return s.frames_rendered - f0 >= 30
 
         await wait_until(sample, interval=0.01)
         f1, d1, next1, in_flight = s.frames_rendered, s.frames_dropped, s.next_slot, s.in_flight
-        # A 100 ms render cannot fill 40 ms slots: most slots are dropped and counted ...
+        # A 100 ms render cannot fill 40 ms slots: most slots (about 3 in 5) are dropped and counted ...
         assert d1 - d0 > f1 - f0, (f1 - f0, d1 - d0)
         # ... every slot that went by is accounted for, rendered (or in flight) or dropped ...
         assert abs((f1 - f0) + (d1 - d0) + (in_flight - in0) - (next1 - next0)) <= 2, \

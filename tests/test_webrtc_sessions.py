@@ -64,7 +64,6 @@ async def test_video_stream_emotion_change_and_latency(server, astronaut_jpeg):
         assert "VP8" in c.pc.remoteDescription.sdp
         frames = [await c.next_video_frame(timeout=30) for _ in range(55)]  # video keeps coming
         assert all(f.shape == (512, 512, 3) for _, f in frames)
-        assert all(a[0] <= b[0] for a, b in zip(frames, frames[1:]))  # in arrival order
         print(f"{49 / (frames[-1][0] - frames[5][0]):.1f} fps delivered (a figure, not a check)")
         neutral = [f for _, f in frames[-5:]]
         noise = max(_mad(_mouth(neutral[0]), _mouth(f)) for f in neutral[1:])
