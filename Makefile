@@ -19,6 +19,7 @@ TEST_STAMP := $(VENV)/.stamp-test
 help:
 	@echo "make serve   - create $(VENV), install, serve http://$(HOST):$(PORT) with the mesh engine"
 	@echo "make test    - install the test extras and run the whole suite"
+	@echo "make test-browsers - only the demo page tests, in headless Chromium and Firefox ESR"
 	@echo "make sample  - write portrait.jpg (a sample photo) for the README's curl examples"
 	@echo "make bench   - time the mesh engine on the sample portraits"
 	@echo "make screenshot - regenerate docs/demo.png from the live demo page"
@@ -66,7 +67,12 @@ screenshot: $(TEST_STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/liveportrait-avatar bench --engine mesh --frames 200
 
+# The browser tests (Chromium: tests/test_web_page.py and client-ts; Firefox ESR:
+# tests/test_web_firefox.py) skip where the browser is missing; the last thing `make test`
+# prints is then a loud banner saying so and how to enable them (apt-get install chromium
+# firefox-esr, or LPA_CHROMIUM / LPA_FIREFOX pointing at the browsers).
 test: test-python test-client
+	@$(PY) -m avatar_testkit.browsers
 
 test-python: $(TEST_STAMP)
 	$(PY) -m pytest
@@ -76,6 +82,12 @@ test-client: $(TEST_STAMP)
 	@export PATH="$(abspath $(VENV))/bin:$$PATH"; if [ -f client-ts/package.json ]; then \
 	  cd client-ts && npm ci --no-audit --no-fund && npm test; \
 	else echo "client-ts/ not present: skipping its tests"; fi
+
+# Only the browser tests, in both browsers (what to run after touching web/).
+.PHONY: test-browsers
+test-browsers: $(TEST_STAMP)
+	$(PY) -m pytest tests/test_web_page.py tests/test_web_firefox.py
+	@$(PY) -m avatar_testkit.browsers
 
 # Alias for the TypeScript client's tests (npm ci + npm test in client-ts/). They need the test
 # extras too: playwright for the browser test.

@@ -12,7 +12,8 @@ from setuptools import find_namespace_packages, setup
 WEB_PACKAGES = ["streamer_web", *(f"streamer_web.{p}" for p in find_namespace_packages(where="web"))]
 
 setup(
-    packages=[*find_namespace_packages(include=["engine", "engine.*", "streamer", "streamer.*"]), *WEB_PACKAGES],
+    packages=[*find_namespace_packages(include=["engine", "engine.*", "streamer", "streamer.*",
+                                                    "avatar_testkit", "avatar_testkit.*"]), *WEB_PACKAGES],
     package_dir={"streamer_web": "web"},
     package_data={name: ["*"] for name in WEB_PACKAGES},
 )

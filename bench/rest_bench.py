@@ -29,7 +29,7 @@ from engine.motion import EMOTIONS, Motion  # noqa: E402
 from streamer.app import create_app  # noqa: E402
 from streamer.config import ServerConfig  # noqa: E402
 from streamer.samples import sample_portrait_bytes  # noqa: E402
-from streamer.sessions.pyclient import portrait_form as form  # noqa: E402
+from avatar_testkit.pyclient import portrait_form as form  # noqa: E402
 
 
 

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streamer.samples import sample_portrait_bytes  # noqa: E402
-from streamer.sessions.pyclient import SessionClient  # noqa: E402
+from avatar_testkit.pyclient import SessionClient  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -27,6 +27,41 @@ from streamer.samples import sample_portrait_bytes
 
 
 STOP_TIMEOUT_S = 20.0
+BROWSER_MODULES = ("test_web_page.py", "test_web_firefox.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real browser (Chromium or Firefox ESR)")
+
+
+# An outer wrapper: its code after the yield runs after pytest's own short summary, so the
+# banner is the last block before the final counts line.
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Any:
+    """Browser tests that skip (no browser here) must not pass unnoticed: say so, loudly, last."""
+    result = yield
+    _browser_banner(terminalreporter)
+    return result
+
+
+def _browser_banner(terminalreporter: Any) -> None:
+    from avatar_testkit.browsers import banner, missing_browsers
+
+    # Marked tests, and whole browser modules skipped at import (e.g. no marionette-driver).
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if "browser" in getattr(r, "keywords", {})
+               or any(f in f"{getattr(r, 'nodeid', '')} {r.longrepr}" for f in BROWSER_MODULES)]
+    if not skipped:
+        return
+    text = banner(missing_browsers())
+    if not text:  # the browsers are here, the tests skipped for another reason (a package?)
+        reasons = sorted({str(r.longrepr[-1]) if isinstance(r.longrepr, tuple) else str(r.longrepr)
+                          for r in skipped})
+        text = "\n".join(["!" * 78, f"!!! {len(skipped)} BROWSER TESTS WERE SKIPPED:",
+                          *[f"!!!   {x}" for x in reasons], "!" * 78])
+    terminalreporter.write_line("")
+    for line in text.splitlines():
+        terminalreporter.write_line(line, red=True, bold=True)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streamer.sessions.pyclient import SessionClient, portrait_form as form
+from avatar_testkit.pyclient import SessionClient, portrait_form as form
 
 SMALL = {"size": "256", "idle_motion": "false"}
 

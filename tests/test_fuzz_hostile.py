@@ -21,10 +21,11 @@ from aiortc import RTCPeerConnection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from avatar_testkit.pyclient import SessionClient
+from avatar_testkit.wait import wait_until
 from engine.motion import CONTROL_RANGES, EMOTIONS
 from streamer.config import SessionLimits
 from streamer.sessions.messages import MAX_TEXT_BYTES
-from streamer.sessions.pyclient import SessionClient
 from streamer.sessions import registry_of
 
 WS_ERROR_CODES = {"invalid_json", "invalid_message", "unknown_type", "invalid_value",
@@ -452,10 +453,8 @@ async def test_sdp_and_ice_attacks(server, grace_hopper_jpeg: bytes) -> None:
             await viewer_client.next_video_frame(timeout=10)
             session = registry_of(server.state).get(client.session_id)
             assert session is not None
-            for _ in range(50):  # the fuzzing socket's viewers close when it goes away
-                if len(session.viewers) == 1:
-                    break
-                await asyncio.sleep(0.1)
+            # the fuzzing socket's viewers close when it goes away
+            await wait_until(lambda: len(session.viewers) == 1)
             [viewer] = list(session.viewers)
             ice = viewer.pc.getTransceivers()[0].receiver.transport.transport._connection
             before = list(ice.remote_candidates)

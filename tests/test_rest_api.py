@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streamer.sessions.pyclient import portrait_form as form
+from avatar_testkit.pyclient import portrait_form as form
 
 SEED_FIELDS = {"output_path", "filename", "emotion", "intensity", "latency_ms", "gpu_used",
                "model_version", "width", "height"}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
+from avatar_testkit.wait import wait_until
 from streamer.http.outputs import OutputStore
 
 
@@ -23,8 +24,8 @@ async def test_full_queue_answers_503_with_retry_after(start_server, grace_hoppe
     srv = await start_server(engine_queue=2)
     gate = threading.Event()
     # Occupy the real engine thread and its whole queue with work that waits on the gate.
-    blockers = [asyncio.ensure_future(srv.state.worker.call(gate.wait, 10.0)) for _ in range(2)]
-    await asyncio.sleep(0.05)
+    blockers = [asyncio.ensure_future(srv.state.worker.call(gate.wait, 60.0)) for _ in range(2)]
+    await wait_until(lambda: srv.state.worker.stats.pending == 2)
     try:
         async with aiohttp.ClientSession() as http:
             for path, extra in (("/render", "emotion"), ("/render/batch", "emotions")):
@@ -63,11 +64,7 @@ async def test_outputs_expire_after_the_ttl(start_server, astronaut_jpeg):
         os.utime(path, (old, old))
         async with http.get(srv.base_url + "/output/" + body["filename"]) as r:
             assert r.status == 404
-        for _ in range(40):
-            if not path.exists():
-                break
-            await asyncio.sleep(0.1)
-        assert not path.exists()
+        await wait_until(lambda: not path.exists(), message="the sweeper never removed the file")
 
 
 def test_expiry_only_touches_our_own_names(tmp_path):

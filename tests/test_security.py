@@ -23,7 +23,7 @@ from engine.api import InvalidImageError
 from streamer.routes import OPEN_PATHS as OPEN_ROUTES
 from streamer.access.cli import warn_public_bind
 from streamer.config import AccessConfig
-from streamer.sessions.pyclient import portrait_form
+from avatar_testkit.pyclient import portrait_form
 from streamer.http.web_routes import PAGE_CSP
 
 KEY = "test-key-0123456789abcdef"

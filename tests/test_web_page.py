@@ -1,17 +1,17 @@
 """The demo page in real headless Chromium against the real server (mesh engine).
 
 One browser for the module, a fresh context (a fresh "user") per test. Video frames are
-counted with requestVideoFrameCallback and sampled through a canvas.
+counted with requestVideoFrameCallback and sampled through a canvas. Nothing here times a
+rate or a latency: tests wait for frames and changes (counted in frames), and print the
+figures; bench/web_first_frame.py and bench/sessions_bench.py measure them.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
-import io
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import AsyncIterator
@@ -22,9 +22,14 @@ import pytest_asyncio
 from PIL import Image
 import aiohttp
 
+from avatar_testkit.browsers import CHROMIUM as CHROMIUM_BROWSER
+from avatar_testkit.wait import wait_until
+from page_probes import (CHANGE_WITHIN_FRAMES, JS_ARM, JS_FRAME_PNG, JS_PLAYBACK, JS_REGION_DIFF,
+                         JS_VIDEO_FPS, JS_WAIT_CHANGE, JS_WAIT_STILL, lips_box, png_data_url_to_rgb)
+
 playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = CHROMIUM_BROWSER.path
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # WebRtcHideLocalIpsWithMdns: without it Chromium hides host candidates behind mDNS names and
 # ICE starts ~1 s late. LocalNetworkAccessChecks: a document answered through Playwright's
@@ -38,60 +43,9 @@ STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 
               "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
               "frame-ancestors 'none'; form-action 'self'")
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
-                                reason="needs Debian's chromium (apt-get install chromium)")
-
-# --- page-side helpers (run through page.evaluate) ---
-
-# Frames per second presented by the <video>, counted over `ms`; 0 if it stalls.
-JS_VIDEO_FPS = """async (ms) => {
-  const v = document.getElementById('video');
-  let n = 0; const t0 = performance.now();
-  await new Promise((resolve) => {
-    const cb = () => { n++; if (performance.now() - t0 < ms) v.requestVideoFrameCallback(cb); };
-    v.requestVideoFrameCallback(cb);
-    setTimeout(resolve, ms);
-  });
-  return n * 1000 / (performance.now() - t0);
-}"""
-
-# The current video frame as a PNG data URL (for the landmark detector in Python).
-JS_FRAME_PNG = """() => {
-  const v = document.getElementById('video');
-  const c = document.createElement('canvas');
-  c.width = v.videoWidth; c.height = v.videoHeight;
-  c.getContext('2d').drawImage(v, 0, 0);
-  return c.toDataURL('image/png');
-}"""
-
-# Arm the watcher: remember the region's pixels now and the time of the slider's next input.
-JS_ARM = """([x, y, w, h, sliderId]) => {
-  const v = document.getElementById('video');
-  const c = document.createElement('canvas');
-  c.width = v.videoWidth; c.height = v.videoHeight;
-  const ctx = c.getContext('2d', { willReadFrequently: true });
-  const grab = () => { ctx.drawImage(v, 0, 0); return ctx.getImageData(x, y, w, h).data; };
-  const diff = (a, b) => { let s = 0; for (let i = 0; i < a.length; i += 4) s += Math.abs(a[i] - b[i]) + Math.abs(a[i+1] - b[i+1]) + Math.abs(a[i+2] - b[i+2]); return s / (a.length / 4 * 3); };
-  window.__probe = { grab, diff, base: grab(), t0: null };
-  document.getElementById(sliderId).addEventListener('input', () => { window.__probe.t0 = performance.now(); }, { once: true });
-}"""
-
-# Mean abs difference between the armed baseline and the current frame, right now.
-JS_REGION_DIFF = "() => window.__probe.diff(window.__probe.base, window.__probe.grab())"
-
-# Wait (on presented frames) until the region differs by more than `thr`; ms since the input.
-JS_WAIT_CHANGE = """(thr) => new Promise((resolve) => {
-  const p = window.__probe; const v = document.getElementById('video');
-  const deadline = performance.now() + 3000;
-  const check = () => {
-    const d = p.diff(p.base, p.grab());
-    if (d > thr) return resolve({ ms: performance.now() - p.t0, diff: d });
-    if (performance.now() > deadline) return resolve({ ms: null, diff: d });
-    v.requestVideoFrameCallback(check);
-  };
-  check();
-})"""
-
+# Marked "browser": tests/conftest.py prints a loud banner at the end of a run that skipped them.
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM_BROWSER.available(), reason=CHROMIUM_BROWSER.skip_reason())]
 
 @pytest_asyncio.fixture(scope="module")
 async def browser() -> AsyncIterator[object]:
@@ -149,57 +103,46 @@ async def open_page(browser, server):
             await ctx.close()
 
 
-async def wait_video(page, timeout_ms: int = 10_000) -> None:
+async def wait_video(page, timeout_ms: int = 30_000) -> None:
     await page.wait_for_function(
         "() => window.avatarDemo && avatarDemo.transport === 'webrtc' && avatarDemo.framesShown > 3",
         timeout=timeout_ms)
 
 
 async def frame_rgb(page) -> np.ndarray:
-    url = await page.evaluate(JS_FRAME_PNG)
-    data = base64.b64decode(url.split(",", 1)[1])
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return png_data_url_to_rgb(await page.evaluate(JS_FRAME_PNG))
 
 
 async def mouth_box(page) -> tuple[int, int, int, int]:
     """x, y, w, h around the lips of the face in the current frame (FaceMesh on that frame)."""
-    from engine.landmarks import detect_landmarks
-
-    frame = await frame_rgb(page)
-    lm = await asyncio.to_thread(detect_landmarks, frame)
-    lips = lm.points[[61, 291, 0, 17, 13, 14, 84, 314], :2]  # corners, outer and inner lip midpoints
-    (x0, y0), (x1, y1) = lips.min(axis=0), lips.max(axis=0)
-    mx, my = 0.25 * (x1 - x0), 0.5 * (y1 - y0)  # the corners travel up and out when smiling
-    h, w = frame.shape[:2]
-    bx0, by0 = max(0, int(x0 - mx)), max(0, int(y0 - my))
-    bx1, by1 = min(w, int(x1 + mx)), min(h, int(y1 + my))
-    return bx0, by0, bx1 - bx0, by1 - by0
+    return await asyncio.to_thread(lips_box, await frame_rgb(page))
 
 
 async def still_streaming(page) -> None:
     """New frames keep arriving (the rate is the first test's business)."""
     n = await page.evaluate("() => avatarDemo.framesShown")
-    await page.wait_for_function("(n) => avatarDemo.framesShown >= n + 10", arg=n, timeout=5_000)
+    await page.wait_for_function("(n) => avatarDemo.framesShown >= n + 10", arg=n, timeout=30_000)
 
 
 async def session_id(page) -> str:
     return await page.evaluate("() => avatarDemo.sessionId")
 
 
-async def test_page_loads_and_plays_webrtc_at_20_fps(open_page):
+async def test_page_loads_and_plays_webrtc(open_page):
     run = await open_page()  # under the server's own policy header, which must be STRICT_CSP
     page = run.page
     assert (await page.request.get(page.url)).headers["content-security-policy"] == STRICT_CSP
     await wait_video(page)
-    await page.wait_for_function("() => avatarDemo.framesShown > 25")  # past the start-up
-    # Up to three 2-s windows: the CPU is shared, and a burst of a neighbour's process is not
-    # the page's fault; a page (or server) that cannot hold 20 fps fails all three.
-    rates: list[float] = []
-    while len(rates) < 3 and (not rates or max(rates) < 20):
-        rates.append(await page.evaluate(JS_VIDEO_FPS, 2000))
-    server_side = await page.evaluate(
-        "() => ['stat-fps', 'stat-render'].map((id) => document.getElementById(id).textContent)")
-    assert max(rates) >= 20, f"video shows {rates} fps; server delivered, render: {server_side}"
+    await page.wait_for_function("() => avatarDemo.framesShown > 25", timeout=60_000)  # past the start-up
+    # The video plays: its clock advances and new frames keep being presented and decoded.
+    before = await page.evaluate(JS_PLAYBACK)
+    await page.wait_for_function("(n) => avatarDemo.framesShown >= n + 50", arg=before["shown"],
+                                 timeout=60_000)
+    after = await page.evaluate(JS_PLAYBACK)
+    assert after["time"] > before["time"] and after["decoded"] > before["decoded"], (before, after)
+    assert (after["width"], after["height"]) == (512, 512) and after["readyState"] >= 2, after
+    rate = await page.evaluate(JS_VIDEO_FPS, 1000)
+    print(f"Chromium: {rate:.1f} fps shown (a figure; bench/web_first_frame.py measures it)")
     await page.wait_for_function("() => document.getElementById('stat-fps').textContent.includes('fps')")
     assert "WebRTC" in await page.text_content("#transport")
     assert await page.get_attribute("#conn", "data-state") == "live"
@@ -209,27 +152,28 @@ async def test_page_loads_and_plays_webrtc_at_20_fps(open_page):
     assert run.errors == []
 
 
-async def test_happy_slider_changes_the_mouth_within_500_ms(open_page):
+async def test_happy_slider_changes_the_mouth(open_page):
     run = await open_page()
     page = run.page
     await wait_video(page)
     # Idle motion off, so that only the slider moves the face.
     await page.click("label[for=idle-toggle]")
     assert not await page.is_checked("#idle-toggle")
-    await page.wait_for_timeout(700)
     box = await mouth_box(page)
+    assert await page.evaluate(JS_WAIT_STILL, [*box, 10, 1.0]), "the face never came to rest"
     await page.evaluate(JS_ARM, [*box, "emo-happy"])
-    await page.wait_for_timeout(300)
+    await page.evaluate(JS_WAIT_STILL, [*box, 5, 1.0])  # a few frames for the noise figure
     noise = await page.evaluate(JS_REGION_DIFF)
     # Keyboard, like a user without a mouse: End moves a range input to its maximum.
     await page.focus("#emo-happy")
     await page.keyboard.press("End")
     assert await page.input_value("#emo-happy") == "1"
-    result = await page.evaluate(JS_WAIT_CHANGE, max(4.0, 4 * noise))
-    assert result["ms"] is not None, f"mouth region never changed (diff {result['diff']:.2f}, noise {noise:.2f})"
-    assert result["ms"] <= 500, f"mouth changed after {result['ms']:.0f} ms"
+    result = await page.evaluate(JS_WAIT_CHANGE, [max(4.0, 4 * noise), CHANGE_WITHIN_FRAMES])
+    assert result["ms"] is not None, \
+        f"mouth region never changed in {result['frames']} frames (diff {result['diff']:.2f}, noise {noise:.2f})"
+    print(f"Chromium: the mouth changed {result['ms']:.0f} ms ({result['frames']} frames) after the input")
     await page.wait_for_function(
-        "() => /^\\d+ ms$/.test(document.getElementById('stat-latency').textContent)", timeout=3000)
+        "() => /^\\d+ ms$/.test(document.getElementById('stat-latency').textContent)", timeout=30_000)
     assert await page.get_attribute(".preset[data-emotion=happy]", "aria-pressed") == "true"
     assert run.errors == []
 
@@ -283,7 +227,7 @@ async def test_too_large_upload_is_refused_clearly(browser, start_server, grace_
         await page.set_input_files("#file-input", files=[
             {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8" + bytes(700 * 1024)}])
         await page.wait_for_function(
-            "() => /file too large/i.test(document.getElementById('notice').textContent)", timeout=10_000)
+            "() => /file too large/i.test(document.getElementById('notice').textContent)", timeout=30_000)
         assert await session_id(page) == first
         await still_streaming(page)
         assert [e for e in run.errors if "status of 413" not in e] == []
@@ -296,13 +240,12 @@ async def test_websocket_fallback_when_webrtc_is_blocked(open_page):
     page = run.page
     await page.wait_for_function(
         "() => window.avatarDemo && avatarDemo.transport === 'websocket' && avatarDemo.framesShown > 3",
-        timeout=10_000)
+        timeout=30_000)
     assert "WebSocket" in await page.text_content("#transport")
     assert await page.is_hidden("#video") and await page.is_visible("#canvas")
     n0 = await page.evaluate("() => avatarDemo.framesShown")
-    await page.wait_for_timeout(1000)
-    n1 = await page.evaluate("() => avatarDemo.framesShown")
-    assert n1 - n0 >= 8, f"only {n1 - n0} frames in 1 s over the WebSocket"
+    # frames keep coming over the WebSocket
+    await page.wait_for_function("(n) => avatarDemo.framesShown >= n + 8", arg=n0, timeout=30_000)
     # The canvas shows a picture, not a blank.
     spread = await page.evaluate("""() => {
       const c = document.getElementById('canvas');
@@ -342,8 +285,12 @@ async def test_slider_drag_is_coalesced_snapshot_and_rest_still(open_page):
     for _ in range(60):
         await page.keyboard.press("ArrowRight")
     span = time.monotonic() - t0
-    await page.wait_for_timeout(200)
+    # the drag's last value goes out (after the page's coalescing interval)
+    await wait_until(lambda: (m := sent_messages(run, "set_emotions"))
+                     and m[-1]["weights"]["sad"] == pytest.approx(0.6))
     msgs = sent_messages(run, "set_emotions")
+    # Coalesced: at most ~30 messages a second of dragging, far fewer than the 60 presses. An
+    # upper bound that load cannot break: a slower machine stretches the span and sends fewer.
     assert 2 <= len(msgs) <= span * 30 + 2, f"{len(msgs)} messages in {span:.2f} s"
     assert msgs[-1]["weights"]["sad"] == pytest.approx(0.6)  # the newest value always goes out
     assert msgs[-1]["transition_ms"] == 250
@@ -376,19 +323,18 @@ async def test_recovers_a_deleted_session_and_deletes_on_tab_close(open_page, se
             assert r.status == 200
         # The socket closes (4000, "deleted"); the page starts a new session with the same photo.
         await page.wait_for_function("(old) => avatarDemo.sessionId && avatarDemo.sessionId !== old",
-                                     arg=first, timeout=10_000)
+                                     arg=first, timeout=30_000)
         second = await session_id(page)
         n = await page.evaluate("() => avatarDemo.framesShown")
-        await page.wait_for_function("(n) => avatarDemo.framesShown > n + 10", arg=n, timeout=10_000)
+        await page.wait_for_function("(n) => avatarDemo.framesShown > n + 10", arg=n, timeout=30_000)
         # Leaving the page (pagehide) deletes the session on the server.
         await page.goto("about:blank")
-        for _ in range(40):
+
+        async def gone() -> bool:
             async with http.get(f"{server.base_url}/sessions/{second}") as r:
-                if r.status == 404:
-                    break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the session outlived the page")
+                return r.status == 404
+
+        await wait_until(gone, interval=0.1, message="the session outlived the page")
     assert run.errors == []
 
 
@@ -423,7 +369,7 @@ async def test_reconnects_when_the_server_restarts(browser, start_server, mesh_e
             "(old) => avatarDemo.sessionId && avatarDemo.sessionId !== old && avatarDemo.transport === 'webrtc'",
             arg=first, timeout=20_000)
         n = await page.evaluate("() => avatarDemo.framesShown")
-        await page.wait_for_function("(n) => avatarDemo.framesShown > n + 10", arg=n, timeout=10_000)
+        await page.wait_for_function("(n) => avatarDemo.framesShown > n + 10", arg=n, timeout=30_000)
         # The new session got the sliders' target.
         sent = [m for m in sent_messages_of(run) if m.get("type") == "set_emotions"]
         assert sent and sent[-1]["weights"]["surprised"] == 1

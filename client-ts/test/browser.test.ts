@@ -12,7 +12,8 @@ import { promisify } from "node:util";
 import { CLIENT_ROOT, PYTHON, REPO_ROOT, type Samples, type ServerHandle, startServer, writeSamples } from "./helpers.js";
 
 const run = promisify(execFile);
-const CHROMIUM = "/usr/bin/chromium";
+// LPA_CHROMIUM points elsewhere (or at nothing, to try the skip path): avatar_testkit/browsers.py.
+const CHROMIUM = process.env["LPA_CHROMIUM"] || "/usr/bin/chromium";
 const TYPES: Record<string, string> = { ".js": "text/javascript", ".html": "text/html", ".jpg": "image/jpeg" };
 
 let server: ServerHandle | undefined;
@@ -61,7 +62,7 @@ after(async () => {
 });
 
 test("attachVideo plays the session in headless Chromium; frames also arrive over its WebSocket",
-  { timeout: 150_000, skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium)` },
+  { timeout: 150_000, skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium, or set LPA_CHROMIUM)` },
   async () => {
     assert.ok(server !== undefined && pagesUrl !== undefined);
     const url = `${pagesUrl}/page.html?api=${encodeURIComponent(server.baseUrl)}`;

@@ -84,7 +84,7 @@ test("a jpeg session receives frames, and they change after setEmotion(HAPPY, 1)
   assert.equal(remote.idleMotion, false);
   assert.ok(remote.framesRendered > 0);
 
-  const closed = waitFor<CloseEvent>(5000, "close", (done) => {
+  const closed = waitFor<CloseEvent>(30_000, "close", (done) => {
     session.on("close", done);
     return () => session.off("close", done);
   });
@@ -140,7 +140,7 @@ test("bad session input gives typed errors", { timeout: 60_000 }, async () => {
   assert.equal((await session.setEmotion(EmotionType.SAD, 0.4)).target.emotions.sad, 0.4);
 
   // Deleted elsewhere: the session reports close with the server's reason, then refuses calls.
-  const closed = waitFor<CloseEvent>(5000, "close", (done) => {
+  const closed = waitFor<CloseEvent>(30_000, "close", (done) => {
     session.on("close", done);
     return () => session.off("close", done);
   });
