@@ -12,11 +12,10 @@ import numpy as np
 import torch
 
 from ..api import EngineError, EngineInfo, EngineUnavailableError, Source, check_image
-from ..facs import activation
 from ..motion import Motion
 from . import crop as cropping
 from . import kp_math
-from .emotions import edit_from_activation
+from .emotions import edit_for_motion
 from .loader import load_models
 from .pipeline import LivePortraitCore, Precision, SourceState
 from .weights import resolve_weights
@@ -115,8 +114,11 @@ class LivePortraitEngine:
             if not isinstance(src, LivePortraitSource) or src.state is None:
                 raise EngineError("source was not prepared by this engine, or was released")
             sources.append(src)
-        edits = [edit_from_activation(activation(m), s.eye_ratio, s.state.lip_ratio)  # type: ignore[union-attr]
-                 for s, (_, m) in zip(sources, jobs)]
+        try:
+            edits = [edit_for_motion(m, s.eye_ratio, s.state.lip_ratio)  # type: ignore[union-attr]
+                     for s, (_, m) in zip(sources, jobs)]
+        except ValueError as exc:  # an unknown baseline
+            raise EngineError(str(exc)) from None
         images = self.core.render_batch([s.state for s in sources], edits)  # type: ignore[misc]
         crops = kp_math.to_uint8(images)
         out: list[np.ndarray] = []

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from . import kp_math
-from .emotions import KeypointEdit
+from .emotions import (EYE_RATIO_NEUTRAL, LIP_RATIO_CLOSED, NEUTRAL_EXP, KeypointEdit,
+                       expression_mask)
 from .loader import LivePortraitModels
 
 
@@ -97,38 +98,71 @@ class LivePortraitCore:
                            x_s=x_s, eye_ratio=(float(eye_ratio[0]), float(eye_ratio[1])),
                            lip_ratio=float(lip_ratio))
 
-    def driving_keypoints(self, sources: list[SourceState], edits: list[KeypointEdit]) -> torch.Tensor:
-        """Edited, retargeted and stitched driving keypoints x_d (B,21,3), float32."""
+    def driving_expression(self, sources: list[SourceState], edits: list[KeypointEdit]) -> torch.Tensor:
+        """The expression each frame drives with, (B,21,3) float32.
+
+        Baseline "photo": the source's own ``exp`` plus the edit's delta. Absolute edits
+        (baseline "neutral"): the source's expression components are replaced by NEUTRAL_EXP
+        first, so the result does not depend on what the photo's face was doing.
+        """
+        exp = torch.cat([s.exp for s in sources])
+        delta = torch.from_numpy(np.stack([e.expression_delta() for e in edits])).to(self.device)
+        return self._base_expression(exp, edits) + delta
+
+    def _base_expression(self, exp: torch.Tensor, edits: list[KeypointEdit]) -> torch.Tensor:
+        rows = [e.absolute for e in edits]
+        if not any(rows):
+            return exp
+        dev = self.device
+        replace = torch.from_numpy(expression_mask()).to(dev)[None] & \
+            torch.tensor(rows, dtype=torch.bool, device=dev).reshape(-1, 1, 1)
+        return torch.where(replace, torch.from_numpy(NEUTRAL_EXP).to(dev)[None], exp)
+
+    def edited_keypoints(self, sources: list[SourceState], edits: list[KeypointEdit]) -> torch.Tensor:
+        """Edited and retargeted driving keypoints before stitching, (B,21,3) float32."""
         dev = self.device
         kp = torch.cat([s.kp_canonical for s in sources])
-        exp = torch.cat([s.exp for s in sources])
         scale = torch.cat([s.scale for s in sources])
-        t = torch.cat([s.t for s in sources]).clone()
+        t_src = torch.cat([s.t for s in sources])
+        t = t_src.clone()
         x_s = torch.cat([s.x_s for s in sources])
         angles = torch.cat([s.angles for s in sources])
         d_angles = torch.tensor([[e.d_pitch, e.d_yaw, e.d_roll] for e in edits], dtype=torch.float32,
                                 device=dev)
         ang = angles + d_angles
         rot = kp_math.rotation_matrix(ang[:, 0], ang[:, 1], ang[:, 2])
-        delta = torch.from_numpy(np.stack([e.expression_delta() for e in edits])).to(dev)
         t[:, 1] += torch.tensor([e.shift_y for e in edits], dtype=torch.float32, device=dev)
-        x_d = kp_math.compose_keypoints(kp, rot, exp + delta, scale, t)
+        x_d = kp_math.compose_keypoints(kp, rot, self.driving_expression(sources, edits), scale, t)
 
+        # The retargeting nets move the eyes/lips of the keypoints they are given from one open
+        # ratio to another. Photo: from the source's measured ratios, on x_s. Absolute: from the
+        # neutral reference (the source's pose and shape with NEUTRAL_EXP), minus the nets' output
+        # at target == reference, so a target equal to the reference moves nothing.
+        x_cond = x_s
+        absolute = [e.absolute for e in edits]
+        if any(absolute):
+            rot_s = kp_math.rotation_matrix(angles[:, 0], angles[:, 1], angles[:, 2])
+            exp = torch.cat([s.exp for s in sources])
+            x_ref = kp_math.compose_keypoints(kp, rot_s, self._base_expression(exp, edits), scale, t_src)
+            x_cond = torch.where(torch.tensor(absolute, device=dev).reshape(-1, 1, 1), x_ref, x_s)
         net = self.models.stitching
-        eye_on = [e.eye_target is not None for e in edits]
-        if any(eye_on):
-            ratio = torch.tensor([[s.eye_ratio[0], s.eye_ratio[1],
-                                   e.eye_target if e.eye_target is not None else 0.0]
-                                  for s, e in zip(sources, edits)], dtype=torch.float32, device=dev)
-            gate = torch.tensor(eye_on, dtype=torch.float32, device=dev).reshape(-1, 1, 1)
-            x_d = x_d + gate * kp_math.retarget(net.eye, x_s, ratio)
-        lip_on = [e.lip_target is not None for e in edits]
-        if any(lip_on):
-            ratio = torch.tensor([[s.lip_ratio, e.lip_target if e.lip_target is not None else 0.0]
-                                  for s, e in zip(sources, edits)], dtype=torch.float32, device=dev)
-            gate = torch.tensor(lip_on, dtype=torch.float32, device=dev).reshape(-1, 1, 1)
-            x_d = x_d + gate * kp_math.retarget(net.lip, x_s, ratio)
-        return kp_math.stitching(net.stitching, x_s, x_d)
+        for kind, module in (("eye", net.eye), ("lip", net.lip)):
+            rows = [_retarget_rows(kind, s, e) for s, e in zip(sources, edits)]
+            if any(r.on for r in rows):
+                ratio = torch.tensor([r.ratio for r in rows], dtype=torch.float32, device=dev)
+                gate = torch.tensor([r.on for r in rows], dtype=torch.float32, device=dev).reshape(-1, 1, 1)
+                x_d = x_d + gate * kp_math.retarget(module, x_cond, ratio)
+                if any(r.on and r.reference is not None for r in rows):
+                    ref = torch.tensor([r.reference or r.ratio for r in rows], dtype=torch.float32, device=dev)
+                    ref_gate = torch.tensor([r.on and r.reference is not None for r in rows],
+                                            dtype=torch.float32, device=dev).reshape(-1, 1, 1)
+                    x_d = x_d - ref_gate * kp_math.retarget(module, x_cond, ref)
+        return x_d
+
+    def driving_keypoints(self, sources: list[SourceState], edits: list[KeypointEdit]) -> torch.Tensor:
+        """Edited, retargeted and stitched driving keypoints x_d (B,21,3), float32."""
+        x_s = torch.cat([s.x_s for s in sources])
+        return kp_math.stitching(self.models.stitching.stitching, x_s, self.edited_keypoints(sources, edits))
 
     def _warp_decode_eager(self, feature: torch.Tensor, x_s: torch.Tensor, x_d: torch.Tensor) -> torch.Tensor:
         with self.precision.ctx():
@@ -141,3 +175,22 @@ class LivePortraitCore:
         x_s = torch.cat([s.x_s for s in sources])
         feature = torch.cat([s.feature_3d for s in sources]) if len(sources) > 1 else sources[0].feature_3d
         return self._warp_decode(feature, x_s, x_d).float()
+
+
+@dataclass(frozen=True)
+class _RetargetRow:
+    ratio: list[float]  # the net's ratio input: [source..., target]
+    on: bool  # apply this row's delta
+    reference: list[float] | None = None  # absolute: the same input at target == reference
+
+
+def _retarget_rows(kind: str, src: SourceState, edit: KeypointEdit) -> _RetargetRow:
+    """Ratio input of the eye ([left, right, target]) or lip ([source, target]) net for one frame."""
+    target = edit.eye_target if kind == "eye" else edit.lip_target
+    if edit.absolute:
+        ref = EYE_RATIO_NEUTRAL if kind == "eye" else LIP_RATIO_CLOSED
+        start = [ref, ref] if kind == "eye" else [ref]
+        goal = ref if target is None else float(target)
+        return _RetargetRow(start + [goal], abs(goal - ref) > 1e-9, start + [ref])
+    start = [src.eye_ratio[0], src.eye_ratio[1]] if kind == "eye" else [src.lip_ratio]
+    return _RetargetRow(start + [target if target is not None else 0.0], target is not None)
