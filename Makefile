@@ -15,8 +15,10 @@ STAMP := $(VENV)/.stamp-install
 TEST_STAMP := $(VENV)/.stamp-test
 JUDGE_VENV ?= .venv-judge
 JUDGE_STAMP := $(JUDGE_VENV)/.stamp-judge
+PORTRAITS_DIR ?= .portraits
+PORTRAITS_STAMP := $(PORTRAITS_DIR)/.stamp
 
-.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help screenshot judge-env fidelity emotions-grid
+.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help screenshot judge-env portraits fidelity emotions-grid
 
 help:
 	@echo "make serve   - create $(VENV), install, serve http://$(HOST):$(PORT) with the mesh engine"
@@ -56,6 +58,19 @@ $(JUDGE_STAMP):
 
 judge-env: $(JUDGE_STAMP)
 
+# Photos from Debian's libdlib19.1 (dlib's examples/faces, Boost licence): the .deb is fetched with
+# apt-get download and unpacked here, never installed (its libdlib-data dependency is 63 MB).
+$(PORTRAITS_STAMP):
+	mkdir -p $(PORTRAITS_DIR)
+	cd $(PORTRAITS_DIR) && rm -f libdlib19.1_*.deb && { apt-get download libdlib19.1 || { apt-get update && apt-get download libdlib19.1; }; }
+	rm -rf $(PORTRAITS_DIR)/deb $(PORTRAITS_DIR)/dlib-faces
+	dpkg-deb -x $(PORTRAITS_DIR)/libdlib19.1_*.deb $(PORTRAITS_DIR)/deb
+	mv $(PORTRAITS_DIR)/deb/usr/share/doc/libdlib19.1/examples/faces $(PORTRAITS_DIR)/dlib-faces
+	rm -rf $(PORTRAITS_DIR)/deb $(PORTRAITS_DIR)/libdlib19.1_*.deb
+	@touch $@
+
+portraits: $(PORTRAITS_STAMP) $(JUDGE_STAMP)
+
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
@@ -84,7 +99,7 @@ bench: $(STAMP)
 
 test: test-python test-client
 
-test-python: $(TEST_STAMP) $(JUDGE_STAMP)
+test-python: $(TEST_STAMP) $(JUDGE_STAMP) $(PORTRAITS_STAMP)
 	$(PY) -m pytest
 
 # The TypeScript client's tests (node --test against the real server) hook in here.
