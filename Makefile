@@ -71,6 +71,15 @@ $(PORTRAITS_STAMP):
 
 portraits: $(PORTRAITS_STAMP) $(JUDGE_STAMP)
 
+# bench/fidelity.md: the judge's probabilities for every portrait x emotion (SECTION=before|after).
+SECTION ?= after
+fidelity: $(TEST_STAMP) portraits
+	$(PY) tools/fidelity.py --section $(SECTION)
+
+# docs/emotions.png: every portrait x every emotion, rendered by the mesh engine.
+emotions-grid: $(TEST_STAMP) portraits
+	$(PY) tools/emotions_grid.py --out docs/emotions.png
+
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
