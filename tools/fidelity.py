@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,9 +23,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-# Appended, not prepended: another worktree's venv (its editable install) renders with its own engine,
-# e.g. /work/h11mesh/.venv/bin/python /work/h11judge/tools/fidelity.py --out /tmp/f.md
-sys.path.append(str(REPO))
+# Only where `engine` is not importable already: another worktree's venv (its editable install)
+# renders with its own engine, e.g. /work/h11mesh/.venv/bin/python /work/h11judge/tools/fidelity.py.
+if importlib.util.find_spec("engine") is None:
+    sys.path.append(str(REPO))
 
 from portraits import PORTRAITS, available_portraits, portrait_rgb  # noqa: E402
 
