@@ -125,22 +125,22 @@ def score(images: dict[str, dict[str, np.ndarray]]) -> Scores:
     return s
 
 
-def _git(*args: str) -> str:
+def _git(*args: str, cwd: Path = REPO) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
 
 
 def report(s: Scores, section: str, command: str) -> str:
-    lines = [f"## {section}", ""]
-    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--", "engine") else ""
     import engine
 
+    root = Path(engine.__file__).resolve().parent.parent   # the worktree whose engine rendered
+    lines = [f"## {section}", ""]
+    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--", "engine", cwd=root) else ""
     lines += [f"Made by `{command}` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-              f"commit {_git('rev-parse', '--short', 'HEAD')}{dirty}, intensity {INTENSITY}, mode crop"
-              + ("" if Path(engine.__file__).resolve().parent.parent == REPO else
-                 f", engine from {Path(engine.__file__).resolve().parent}") + ".", ""]
+              f"commit {_git('rev-parse', '--short', 'HEAD', cwd=root)}{dirty}, intensity {INTENSITY}, mode crop"
+              + ("" if root == REPO else f", engine from {root / 'engine'}") + ".", ""]
     lines += ["| portrait | hits | hit rate |", "| --- | --- | --- |"]
     for p in s.cells:
         lines.append(f"| {p} | {', '.join(s.hits(p)) or '-'} | {len(s.hits(p))}/{len(EMOTIONS)} |")
