@@ -106,3 +106,16 @@ def test_neutral_removes_the_photos_own_expression(scores):
                 f"{p.name}: neutral render still reads {cls} {after:.2f} (photo {before:.2f})")
             checked += 1
     assert checked >= 4, "expected at least four portraits with their own expression"
+
+
+def test_judge_cli_reports_no_face_on_a_faceless_image(tmp_path, scores):
+    """The judge's own contract (tools/expression_judge.py --json): a flat grey image has no face."""
+    import numpy as np
+    from PIL import Image
+
+    from fidelity import judge_files
+
+    grey = tmp_path / "grey.png"
+    Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(grey)
+    [v] = judge_files([grey])
+    assert v == {"image": str(grey), "face": None, "probs": {}, "top": None}
