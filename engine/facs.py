@@ -12,6 +12,14 @@ read-out functions below, applied to the base prototypes (see ``seed_columns``):
 * eyes     = clip(1 - 0.125*AU6 - 0.25*AU7 - 0.4*AU9 - AU43, 0, 1)   (AU5 widening is above 1)
 * eyebrows = 0.5*AU1 + 0.5*AU2 - AU4 - 0.3*AU9 + 0.25*AU6
 * scale    = the prototype's expression_scale
+
+Recognisability vs the seed: the seed's numbers alone move a face too little to read as the
+emotion (an independent classifier labelled sad, angry and disgusted "neutral"). So each
+prototype also has ``extra`` action units, activated like ``base`` (intensity x scale x value)
+but never read out: only AUs the read-outs do not use (READOUT_AUS) may appear there. They
+add the EMFACS components the seed leaves out: the chin raiser (AU17) in sadness, the lip
+pressor (AU24) in anger, the upper lip raiser (AU10) in disgust, the lip stretcher (AU20) in
+fear. Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
 
@@ -33,8 +41,10 @@ ACTION_UNITS: dict[int, str] = {
     12: "lip corner puller",
     15: "lip corner depressor",
     16: "lower lip depressor",
+    17: "chin raiser",
     20: "lip stretcher",
     23: "lip tightener",
+    24: "lip pressor",
     25: "lips part",
     26: "jaw drop",
     43: "eyes closed",
@@ -47,17 +57,29 @@ class EmotionPrototype:
     expression_scale: float = 1.0
     # Action units that only come in at high intensity: AU -> intensity where they start.
     late_onset: Mapping[int, float] = field(default_factory=dict)
+    # Activated like base, never read out (the seed's columns): only AUs outside READOUT_AUS.
+    extra: Mapping[int, float] = field(default_factory=dict)
+
+
+# The action units the seed's read-outs use (seed_columns): ``extra`` must avoid them.
+READOUT_AUS: frozenset[int] = frozenset({1, 2, 4, 6, 7, 9, 25, 26, 43})
 
 
 PROTOTYPES: dict[str, EmotionPrototype] = {
     "neutral": EmotionPrototype({}, 1.0),
     # Duchenne smile; the lips part (AU25) only above intensity 0.5.
     "happy": EmotionPrototype({6: 0.8, 12: 1.0, 25: 0.6}, 1.3, late_onset={25: 0.5}),
-    "sad": EmotionPrototype({1: 0.8, 4: 0.9, 15: 0.8, 43: 0.3}, 1.0),
+    # EMFACS sadness: AU1+4 (oblique brows), AU15 (corners down), AU17 (chin raised).
+    "sad": EmotionPrototype({1: 0.8, 4: 0.9, 15: 0.8, 43: 0.3}, 1.0, extra={15: 0.4, 17: 0.8}),
     "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5),
-    "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2),
-    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2),
-    "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1),
+    # EMFACS fear: AU1+2+4, AU5, AU20 (lips stretched), AU26.
+    "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2,
+                                extra={20: 0.4}),
+    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed).
+    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2, extra={24: 0.8}),
+    # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17.
+    "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1,
+                                  extra={10: 0.5, 17: 0.4}),
 }
 
 # The seed's published table, kept here so a test can prove the read-outs reproduce it.
@@ -84,14 +106,15 @@ def seed_columns(emotion: str) -> tuple[float, float, float, float]:
 
 
 def emotion_action_units(emotion: str, intensity: float) -> dict[int, float]:
-    """Activations of one emotion at one intensity (0..1)."""
+    """Activations of one emotion at one intensity (0..1): base plus extra."""
     p = PROTOTYPES[emotion]
     out: dict[int, float] = {}
-    for au, base in p.base.items():
-        onset = p.late_onset.get(au)
-        gain = intensity if onset is None else max(0.0, (intensity - onset) / (1.0 - onset))
-        if gain > 0:
-            out[au] = gain * p.expression_scale * base
+    for part in (p.base, p.extra):
+        for au, value in part.items():
+            onset = p.late_onset.get(au)
+            gain = intensity if onset is None else max(0.0, (intensity - onset) / (1.0 - onset))
+            if gain > 0:
+                out[au] = out.get(au, 0.0) + gain * p.expression_scale * value
     return out
 
 

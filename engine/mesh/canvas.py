@@ -17,6 +17,7 @@ from . import eyes as E
 from . import kernels
 from . import mouth as M
 from .action_units import SMOOTH_AUS, au_bases
+from .expression import PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
 from .warp import STEP, Grid, invert, make_grid, upsample
@@ -59,6 +60,8 @@ class Canvas:
     grid: Grid
     smooth: np.ndarray  # (N_SMOOTH, gy, gx, 2) float32: AU bases then head bases
     tear: np.ndarray  # (3, gy, gx, 2) float32: U, J_LIP, J_JAW
+    # (2, gy, gx, 2) float32: C_UP, C_LOW, closing the photo's own open mouth (mouth.close_bases)
+    close: np.ndarray
     eyes: tuple[E.EyeGeom, E.EyeGeom]
     mouth: M.MouthGeom
     # The same pixels as RGBA: OpenCV's remap has a faster path for 4 channels than for 3
@@ -69,10 +72,11 @@ class Canvas:
     seam_points: np.ndarray
 
     def nbytes(self) -> int:
-        return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes)
+        return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes
+                   + self.close.nbytes)
 
 
-def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
+def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | None = None) -> Canvas:
     h, w = image.shape[:2]
     grid = make_grid(w, h)
     frame = face_frame(points)
@@ -81,6 +85,8 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
     smooth = np.concatenate([au_bases(points, frame, grid.nodes), head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade
+    share = M.CLOSE_UP_SHARE_TEETH if (expr is not None and expr.teeth > 0.2) else M.CLOSE_UP_SHARE
+    close = M.close_bases(mouth, grid.nodes, share) * fade
     ends = np.array([mouth.centre + k * M.JAW_WIDE * mouth.half * mouth.u
                      + np.interp(k * M.JAW_WIDE, mouth.s_li, mouth.t_li) * mouth.v for k in (-1.0, 1.0)])
     seam_points = np.concatenate([points[list(M.R.LIP_UPPER_INNER), :2], points[list(M.R.LIP_LOWER_INNER), :2],
@@ -89,6 +95,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
         tear=np.ascontiguousarray(tear.reshape((-1,) + shape)),
+        close=np.ascontiguousarray(close.reshape((-1,) + shape)),
         eyes=(E.eye_geom(points, frame, 0), E.eye_geom(points, frame, 1)), mouth=mouth,
         rgba=cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA), seam_points=seam_points,
     )
@@ -100,13 +107,20 @@ class Coefficients:
     tear: np.ndarray  # (3,) in units of d
     lids: tuple[float, float]  # lid travel, image-left eye then image-right eye
     gaze: tuple[float, float]
+    close: float = 0.0  # 1: the photo's own open mouth is closed (Canvas.close)
 
 
-def coefficients(act: FaceActivation) -> Coefficients:
+def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
+    """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
+    expression is undone first: its action units are subtracted, its open mouth is closed
+    and the lids are measured against the neutral opening."""
     aus = act.action_units
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains = {str(k): float(v) for k, v in aus.items()}
     gains["4v"] = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
+    if photo is not None:
+        for key, v in photo.aus.items():
+            gains[key] = gains.get(key, 0.0) - v
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
@@ -115,8 +129,12 @@ def coefficients(act: FaceActivation) -> Coefficients:
         tear += aus.get(au, 0.0) * np.asarray(gains)
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
+    close = 0.0
+    if photo is not None:
+        lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
+        close = 1.0 if photo.mouth_open else 0.0
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)))
+                        (float(act.gaze_x), float(act.gaze_y)), close)
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -185,21 +203,27 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     g = c.grid
     base = _weighted(k.smooth, c.smooth)
     t = k.tear
-    opens = float(t.sum()) > 1e-5
+    cl = k.close
+    opens = float(t.sum()) > 1e-5 or cl > 0
     f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
+    if cl > 0:
+        f_up = f_up + cl * c.close[0]
     b_up = invert(g, f_up)
     b_low = None
     mouth_box = None
     if opens:
         # The lower side's map is only used around the mouth: solve it there only. Where the
         # mouth lands is the upper side's motion plus at most the drop of the lower side.
-        drop = 2.0 + float(t[1] + t[2]) * c.frame.d
+        drop = 2.0 + float(t[1] + t[2]) * c.frame.d + cl * c.mouth.own_mid
         mouth_box = _box_out(c.mouth.box, b_up, g, drop, g.width, g.height)
         if mouth_box is not None:
             x0, y0, x1, y1 = mouth_box
             block = (max(0, x0 // STEP - 2), max(0, y0 // STEP - 2),
                      min(g.gx, x1 // STEP + 3), min(g.gy, y1 // STEP + 3))
-            b_low = invert(g, base + t[1] * c.tear[1] + t[2] * c.tear[2], block)
+            f_low = base + t[1] * c.tear[1] + t[2] * c.tear[2]
+            if cl > 0:
+                f_low = f_low + cl * c.close[1]
+            b_low = invert(g, f_low, block)
     moving = _moving_box(g, b_up)
     if mouth_box is not None:
         moving = _union(mouth_box, moving)
@@ -227,7 +251,9 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
         if band1 > band0:
             q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
             op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1))
-            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, float(t.sum()) * c.frame.d)
+            # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
+            gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
+            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap)
     for eye, travel, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1])
     return Maps(moving, maps, opening)
