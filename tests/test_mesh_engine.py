@@ -230,7 +230,7 @@ def _full_map(src: MeshSource, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
         X0, Y0, X1, Y1 = m.box
         full[Y0:Y1, X0:X1] = m.maps
         if m.opening is not None:
-            (x0, y0, x1, y1), op, _ = m.opening
+            (x0, y0, x1, y1), op = m.opening[:2]
             alpha[Y0 + y0:Y0 + y1, X0 + x0:X0 + x1] = np.maximum(op.alpha, op.seam)
     return full, alpha
 

@@ -34,10 +34,13 @@ class Handle:
 # oblique "grief" brow, so 4v only gets what AU4 has beyond AU1 (see canvas.coefficients).
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
-    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.15, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
-          Handle(R.FOREHEAD_INNER, 0.0, -0.12, 0.3)),
-    "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.14, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.06, 0.15),
-          Handle(R.FOREHEAD_OUTER, 0.0, -0.12, 0.3)),
+    # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
+    # Gaussians would add up between the brows): the glabella then stretches no more than
+    # the skin under the brows, instead of a streak of smeared skin above the nose.
+    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.13, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_MID, 0.0, -0.07, 0.45)),
+    "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.13, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_OUTER, 0.0, -0.05, 0.3)),
     # The pull together is kept narrow (sigma 0.1) so the inner eye corners stay put.
     "4": (Handle(R.BROW_INNER, -0.10, 0.0, 0.10), Handle(R.BROW_INNER_UPPER, -0.05, 0.04, 0.12),
           Handle(R.BROW_MID, -0.01, 0.10, 0.15)),

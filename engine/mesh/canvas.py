@@ -108,6 +108,10 @@ class Coefficients:
     lids: tuple[float, float]  # lid travel, image-left eye then image-right eye
     gaze: tuple[float, float]
     close: float = 0.0  # 1: the photo's own open mouth is closed (Canvas.close)
+    # An opening shows the photo's own interior (teeth) moving with the upper lip; False: it
+    # is painted (the photo's interior is closed away, and its smiling teeth would bring the
+    # smile back: only a smile, AU12 >= 0.5, shows them again).
+    own_interior: bool = True
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
@@ -133,8 +137,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if photo is not None:
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
+    own = close == 0.0 or aus.get(12, 0.0) >= 0.5
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)), close)
+                        (float(act.gaze_x), float(act.gaze_y)), close, own)
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -187,7 +192,7 @@ def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
 class Maps:
     box: tuple[int, int, int, int]  # the output pixels that move; all others are the canvas as is
     maps: np.ndarray  # (y1-y0, x1-x0, 2) float32 source coordinates for the box
-    opening: tuple | None  # (box relative to ``box``, Opening, gap px) when the lips part
+    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed) when the lips part
 
 
 def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
@@ -250,10 +255,11 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             maps[band1 - Y0:y1 - Y0, x0 - X0:x1 - X0] = upsample(g, b_low, x0, band1, x1, y1)
         if band1 > band0:
             q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
-            op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1))
+            op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),
+                                not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
             gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
-            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap)
+            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior)
     for eye, travel, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1])
     return Maps(moving, maps, opening)
@@ -274,6 +280,6 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
         out = c.image.copy()
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
-        (x0, y0, x1, y1), op, gap = m.opening
-        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap)
+        (x0, y0, x1, y1), op, gap, closed = m.opening
+        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed)
     return out

@@ -42,15 +42,19 @@ OUTER_BROW_REF = 0.29
 EYE_RATIO_REF = 0.26
 # Dead zones: offsets from the reference that still count as neutral (units of d, or a
 # fraction of the reference ratio for the eyes). A corner offset of 0.02 d is a couple of
-# pixels on a 512 crop; brows vary most between people.
+# pixels on a 512 crop; brows vary most between people. The eyes' zone is lopsided: the
+# canonical eye is drawn with relaxed, slightly lowered lids, and FaceMesh reads open eyes in
+# real photos at 0.28-0.38 of their width; only beyond 1.6x the reference (0.42, the
+# whites showing above the iris) is a photo's eye wide open (AU5), and below 0.85x (0.22)
+# squinting (AU6/7).
 CORNER_TOLERANCE = 0.02
-BROW_TOLERANCE = 0.05
-EYE_TOLERANCE = 0.15
+BROW_TOLERANCE = 0.06
+EYE_TOLERANCE = (0.15, 0.6)
 # Inner lips closer than this (units of d) are closed (FaceMesh reads a closed mouth as
 # 0-0.01 d apart).
 LIPS_CLOSED = 0.02
 # The most of each estimate that is ever undone, in activation units.
-MAX_UNDO = 1.2
+MAX_UNDO = 1.5
 # The most the lids may be raised beyond the photo's own opening (lid travel relative to
 # it, eyes.py: 1 closed, < 0 wider): further, the stretched eye would show it.
 EYE_TRAVEL_MIN = -0.4
@@ -168,7 +172,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
         ratio = (y(low) - y(up)) / max(width, 1e-3)
         measures[f"eye_ratio_{side}"] = ratio
         rel = ratio / EYE_RATIO_REF - 1.0
-        target = EYE_RATIO_REF * (1.0 + float(np.clip(rel, -EYE_TOLERANCE, EYE_TOLERANCE)))
+        target = EYE_RATIO_REF * (1.0 + float(np.clip(rel, -EYE_TOLERANCE[0], EYE_TOLERANCE[1])))
         scales.append(target / max(ratio, 1e-3))
     # Both eyes take the same correction (the mean): a wink in the photo stays a wink.
     s = float(np.mean(scales))

@@ -192,21 +192,26 @@ class Opening:
     seam: np.ndarray  # (h, w) bool: claimed by neither side (the opening, and slivers at its ends)
 
 
-def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> Opening:
+def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool = False) -> Opening:
     """Per pixel source coordinates for the mouth band, written into ``q_up`` in place, and
-    the opening to paint (kernels.choose_sides)."""
+    the opening to paint (kernels.choose_sides). ``closed``: the photo's own interior is
+    closed away (Canvas.close), so any opening is painted rather than showing it (a smile's
+    teeth would bring the smile back)."""
     shape = q_up.shape[:2]
     op = Opening(np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.float32),
                  np.empty(shape, np.bool_))
-    kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li,
+    s_ub, t_ub = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
+    kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li, s_ub, t_ub,
                          op.alpha, op.depth, op.s, op.seam)
     return op
 
 
-def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
+def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float, closed: bool = False) -> None:
     """Draw the cavity, tongue and teeth into ``out`` (the output box) where ``op.alpha`` > 0.
 
-    ``gap`` is the opening at mid-mouth in px (kernels.paint has the shading).
+    ``gap`` is the opening at mid-mouth in px (kernels.paint has the shading). ``closed``: the
+    photo's interior is closed away, so teeth are painted as for a closed photo.
     """
+    s_li, t_li = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
     kernels.paint(out, op.alpha, op.depth, op.s, gap, m.d, m.half, m.s_corner, m.brightness,
-                  m.s_ui, m.t_ui, m.s_li, m.t_li)
+                  m.s_ui, m.t_ui, s_li, t_li)

@@ -24,6 +24,7 @@ BROW_OUTER_UPPER = (70, 300)
 
 FOREHEAD_INNER = (108, 337)  # above the inner brows
 FOREHEAD_OUTER = (69, 299)  # above the brows' middle
+FOREHEAD_MID = 151  # mid-forehead, on the midline
 
 # Mid face.
 CHEEK_HIGH = (117, 346)
