@@ -162,14 +162,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_intensity_zero_is_the_photo(engine, photo):
+    """With baseline "photo" (emotions on top of the face as photographed) intensity 0 is the
+    photo itself."""
     name, img, src = photo
     crop = crop_photo(img, src.crop_affine, 512)
     for e in EMOTIONS:
-        jobs = [(src, Motion.emotion(e, 0.0))]
+        jobs = [(src, Motion.emotion(e, 0.0, baseline="photo"))]
         assert psnr(engine.render(jobs, mode="full")[0], img) >= 40
         assert psnr(engine.render(jobs)[0], crop) >= 40
     # ... while intensity 1 really changes the picture.
-    assert psnr(engine.render([(src, Motion.emotion("happy", 1.0))], mode="full")[0], img) < 40
+    assert psnr(engine.render([(src, Motion.emotion("happy", 1.0, baseline="photo"))], mode="full")[0], img) < 40
 
 
 def test_crop_frames_the_face(engine, photo):
@@ -225,7 +227,8 @@ def _full_map(src: MeshSource, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.meshgrid(np.arange(c.grid.width, dtype=np.float32), np.arange(c.grid.height, dtype=np.float32))
     full = np.dstack([x, y])
     alpha = np.zeros(full.shape[:2], np.float32)
-    m = backward_maps(c, coefficients(activation(motion)))
+    photo = src.expression if motion.baseline == "neutral" else None
+    m = backward_maps(c, coefficients(activation(motion), photo))
     if m is not None:
         X0, Y0, X1, Y1 = m.box
         full[Y0:Y1, X0:X1] = m.maps
@@ -353,7 +356,7 @@ def test_wink_closes_one_eye(engine, photo, neutral):
 
 def test_crop_stays_inside_the_photo(engine):
     """A face near the photo's edge: the crop slides to keep the portrait framing on real
-    pixels (no replicated border columns), and pixels it must invent are mirrored."""
+    pixels (no replicated border columns), and pixels it must invent are not streaks."""
     img = _astronaut()
     w = img.shape[1]
     shifted = np.ascontiguousarray(img[:, 120:])  # the face now near the left edge
@@ -363,14 +366,90 @@ def test_crop_stays_inside_the_photo(engine):
     x0, y0 = -a[0, 2] / s, -a[1, 2] / s  # the crop's corners in photo pixels
     x1, y1 = x0 + 512 / s, y0 + 512 / s
     assert x0 >= -0.5 and y0 >= -0.5 and x1 <= shifted.shape[1] + 0.5 and y1 <= shifted.shape[0] + 0.5
-    # Too small a photo for the framing: the crop tightens, then pads by mirroring.
+    # Too small a photo for the framing: the crop tightens, then pads (blurred edge extension).
     small = np.ascontiguousarray(img[40:300, 150:370])
     src = engine.prepare(small)
     frame = engine.render([(src, Motion())])[0]
     assert frame.shape == (512, 512, 3)
-    col = frame[:, :8].astype(np.int16)  # a replicated edge would give identical columns
-    assert np.abs(np.diff(col, axis=1)).mean() > 0.5
     assert w == 512
+
+
+def _tight_portrait() -> np.ndarray:
+    """A 512x512 close head-and-shoulders shot cut from the astronaut: even at its tightest
+    (1.7x the face) the crop runs past the photo's edges."""
+    img = _astronaut()[50:220, 180:340]
+    return cv2.resize(img, (512, 512), interpolation=cv2.INTER_CUBIC)
+
+
+def test_no_mirror_beyond_the_photo(engine):
+    """Pixels the crop invents beyond the photo's edge read as background: smooth, and no
+    mirrored copy of the rows inside the photo (the seed's bow tie of a mirrored neck)."""
+    img = _tight_portrait()
+    src = engine.prepare(img)
+    a = src.crop_affine
+    s = a[0, 0]
+    x_lo, y_lo = a[0, 2], a[1, 2]
+    x_hi, y_hi = x_lo + s * img.shape[1], y_lo + s * img.shape[0]
+    # The widest band beyond the photo, turned to the frame's bottom (np.rot90 k: left 1,
+    # top 2, right 3), with the photo's edge at row ``edge``.
+    bands = {0: 512 - y_hi, 1: x_lo, 2: y_lo, 3: 512 - x_hi}
+    k = max(bands, key=bands.get)
+    assert bands[k] > 24, f"the test photo must run past the crop ({bands})"
+    frame = np.rot90(engine.render([(src, Motion())])[0], k).astype(np.float64)
+    edge = int(np.floor(512 - bands[k]))
+    band = min(24, 512 - edge - 2)
+    out = frame[edge + 2:edge + 2 + band]  # rows beyond the photo, going outward
+    mirror = frame[edge - 2 - np.arange(band)]  # rows inside, going inward: what a mirror shows
+    # Each column's variation along the outward direction (its mean removed: an extension of
+    # the edge row is that row, which the rows just inside resemble too).
+    o, m = out.mean(axis=2), mirror.mean(axis=2)
+    o, m = o - o.mean(axis=0), m - m.mean(axis=0)
+    corr = float((o * m).sum() / np.sqrt((o * o).sum() * (m * m).sum() + 1e-9))
+    # Mirrored rows repeat that variation exactly; a blurred extension has none of it.
+    assert corr < 0.6, corr
+    # Smoother: less fine detail across the band than inside the photo (it blurs outward).
+    hf = lambda z: float(np.abs(np.diff(z.mean(axis=2), axis=1)).mean())  # noqa: E731
+    assert hf(out[8:]) < 0.8 * hf(mirror), (hf(out[8:]), hf(mirror))  # a mirror: the same
+
+
+def test_neutral_removes_the_photos_expression(engine, photo):
+    """Absolute expressions: emotion=neutral undoes the photo's own smile and open mouth (the
+    astronaut smiles with her teeth showing), and leaves a neutral face (Grace) nearly as is."""
+    name, img, src = photo
+    as_is = face_metrics(engine.render([(src, Motion(baseline="photo"))])[0])
+    neutral = face_metrics(engine.render([(src, Motion())])[0], as_is["d"])
+    lift = lambda m: -m["corners_y"]  # noqa: E731  (corners above the eye line are negative y)
+    if name == "astronaut":
+        assert src.expression.aus.get("12", 0) > 0.5 and src.expression.mouth_open
+        assert lift(as_is) - lift(neutral) > 0.04, (lift(as_is), lift(neutral))  # the smile is gone
+        assert as_is["lips_apart"] > 0.1 and neutral["lips_apart"] < 0.03, (as_is["lips_apart"],
+                                                                            neutral["lips_apart"])
+    else:
+        assert abs(lift(as_is) - lift(neutral)) < 0.03 and neutral["lips_apart"] < 0.03
+
+
+def test_closed_mouth_covers_the_teeth(engine):
+    """The astronaut's open, toothy smile closes over her teeth: inside the photo's own
+    inner-lip outline the neutral render shows lips (no bright teeth, no dark hole)."""
+    img = _astronaut()
+    src = engine.prepare(img)
+    frame = engine.render([(src, Motion())])[0]
+    pts = src.crop.points
+    inner = np.concatenate([pts[list(R.LIP_UPPER_INNER), :2], pts[list(R.LIP_LOWER_INNER), :2][::-1]])
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+    luma = lambda f: f.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # noqa: E731
+    sat = lambda f: f.max(axis=2).astype(np.float32) - f.min(axis=2)  # noqa: E731
+    photo = src.crop.image
+    teeth_before = float(np.mean((luma(photo)[mask] > 170) & (sat(photo)[mask] < 60)))
+    teeth_after = float(np.mean((luma(frame)[mask] > 170) & (sat(frame)[mask] < 60)))
+    assert teeth_before > 0.4 and teeth_after < 0.05, (teeth_before, teeth_after)
+    # No hole either: the lips' red, not a dark cavity.
+    assert float(np.mean(luma(frame)[mask] < 60)) < 0.05
+    # ... and baseline "photo" keeps the photo's own smile.
+    kept = engine.render([(src, Motion(baseline="photo"))])[0]
+    assert float(np.mean((luma(kept)[mask] > 170) & (sat(kept)[mask] < 60))) > 0.4
 
 
 def test_fields_vanish_at_the_crop_border(engine, photo):
@@ -405,9 +484,13 @@ def test_parted_lips_show_a_dark_interior(engine, photo):
     assert interior < 0.6 * skin, (interior, skin)
 
 
-def test_gaze_moves_the_irises(engine, photo, neutral):
-    right = delta(engine, photo, neutral, Motion().with_controls(gaze_x=1.0))["iris_x"]
-    left = delta(engine, photo, neutral, Motion().with_controls(gaze_x=-1.0))["iris_x"]
+def test_gaze_moves_the_irises(engine, photo):
+    # On the face as photographed: the iris detector's reading of the astronaut's eyes shifts
+    # with the expression around them, which is not what this test is about.
+    frame = engine.render([(photo[2], Motion(baseline="photo"))])[0]
+    ref = (frame, face_metrics(frame))
+    right = delta(engine, photo, ref, Motion(baseline="photo").with_controls(gaze_x=1.0))["iris_x"]
+    left = delta(engine, photo, ref, Motion(baseline="photo").with_controls(gaze_x=-1.0))["iris_x"]
     # The iris detector's noise on these renders is below 0.005 d.
     assert right > 0.012 and left < -0.012, (right, left)
 
