@@ -1,0 +1,90 @@
+"""Rigid things near the eyes: glasses frames stay put while brows, lids and cheeks move.
+
+A glasses frame sits on the nose, not on the skin the brow and cheek fields move: dragged by
+them it bends (the seed's Grace Hopper raised her brows and her frames curved with them).
+Found once per canvas from the image:
+
+* **Are there glasses?** The bridge of a frame crosses the nose between the eyes, where bare
+  skin is smooth. Across the nose bridge (a strip 0.12 d wide on the eyes' midline, from 0.35
+  d above the eye line to 0.25 d below) the steepest step of the mean brightness, per unit d,
+  is 20-28 (x100 grey levels) on the glasses portraits we test and at most 4.5 without
+  glasses (smiles, open mouths, a tight crop); GLASSES_BRIDGE sits between them.
+* **Where is the frame?** Around each eye (the zone the brow, lid and cheek fields reach),
+  the strong edges: the rims, and whatever else is sharp there (lashes, the brows under a
+  rim). These get weight 0 and the fields of the brows and cheeks fade to nothing over them,
+  smoothly (a Gaussian of RIGID_BLUR d, so the fields' gradients stay below 1): the frame
+  stays, the skin above it (forehead, brows above the rim) still moves, and the eye moves
+  inside the lens by its own per-pixel lid map, with its stretch band kept under the rim.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import regions as R
+from .geometry import FaceFrame
+
+GLASSES_BRIDGE = 10.0
+# Edge strength (Sobel of the grey image smoothed by 1 px) that counts as a frame's edge,
+# relative to the median over the face's zone (skin texture), and never below an absolute floor.
+EDGE_FACTOR = 4.0
+EDGE_FLOOR = 60.0
+RIGID_BLUR = 0.07  # d
+# The fields that reach the frames: brow lifts and lowering, the nose wrinkler's brow handle,
+# the cheek raiser (under the lower rims).
+RIGID_AUS = ("1", "2", "4", "4v", "6", "9")
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.GaussianBlur(g, (0, 0), 1.0)
+
+
+def bridge_score(image: np.ndarray, points: np.ndarray, frame: FaceFrame) -> float:
+    """The steepest brightness step across the nose bridge, grey levels per unit d / 100."""
+    g = _grey(image)
+    p = points[:, :2].astype(np.float64)
+    mid = (p[R.EYE_CORNERS[0][1]] + p[R.EYE_CORNERS[1][1]]) / 2
+    u0 = float((mid - frame.origin) @ frame.u / frame.d)
+    vs = np.linspace(-0.35, 0.25, 61)
+    us = np.linspace(u0 - 0.06, u0 + 0.06, 7)
+    U, V = np.meshgrid(us, vs)
+    xy = (frame.origin[None, None, :] + (U[..., None] * frame.u + V[..., None] * frame.v) * frame.d)
+    xy = xy.astype(np.float32)
+    prof = cv2.remap(g, np.ascontiguousarray(xy[..., 0]), np.ascontiguousarray(xy[..., 1]),
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).mean(axis=1)
+    return float(np.abs(np.diff(prof)).max() / (vs[1] - vs[0]) / 100.0)
+
+
+def free_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> np.ndarray | None:
+    """(M,) weights at ``nodes``: 0 on a glasses frame, 1 away from it; None without glasses."""
+    if bridge_score(image, points, frame) < GLASSES_BRIDGE:
+        return None
+    g = _grey(image)
+    mag = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+    h, w = g.shape
+    zone = np.zeros((h, w), np.uint8)
+    p = points[:, :2].astype(np.float64)
+    for side in (0, 1):
+        c = p[list(R.EYE_CORNERS[side])].mean(axis=0)
+        # From above the brows to below the lower rim, past both eye corners.
+        corners = [c + frame.vec(a, b) for a in (-0.5, 0.5) for b in (-0.5, 0.45)]
+        hull = cv2.convexHull(np.round(np.array(corners)).astype(np.int32))
+        cv2.fillConvexPoly(zone, hull, 1)
+    # The bridge between the lenses too.
+    mid = (p[R.EYE_CORNERS[0][1]] + p[R.EYE_CORNERS[1][1]]) / 2
+    bridge = [mid + frame.vec(a, b) for a in (-0.15, 0.15) for b in (-0.3, 0.2)]
+    cv2.fillConvexPoly(zone, cv2.convexHull(np.round(np.array(bridge)).astype(np.int32)), 1)
+    inside = zone > 0
+    if not inside.any():
+        return None
+    thr = max(EDGE_FLOOR, EDGE_FACTOR * float(np.median(mag[inside])))
+    edges = ((mag > thr) & inside).astype(np.uint8)
+    k = max(3, int(round(0.12 * frame.d)) | 1)
+    edges = cv2.dilate(edges, np.ones((k, k), np.uint8)).astype(np.float32)
+    rigid = cv2.GaussianBlur(edges, (0, 0), RIGID_BLUR * frame.d)
+    rigid = np.clip(rigid * 2.0, 0.0, 1.0)  # the rim itself keeps weight 1: the ramp lies beyond it
+    xy = nodes.astype(np.float32)
+    at = cv2.remap(rigid, xy[:, 0].reshape(-1, 1), xy[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
+                   borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return 1.0 - at.ravel().astype(np.float64)
