@@ -20,7 +20,7 @@ from .action_units import SMOOTH_AUS, au_bases
 from .expression import PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
-from .rigid import RIGID_AUS, free_weights
+from .rigid import RIGID_AUS, rigid_weights, rigidify
 from .warp import STEP, Grid, invert, make_grid, upsample
 
 # Lip opening per unit action unit, in units of d: (upper lip lift, lower lip drop, jaw drop).
@@ -85,10 +85,12 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     fade = edge_fade(grid)[None, :, None].astype(np.float32)
     aus = au_bases(points, frame, grid.nodes)
     # Glasses frames stay rigid: the brow and cheek fields fade out over them (rigid.py).
-    free = free_weights(image, points, frame, grid.nodes)
-    if free is not None:
-        for k in RIGID_AUS:
-            aus[SMOOTH_AUS.index(k)] *= free[:, None].astype(np.float32)
+    found = rigid_weights(image, points, frame, grid.nodes)
+    if found is not None:
+        idx = [SMOOTH_AUS.index(k) for k in RIGID_AUS]
+        part = aus[idx].astype(np.float64)
+        rigidify(part, *found)
+        aus[idx] = part.astype(np.float32)
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade

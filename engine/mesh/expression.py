@@ -37,6 +37,7 @@ from .action_units import AU_HANDLES, eye_guard, handle_field
 from .geometry import FaceFrame, face_frame
 
 CORNER_LIFT_REF = -0.012
+MOUTH_WIDTH_REF = 0.78  # corner to corner (61-291)
 INNER_BROW_REF = 0.31
 OUTER_BROW_REF = 0.29
 EYE_RATIO_REF = 0.26
@@ -48,6 +49,7 @@ EYE_RATIO_REF = 0.26
 # whites showing above the iris) is a photo's eye wide open (AU5), and below 0.85x (0.22)
 # squinting (AU6/7).
 CORNER_TOLERANCE = 0.02
+MOUTH_WIDTH_TOLERANCE = 0.1
 BROW_TOLERANCE = 0.06
 EYE_TOLERANCE = (0.15, 0.6)
 # Inner lips closer than this (units of d) are closed (FaceMesh reads a closed mouth as
@@ -145,6 +147,21 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     elif off < 0:
         per = _unit_shift(points, fr, "15", corners, centre, False)
         aus["15"] = min(MAX_UNDO, -off / max(per, 1e-3))
+
+    # Mouth width: a wide open smile can hold its corners level with the middle of the gap
+    # (the corner lift then misses it); the width it has beyond what the corner lift
+    # explains is undone as lip stretch (AU20, corners straight out).
+    width = float(abs(c[R.MOUTH_CORNERS[1], 0] - c[R.MOUTH_CORNERS[0], 0]))
+    measures["mouth_width"] = width
+
+    def widens(key: str) -> float:
+        at = p[corners]
+        f = handle_field(points, fr, AU_HANDLES[key], at) @ fr.u / fr.d
+        return float(f[1] - f[0])
+
+    excess = _beyond(width - MOUTH_WIDTH_REF, MOUTH_WIDTH_TOLERANCE) - aus.get("12", 0.0) * widens("12")
+    if excess > 0:
+        aus["20"] = min(MAX_UNDO, excess / max(widens("20"), 1e-3))
 
     # Brows: heights above the eye line (y is down, so the height is -y).
     inner = -np.mean([y(i) for i in (*R.BROW_INNER, *R.BROW_INNER_UPPER)])

@@ -11,10 +11,12 @@ Found once per canvas from the image:
   glasses (smiles, open mouths, a tight crop); GLASSES_BRIDGE sits between them.
 * **Where is the frame?** Around each eye (the zone the brow, lid and cheek fields reach),
   the strong edges: the rims, and whatever else is sharp there (lashes, the brows under a
-  rim). These get weight 0 and the fields of the brows and cheeks fade to nothing over them,
-  smoothly (a Gaussian of RIGID_BLUR d, so the fields' gradients stay below 1): the frame
-  stays, the skin above it (forehead, brows above the rim) still moves, and the eye moves
-  inside the lens by its own per-pixel lid map, with its stretch band kept under the rim.
+  rim). Over them the fields of the brows and cheeks are replaced, smoothly (a Gaussian of
+  RIGID_BLUR d, so the gradients stay below 1), by one translation: the field's mean over the
+  top rims (and the brows under them), nothing lower down. So the top rims rise with the
+  brows as straight pieces instead of bending around each brow's bump, the lower rims and the
+  bridge stay, the skin above (forehead, brows above the rim) moves freely, and the eye moves
+  inside the lens by its own per-pixel lid map.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ GLASSES_BRIDGE = 10.0
 EDGE_FACTOR = 4.0
 EDGE_FLOOR = 60.0
 RIGID_BLUR = 0.07  # d
+TOP_CLEAR = 0.12  # d: how far above the upper lid the frame's top part may begin
 # The fields that reach the frames: brow lifts and lowering, the nose wrinkler's brow handle,
 # the cheek raiser (under the lower rims).
 RIGID_AUS = ("1", "2", "4", "4v", "6", "9")
@@ -56,8 +59,11 @@ def bridge_score(image: np.ndarray, points: np.ndarray, frame: FaceFrame) -> flo
     return float(np.abs(np.diff(prof)).max() / (vs[1] - vs[0]) / 100.0)
 
 
-def free_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> np.ndarray | None:
-    """(M,) weights at ``nodes``: 0 on a glasses frame, 1 away from it; None without glasses."""
+def rigid_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
+                  nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rigid, top) at ``nodes``, each (M,): ``rigid`` 1 on a glasses frame, 0 away from it;
+    ``top`` the part of it above the upper lids (the top rims, and brows under them), which
+    may move as one piece; None without glasses."""
     if bridge_score(image, points, frame) < GLASSES_BRIDGE:
         return None
     g = _grey(image)
@@ -86,5 +92,23 @@ def free_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame, nodes:
     rigid = np.clip(rigid * 2.0, 0.0, 1.0)  # the rim itself keeps weight 1: the ramp lies beyond it
     xy = nodes.astype(np.float32)
     at = cv2.remap(rigid, xy[:, 0].reshape(-1, 1), xy[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    return 1.0 - at.ravel().astype(np.float64)
+                   borderMode=cv2.BORDER_CONSTANT, borderValue=0.0).ravel().astype(np.float64)
+    # Above the upper lids by more than TOP_CLEAR d, fading in over the next 0.1 d.
+    top = np.zeros(len(nodes))
+    for side, upper in enumerate((R.EYE_R_UPPER, R.EYE_L_UPPER)):
+        c = p[list(R.EYE_CORNERS[side])].mean(axis=0)
+        lid = float(((p[list(upper)] - c) @ frame.v).min())
+        t = (nodes - c) @ frame.v / frame.d
+        x = (nodes - c) @ frame.u / frame.d
+        rise = np.clip((lid / frame.d - TOP_CLEAR - t) / 0.1, 0.0, 1.0) * (np.abs(x) < 0.6)
+        top = np.maximum(top, rise * rise * (3 - 2 * rise))
+    return at, at * top
+
+
+def rigidify(bases: np.ndarray, rigid: np.ndarray, top: np.ndarray) -> None:
+    """In place, per field (K, M, 2): over the frame the field becomes one translation, its
+    mean over the top rims (they rise or fall as a piece, unbent), and nothing below them."""
+    w = top.sum()
+    for k in range(len(bases)):
+        mean = (bases[k] * top[:, None]).sum(axis=0) / w if w > 1e-6 else np.zeros(2)
+        bases[k] = bases[k] * (1 - rigid)[:, None] + top[:, None] * mean[None, :]
