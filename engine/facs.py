@@ -75,8 +75,8 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # EMFACS fear: AU1+2+4, AU5, AU20 (lips stretched), AU26.
     "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2,
                                 extra={20: 0.4}),
-    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed).
-    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2, extra={24: 0.8}),
+    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed), often AU17.
+    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2, extra={17: 0.6, 24: 0.8}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17.
     "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1,
                                   extra={10: 0.5, 17: 0.4}),

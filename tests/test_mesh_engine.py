@@ -246,6 +246,25 @@ def test_seed_table_reproduced():
         assert seed_columns(e) == SEED_TABLE[e], e
 
 
+def test_extras_stay_out_of_the_read_outs():
+    """The per-emotion extras (what makes the faces read) never touch an AU the seed's
+    read-outs use, so the table above holds whatever they add; every AU is a known one."""
+    from engine.facs import ACTION_UNITS, PROTOTYPES, READOUT_AUS, emotion_action_units
+    from engine.mesh.action_units import SMOOTH_AUS
+    from engine.mesh.canvas import TEAR_GAINS
+
+    for e, p in PROTOTYPES.items():
+        assert not set(p.extra) & READOUT_AUS, e
+        assert set(p.base) | set(p.extra) <= set(ACTION_UNITS), e
+        full = emotion_action_units(e, 1.0)
+        for au, v in p.extra.items():
+            assert full[au] == pytest.approx(p.expression_scale * (p.base.get(au, 0.0) + v))
+    # Every AU the emotions use moves something in the mesh engine (5, 7 and 43 via the lids).
+    rendered = {int(k) for k in SMOOTH_AUS if k.isdigit()} | set(TEAR_GAINS) | {5, 7, 43}
+    used = {au for p in PROTOTYPES.values() for au in (*p.base, *p.extra)}
+    assert used <= rendered, used - rendered
+
+
 def _landscape() -> np.ndarray:
     import skimage.data
 
