@@ -168,7 +168,8 @@ def activation(motion: Motion) -> FaceActivation:
     aus = {k: _clip(v, 0.0, 1.5) for k, v in aus.items() if v > 1e-6}
 
     # Eye closure: AU43 and squints close, AU5 widens; controls and blinks on top.
-    squint = 0.15 * aus.get(6, 0.0) + 0.3 * aus.get(7, 0.0) + 0.25 * aus.get(9, 0.0)
+    # AU7 narrows by 0.4 of the opening per unit (anger's tightened lids read at 1.0).
+    squint = 0.15 * aus.get(6, 0.0) + 0.4 * aus.get(7, 0.0) + 0.25 * aus.get(9, 0.0)
     base_close = aus.get(43, 0.0) + squint - min(0.0, c.eyes_open)
     widen = _clip(aus.get(5, 0.0) + max(0.0, c.eyes_open), 0.0, 1.0)
     blink = _clip(motion.idle.blink, 0.0, 1.0)

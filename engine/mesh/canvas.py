@@ -89,7 +89,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     if found is not None:
         idx = [SMOOTH_AUS.index(k) for k in RIGID_AUS]
         part = aus[idx].astype(np.float64)
-        rigidify(part, *found)
+        rigidify(part, *found, grid.nodes, frame)
         aus[idx] = part.astype(np.float32)
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)

@@ -32,7 +32,7 @@ GLASSES_BRIDGE = 10.0
 EDGE_FACTOR = 4.0
 EDGE_FLOOR = 60.0
 RIGID_BLUR = 0.07  # d
-TOP_CLEAR = 0.12  # d: how far above the upper lid the frame's top part may begin
+TOP_CLEAR = 0.05  # d: how far above the upper lid the frame's top part may begin
 # The fields that reach the frames: brow lifts and lowering, the nose wrinkler's brow handle,
 # the cheek raiser (under the lower rims).
 RIGID_AUS = ("1", "2", "4", "4v", "6", "9")
@@ -93,22 +93,34 @@ def rigid_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
     xy = nodes.astype(np.float32)
     at = cv2.remap(rigid, xy[:, 0].reshape(-1, 1), xy[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
                    borderMode=cv2.BORDER_CONSTANT, borderValue=0.0).ravel().astype(np.float64)
-    # Above the upper lids by more than TOP_CLEAR d, fading in over the next 0.1 d.
+    # Above each upper lid (at the same point along the eye; beyond the corners, above the
+    # corner) by more than TOP_CLEAR d, fading in over the next 0.08 d: the whole top rim,
+    # cat-eye ends included, moves as one piece.
     top = np.zeros(len(nodes))
     for side, upper in enumerate((R.EYE_R_UPPER, R.EYE_L_UPPER)):
         c = p[list(R.EYE_CORNERS[side])].mean(axis=0)
-        lid = float(((p[list(upper)] - c) @ frame.v).min())
-        t = (nodes - c) @ frame.v / frame.d
-        x = (nodes - c) @ frame.u / frame.d
-        rise = np.clip((lid / frame.d - TOP_CLEAR - t) / 0.1, 0.0, 1.0) * (np.abs(x) < 0.6)
+        rel = p[list(upper)] - c
+        ls, lt = rel @ frame.u, rel @ frame.v
+        order = np.argsort(ls)
+        x = (nodes - c) @ frame.u
+        t = (nodes - c) @ frame.v
+        lid = np.interp(x, ls[order], lt[order])
+        rise = np.clip((lid - TOP_CLEAR * frame.d - t) / (0.08 * frame.d), 0.0, 1.0) * (np.abs(x) < 0.6 * frame.d)
         top = np.maximum(top, rise * rise * (3 - 2 * rise))
     return at, at * top
 
 
-def rigidify(bases: np.ndarray, rigid: np.ndarray, top: np.ndarray) -> None:
-    """In place, per field (K, M, 2): over the frame the field becomes one translation, its
-    mean over the top rims (they rise or fall as a piece, unbent), and nothing below them."""
-    w = top.sum()
+def rigidify(bases: np.ndarray, rigid: np.ndarray, top: np.ndarray, nodes: np.ndarray, frame: FaceFrame) -> None:
+    """In place, per field (K, M, 2): over the frame the field becomes one translation per top
+    rim (they rise or fall as pieces, unbent): the field's mean over that rim across the face
+    (v), and its mean over both rims along it (u: brows drawn together must not squeeze the
+    frame, whose bridge stays); nothing below the top rims."""
+    side = ((nodes - frame.origin) @ frame.u > 0).astype(np.float64)  # 1: the image-right rim
+    wr, wl = top * side, top * (1 - side)
     for k in range(len(bases)):
-        mean = (bases[k] * top[:, None]).sum(axis=0) / w if w > 1e-6 else np.zeros(2)
-        bases[k] = bases[k] * (1 - rigid)[:, None] + top[:, None] * mean[None, :]
+        f = bases[k]
+        u, v = f @ frame.u, f @ frame.v
+        mu = (u * top).sum() / max(top.sum(), 1e-6)
+        mv = np.where(side > 0, (v * wr).sum() / max(wr.sum(), 1e-6), (v * wl).sum() / max(wl.sum(), 1e-6))
+        move = mu * frame.u[None, :] + mv[:, None] * frame.v[None, :]
+        bases[k] = f * (1 - rigid)[:, None] + top[:, None] * move
