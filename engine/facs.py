@@ -17,9 +17,14 @@ Recognisability vs the seed: the seed's numbers alone move a face too little to 
 emotion (an independent classifier labelled sad, angry and disgusted "neutral"). So each
 prototype also has ``extra`` action units, activated like ``base`` (intensity x scale x value)
 but never read out: only AUs the read-outs do not use (READOUT_AUS) may appear there. They
-add the EMFACS components the seed leaves out: the chin raiser (AU17) in sadness, the lip
-pressor (AU24) in anger, the upper lip raiser (AU10) in disgust, the lip stretcher (AU20) in
-fear. Engines may also render an AU more strongly per unit (the mesh engine's gains).
+add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness, anger and fear,
+the lip pressor AU24 in anger and disgust, the upper lip raiser AU10 in disgust and anger) and
+the cues an expression classifier trained on FER2013 keys on: corners pulled down (AU15) so
+that an open or stretched mouth in fear and surprise does not read as a laugh, and the jaw
+stretched into an oval (AU27) in surprise. A base AU outside the read-outs (AU5, AU10, AU12,
+AU15, AU16, AU20, AU23) may also change, and read-out AUs may trade against each other as
+long as the columns stay the same (fear's brows: more AU1 and AU4, same eyebrows value).
+Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ ACTION_UNITS: dict[int, str] = {
     24: "lip pressor",
     25: "lips part",
     26: "jaw drop",
+    27: "mouth stretch",
     43: "eyes closed",
 }
 
@@ -70,16 +76,22 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # Duchenne smile; the lips part (AU25) only above intensity 0.5.
     "happy": EmotionPrototype({6: 0.8, 12: 1.0, 25: 0.6}, 1.3, late_onset={25: 0.5}),
     # EMFACS sadness: AU1+4 (oblique brows), AU15 (corners down), AU17 (chin raised).
-    "sad": EmotionPrototype({1: 0.8, 4: 0.9, 15: 0.8, 43: 0.3}, 1.0, extra={15: 0.4, 17: 0.8}),
-    "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5),
-    # EMFACS fear: AU1+2+4, AU5, AU20 (lips stretched), AU26.
+    "sad": EmotionPrototype({1: 1.0, 4: 1.0, 15: 0.8, 43: 0.3}, 1.0, extra={15: 0.4, 17: 0.8}),
+    # Surprise: brows up, eyes wide, jaw dropped into an oval (AU27 stretches it down, AU23
+    # narrows it, AU15 keeps the corners from curling up into a laugh).
+    "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5,
+                                  extra={15: 0.4, 23: 0.8, 27: 0.6}),
+    # EMFACS fear: AU1+2+4 (brows up and drawn together: AU1 +0.2 and AU4 +0.1 over the
+    # seed's, which keeps its brow read-out), AU5, AU20, AU26; the corners pulled down and
+    # the chin raised (AU15+17) so the stretched mouth never reads as a smile.
     "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2,
-                                extra={20: 0.4}),
-    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed), often AU17.
-    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2, extra={17: 0.6, 24: 0.8}),
-    # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17.
+                                extra={15: 0.6, 17: 0.4, 20: 0.8}),
+    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed), often AU17; AU10 squares the upper lip.
+    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2,
+                              extra={10: 0.6, 17: 0.5, 24: 0.5}),
+    # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
     "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1,
-                                  extra={10: 0.5, 17: 0.4}),
+                                  extra={10: 0.8, 15: 0.4, 17: 0.4, 24: 0.5}),
 }
 
 # The seed's published table, kept here so a test can prove the read-outs reproduce it.

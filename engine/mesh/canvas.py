@@ -17,7 +17,7 @@ from . import eyes as E
 from . import kernels
 from . import mouth as M
 from .action_units import SMOOTH_AUS, au_bases
-from .expression import PhotoExpression, eye_travel
+from .expression import SMILE_UNDO, PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
 from .rigid import RIGID_AUS, rigid_weights, rigidify
@@ -27,10 +27,15 @@ from .warp import STEP, Grid, invert, make_grid, upsample
 TEAR_GAINS: dict[int, tuple[float, float, float]] = {
     25: (0.02, 0.07, 0.0),
     26: (0.015, 0.0, 0.20),
+    27: (0.01, 0.02, 0.12),  # mouth stretch: the jaw further down (surprise's oval)
     10: (0.06, 0.0, 0.0),
     9: (0.025, 0.0, 0.0),
     16: (0.0, 0.05, 0.0),
 }
+# The brows' inner lowering (field 4v) per unit of AU4 beyond AU1: 1.25x its field, for anger
+# to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
+# edges keep of the free field grows with it).
+BROW_LOWER_GAIN = 1.25
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -130,9 +135,11 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     aus = act.action_units
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains = {str(k): float(v) for k, v in aus.items()}
-    gains["4v"] = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
+    gains["4v"] = BROW_LOWER_GAIN * max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
     if photo is not None:
         for key, v in photo.aus.items():
+            if key == "12":
+                v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - aus.get(15, 0.0))
             gains[key] = gains.get(key, 0.0) - v
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),

@@ -57,6 +57,13 @@ EYE_TOLERANCE = (0.15, 0.6)
 LIPS_CLOSED = 0.02
 # The most of each estimate that is ever undone, in activation units.
 MAX_UNDO = 1.5
+# A smile is undone 1.4x (canvas.coefficients): with the corners exactly back on the
+# reference the rest of the smile (the lips' upward curve, the folds beside the mouth) still
+# reads as happy to an expression classifier; corners put slightly below the reference cancel
+# that. 1.25 and 1.55 read as neutral less often, 1.7 turns into a frown. The overshoot fades
+# out as the rendered expression pulls the corners down itself (AU15 0..1): both together
+# would fold the skin under the corners.
+SMILE_UNDO = 1.4
 # The most the lids may be raised beyond the photo's own opening (lid travel relative to
 # it, eyes.py: 1 closed, < 0 wider): further, the stretched eye would show it.
 EYE_TRAVEL_MIN = -0.4
