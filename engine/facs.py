@@ -23,7 +23,8 @@ the cues an expression classifier trained on FER2013 keys on: corners pulled dow
 that an open or stretched mouth in fear and surprise does not read as a laugh, and the jaw
 stretched into an oval (AU27) in surprise. A base AU outside the read-outs (AU5, AU10, AU12,
 AU15, AU16, AU20, AU23) may also change, and read-out AUs may trade against each other as
-long as the columns stay the same (fear's brows: more AU1 and AU4, same eyebrows value).
+long as the columns stay the same (sadness: AU1 and AU4 both 1.0 instead of 0.8 and 0.9, the
+same eyebrows value, so the inner brows still rise against the mesh's stronger AU4).
 Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
@@ -75,14 +76,14 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     "neutral": EmotionPrototype({}, 1.0),
     # Duchenne smile; the lips part (AU25) only above intensity 0.5.
     "happy": EmotionPrototype({6: 0.8, 12: 1.0, 25: 0.6}, 1.3, late_onset={25: 0.5}),
-    # EMFACS sadness: AU1+4 (oblique brows), AU15 (corners down), AU17 (chin raised).
+    # EMFACS sadness: AU1+4 (oblique brows), AU15 (corners down), AU17 (chin raised). The
+    # seed's AU1 0.8 / AU4 0.9 traded for 1.0 / 1.0 (same eyebrows read-out, -0.5).
     "sad": EmotionPrototype({1: 1.0, 4: 1.0, 15: 0.8, 43: 0.3}, 1.0, extra={15: 0.4, 17: 0.8}),
     # Surprise: brows up, eyes wide, jaw dropped into an oval (AU27 stretches it down, AU23
     # narrows it, AU15 keeps the corners from curling up into a laugh).
     "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5,
                                   extra={15: 0.4, 23: 0.8, 27: 0.6}),
-    # EMFACS fear: AU1+2+4 (brows up and drawn together: AU1 +0.2 and AU4 +0.1 over the
-    # seed's, which keeps its brow read-out), AU5, AU20, AU26; the corners pulled down and
+    # EMFACS fear: AU1+2+4, AU5, AU20 (lips stretched), AU26; the corners pulled down and
     # the chin raised (AU15+17) so the stretched mouth never reads as a smile.
     "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2,
                                 extra={15: 0.6, 17: 0.4, 20: 0.8}),
