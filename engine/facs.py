@@ -12,6 +12,20 @@ read-out functions below, applied to the base prototypes (see ``seed_columns``):
 * eyes     = clip(1 - 0.125*AU6 - 0.25*AU7 - 0.4*AU9 - AU43, 0, 1)   (AU5 widening is above 1)
 * eyebrows = 0.5*AU1 + 0.5*AU2 - AU4 - 0.3*AU9 + 0.25*AU6
 * scale    = the prototype's expression_scale
+
+Recognisability vs the seed: the seed's numbers alone move a face too little to read as the
+emotion (an independent classifier labelled sad, angry and disgusted "neutral"). So each
+prototype also has ``extra`` action units, activated like ``base`` (intensity x scale x value)
+but never read out: only AUs the read-outs do not use (READOUT_AUS) may appear there. They
+add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness, anger and fear,
+the lip pressor AU24 in anger and disgust, the upper lip raiser AU10 in disgust and anger) and
+the cues an expression classifier trained on FER2013 keys on: corners pulled down (AU15) so
+that an open or stretched mouth in fear and surprise does not read as a laugh, and the jaw
+stretched into an oval (AU27) in surprise. A base AU outside the read-outs (AU5, AU10, AU12,
+AU15, AU16, AU20, AU23) may also change, and read-out AUs may trade against each other as
+long as the columns stay the same (sadness: AU1 and AU4 both 1.0 instead of 0.8 and 0.9, the
+same eyebrows value, so the inner brows still rise against the mesh's stronger AU4).
+Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
 
@@ -33,10 +47,13 @@ ACTION_UNITS: dict[int, str] = {
     12: "lip corner puller",
     15: "lip corner depressor",
     16: "lower lip depressor",
+    17: "chin raiser",
     20: "lip stretcher",
     23: "lip tightener",
+    24: "lip pressor",
     25: "lips part",
     26: "jaw drop",
+    27: "mouth stretch",
     43: "eyes closed",
 }
 
@@ -47,17 +64,35 @@ class EmotionPrototype:
     expression_scale: float = 1.0
     # Action units that only come in at high intensity: AU -> intensity where they start.
     late_onset: Mapping[int, float] = field(default_factory=dict)
+    # Activated like base, never read out (the seed's columns): only AUs outside READOUT_AUS.
+    extra: Mapping[int, float] = field(default_factory=dict)
+
+
+# The action units the seed's read-outs use (seed_columns): ``extra`` must avoid them.
+READOUT_AUS: frozenset[int] = frozenset({1, 2, 4, 6, 7, 9, 25, 26, 43})
 
 
 PROTOTYPES: dict[str, EmotionPrototype] = {
     "neutral": EmotionPrototype({}, 1.0),
     # Duchenne smile; the lips part (AU25) only above intensity 0.5.
     "happy": EmotionPrototype({6: 0.8, 12: 1.0, 25: 0.6}, 1.3, late_onset={25: 0.5}),
-    "sad": EmotionPrototype({1: 0.8, 4: 0.9, 15: 0.8, 43: 0.3}, 1.0),
-    "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5),
-    "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2),
-    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2),
-    "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1),
+    # EMFACS sadness: AU1+4 (oblique brows), AU15 (corners down), AU17 (chin raised). The
+    # seed's AU1 0.8 / AU4 0.9 traded for 1.0 / 1.0 (same eyebrows read-out, -0.5).
+    "sad": EmotionPrototype({1: 1.0, 4: 1.0, 15: 0.8, 43: 0.3}, 1.0, extra={15: 0.4, 17: 0.8}),
+    # Surprise: brows up, eyes wide, jaw dropped into an oval (AU27 stretches it down, AU23
+    # narrows it, AU15 keeps the corners from curling up into a laugh).
+    "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5,
+                                  extra={15: 0.4, 23: 0.8, 27: 0.6}),
+    # EMFACS fear: AU1+2+4, AU5, AU20 (lips stretched), AU26; the corners pulled down and
+    # the chin raised (AU15+17) so the stretched mouth never reads as a smile.
+    "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2,
+                                extra={15: 0.6, 17: 0.4, 20: 0.8}),
+    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed), often AU17; AU10 squares the upper lip.
+    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2,
+                              extra={10: 0.6, 17: 0.5, 24: 0.5}),
+    # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
+    "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1,
+                                  extra={10: 0.8, 15: 0.4, 17: 0.4, 24: 0.5}),
 }
 
 # The seed's published table, kept here so a test can prove the read-outs reproduce it.
@@ -84,14 +119,15 @@ def seed_columns(emotion: str) -> tuple[float, float, float, float]:
 
 
 def emotion_action_units(emotion: str, intensity: float) -> dict[int, float]:
-    """Activations of one emotion at one intensity (0..1)."""
+    """Activations of one emotion at one intensity (0..1): base plus extra."""
     p = PROTOTYPES[emotion]
     out: dict[int, float] = {}
-    for au, base in p.base.items():
-        onset = p.late_onset.get(au)
-        gain = intensity if onset is None else max(0.0, (intensity - onset) / (1.0 - onset))
-        if gain > 0:
-            out[au] = gain * p.expression_scale * base
+    for part in (p.base, p.extra):
+        for au, value in part.items():
+            onset = p.late_onset.get(au)
+            gain = intensity if onset is None else max(0.0, (intensity - onset) / (1.0 - onset))
+            if gain > 0:
+                out[au] = out.get(au, 0.0) + gain * p.expression_scale * value
     return out
 
 
@@ -145,7 +181,8 @@ def activation(motion: Motion) -> FaceActivation:
     aus = {k: _clip(v, 0.0, 1.5) for k, v in aus.items() if v > 1e-6}
 
     # Eye closure: AU43 and squints close, AU5 widens; controls and blinks on top.
-    squint = 0.15 * aus.get(6, 0.0) + 0.3 * aus.get(7, 0.0) + 0.25 * aus.get(9, 0.0)
+    # AU7 narrows by 0.4 of the opening per unit (anger's tightened lids read at 1.0).
+    squint = 0.15 * aus.get(6, 0.0) + 0.4 * aus.get(7, 0.0) + 0.25 * aus.get(9, 0.0)
     base_close = aus.get(43, 0.0) + squint - min(0.0, c.eyes_open)
     widen = _clip(aus.get(5, 0.0) + max(0.0, c.eyes_open), 0.0, 1.0)
     blink = _clip(motion.idle.blink, 0.0, 1.0)

@@ -34,22 +34,36 @@ class Handle:
 # oblique "grief" brow, so 4v only gets what AU4 has beyond AU1 (see canvas.coefficients).
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
-    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.15, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
-          Handle(R.FOREHEAD_INNER, 0.0, -0.12, 0.3)),
-    "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.14, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.06, 0.15),
-          Handle(R.FOREHEAD_OUTER, 0.0, -0.12, 0.3)),
-    # The pull together is kept narrow (sigma 0.1) so the inner eye corners stay put.
-    "4": (Handle(R.BROW_INNER, -0.08, 0.0, 0.10), Handle(R.BROW_INNER_UPPER, -0.04, 0.03, 0.12),
-          Handle(R.BROW_MID, -0.01, 0.08, 0.15)),
-    "4v": (Handle(R.BROW_INNER, 0.0, 0.13, 0.15),),
+    # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
+    # Gaussians would add up between the brows): the glabella then stretches no more than
+    # the skin under the brows, instead of a streak of smeared skin above the nose.
+    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.13, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_MID, 0.0, -0.07, 0.45)),
+    "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.13, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_OUTER, 0.0, -0.05, 0.3)),
+    # Brows drawn together are anger's strongest cue to a face reader (and to an expression
+    # classifier): AU4 pulls them 1.4x as far as it did at first. The pull stays narrow (sigma
+    # 0.11) so the inner eye corners stay put (wider folds a shut eye's lids under lowered
+    # brows). Their inner lowering (4v) is rendered 1.25x in canvas.coefficients; the field
+    # itself stays, as the photo's lowered brows are measured in its units (expression.py).
+    # AU9 wrinkles the nose 1.5x as far as at first (disgust's cue).
+    "4": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11), Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12),
+          Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
+    "4v": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15),),
     "6": (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15)),
-    "9": (Handle(R.NOSE_WING, 0.0, -0.05, 0.10), Handle(R.NASOLABIAL, 0.0, -0.03, 0.12),
-        Handle(R.BROW_INNER, -0.01, 0.02, 0.12)),
+    "9": (Handle(R.NOSE_WING, 0.0, -0.105, 0.10), Handle(R.NASOLABIAL, 0.0, -0.0675, 0.12),
+          Handle(R.BROW_INNER, -0.0225, 0.045, 0.12)),
     "12": (Handle(R.MOUTH_CORNERS, 0.06, -0.085, 0.14), Handle(R.NASOLABIAL, 0.02, -0.04, 0.15),
          Handle(R.CHEEK_LOW, 0.0, -0.03, 0.16)),
-    "15": (Handle(R.MOUTH_CORNERS, 0.01, 0.11, 0.12), Handle(R.LOWER_LIP_SIDE, 0.0, 0.04, 0.12)),
+    "15": (Handle(R.MOUTH_CORNERS, 0.01, 0.13, 0.12), Handle(R.LOWER_LIP_SIDE, 0.0, 0.045, 0.12)),
+    # The chin boss pushes up and the lower lip with it (the pout of sadness and doubt).
+    "17": (Handle(R.CHIN, 0.0, -0.05, 0.22), Handle(R.LOWER_LIP_MID, 0.0, -0.035, 0.10)),
     "20": (Handle(R.MOUTH_CORNERS, 0.085, 0.01, 0.13),),
     "23": (Handle(R.MOUTH_CORNERS, -0.035, 0.0, 0.10),),
+    # Lips pressed together: each lip's outer edge moves towards the seam (thin lips), the
+    # corners in a little; the seam itself stays where it is.
+    "24": (Handle(R.UPPER_LIP_MID, 0.0, 0.03, 0.08), Handle(R.LOWER_LIP_MID, 0.0, -0.03, 0.08),
+           Handle(R.MOUTH_CORNERS, -0.015, 0.0, 0.08)),
 }
 SMOOTH_AUS: tuple[str, ...] = tuple(AU_HANDLES)
 # Brow lifts must not drag the eye open (that is AU5's job, in eyes.py) nor stretch the

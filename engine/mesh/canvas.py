@@ -17,18 +17,25 @@ from . import eyes as E
 from . import kernels
 from . import mouth as M
 from .action_units import SMOOTH_AUS, au_bases
+from .expression import SMILE_UNDO, PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
+from .rigid import RIGID_AUS, rigid_weights, rigidify
 from .warp import STEP, Grid, invert, make_grid, upsample
 
 # Lip opening per unit action unit, in units of d: (upper lip lift, lower lip drop, jaw drop).
 TEAR_GAINS: dict[int, tuple[float, float, float]] = {
     25: (0.02, 0.07, 0.0),
     26: (0.015, 0.0, 0.20),
+    27: (0.01, 0.02, 0.12),  # mouth stretch: the jaw further down (surprise's oval)
     10: (0.06, 0.0, 0.0),
     9: (0.025, 0.0, 0.0),
     16: (0.0, 0.05, 0.0),
 }
+# The brows' inner lowering (field 4v) per unit of AU4 beyond AU1: 1.25x its field, for anger
+# to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
+# edges keep of the free field grows with it).
+BROW_LOWER_GAIN = 1.25
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -59,6 +66,8 @@ class Canvas:
     grid: Grid
     smooth: np.ndarray  # (N_SMOOTH, gy, gx, 2) float32: AU bases then head bases
     tear: np.ndarray  # (3, gy, gx, 2) float32: U, J_LIP, J_JAW
+    # (2, gy, gx, 2) float32: C_UP, C_LOW, closing the photo's own open mouth (mouth.close_bases)
+    close: np.ndarray
     eyes: tuple[E.EyeGeom, E.EyeGeom]
     mouth: M.MouthGeom
     # The same pixels as RGBA: OpenCV's remap has a faster path for 4 channels than for 3
@@ -69,18 +78,29 @@ class Canvas:
     seam_points: np.ndarray
 
     def nbytes(self) -> int:
-        return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes)
+        return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes
+                   + self.close.nbytes)
 
 
-def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
+def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | None = None) -> Canvas:
     h, w = image.shape[:2]
     grid = make_grid(w, h)
     frame = face_frame(points)
     shape = (grid.gy, grid.gx, 2)
     fade = edge_fade(grid)[None, :, None].astype(np.float32)
-    smooth = np.concatenate([au_bases(points, frame, grid.nodes), head_bases(points, frame, grid.nodes)]) * fade
+    aus = au_bases(points, frame, grid.nodes)
+    # Glasses frames stay rigid: the brow and cheek fields fade out over them (rigid.py).
+    found = rigid_weights(image, points, frame, grid.nodes)
+    if found is not None:
+        idx = [SMOOTH_AUS.index(k) for k in RIGID_AUS]
+        part = aus[idx].astype(np.float64)
+        rigidify(part, *found, grid.nodes, frame)
+        aus[idx] = part.astype(np.float32)
+    smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade
+    share = M.CLOSE_UP_SHARE_TEETH if (expr is not None and expr.teeth > 0.2) else M.CLOSE_UP_SHARE
+    close = M.close_bases(mouth, grid.nodes, share) * fade
     ends = np.array([mouth.centre + k * M.JAW_WIDE * mouth.half * mouth.u
                      + np.interp(k * M.JAW_WIDE, mouth.s_li, mouth.t_li) * mouth.v for k in (-1.0, 1.0)])
     seam_points = np.concatenate([points[list(M.R.LIP_UPPER_INNER), :2], points[list(M.R.LIP_LOWER_INNER), :2],
@@ -89,6 +109,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray) -> Canvas:
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
         tear=np.ascontiguousarray(tear.reshape((-1,) + shape)),
+        close=np.ascontiguousarray(close.reshape((-1,) + shape)),
         eyes=(E.eye_geom(points, frame, 0), E.eye_geom(points, frame, 1)), mouth=mouth,
         rgba=cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA), seam_points=seam_points,
     )
@@ -100,13 +121,26 @@ class Coefficients:
     tear: np.ndarray  # (3,) in units of d
     lids: tuple[float, float]  # lid travel, image-left eye then image-right eye
     gaze: tuple[float, float]
+    close: float = 0.0  # 1: the photo's own open mouth is closed (Canvas.close)
+    # An opening shows the photo's own interior (teeth) moving with the upper lip; False: it
+    # is painted (the photo's interior is closed away, and its smiling teeth would bring the
+    # smile back: only a smile, AU12 >= 0.5, shows them again).
+    own_interior: bool = True
 
 
-def coefficients(act: FaceActivation) -> Coefficients:
+def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
+    """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
+    expression is undone first: its action units are subtracted, its open mouth is closed
+    and the lids are measured against the neutral opening."""
     aus = act.action_units
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains = {str(k): float(v) for k, v in aus.items()}
-    gains["4v"] = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
+    gains["4v"] = BROW_LOWER_GAIN * max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
+    if photo is not None:
+        for key, v in photo.aus.items():
+            if key == "12":
+                v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - aus.get(15, 0.0))
+            gains[key] = gains.get(key, 0.0) - v
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
@@ -115,8 +149,13 @@ def coefficients(act: FaceActivation) -> Coefficients:
         tear += aus.get(au, 0.0) * np.asarray(gains)
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
+    close = 0.0
+    if photo is not None:
+        lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
+        close = 1.0 if photo.mouth_open else 0.0
+    own = close == 0.0 or aus.get(12, 0.0) >= 0.5
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)))
+                        (float(act.gaze_x), float(act.gaze_y)), close, own)
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -169,7 +208,7 @@ def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
 class Maps:
     box: tuple[int, int, int, int]  # the output pixels that move; all others are the canvas as is
     maps: np.ndarray  # (y1-y0, x1-x0, 2) float32 source coordinates for the box
-    opening: tuple | None  # (box relative to ``box``, Opening, gap px) when the lips part
+    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed) when the lips part
 
 
 def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
@@ -185,21 +224,27 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     g = c.grid
     base = _weighted(k.smooth, c.smooth)
     t = k.tear
-    opens = float(t.sum()) > 1e-5
+    cl = k.close
+    opens = float(t.sum()) > 1e-5 or cl > 0
     f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
+    if cl > 0:
+        f_up = f_up + cl * c.close[0]
     b_up = invert(g, f_up)
     b_low = None
     mouth_box = None
     if opens:
         # The lower side's map is only used around the mouth: solve it there only. Where the
         # mouth lands is the upper side's motion plus at most the drop of the lower side.
-        drop = 2.0 + float(t[1] + t[2]) * c.frame.d
+        drop = 2.0 + float(t[1] + t[2]) * c.frame.d + cl * c.mouth.own_mid
         mouth_box = _box_out(c.mouth.box, b_up, g, drop, g.width, g.height)
         if mouth_box is not None:
             x0, y0, x1, y1 = mouth_box
             block = (max(0, x0 // STEP - 2), max(0, y0 // STEP - 2),
                      min(g.gx, x1 // STEP + 3), min(g.gy, y1 // STEP + 3))
-            b_low = invert(g, base + t[1] * c.tear[1] + t[2] * c.tear[2], block)
+            f_low = base + t[1] * c.tear[1] + t[2] * c.tear[2]
+            if cl > 0:
+                f_low = f_low + cl * c.close[1]
+            b_low = invert(g, f_low, block)
     moving = _moving_box(g, b_up)
     if mouth_box is not None:
         moving = _union(mouth_box, moving)
@@ -226,8 +271,11 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             maps[band1 - Y0:y1 - Y0, x0 - X0:x1 - X0] = upsample(g, b_low, x0, band1, x1, y1)
         if band1 > band0:
             q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
-            op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1))
-            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, float(t.sum()) * c.frame.d)
+            op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),
+                                not k.own_interior)
+            # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
+            gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
+            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior)
     for eye, travel, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1])
     return Maps(moving, maps, opening)
@@ -248,6 +296,6 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
         out = c.image.copy()
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
-        (x0, y0, x1, y1), op, gap = m.opening
-        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap)
+        (x0, y0, x1, y1), op, gap, closed = m.opening
+        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed)
     return out

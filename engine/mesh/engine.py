@@ -14,6 +14,7 @@ from engine.landmarks import detect_landmarks
 from engine.motion import Motion
 
 from .canvas import Canvas, build_canvas, coefficients, render_canvas
+from .expression import PhotoExpression, estimate
 from .geometry import crop_photo, portrait_crop
 from .warp import STEP
 
@@ -31,6 +32,8 @@ class MeshSource(Source):
     image: np.ndarray = None  # type: ignore[assignment]  # the photo (read-only)
     crop_affine: np.ndarray = None  # type: ignore[assignment]  # photo -> crop, 2x3
     points: np.ndarray = None  # type: ignore[assignment]  # landmarks in photo pixels
+    # The photo's own expression, undone when Motion.baseline is "neutral" (expression.py).
+    expression: PhotoExpression = field(default_factory=PhotoExpression)
     # The full-resolution canvas is built on the first "full" render: streaming only
     # ever uses the crop, so prepare does not pay for it.
     _full: Canvas | None = field(default=None, repr=False)
@@ -44,7 +47,7 @@ class MeshSource(Source):
                 pts = self.points.copy()
                 pts[:, 0] -= x0
                 pts[:, 1] -= y0
-                self._full = build_canvas(self.image[y0:y1, x0:x1].copy(), pts)
+                self._full = build_canvas(self.image[y0:y1, x0:x1].copy(), pts, self.expression)
             return self._full
 
     def nbytes(self) -> int:
@@ -99,9 +102,10 @@ class MeshEngine:
         crop_pts[:, 2] = pts[:, 2] * np.float32(affine[0, 0])
         image_ro = image.copy()
         image_ro.setflags(write=False)
-        return MeshSource(width=w, height=h, face_box=lm.box, crop=build_canvas(crop_img, crop_pts),
+        expr = estimate(crop_img, crop_pts)
+        return MeshSource(width=w, height=h, face_box=lm.box, crop=build_canvas(crop_img, crop_pts, expr),
                           full_box=_full_box(lm.box, w, h), image=image_ro, crop_affine=affine,
-                          points=pts)
+                          points=pts, expression=expr)
 
     def render(self, jobs: Sequence[tuple[Source, Motion]], mode: str = "crop",
                size: int | None = None) -> list[np.ndarray]:
@@ -118,7 +122,8 @@ class MeshEngine:
         return frames
 
     def _render_one(self, src: MeshSource, motion: Motion, mode: str, size: int) -> np.ndarray:
-        k = coefficients(activation(motion))
+        # Absolute expressions undo the photo's own first; "photo" renders on top of it.
+        k = coefficients(activation(motion), src.expression if motion.baseline == "neutral" else None)
         if mode == "full":
             out = src.image.copy()
             x0, y0, x1, y1 = src.full_box

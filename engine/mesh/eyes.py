@@ -17,7 +17,7 @@ from . import regions as R
 from .geometry import FaceFrame
 
 CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
-WIDEN_MAX = 0.2  # AU5 at 1: the upper lid rises by 20% of the opening
+WIDEN_MAX = 0.35  # AU5 at 1: the upper lid rises by 35% of the opening (the white shows above the iris)
 GAZE_X = 0.25  # iris travel at gaze 1, as a fraction of the eye width
 GAZE_Y = 0.12  # vertical iris travel at gaze 1, as a fraction of the opening
 

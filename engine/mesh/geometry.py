@@ -79,16 +79,37 @@ def _fit(c: float, side: float, n: int) -> float:
     return float(np.clip(c, min(lo, hi), max(lo, hi)))
 
 
+# Pixels the crop must invent beyond the photo: the photo's edge, extended outward and
+# blurred more the farther out (full blur BEYOND_BLUR_PX out), so they read as out-of-focus
+# background. Never a mirror image (a mirrored neck and shoulders reads as a second body).
+BEYOND_SIGMA = 12.0
+BEYOND_BLUR_PX = 24.0
+
+
 def crop_photo(image: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     """The size x size crop ``affine`` describes. A downscale is area-averaged first (a bare
-    warpAffine would alias); pixels beyond the photo are mirrored, never smeared."""
+    warpAffine would alias); pixels beyond the photo are its edge extended and blurred."""
     s = float(affine[0, 0])
+    h, w = image.shape[:2]
     if s < 0.9:
-        h, w = image.shape[:2]
         sw, sh = max(1, round(w * s)), max(1, round(h * s))
         image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
         sx, sy = sw / w, sh / h  # pixel centres: x_small + 0.5 = (x + 0.5) * sx
         pre = np.array([[sx, 0.0, 0.5 * (sx - 1)], [0.0, sy, 0.5 * (sy - 1)], [0.0, 0.0, 1.0]])
         affine = affine @ np.linalg.inv(pre)
-    return cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT_101)
+        h, w = sh, sw
+    out = cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Where the crop lies beyond the photo: the inverse map of each corner tells cheaply
+    # whether any pixel does.
+    inv = cv2.invertAffineTransform(affine)
+    corners = np.array([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]], float) @ inv.T
+    if corners[:, 0].min() >= -0.5 and corners[:, 1].min() >= -0.5 and \
+            corners[:, 0].max() <= w - 0.5 and corners[:, 1].max() <= h - 0.5:
+        return out
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), affine, (size, size), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    dist = cv2.distanceTransform((inside == 0).astype(np.uint8), cv2.DIST_L2, 3)
+    blurred = cv2.GaussianBlur(out, (0, 0), BEYOND_SIGMA, borderType=cv2.BORDER_REPLICATE)
+    a = np.clip(dist / BEYOND_BLUR_PX, 0.0, 1.0)[..., None]
+    mixed = out.astype(np.float32) * (1 - a) + blurred.astype(np.float32) * a
+    return np.where(inside[..., None] > 0, out, np.clip(mixed + 0.5, 0, 255).astype(np.uint8))

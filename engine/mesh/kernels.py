@@ -250,18 +250,22 @@ def lip_profile(s: float, s_corner: float) -> float:
     return x * math.sqrt(x)
 
 
-@njit(void(F4_3, F4_3, float64, float64, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F4_2, F4_2, F4_2, boolean[:, :]), **_JIT)
+@njit(void(F4_3, F4_3, float64, float64, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, F4_2, F4_2, F4_2, boolean[:, :]), **_JIT)
 def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: float, uy: float,
                  vx: float, vy: float, half: float, s_corner: float, s_li: np.ndarray, t_li: np.ndarray,
+                 s_ub: np.ndarray, t_ub: np.ndarray,
                  alpha: np.ndarray, depth: np.ndarray, s_out: np.ndarray, seam: np.ndarray) -> None:
     """Per pixel of the mouth band: whichever side maps back onto its own half of the source
     wins (written into ``q_up``); pixels neither claims are the opening, with its alpha,
-    depth below the upper lip and mouth coordinate s."""
+    depth below the upper lip and mouth coordinate s. The lower side owns the source below
+    the lower inner lip (t_li); the upper side owns the source above t_ub (the lower inner
+    lip too, so the photo's own interior moves with the upper lip, or the upper inner lip
+    when that interior is closed away and an opening is painted instead)."""
     for y in range(q_up.shape[0]):
         for x in range(q_up.shape[1]):
             rx, ry = q_up[y, x, 0] - cx, q_up[y, x, 1] - cy
             s_u = (rx * ux + ry * uy) / half
-            rel_up = rx * vx + ry * vy - interp(s_u, s_li, t_li)  # <= 0: the upper side's own
+            rel_up = rx * vx + ry * vy - interp(s_u, s_ub, t_ub)  # <= 0: the upper side's own
             lx, ly = q_low[y, x, 0] - cx, q_low[y, x, 1] - cy
             s_l = (lx * ux + ly * uy) / half
             rel_low = lx * vx + ly * vy - interp(s_l, s_li, t_li)  # >= 0: the lower side's own

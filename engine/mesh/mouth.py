@@ -39,6 +39,7 @@ class MouthGeom:
     d: float
     box: tuple[int, int, int, int]  # source pixels the tear fields can touch
     brightness: float  # photo exposure, scales the painted colours
+    own_mid: float  # the photo's own inner-lip gap at mid-mouth, px
 
     @property
     def frame_args(self) -> tuple[float, float, float, float, float, float]:
@@ -85,7 +86,8 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
     face = image[fy0:fy1, fx0:fx1].reshape(-1, 3).astype(np.float64)
     luma = float(np.median(face @ np.array([0.299, 0.587, 0.114]))) if face.size else 150.0
     return MouthGeom(centre, u, v, half, s_ui, t_ui, s_li, t_li, s_corner, chin, d,
-                     (int(x0), int(y0), int(x1), int(y1)), float(np.clip(luma / 150.0, 0.55, 1.15)))
+                     (int(x0), int(y0), int(x1), int(y1)), float(np.clip(luma / 150.0, 0.55, 1.15)),
+                     max(0.0, float(np.interp(0.0, s_li, t_li) - np.interp(0.0, s_ui, t_ui))))
 
 
 def lip_profile(m: MouthGeom, s: np.ndarray) -> np.ndarray:
@@ -129,6 +131,57 @@ def tear_bases(m: MouthGeom, nodes: np.ndarray) -> np.ndarray:
                      J_jaw[:, None] * vec_down]).astype(np.float32)
 
 
+# Closing the photo's own open mouth: the upper lip comes down by this share of the gap and
+# the lower lip (with the jaw and chin) rises by the rest, as a jaw closes; the lips then
+# overlap by CLOSE_OVERLAP px so no line of the interior is left between them.
+CLOSE_UP_SHARE = 0.35
+CLOSE_UP_SHARE_TEETH = 0.5  # a toothy smile raised its upper lip: more of the close is there
+CLOSE_OVERLAP = 1.0
+
+
+def own_gap(m: MouthGeom, s: np.ndarray) -> np.ndarray:
+    """The photo's own inner-lip gap at mouth coordinate s, px (0 at and beyond the corners)."""
+    return np.maximum(np.interp(s, m.s_li, m.t_li) - np.interp(s, m.s_ui, m.t_ui), 0.0)
+
+
+def close_bases(m: MouthGeom, nodes: np.ndarray, up_share: float) -> np.ndarray:
+    """(2, M, 2) float32: C_UP (upper side, down) and C_LOW (lower side with the chin, up),
+    which at coefficient 1 close the photo's own gap exactly: at every s along the mouth the
+    inner lips meet (overlapping by CLOSE_OVERLAP px) on the line between them, so the
+    interior the photo shows (teeth, a dark mouth) ends up under the lips.
+
+    Both are continued smoothly beyond their own half like the tear bases (gradients < 1 for
+    gaps up to ~0.4 d), and the lower one carries the chin like J_JAW (a jaw closing).
+    """
+    s, t = _local(m, nodes)
+    tu = np.interp(s, m.s_ui, m.t_ui)
+    tl = np.interp(s, m.s_li, m.t_li)
+    d = m.d
+    gap = own_gap(m, s)
+    # Smooth along s: the 11 landmarks give a piecewise-linear gap; the overlap fades to 0
+    # at the inner corners with the same profile as the tear.
+    amp = gap + CLOSE_OVERLAP * lip_profile(m, s)
+    a_up, a_low = up_share * amp, (1 - up_share) * amp
+    up = np.where(t < tu, 1 - _smoothstep((tu - t) / (0.4 * d)),
+                  1 - _smoothstep((t - tl - 0.1 * d) / (0.6 * d)))
+    C_up = a_up * up
+    below = t >= tl
+    r = np.maximum(t - tl, 0.0)
+    # Just under the lower lip it follows the lip's own profile (a_low(s)); further down it
+    # blends into the jaw's wide, even lift of the chin.
+    k = _smoothstep(r / (0.3 * d))
+    wide = m.s_corner + (JAW_WIDE - m.s_corner) * _smoothstep(r / (0.6 * d))
+    lat = np.clip(1 - (s / wide) ** 2, 0.0, 1.0) ** 1.5
+    mid = float(own_gap(m, np.zeros(1))[0]) * (1 - up_share)
+    chin = 1 - _smoothstep((r - m.chin) / (0.7 * d))
+    low_below = ((1 - k) * a_low + k * mid * lat) * chin
+    ext = a_low * (1 - _smoothstep((tl - t) / (0.45 * d)))
+    C_low = np.where(below, low_below, ext)
+    vec_up = (-m.v)[None, :]
+    vec_down = m.v[None, :]
+    return np.stack([C_up[:, None] * vec_down, C_low[:, None] * vec_up]).astype(np.float32)
+
+
 @dataclass
 class Opening:
     """The painted gap inside an output box: alpha and where in the gap each pixel is."""
@@ -139,21 +192,26 @@ class Opening:
     seam: np.ndarray  # (h, w) bool: claimed by neither side (the opening, and slivers at its ends)
 
 
-def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray) -> Opening:
+def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool = False) -> Opening:
     """Per pixel source coordinates for the mouth band, written into ``q_up`` in place, and
-    the opening to paint (kernels.choose_sides)."""
+    the opening to paint (kernels.choose_sides). ``closed``: the photo's own interior is
+    closed away (Canvas.close), so any opening is painted rather than showing it (a smile's
+    teeth would bring the smile back)."""
     shape = q_up.shape[:2]
     op = Opening(np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.float32),
                  np.empty(shape, np.bool_))
-    kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li,
+    s_ub, t_ub = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
+    kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li, s_ub, t_ub,
                          op.alpha, op.depth, op.s, op.seam)
     return op
 
 
-def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float) -> None:
+def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float, closed: bool = False) -> None:
     """Draw the cavity, tongue and teeth into ``out`` (the output box) where ``op.alpha`` > 0.
 
-    ``gap`` is the opening at mid-mouth in px (kernels.paint has the shading).
+    ``gap`` is the opening at mid-mouth in px (kernels.paint has the shading). ``closed``: the
+    photo's interior is closed away, so teeth are painted as for a closed photo.
     """
+    s_li, t_li = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
     kernels.paint(out, op.alpha, op.depth, op.s, gap, m.d, m.half, m.s_corner, m.brightness,
-                  m.s_ui, m.t_ui, m.s_li, m.t_li)
+                  m.s_ui, m.t_ui, s_li, t_li)

@@ -24,6 +24,7 @@ BROW_OUTER_UPPER = (70, 300)
 
 FOREHEAD_INNER = (108, 337)  # above the inner brows
 FOREHEAD_OUTER = (69, 299)  # above the brows' middle
+FOREHEAD_MID = 151  # mid-forehead, on the midline
 
 # Mid face.
 CHEEK_HIGH = (117, 346)
@@ -41,6 +42,8 @@ LIP_LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 LIP_UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LIP_LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 LOWER_LIP_SIDE = (91, 321)
+UPPER_LIP_MID = 0  # the upper lip's outer edge at mid-mouth
+LOWER_LIP_MID = 17  # the lower lip's outer edge at mid-mouth
 CHIN = 152
 FOREHEAD = 10
 

@@ -1,0 +1,216 @@
+"""The photo's own expression, read once from its landmarks (absolute expressions).
+
+With ``Motion.baseline == "neutral"`` the engine renders every emotion from a neutral face:
+it first undoes what the photo shows (a smile, parted lips, raised brows, squinted or wide
+eyes), then applies the requested action units. This module measures the photo's state.
+
+Every measure is a geometric ratio in the face frame (units of the inter-ocular distance d,
+eye corners' midpoints), compared with a **neutral reference: MediaPipe's canonical face
+model** (``canonical_face_model.obj``, the neutral face FaceMesh's own geometry pipeline is
+built on), measured in the same units. Nothing is fitted on data. The reference values:
+
+* lip corners 0.012 d *below* the mid-point of the inner lips (``CORNER_LIFT_REF``);
+* inner brows (landmarks 55/107, 285/336) 0.31 d above the eye line, the rest of the brow
+  (52/105/46/70 and mirrors) 0.29 d (``INNER_BROW_REF``, ``OUTER_BROW_REF``);
+* eye opening (159-145) 0.26 of the eye's corner-to-corner width (``EYE_RATIO_REF``).
+
+The canonical model's inner lips are 0.09 d apart (its mouth is modelled slightly open), so
+the lips' reference is FACS's own definition of neutral instead: lips together (no AU25).
+
+People differ from the average face (brow height, eye shape, a resting mouth), and head
+pitch foreshortens vertical ratios, so each measure has a dead zone (``*_TOLERANCE``) inside
+which the photo counts as neutral, and corrections are capped: only a clear expression is
+undone, and a face that is merely shaped differently is left as it is.
+
+Action units are estimated in the mesh's own units: the measured offset divided by how far
+one unit of the AU's displacement field moves the same landmarks, so undoing the estimate
+(a negative activation of the same field) puts the landmarks back on the reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import regions as R
+from .action_units import AU_HANDLES, eye_guard, handle_field
+from .geometry import FaceFrame, face_frame
+
+CORNER_LIFT_REF = -0.012
+MOUTH_WIDTH_REF = 0.78  # corner to corner (61-291)
+INNER_BROW_REF = 0.31
+OUTER_BROW_REF = 0.29
+EYE_RATIO_REF = 0.26
+# Dead zones: offsets from the reference that still count as neutral (units of d, or a
+# fraction of the reference ratio for the eyes). A corner offset of 0.02 d is a couple of
+# pixels on a 512 crop; brows vary most between people. The eyes' zone is lopsided: the
+# canonical eye is drawn with relaxed, slightly lowered lids, and FaceMesh reads open eyes in
+# real photos at 0.28-0.38 of their width; only beyond 1.6x the reference (0.42, the
+# whites showing above the iris) is a photo's eye wide open (AU5), and below 0.85x (0.22)
+# squinting (AU6/7).
+CORNER_TOLERANCE = 0.02
+MOUTH_WIDTH_TOLERANCE = 0.1
+BROW_TOLERANCE = 0.06
+EYE_TOLERANCE = (0.15, 0.6)
+# Inner lips closer than this (units of d) are closed (FaceMesh reads a closed mouth as
+# 0-0.01 d apart).
+LIPS_CLOSED = 0.02
+# The most of each estimate that is ever undone, in activation units.
+MAX_UNDO = 1.5
+# A smile is undone 1.4x (canvas.coefficients): with the corners exactly back on the
+# reference the rest of the smile (the lips' upward curve, the folds beside the mouth) still
+# reads as happy to an expression classifier; corners put slightly below the reference cancel
+# that. 1.25 and 1.55 read as neutral less often, 1.7 turns into a frown. The overshoot fades
+# out as the rendered expression pulls the corners down itself (AU15 0..1): both together
+# would fold the skin under the corners.
+SMILE_UNDO = 1.4
+# The most the lids may be raised beyond the photo's own opening (lid travel relative to
+# it, eyes.py: 1 closed, < 0 wider): further, the stretched eye would show it.
+EYE_TRAVEL_MIN = -0.4
+
+
+@dataclass(frozen=True)
+class PhotoExpression:
+    """What the photo shows, in the mesh engine's units.
+
+    ``aus``: smooth action-unit fields (keys of action_units.AU_HANDLES) and their activation
+    in the photo; undone by subtracting. ``lips_apart``: the inner lips' gap at mid-mouth,
+    units of d. ``teeth``: fraction of that gap's pixels that look like teeth (bright, low
+    saturation). ``eye_scale``: per eye (image-left, image-right), the reference opening over
+    the photo's opening (1 = neutral, > 1 the photo squints, < 1 it is wide-eyed).
+    """
+
+    aus: dict[str, float] = field(default_factory=dict)
+    lips_apart: float = 0.0
+    teeth: float = 0.0
+    eye_scale: tuple[float, float] = (1.0, 1.0)
+    # The raw measures (units of d, or ratios), for docs and tests.
+    measures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mouth_open(self) -> bool:
+        return self.lips_apart > LIPS_CLOSED
+
+
+def _beyond(x: float, tol: float) -> float:
+    """How far x lies beyond the dead zone [-tol, tol] (signed), 0 inside it."""
+    return float(np.sign(x) * max(0.0, abs(x) - tol))
+
+
+def _unit_shift(points: np.ndarray, frame: FaceFrame, key: str, idx: list[int], ref: list[int] | None,
+                guard: bool) -> float:
+    """How far one unit of field ``key`` moves landmarks ``idx`` along v (down, units of d),
+    relative to landmarks ``ref`` (or absolutely)."""
+    at = points[idx + (ref or []), :2].astype(np.float64)
+    f = handle_field(points, frame, AU_HANDLES[key], at)
+    if guard:
+        f = f * eye_guard(points, frame, at)[:, None]
+    dv = f @ frame.v / frame.d
+    n = len(idx)
+    return float(dv[:n].mean() - (dv[n:].mean() if ref else 0.0))
+
+
+def _teeth_fraction(image: np.ndarray, points: np.ndarray) -> float:
+    import cv2
+
+    inner = np.concatenate([points[list(R.LIP_UPPER_INNER), :2], points[list(R.LIP_LOWER_INNER), :2][::-1]])
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1)
+    px = image[mask > 0].astype(np.float64)
+    if len(px) < 12:
+        return 0.0
+    luma = px @ np.array([0.299, 0.587, 0.114])
+    sat = px.max(axis=1) - px.min(axis=1)
+    # Teeth: brighter than the face's skin median and nearly grey.
+    skin = float(np.median(image[int(points[:, 1].min()):int(points[:, 1].max()),
+                                 int(points[:, 0].min()):int(points[:, 0].max())].reshape(-1, 3).astype(np.float64)
+                           @ np.array([0.299, 0.587, 0.114])))
+    return float(np.mean((luma > 0.9 * skin) & (sat < 0.35 * np.maximum(luma, 1.0))))
+
+
+def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
+    """The photo's expression from its landmarks (``points`` in ``image``'s pixels)."""
+    from .action_units import PROTECT_EYES
+
+    p = points[:, :2].astype(np.float64)
+    fr = face_frame(points)
+    c = fr.coords(p)  # (478, 2), units of d: x along the eye line, y down
+
+    def y(i: int) -> float:
+        return float(c[i, 1])
+
+    aus: dict[str, float] = {}
+    measures: dict[str, float] = {}
+
+    # Mouth: lip corners against the middle of the inner lips (AU12 up, AU15 down).
+    mid = (y(13) + y(14)) / 2
+    lift = mid - (y(R.MOUTH_CORNERS[0]) + y(R.MOUTH_CORNERS[1])) / 2
+    measures["corner_lift"] = lift
+    off = _beyond(lift - CORNER_LIFT_REF, CORNER_TOLERANCE)
+    corners, centre = list(R.MOUTH_CORNERS), [13, 14]
+    if off > 0:
+        per = -_unit_shift(points, fr, "12", corners, centre, False)
+        aus["12"] = min(MAX_UNDO, off / max(per, 1e-3))
+    elif off < 0:
+        per = _unit_shift(points, fr, "15", corners, centre, False)
+        aus["15"] = min(MAX_UNDO, -off / max(per, 1e-3))
+
+    # Mouth width: a wide open smile can hold its corners level with the middle of the gap
+    # (the corner lift then misses it); the width it has beyond what the corner lift
+    # explains is undone as lip stretch (AU20, corners straight out).
+    width = float(abs(c[R.MOUTH_CORNERS[1], 0] - c[R.MOUTH_CORNERS[0], 0]))
+    measures["mouth_width"] = width
+
+    def widens(key: str) -> float:
+        at = p[corners]
+        f = handle_field(points, fr, AU_HANDLES[key], at) @ fr.u / fr.d
+        return float(f[1] - f[0])
+
+    excess = _beyond(width - MOUTH_WIDTH_REF, MOUTH_WIDTH_TOLERANCE) - aus.get("12", 0.0) * widens("12")
+    if excess > 0:
+        aus["20"] = min(MAX_UNDO, excess / max(widens("20"), 1e-3))
+
+    # Brows: heights above the eye line (y is down, so the height is -y).
+    inner = -np.mean([y(i) for i in (*R.BROW_INNER, *R.BROW_INNER_UPPER)])
+    outer = -np.mean([y(i) for i in (*R.BROW_MID, *R.BROW_MID_UPPER, *R.BROW_OUTER, *R.BROW_OUTER_UPPER)])
+    measures["inner_brow"], measures["outer_brow"] = float(inner), float(outer)
+    inner_idx = [*R.BROW_INNER, *R.BROW_INNER_UPPER]
+    outer_idx = [*R.BROW_OUTER, *R.BROW_OUTER_UPPER]
+    off_in = _beyond(inner - INNER_BROW_REF, BROW_TOLERANCE)
+    off_out = _beyond(outer - OUTER_BROW_REF, BROW_TOLERANCE)
+    if off_in > 0:
+        per = -_unit_shift(points, fr, "1", inner_idx, None, "1" in PROTECT_EYES)
+        aus["1"] = min(MAX_UNDO, off_in / max(per, 1e-3))
+    elif off_in < 0:
+        per = _unit_shift(points, fr, "4v", inner_idx, None, False)
+        aus["4v"] = min(MAX_UNDO, -off_in / max(per, 1e-3))
+    if off_out > 0:
+        per = -_unit_shift(points, fr, "2", outer_idx, None, "2" in PROTECT_EYES)
+        aus["2"] = min(MAX_UNDO, off_out / max(per, 1e-3))
+
+    # Eyes: opening over width, per eye (image-left first), against the reference ratio.
+    scales = []
+    for side, (up, low) in enumerate(((159, 145), (386, 374))):
+        outer_c, inner_c = R.EYE_CORNERS[side]
+        width = float(np.hypot(*(c[outer_c] - c[inner_c])))
+        ratio = (y(low) - y(up)) / max(width, 1e-3)
+        measures[f"eye_ratio_{side}"] = ratio
+        rel = ratio / EYE_RATIO_REF - 1.0
+        target = EYE_RATIO_REF * (1.0 + float(np.clip(rel, -EYE_TOLERANCE[0], EYE_TOLERANCE[1])))
+        scales.append(target / max(ratio, 1e-3))
+    # Both eyes take the same correction (the mean): a wink in the photo stays a wink.
+    s = float(np.mean(scales))
+    lips = max(0.0, y(14) - y(13))
+    measures["lips_apart"] = lips
+    teeth = _teeth_fraction(np.asarray(image), points) if lips > LIPS_CLOSED else 0.0
+    measures["teeth"] = teeth
+    return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), measures=measures)
+
+
+def eye_travel(scale: float, travel: float) -> float:
+    """Lid travel relative to the photo's opening that gives ``travel`` relative to the
+    neutral opening (scale = neutral opening / photo's opening)."""
+    from .eyes import CLOSE_MAX
+
+    t = 1.0 - scale * (1.0 - travel)
+    return float(min(max(t, EYE_TRAVEL_MIN), CLOSE_MAX))
