@@ -159,7 +159,7 @@ GLASSES = {"grace_hopper": True, "glasses": True, "astronaut": False, "smile_tee
 def test_glasses_are_found(engine, name):
     """Glasses (a frame's bridge across the nose) are found on the portraits that wear them,
     and on no other: a false find would stiffen someone's brows."""
-    from portraits import PortraitUnavailableError, portrait_rgb
+    from avatar_testkit.portraits import PortraitUnavailableError, portrait_rgb
 
     from engine.mesh.rigid import rigid_weights
 
@@ -175,7 +175,7 @@ def test_glasses_are_found(engine, name):
 def test_glasses_frames_stay_rigid(engine, name):
     """Brows and wide eyes do not bend glasses frames: over the top rims (where the brow
     landmarks lie, under or just over the rim) the brow fields are one translation."""
-    from portraits import PortraitUnavailableError, portrait_rgb
+    from avatar_testkit.portraits import PortraitUnavailableError, portrait_rgb
 
     try:
         src = engine.prepare(portrait_rgb(name))

@@ -15,10 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fidelity import PHOTO, REPO, render_matrix, score  # noqa: E402
-
-from engine.motion import EMOTIONS  # noqa: E402
+from avatar_testkit.fidelity import PHOTO, REPO, render_matrix, score
+from engine.motion import EMOTIONS
 
 MAX_BYTES = 1_500_000   # keep the README's picture light
 
