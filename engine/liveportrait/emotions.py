@@ -190,7 +190,7 @@ def edit_from_activation(act: FaceActivation, source_eye_ratio: float,
         eye_target = float(open_ratio)
     wink = WINK_FULL * max(0.0, act.eye_close_right - act.eye_close_left)
 
-    mouth = min(1.0, max(au(25), au(26)))
+    mouth = min(1.0, max(au(25), au(26), au(27)))  # AU27 mouth stretch: the jaw further down
     lip_target: float | None = None
     if mouth > 1e-6:
         lip_target = float(source_lip_ratio + mouth * max(0.0, LIP_OPEN_FULL - source_lip_ratio))
@@ -225,7 +225,7 @@ def absolute_edit_from_activation(act: FaceActivation) -> KeypointEdit:
     close_both = min(act.eye_close_left, act.eye_close_right)
     eye_target = EYE_RATIO_NEUTRAL * (1.0 - close_both) + act.eye_widen * (EYE_RATIO_WIDE - EYE_RATIO_NEUTRAL)
     au = lambda k: float(act.action_units.get(k, 0.0))  # noqa: E731
-    mouth = min(1.0, max(au(25), au(26)))
+    mouth = min(1.0, max(au(25), au(26), au(27)))
     lip_target = LIP_RATIO_CLOSED + mouth * (LIP_RATIO_OPEN - LIP_RATIO_CLOSED)
 
     clipped = {name: _clip(name, sliders.get(name, 0.0))
