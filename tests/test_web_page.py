@@ -338,6 +338,42 @@ async def test_recovers_a_deleted_session_and_deletes_on_tab_close(open_page, se
     assert run.errors == []
 
 
+async def test_keep_the_photos_expression_switch_starts_a_photo_baseline_session(open_page, server):
+    """The switch changes what "no emotion" means; a session's baseline is fixed at creation, so
+    the page moves to a new session on the same photo and deletes the old one."""
+    run = await open_page()
+    page = run.page
+    await wait_video(page)
+    first = await session_id(page)
+    assert not await page.is_checked("#baseline-toggle")
+    async with aiohttp.ClientSession() as http:
+
+        async def baseline_of(sid: str) -> str | None:
+            async with http.get(f"{server.base_url}/sessions/{sid}") as r:
+                return (await r.json())["baseline"] if r.status == 200 else None
+
+        assert await baseline_of(first) == "neutral"
+        await page.click("label[for=baseline-toggle]")
+        assert await page.is_checked("#baseline-toggle")
+        await page.wait_for_function("(old) => avatarDemo.sessionId && avatarDemo.sessionId !== old",
+                                     arg=first, timeout=30_000)
+        second = await session_id(page)
+        assert await baseline_of(second) == "photo"
+
+        async def first_gone() -> bool:
+            return await baseline_of(first) is None
+
+        await wait_until(first_gone, interval=0.1, message="the old session was not deleted")
+        await still_streaming(page)
+        # And back: absolute again, on a third session.
+        await page.click("label[for=baseline-toggle]")
+        await page.wait_for_function("(old) => avatarDemo.sessionId && avatarDemo.sessionId !== old",
+                                     arg=second, timeout=30_000)
+        assert await baseline_of(await session_id(page)) == "neutral"
+        await still_streaming(page)
+    assert run.errors == []
+
+
 async def test_reconnects_when_the_server_restarts(browser, start_server, mesh_engine):
     """The server goes away and comes back on the same port: the page finds its session gone,
     starts a new one with the same photo, and re-sends the sliders."""
