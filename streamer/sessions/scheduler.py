@@ -114,12 +114,15 @@ class Scheduler:
     def expedite(self, s: Session) -> None:
         """A control arrived: render one extra frame now rather than wait for the next slot,
         so the change shows up to a frame period sooner. Never when the regular slot is
-        imminent, and never closer than half a period to the previous frame, so a control
-        flood costs at most twice the fps. The slot grid itself is untouched."""
+        imminent, and never closer than half a period to the previous render, so a control
+        flood costs at most twice the fps. The spacing counts from when a render was submitted,
+        not from when it came back: on a slow machine renders overlap, and spacing by hand-over
+        let a flood stack extra renders behind each other. The slot grid itself is untouched."""
         now = time.monotonic()
         if s.next_slot is None or self._due_time(s) - now < 0.3 / s.fps:
             return
-        if s.handovers and now - s.handovers[-1] < 0.5 / s.fps:
+        last = max(s.last_planned, s.handovers[-1] if s.handovers else float("-inf"))
+        if now - last < 0.5 / s.fps:
             return
         s.expedite = True
         self._wake.set()
@@ -185,6 +188,7 @@ class Scheduler:
                 tick.reused.append((s, stamps))  # nothing moved: the previous frame is exact
             else:
                 s.in_flight += 1
+                s.last_planned = now
                 tick.renders[s.size].append((s, motion, stamps))
         return tick
 

@@ -68,6 +68,7 @@ class Session:
     closed: bool = False
     expedite: bool = False  # render an extra frame now (a control just arrived)
     in_flight: int = 0  # renders of this session submitted and not yet handed over
+    last_planned: float = float("-inf")  # monotonic time the newest render was submitted
     # The scheduler's expedite(session): called after every accepted control.
     on_control: Callable[[Session], None] | None = None
 
