@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Mapping
 
+from .speech.visemes import MouthPose
+
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "surprised", "angry", "disgusted", "fearful")
 
 # What "no emotion" means. "neutral" (the default): expressions are absolute, the engine first
@@ -96,6 +98,8 @@ class Motion:
     controls: Controls = field(default_factory=Controls)
     idle: IdleState = field(default_factory=IdleState)
     baseline: str = "neutral"
+    # The speaking mouth (engine/speech/visemes.py); None when the avatar is not speaking.
+    mouth: MouthPose | None = None
 
     @staticmethod
     def emotion(name: str, intensity: float = 1.0, baseline: str = "neutral") -> "Motion":
@@ -114,7 +118,7 @@ class Motion:
     def is_neutral(self) -> bool:
         return all(abs(v) < 1e-6 for v in self.emotions.values()) and all(
             abs(v) < 1e-6 for v in self.controls.as_dict().values()
-        ) and self.idle == IdleState()
+        ) and self.idle == IdleState() and self.mouth is None
 
 
 def validate_unit(name: str, value: object, low: float = 0.0, high: float = 1.0) -> float:
