@@ -77,6 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a session without a WebSocket lives (default 120)")
     serve.add_argument("--session-max-age", type=float, default=limits.max_age_s,
                        help="seconds after which every session ends (default 3600)")
+    serve.add_argument("--ws-heartbeat", type=float, default=limits.ws_heartbeat_s,
+                       help="seconds between WebSocket pings; a client that misses a pong for half "
+                            "of it is disconnected, and the idle timeout starts (default 20)")
+    serve.add_argument("--viewer-connect-timeout", type=float,
+                       default=limits.viewer_connect_timeout_s,
+                       help="seconds a WebRTC viewer may take to connect before it is dropped "
+                            "(default 30)")
+    serve.add_argument("--max-ws", type=int, default=limits.max_sockets,
+                       help="session WebSockets on the whole server (default 256)")
+    serve.add_argument("--max-ws-per-session", type=int, default=limits.max_sockets_per_session,
+                       help="WebSockets on one session (default 16)")
+    serve.add_argument("--max-ws-per-key", type=int, default=limits.max_sockets_per_key,
+                       help="WebSockets on all sessions of one API key (default 64)")
+    serve.add_argument("--max-subscriptions-per-session", type=int,
+                       default=limits.max_subscriptions_per_session,
+                       help="subscribe_frames sockets on one session (default 16)")
+    serve.add_argument("--max-subscriptions-per-key", type=int,
+                       default=limits.max_subscriptions_per_key,
+                       help="subscribe_frames sockets on all sessions of one API key (default 64)")
     add_access_args(serve)
     serve.add_argument("--shutdown-grace", type=float, default=10.0,
                        help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "
@@ -116,12 +135,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           weights_dir=args.weights_dir, output_dir=args.output_dir,
                           output_ttl_s=args.output_ttl, max_upload_mb=args.max_upload_mb,
                           engine_queue=args.engine_queue, ice_servers=list(args.ice_servers),
-                          sessions=SessionLimits(max_sessions=args.max_sessions,
-                                                 idle_timeout_s=args.session_idle_timeout,
-                                                 max_age_s=args.session_max_age))
+                          sessions=SessionLimits(
+                              max_sessions=args.max_sessions,
+                              idle_timeout_s=args.session_idle_timeout,
+                              max_age_s=args.session_max_age,
+                              ws_heartbeat_s=args.ws_heartbeat,
+                              viewer_connect_timeout_s=args.viewer_connect_timeout,
+                              max_sockets=args.max_ws,
+                              max_sockets_per_session=args.max_ws_per_session,
+                              max_sockets_per_key=args.max_ws_per_key,
+                              max_subscriptions_per_session=args.max_subscriptions_per_session,
+                              max_subscriptions_per_key=args.max_subscriptions_per_key))
     if args.max_sessions < 1 or args.session_idle_timeout <= 0 or args.session_max_age <= 0:
         raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
                          "must be positive")
+    if min(args.ws_heartbeat, args.viewer_connect_timeout) <= 0 or min(
+            args.max_ws, args.max_ws_per_session, args.max_ws_per_key,
+            args.max_subscriptions_per_session, args.max_subscriptions_per_key) < 1:
+        raise SystemExit("error: --ws-heartbeat, --viewer-connect-timeout and the --max-ws*/"
+                         "--max-subscriptions* caps must be positive")
     config.access = access_config_from_args(args)
     warn_public_bind(args.host, config.access)  # before the slow engine start, so it is seen
     config.engine_process = args.engine_process

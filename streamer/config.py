@@ -15,6 +15,15 @@ class SessionLimits:
     default_size: int = 512
     max_viewers_per_session: int = 16  # WebRTC peers watching one session
     max_viewers_per_socket: int = 4  # offers one WebSocket may open
+    viewer_connect_timeout_s: float = 30.0  # a viewer not connected by then is dropped
+    ws_heartbeat_s: float = 20.0  # WebSocket ping interval; no pong within half of it: closed
+    # WebSocket caps (docs/protocol.md): past them a socket is closed with 4029, a
+    # subscribe_frames gets too_many_subscriptions. Per key: all sessions of one API key.
+    max_sockets: int = 256
+    max_sockets_per_session: int = 16
+    max_sockets_per_key: int = 64
+    max_subscriptions_per_session: int = 16
+    max_subscriptions_per_key: int = 64
 
 
 @dataclass

@@ -5,7 +5,6 @@ full engine queue into one (portraits.py raises it, the middleware answers it).
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Mapping
 
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from engine.api import EngineError, InvalidImageError, NoFaceError
 from streamer.runtime.engine_worker import QueueFullError
+from streamer.strict_json import dumps
 
 
 class ApiError(Exception):
@@ -32,7 +32,7 @@ def error_body(code: str, message: str) -> dict:
 def json_error(status: int, code: str, message: str,
                headers: Mapping[str, str] | None = None) -> web.Response:
     """The response for an error; only middleware builds one (handlers raise ApiError)."""
-    return web.Response(status=status, text=json.dumps(error_body(code, message)),
+    return web.Response(status=status, text=dumps(error_body(code, message)),
                         content_type="application/json", headers=dict(headers or {}))
 
 

@@ -7,7 +7,6 @@ HEAD is not listed: aiohttp answers it for every GET route (same headers, no bod
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +19,7 @@ from streamer.http.rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
 from streamer.http.web_routes import ASSET_DIRS
 from streamer.imaging import ALIASES, FORMATS
 from streamer.routes import METERED, METRICS_PATH, OPEN_PATHS
+from streamer.strict_json import dumps
 from streamer.sessions.routes import CODECS
 
 OPENAPI_PATH = "/openapi.json"
@@ -454,7 +454,7 @@ def _add_access_responses(paths: Schema, config: ServerConfig) -> None:
 
 def setup_openapi(app: web.Application, state: AppState) -> None:
     """Serve the document at GET /openapi.json (built once; it only depends on the config)."""
-    body = json.dumps(build_document(state.config)).encode("utf-8")
+    body = dumps(build_document(state.config)).encode("utf-8")
 
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json",

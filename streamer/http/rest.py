@@ -22,6 +22,7 @@ from streamer.http.forms import Form, read_form
 from streamer.http.outputs import mime_of
 from streamer.http.portraits import prepare_portrait
 from streamer.imaging import FORMATS, MIME_TO_FORMAT, encode_image, format_named
+from streamer.strict_json import json_response
 
 DEFAULT_INTENSITY = 0.7
 MAX_BATCH = 16
@@ -171,7 +172,7 @@ async def handle_render(request: web.Request) -> web.Response:
     store = state.outputs
     name, path = await asyncio.to_thread(lambda: store.write(encode_image(frame, fmt), fmt))
     latency = (time.perf_counter() - t0) * 1000
-    return web.json_response(_result(state, emotion, intensity, name, str(path), frame, latency))
+    return json_response(_result(state, emotion, intensity, name, str(path), frame, latency))
 
 
 async def handle_render_batch(request: web.Request) -> web.Response:
@@ -192,7 +193,7 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     store = state.outputs
     saved = await asyncio.to_thread(lambda: [store.write(encode_image(f, fmt), fmt) for f in frames])
     latency = (time.perf_counter() - t0) * 1000
-    return web.json_response({"results": [
+    return json_response({"results": [
         _result(state, e, intensity, name, str(path), f, latency)
         for e, f, (name, path) in zip(emotions, frames, saved)
     ]})
@@ -214,14 +215,14 @@ async def handle_delete_output(request: web.Request) -> web.Response:
     deleted = await asyncio.to_thread(state.outputs.delete, name)
     if not deleted:
         raise ApiError(404, "not_found", "no such output (it may have expired or been deleted)")
-    return web.json_response({"deleted": True, "filename": name})
+    return json_response({"deleted": True, "filename": name})
 
 
 async def handle_health(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     gpu = state.gpu
     info = state.engine.info
-    return web.json_response({
+    return json_response({
         "status": "healthy",
         "gpu_available": gpu.available,
         "gpu_name": gpu.name,

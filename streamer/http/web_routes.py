@@ -16,6 +16,7 @@ from streamer.app_state import AppState
 from streamer.errors import ApiError
 from streamer.samples import SAMPLE_NAMES, available_samples, sample_portrait_bytes
 from streamer.web_assets import web_root
+from streamer.strict_json import json_response
 
 log = logging.getLogger("streamer")
 
@@ -127,7 +128,7 @@ def setup_web(app: web.Application, state: AppState) -> None:
             # Loading a sample may import scikit-image: seconds, so off the loop, once.
             found = await asyncio.get_running_loop().run_in_executor(None, available_samples)
             names = state.samples.names = [n for n in SAMPLE_NAMES if n in found]
-        return web.json_response({"samples": names}, headers={"Cache-Control": CACHE_ASSETS})
+        return json_response({"samples": names}, headers={"Cache-Control": CACHE_ASSETS})
 
     app.router.add_get("/samples", sample_list)
     app.router.add_get("/samples/{name}", sample)

@@ -48,3 +48,9 @@ def answer(sdp: str) -> dict:
 def closed(reason: str) -> dict:
     """The last event before the server closes the socket with 4000."""
     return {"type": "closed", "reason": reason}
+
+
+def viewer_closed(reason: str, offer_id: Any) -> dict:
+    """A viewer the client did not close is gone: reason "connect_timeout" (not connected
+    within the deadline) or "failed" (ICE/DTLS failed). offer_id: the offer's ``id``."""
+    return {"type": "viewer_closed", "reason": reason, "offer_id": offer_id}

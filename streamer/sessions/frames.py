@@ -1,38 +1,221 @@
-"""Session frames for `subscribe_frames`: JPEG/WebP encoding off the event loop, and the
-per-socket subscription state.
+"""Session frames for `subscribe_frames`: one encode per frame per distinct stream, shared by
+every socket that asked for it, on one pool that serves sessions in turn.
 
-The encoders release the GIL, so a small dedicated pool keeps encodes from competing
-with the engine thread's queue and from blocking the loop.
+- A *stream* is one (format, quality, fps) of one session. However many sockets subscribe to
+  it, each frame is encoded once and the same bytes go to all of them (fan-out).
+- The encoder pool is shared by all sessions of an app, so it is served round-robin: each
+  session has its own small queue (at most one waiting job per stream, newest frame wins) and
+  the next free worker takes the oldest job of the session served least recently. A session
+  with many streams or subscribers cannot take more than its share from another.
+
+The encoders release the GIL, so a small dedicated pool keeps encodes from competing with the
+engine thread's queue and from blocking the loop.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from dataclasses import dataclass
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 import numpy as np
 
 from streamer.imaging import encode_image
 
-_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="frame-encode")
+log = logging.getLogger(__name__)
+
+ENCODE_WORKERS = 2
+MAX_QUEUED_PER_SESSION = 32  # a backstop: each stream queues at most one job anyway
 
 
-async def encode_frame_async(frame: np.ndarray, fmt: str, quality: int) -> bytes:
-    """fmt: "jpeg" or "webp" (the subscribe_frames names are the imaging names)."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_POOL, encode_image, frame, fmt, quality)
+class FrameSink(Protocol):
+    """A subscriber (a socket, ws.py): takes the encoded bytes; keeps only the newest."""
+
+    def deliver_frame(self, data: bytes) -> None: ...
 
 
-@dataclass
-class FrameSubscription:
-    """One socket's subscribe_frames settings; at most one encode in flight (newest wins)."""
-
-    format: str
+@dataclass(frozen=True)
+class StreamKey:
+    format: str  # "jpeg" | "webp" (the imaging names)
     quality: int
     fps: float
+
+
+@dataclass(eq=False)
+class EncodeStream:
+    """One distinct stream of one session: its subscribers and its encode state."""
+
+    key: StreamKey
+    subscribers: set[FrameSink] = field(default_factory=set)
     last_sent: float = -1e9
-    busy: bool = False
+    job: "EncodeJob | None" = None  # queued or running; at most one per stream
 
     def due(self, now: float) -> bool:
         # 10% slack so a 25 fps subscription on a 25 fps session never skips every other frame.
-        return not self.busy and now - self.last_sent >= 0.9 / self.fps
+        return now - self.last_sent >= 0.9 / self.key.fps
+
+
+@dataclass(eq=False)
+class EncodeJob:
+    owner: str  # the session id: the unit of fairness
+    stream: EncodeStream
+    frame: np.ndarray
+    started: bool = False
+
+
+class FairEncoder:
+    """A bounded encode pool shared by sessions and served round-robin (see the module doc).
+
+    Lives on one event loop (the app's); all methods are called from it."""
+
+    def __init__(self, workers: int = ENCODE_WORKERS,
+                 encode: Callable[[np.ndarray, str, int], bytes] = encode_image) -> None:
+        self._workers = workers
+        self._encode = encode
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._queues: dict[str, deque[EncodeJob]] = {}  # only owners with queued jobs
+        self._served: dict[str, int] = {}  # owner -> serial of its latest started job
+        self._serial = 0
+        self._running = 0
+        self.encodes = 0  # finished encodes, all sessions (tests and /metrics read it)
+        self.on_encoded: Callable[[], None] | None = None  # e.g. a Prometheus counter's inc
+
+    def submit(self, job: EncodeJob) -> None:
+        q = self._queues.setdefault(job.owner, deque())
+        if len(q) >= MAX_QUEUED_PER_SESSION:
+            dropped = q.popleft()  # the oldest: newer frames matter more
+            if dropped.stream.job is dropped:
+                dropped.stream.job = None
+        q.append(job)
+        self._pump()
+
+    def forget(self, owner: str) -> None:
+        """A session ended: drop its queued jobs (running ones finish and deliver to nobody)."""
+        for job in self._queues.pop(owner, ()):
+            job.stream.job = None
+        self._served.pop(owner, None)
+
+    def cancel(self, job: EncodeJob) -> None:
+        """Drop a job that has not started (its stream lost its last subscriber)."""
+        q = self._queues.get(job.owner)
+        if q is not None and not job.started and job in q:
+            q.remove(job)
+            if not q:
+                del self._queues[job.owner]
+
+    def queued(self, owner: str) -> int:
+        return len(self._queues.get(owner, ()))
+
+    def _pump(self) -> None:
+        while self._running < self._workers and self._queues:
+            # Round-robin that also treats newcomers fairly: the owner served least recently
+            # (never served: first) goes next; sessions are few (--max-sessions), so a scan.
+            owner = min(self._queues, key=lambda o: self._served.get(o, -1))
+            q = self._queues[owner]
+            job = q.popleft()
+            if not q:
+                del self._queues[owner]
+            self._serial += 1
+            self._served[owner] = self._serial
+            self._start(job)
+
+    def _start(self, job: EncodeJob) -> None:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self._workers,
+                                                               thread_name_prefix="frame-encode")
+        job.started = True
+        self._running += 1
+        key = job.stream.key
+        fut = asyncio.get_running_loop().run_in_executor(self._pool, self._encode, job.frame,
+                                                         key.format, key.quality)
+        fut.add_done_callback(lambda f: self._finished(job, f))
+
+    def _finished(self, job: EncodeJob, fut: asyncio.Future) -> None:
+        self._running -= 1
+        stream = job.stream
+        if stream.job is job:
+            stream.job = None
+        try:
+            data = fut.result()
+        except asyncio.CancelledError:
+            data = None
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the stream
+            log.warning("frame encode failed: %r", exc)
+            data = None
+        if data is not None:
+            self.encodes += 1
+            if self.on_encoded is not None:
+                self.on_encoded()
+            for sink in list(stream.subscribers):
+                sink.deliver_frame(data)
+        self._pump()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+class SessionFrames:
+    """One session's frame subscriptions, grouped into streams by (format, quality, fps)."""
+
+    def __init__(self, owner: str = "", encoder: FairEncoder | None = None) -> None:
+        self.owner = owner
+        self.encoder = encoder if encoder is not None else FairEncoder(1)
+        self.streams: dict[StreamKey, EncodeStream] = {}
+        self._by_sink: dict[FrameSink, EncodeStream] = {}
+        self.encodes_submitted = 0  # encode jobs this session started (one per stream per frame)
+
+    def subscribe(self, sink: FrameSink, key: StreamKey) -> None:
+        self.unsubscribe(sink)
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = EncodeStream(key)
+        stream.subscribers.add(sink)
+        self._by_sink[sink] = stream
+
+    def unsubscribe(self, sink: FrameSink) -> None:
+        stream = self._by_sink.pop(sink, None)
+        if stream is None:
+            return
+        stream.subscribers.discard(sink)
+        if not stream.subscribers:
+            del self.streams[stream.key]
+            if stream.job is not None:
+                self.encoder.cancel(stream.job)  # a running one finishes for nobody
+                stream.job = None
+
+    def subscribed(self, sink: FrameSink) -> bool:
+        return sink in self._by_sink
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self._by_sink)
+
+    def wants_frames(self) -> bool:
+        return bool(self._by_sink)
+
+    def on_frame(self, frame: np.ndarray, now: float) -> None:
+        for stream in list(self.streams.values()):
+            if not stream.due(now):
+                continue
+            job = stream.job
+            if job is not None and not job.started:
+                job.frame = frame  # still waiting its turn: it takes the newest frame instead
+                stream.last_sent = now
+                continue
+            if job is not None:
+                continue  # one encode in flight per stream; this frame is skipped
+            stream.last_sent = now
+            stream.job = EncodeJob(self.owner, stream, frame)
+            self.encodes_submitted += 1
+            self.encoder.submit(stream.job)
+
+    def close(self) -> None:
+        self.encoder.forget(self.owner)
+        for stream in self.streams.values():
+            stream.subscribers.clear()
+        self.streams.clear()
+        self._by_sink.clear()

@@ -5,15 +5,15 @@ handler only dispatches. Nothing here touches a session.
 """
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from typing import Any, Union
 
 from engine.motion import CONTROL_RANGES, EMOTIONS
+from streamer import strict_json
 
 MAX_TEXT_BYTES = 256 * 1024
 MAX_TRANSITION_MS = 10_000
+MAX_MLINE_INDEX = 1023  # far more m-lines than any offer has
 DEFAULT_TRANSITION_MS = 250
 FRAME_FORMATS = ("jpeg", "webp")
 
@@ -93,13 +93,21 @@ def _number(obj: dict, key: str, low: float, high: float, default: float | None,
         if default is None:
             raise MessageError("invalid_message", f"{mtype}: '{key}' is required", mtype, msg_id)
         return default
-    v = obj[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-            or v < low or v > high:
+    v = strict_json.finite_number(obj[key])  # the one numeric check: never raises
+    if v is None or v < low or v > high:
         raise MessageError("invalid_value",
                            f"{mtype}: '{key}' must be a number between {low:g} and {high:g}",
                            mtype, msg_id)
-    return float(v)
+    return v
+
+
+def _integer(obj: dict, key: str, low: int, high: int, mtype: str, msg_id: Any,
+             default: int | None = None) -> int:
+    v = _number(obj, key, low, high, default, mtype, msg_id)
+    if v != int(v):
+        raise MessageError("invalid_value", f"{mtype}: '{key}' must be an integer between "
+                           f"{low} and {high}", mtype, msg_id)
+    return int(v)
 
 
 def _transition(obj: dict, mtype: str, msg_id: Any) -> int:
@@ -121,14 +129,17 @@ def parse_message(text: str, session_fps: int) -> Message:
         raise MessageError("message_too_large",
                            f"text messages are limited to {MAX_TEXT_BYTES} bytes")
     try:
-        obj = json.loads(text)
+        obj = strict_json.loads(text)
+    except strict_json.NumberError as exc:
+        raise MessageError("invalid_value", f"{exc} (numbers must be finite)") from None
     except (ValueError, RecursionError):
         raise MessageError("invalid_json", "message is not valid JSON") from None
     if not isinstance(obj, dict):
         raise MessageError("invalid_message", "message must be a JSON object")
     msg_id = obj.get("id")
-    if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, (str, int, float))):
-        msg_id = None  # only strings and numbers are echoed
+    if msg_id is not None and not isinstance(msg_id, str) \
+            and strict_json.finite_number(msg_id) is None:
+        msg_id = None  # only strings and finite numbers are echoed
     mtype = obj.get("type")
     if not isinstance(mtype, str):
         raise MessageError("invalid_message", "message needs a string 'type'", None, msg_id)
@@ -163,9 +174,8 @@ def _candidate(obj: dict, fps: int, msg_id: Any) -> Candidate:
     if mid is not None and not isinstance(mid, str):
         raise MessageError("invalid_value", "candidate: 'sdpMid' must be a string",
                            "candidate", msg_id)
-    if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
-        raise MessageError("invalid_value", "candidate: 'sdpMLineIndex' must be an integer >= 0",
-                           "candidate", msg_id)
+    if index is not None:
+        index = _integer(c, "sdpMLineIndex", 0, MAX_MLINE_INDEX, "candidate", msg_id)
     if not text:
         return Candidate(None, mid, index, msg_id)
     return Candidate(text, mid, index, msg_id)
@@ -228,12 +238,9 @@ def _subscribe(obj: dict, fps: int, msg_id: Any) -> SubscribeFrames:
     if fmt not in FRAME_FORMATS:
         raise MessageError("invalid_value", "subscribe_frames: 'format' must be jpeg or webp",
                            "subscribe_frames", msg_id)
-    quality = _number(obj, "quality", 1, 100, 80, "subscribe_frames", msg_id)
-    if quality != int(quality):
-        raise MessageError("invalid_value", "subscribe_frames: 'quality' must be an integer",
-                           "subscribe_frames", msg_id)
+    quality = _integer(obj, "quality", 1, 100, "subscribe_frames", msg_id, default=80)
     sub_fps = _number(obj, "fps", 1, fps, float(fps), "subscribe_frames", msg_id)
-    return SubscribeFrames(fmt, int(quality), sub_fps, msg_id)
+    return SubscribeFrames(fmt, quality, sub_fps, msg_id)
 
 
 def _unsubscribe(obj: dict, fps: int, msg_id: Any) -> UnsubscribeFrames:
@@ -242,8 +249,10 @@ def _unsubscribe(obj: dict, fps: int, msg_id: Any) -> UnsubscribeFrames:
 
 def _ping(obj: dict, fps: int, msg_id: Any) -> Ping:
     t = obj.get("t")
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
-        raise MessageError("invalid_value", "ping: 't' must be a number", "ping", msg_id)
+    if t is not None:
+        if strict_json.finite_number(t) is None:
+            raise MessageError("invalid_value", "ping: 't' must be a finite number", "ping", msg_id)
+        t = t + 0  # echoed as sent, but never as -0.0
     return Ping(t, msg_id)
 
 

@@ -17,6 +17,7 @@ class SessionMetrics:
     batch_size: Histogram
     render_seconds: Histogram
     control_to_frame_seconds: Histogram
+    frame_encodes: Counter
 
     @staticmethod
     def create(reg: CollectorRegistry) -> "SessionMetrics":
@@ -40,4 +41,7 @@ class SessionMetrics:
                 "liveportrait_session_control_to_frame_seconds",
                 "From an accepted control message to the first frame rendered with it",
                 buckets=_LATENCY_BUCKETS, registry=reg),
+            frame_encodes=Counter("liveportrait_session_frame_encodes_total",
+                                  "subscribe_frames encodes (one per frame per distinct stream, "
+                                  "however many sockets share it)", registry=reg),
         )

@@ -13,6 +13,7 @@ from streamer.config import SessionLimits
 from streamer.errors import ApiError
 from streamer.runtime.source_cache import SourceCache
 from streamer.sessions import events
+from streamer.sessions.frames import FairEncoder, SessionFrames
 from streamer.sessions.metrics import SessionMetrics
 from streamer.sessions.motion_state import MotionState
 from streamer.sessions.session import Session
@@ -36,6 +37,9 @@ class SessionRegistry:
         self.on_change: list[Callable[[], None]] = []  # run when a session is added (wake the loop)
         self.on_control: Callable[[Session], None] | None = None  # the scheduler's expedite(session)
         self._last_stats = 0.0
+        # One encode pool for every session's subscribe_frames, served round-robin.
+        self.encoder = FairEncoder()
+        self.encoder.on_encoded = metrics.frame_encodes.inc
 
     def active(self) -> list[Session]:
         return [s for s in self.sessions.values() if not s.closed]
@@ -66,14 +70,15 @@ class SessionRegistry:
         return int(max(1, min(60, round(best + 0.5))))
 
     def add(self, key: str, source: Source, fps: int, size: int, codec: str,
-            idle_enabled: bool, baseline: str = "neutral") -> Session:
+            idle_enabled: bool, baseline: str = "neutral", owner: str | None = None) -> Session:
         """Called with a reserved slot; pins the portrait so the cache never evicts it."""
         self.unreserve()
         sid = secrets.token_urlsafe(12)
         self.cache.pin(key)
         s = Session(id=sid, key=key, source=source, fps=fps, size=size, codec=codec,
                     idle_enabled=idle_enabled, on_control=self.on_control,
-                    motion=MotionState(baseline=baseline))
+                    motion=MotionState(baseline=baseline), owner=owner,
+                    frames=SessionFrames(sid, self.encoder))
         self.sessions[sid] = s
         self.metrics.sessions_active.set(len(self.sessions))
         for cb in self.on_change:
@@ -93,6 +98,7 @@ class SessionRegistry:
             for r in results:
                 if isinstance(r, Exception):
                     log.warning("closing session %s: %r", s.id, r)
+        s.frames.close()
         self.sessions.pop(s.id, None)
         self.metrics.sessions_active.set(len(self.sessions))
         self.cache.unpin(s.key)
@@ -107,6 +113,32 @@ class SessionRegistry:
             elif not s.sockets and now - s.last_activity > self.limits.idle_timeout_s:
                 out.append((s, "expired"))
         return out
+
+    # --- WebSocket caps (checked by ws.py; None: allowed, else why not) ---
+    def _of_owner(self, owner: str | None) -> list[Session]:
+        return [s for s in self.active() if owner is not None and s.owner == owner]
+
+    def socket_refusal(self, s: Session) -> str | None:
+        lim = self.limits
+        if len(s.sockets) >= lim.max_sockets_per_session:
+            return f"this session already has {lim.max_sockets_per_session} WebSockets"
+        if s.owner is not None and sum(len(o.sockets) for o in self._of_owner(s.owner)) \
+                >= lim.max_sockets_per_key:
+            return f"this API key's sessions already have {lim.max_sockets_per_key} WebSockets"
+        if sum(len(o.sockets) for o in self.active()) >= lim.max_sockets:
+            return f"the server already has {lim.max_sockets} session WebSockets"
+        return None
+
+    def subscription_refusal(self, s: Session) -> str | None:
+        lim = self.limits
+        if s.frames.subscriptions >= lim.max_subscriptions_per_session:
+            return (f"this session already has {lim.max_subscriptions_per_session} frame "
+                    "subscriptions; unsubscribe one or use WebRTC")
+        if s.owner is not None and sum(o.frames.subscriptions for o in self._of_owner(s.owner)) \
+                >= lim.max_subscriptions_per_key:
+            return (f"this API key's sessions already have {lim.max_subscriptions_per_key} "
+                    "frame subscriptions")
+        return None
 
     def update_viewer_gauge(self) -> None:
         self.metrics.viewers.set(sum(len(s.viewers) for s in self.sessions.values()))
@@ -133,3 +165,4 @@ class SessionRegistry:
         sessions = list(self.sessions.values())
         await asyncio.gather(*(self.close_session(s, "shutdown", CLOSE_GOING_AWAY)
                                for s in sessions), return_exceptions=True)
+        self.encoder.close()

@@ -5,14 +5,15 @@ import time
 
 from aiohttp import web
 
-from streamer.access.control import (WS_PROTOCOL, issue_session_token, pixel_limit, session_visible,
-                                     upload_limit)
+from streamer.access.control import (WS_PROTOCOL, issue_session_token, pixel_limit, principal_of,
+                                     session_visible, upload_limit)
 from streamer.app_state import STATE_KEY
 from streamer.errors import ApiError
 from streamer.http.forms import Form, read_form
 from streamer.http.portraits import prepare_portrait
 from streamer.http.rest import parse_baseline
 from streamer.sessions.ws import session_ws
+from streamer.strict_json import json_response
 
 CODECS = ("vp8", "h264")
 _TRUE = ("true", "1", "on", "yes")
@@ -63,20 +64,22 @@ async def create_session(request: web.Request) -> web.Response:
     except BaseException:
         registry.unreserve()
         raise
-    s = registry.add(key, source, fps, size, codec, idle, baseline)
+    principal = principal_of(request)
+    owner = principal.caller if principal.kind == "key" else None  # per-key WebSocket caps
+    s = registry.add(key, source, fps, size, codec, idle, baseline, owner)
     body = {"session_id": s.id, "ws_url": f"ws://{request.host}/sessions/{s.id}/ws",
             "ice_servers": [{"urls": [u]} for u in state.config.ice_servers],
             "expires_in": limits.idle_timeout_s, "fps": fps, "size": size, "codec": codec,
             "baseline": baseline}
     body.update(issue_session_token(request, state, s.id))  # a key made it: a scoped token
-    return web.json_response(body, status=201)
+    return json_response(body, status=201)
 
 
 async def list_sessions(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     registry = state.sessions
     now = time.monotonic()
-    return web.json_response({"sessions": [s.describe(now) for s in registry.active()
+    return json_response({"sessions": [s.describe(now) for s in registry.active()
                                            if session_visible(request, state, s.id)]})
 
 
@@ -85,7 +88,7 @@ async def get_session(request: web.Request) -> web.Response:
     s = registry.get(request.match_info["session_id"])
     if s is None:
         raise ApiError(404, "not_found", "no such session")
-    return web.json_response(s.describe(time.monotonic()))
+    return json_response(s.describe(time.monotonic()))
 
 
 async def delete_session(request: web.Request) -> web.Response:
@@ -94,12 +97,11 @@ async def delete_session(request: web.Request) -> web.Response:
     if s is None:
         raise ApiError(404, "not_found", "no such session")
     await registry.close_session(s, "deleted")
-    return web.json_response({"deleted": True, "session_id": s.id})
+    return json_response({"deleted": True, "session_id": s.id})
 
 
 async def ws_route(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     limits = state.config.sessions
-    return await session_ws(request, state.sessions, list(state.config.ice_servers),
-                            limits.max_viewers_per_socket, limits.max_viewers_per_session,
+    return await session_ws(request, state.sessions, list(state.config.ice_servers), limits,
                             request.get(WS_PROTOCOL))

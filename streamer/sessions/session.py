@@ -18,6 +18,7 @@ import numpy as np
 from engine.api import Source
 from engine.motion import IdleState, Motion
 from streamer.sessions import events
+from streamer.sessions.frames import SessionFrames
 from streamer.sessions.idle import IdleAnimator
 from streamer.sessions.metrics import SessionMetrics
 from streamer.sessions.motion_state import MotionState
@@ -27,8 +28,7 @@ class SessionSocket(Protocol):
     """What a session needs from a connected WebSocket (implemented in ws.py)."""
 
     def send_event(self, event: dict) -> None: ...
-    def on_frame(self, frame: np.ndarray, now: float) -> None: ...
-    def wants_frames(self) -> bool: ...
+    def deliver_frame(self, data: bytes) -> None: ...
     async def close(self, code: int, final: dict | None = None) -> None: ...
 
 
@@ -71,6 +71,9 @@ class Session:
     last_planned: float = float("-inf")  # monotonic time the newest render was submitted
     # The scheduler's expedite(session): called after every accepted control.
     on_control: Callable[[Session], None] | None = None
+    owner: str | None = None  # the API key id that created it (per-key caps); None: keyless
+    # subscribe_frames streams: one encode per (format, quality, fps), shared by its sockets
+    frames: SessionFrames = field(default_factory=SessionFrames)
 
     # --- steering (called by the WebSocket handler) ---
     def touch(self, now: float | None = None) -> None:
@@ -98,8 +101,7 @@ class Session:
 
     # --- rendering (called by the scheduler) ---
     def wants_frames(self) -> bool:
-        return bool(self.viewers) or any(s.wants_frames() for s in self.sockets) \
-            or self.frames_rendered == 0
+        return bool(self.viewers) or self.frames.wants_frames() or self.frames_rendered == 0
 
     def motion_at(self, now: float) -> Motion:
         self.motion.advance(now)
@@ -115,10 +117,10 @@ class Session:
         metrics.frames_rendered.inc()
         for v in list(self.viewers):
             v.push_frame(frame)
-        for s in list(self.sockets):
-            if first:
+        if first:
+            for s in list(self.sockets):
                 s.send_event(events.ready())
-            s.on_frame(frame, now)
+        self.frames.on_frame(frame, now)
         for t in stamps:
             metrics.control_to_frame_seconds.observe(now - t)
         if stamps:

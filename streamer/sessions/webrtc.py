@@ -86,19 +86,44 @@ class Viewer:
     """One peer connection watching one session. ``close()`` is idempotent and never raises."""
 
     def __init__(self, fps: int, size: int, ice_servers: list[str],
-                 on_closed: Callable[["Viewer"], None]) -> None:
+                 on_closed: Callable[["Viewer"], None],
+                 connect_timeout_s: float | None = None) -> None:
         servers = [RTCIceServer(urls=[u]) for u in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.track = SessionVideoTrack(fps, size)
         self._on_closed = on_closed
         self._close_task: asyncio.Task | None = None
+        self._connect_timeout_s = connect_timeout_s
+        self._deadline: asyncio.TimerHandle | None = None
+        # Why it closed: "closed" (by us: socket/session gone), "failed" (ICE/DTLS failed),
+        # "connect_timeout" (not connected within the deadline). Set before the close starts.
+        self.close_reason: str | None = None
 
         @self.pc.on("connectionstatechange")
         async def _state() -> None:
-            # "failed": the client vanished; close from a fresh task. Never close from the
-            # "closed" report itself (see notes: concurrent closes share one future).
-            if self.pc.connectionState == "failed":
-                asyncio.get_running_loop().create_task(self.close())
+            # "failed": the client vanished or ICE cannot succeed; close from a fresh task.
+            # Never close from the "closed" report itself (concurrent closes share one future).
+            state = self.pc.connectionState
+            if state == "connected" and self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            elif state == "failed":
+                self._close_soon("failed")
+
+    @property
+    def connected(self) -> bool:
+        return self.pc.connectionState == "connected"
+
+    def _close_soon(self, reason: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        asyncio.get_running_loop().create_task(self.close())
+
+    def _connect_deadline(self) -> None:
+        self._deadline = None
+        if not self.connected and self._close_task is None:
+            log.info("viewer not connected within %.3g s: dropped", self._connect_timeout_s)
+            self._close_soon("connect_timeout")
 
     def push_frame(self, frame: np.ndarray) -> None:
         self.track.push_frame(frame)
@@ -120,12 +145,23 @@ class Viewer:
             await self.pc.setLocalDescription(answer)
         except Exception as exc:  # noqa: BLE001 - aiortc raises many types for a bad SDP
             raise SdpError(f"could not answer the offer: {exc}") from None
+        if self._connect_timeout_s and self._close_task is None:
+            # ICE that can never succeed would otherwise hold the viewer slot, and keep the
+            # session rendering for it, until the socket closes.
+            self._deadline = asyncio.get_running_loop().call_later(self._connect_timeout_s,
+                                                                   self._connect_deadline)
         return self.pc.localDescription.sdp
 
     async def add_candidate(self, candidate: str | None, sdp_mid: str | None,
                             sdp_mline_index: int | None) -> None:
         if candidate is None:
-            return  # end of trickling: aiortc needs nothing
+            # End of candidates: aioice then fails the check list once every pair has failed,
+            # instead of waiting for more candidates forever.
+            try:
+                await self.pc.addIceCandidate(None)
+            except Exception as exc:  # noqa: BLE001
+                raise SdpError(f"candidate: {exc}") from None
+            return
         text = candidate.split(":", 1)[1] if candidate.startswith("candidate:") else candidate
         try:
             c = candidate_from_sdp(text)
@@ -144,6 +180,11 @@ class Viewer:
             raise SdpError(f"candidate: {exc}") from None
 
     async def close(self) -> None:
+        if self.close_reason is None:
+            self.close_reason = "closed"
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         if self._close_task is None:
             self._close_task = asyncio.get_running_loop().create_task(self._do_close())
         await asyncio.shield(self._close_task)

@@ -6,18 +6,18 @@ task, so replies, events and binary frames never interleave or pile up without b
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
 from typing import Any
 
-import numpy as np
 from aiohttp import WSMsgType, web
 
+from streamer import strict_json
+from streamer.config import SessionLimits
 from streamer.errors import ApiError
 from streamer.sessions import events
-from streamer.sessions.frames import FrameSubscription, encode_frame_async
+from streamer.sessions.frames import StreamKey
 from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, Message, MessageError, Offer,
                                         Ping, SetIdle, SetTarget, SubscribeFrames,
                                         UnsubscribeFrames, parse_message)
@@ -33,6 +33,7 @@ MAX_WS_FRAME = 4 * MAX_TEXT_BYTES
 FLOOD_ERRORS = 20  # more than this many errors ...
 FLOOD_WINDOW_S = 10.0  # ... within this window closes the socket with 1008
 CLOSE_POLICY = 1008
+CLOSE_TOO_MANY = 4029  # a socket past the per-session/per-key/server caps (after an error event)
 OUTBOX_EVENTS = 256
 
 
@@ -40,16 +41,17 @@ class SocketConn:
     """One connected WebSocket on a session."""
 
     def __init__(self, ws: web.WebSocketResponse, session: Session, registry: SessionRegistry,
-                 ice_servers: list[str], max_viewers_per_socket: int,
-                 max_viewers_per_session: int) -> None:
+                 ice_servers: list[str], limits: SessionLimits) -> None:
         self.ws = ws
         self.session = session
         self.registry = registry
         self.ice_servers = ice_servers
-        self.max_viewers_per_socket = max_viewers_per_socket
-        self.max_viewers_per_session = max_viewers_per_session
+        self.limits = limits
+        self.max_viewers_per_socket = limits.max_viewers_per_socket
+        self.max_viewers_per_session = limits.max_viewers_per_session
         self.viewers: list[Viewer] = []
-        self.subscription: FrameSubscription | None = None
+        self._offer_ids: dict[Viewer, Any] = {}
+        self._internal_logged = False
         self._events: deque[str] = deque(maxlen=OUTBOX_EVENTS)  # a stalled reader loses the oldest
         self._frame: bytes | None = None
         self._wake = asyncio.Event()
@@ -61,7 +63,12 @@ class SocketConn:
     # --- outgoing ---
     def send_event(self, event: dict) -> None:
         if self._close_code is None:
-            self._events.append(json.dumps(event))
+            try:
+                text = strict_json.dumps(event)
+            except ValueError as exc:  # a non-finite number: a server bug, never sent as NaN
+                log.warning("dropped an event that is not strict JSON: %s", exc)
+                return
+            self._events.append(text)
             self._wake.set()
 
     def _reply(self, event: dict, msg_id: Any) -> None:
@@ -69,27 +76,11 @@ class SocketConn:
             event["id"] = msg_id
         self.send_event(event)
 
-    def wants_frames(self) -> bool:
-        return self.subscription is not None
-
-    def on_frame(self, frame: np.ndarray, now: float) -> None:
-        sub = self.subscription
-        if sub is None or not sub.due(now) or self._close_code is not None:
-            return
-        sub.busy = True
-        sub.last_sent = now
-        asyncio.get_running_loop().create_task(self._encode(sub, frame))
-
-    async def _encode(self, sub: FrameSubscription, frame: np.ndarray) -> None:
-        try:
-            data = await encode_frame_async(frame, sub.format, sub.quality)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("frame encode failed: %r", exc)
-            return
-        finally:
-            sub.busy = False
-        if self.subscription is sub and self._close_code is None:
-            self._frame = data  # newest wins: an unsent older frame is dropped
+    def deliver_frame(self, data: bytes) -> None:
+        """An encoded frame of this socket's stream (frames.py fan-out): newest wins, an unsent
+        older frame is dropped, so a slow reader gets fewer frames, never old ones."""
+        if self._close_code is None and self.session.frames.subscribed(self):
+            self._frame = data
             self._wake.set()
 
     async def _write_loop(self) -> None:
@@ -111,7 +102,7 @@ class SocketConn:
         """Flush (bounded by a timeout), optionally send one final event, close with code."""
         if self._close_code is None:
             if final is not None:
-                self._events.append(json.dumps(final))
+                self._events.append(strict_json.dumps(final))
             self._close_code = code
             self._wake.set()
             try:
@@ -141,6 +132,11 @@ class SocketConn:
             await self._dispatch(msg)
         except MessageError as exc:
             return self.error(exc.code, exc.message, exc.request_type, exc.msg_id)
+        except Exception:  # noqa: BLE001 - a bug must cost one error event, not the socket
+            if not self._internal_logged:  # one traceback per socket, never a log flood
+                self._internal_logged = True
+                log.exception("session %s: unexpected error handling a message", self.session.id)
+            return self.error("internal_error", "the server could not handle this message", None)
         return False
 
     async def _dispatch(self, msg: Message) -> None:
@@ -154,14 +150,22 @@ class SocketConn:
         elif isinstance(msg, Ping):
             self._reply(events.pong(msg.t), msg.id)
         elif isinstance(msg, SubscribeFrames):
-            self.subscription = FrameSubscription(msg.format, msg.quality, msg.fps or s.fps)
+            self._subscribe(msg)
         elif isinstance(msg, UnsubscribeFrames):
-            self.subscription = None
+            s.frames.unsubscribe(self)
             self._frame = None
         elif isinstance(msg, Offer):
             await self._offer(msg)
         elif isinstance(msg, Candidate):
             await self._candidate(msg)
+
+    def _subscribe(self, msg: SubscribeFrames) -> None:
+        s = self.session
+        if not s.frames.subscribed(self):  # changing one's own stream never hits a cap
+            problem = self.registry.subscription_refusal(s)
+            if problem is not None:
+                raise MessageError("too_many_subscriptions", problem, "subscribe_frames", msg.id)
+        s.frames.subscribe(self, StreamKey(msg.format, msg.quality, msg.fps or float(s.fps)))
 
     async def _offer(self, msg: Offer) -> None:
         s = self.session
@@ -170,7 +174,8 @@ class SocketConn:
             raise MessageError("rate_limited", "too many viewers on this socket or session "
                                f"(at most {self.max_viewers_per_socket} per socket, "
                                f"{self.max_viewers_per_session} per session)", "offer", msg.id)
-        viewer = Viewer(s.fps, s.size, self.ice_servers, self._viewer_closed)
+        viewer = Viewer(s.fps, s.size, self.ice_servers, self._viewer_closed,
+                        connect_timeout_s=self.limits.viewer_connect_timeout_s)
         try:
             sdp = await viewer.answer(msg.sdp, s.codec)
         except SdpError as exc:
@@ -180,6 +185,7 @@ class SocketConn:
             await viewer.close()
             return
         self.viewers.append(viewer)
+        self._offer_ids[viewer] = msg.id
         s.viewers.add(viewer)
         if s.last_frame is not None:
             viewer.push_frame(s.last_frame)  # the first frame without waiting a tick
@@ -190,16 +196,19 @@ class SocketConn:
         if not self.viewers:
             raise MessageError("invalid_message", "candidate: send an offer first",
                                "candidate", msg.id)
-        try:  # trickled candidates belong to this socket's newest offer
+        try:  # trickled candidates (and their end, null) belong to this socket's newest offer
             await self.viewers[-1].add_candidate(msg.candidate, msg.sdp_mid, msg.sdp_mline_index)
         except SdpError as exc:
             raise MessageError("invalid_value", str(exc)[:500], "candidate", msg.id) from None
 
     def _viewer_closed(self, viewer: Viewer) -> None:
-        self.session.viewers.discard(viewer)
+        self.session.viewers.discard(viewer)  # the session stops rendering for it
         if viewer in self.viewers:
             self.viewers.remove(viewer)
+        offer_id = self._offer_ids.pop(viewer, None)
         self.registry.update_viewer_gauge()
+        if viewer.close_reason in ("connect_timeout", "failed"):  # the client did not close it
+            self.send_event(events.viewer_closed(viewer.close_reason, offer_id))
 
     async def cleanup(self) -> None:
         """The socket is gone: close its peers, leave the session. Idempotent."""
@@ -208,7 +217,7 @@ class SocketConn:
         self._closed.set()
         self._close_code = self._close_code or 1000
         self._wake.set()
-        self.subscription = None
+        self.session.frames.unsubscribe(self)
         self.session.sockets.discard(self)
         self.session.touch()  # the idle timeout counts from the last socket leaving
         await asyncio.gather(*(v.close() for v in list(self.viewers)), return_exceptions=True)
@@ -218,19 +227,25 @@ class SocketConn:
 
 
 async def session_ws(request: web.Request, registry: SessionRegistry, ice_servers: list[str],
-                     max_viewers_per_socket: int, max_viewers_per_session: int,
-                     protocol: str | None = None) -> web.StreamResponse:
+                     limits: SessionLimits, protocol: str | None = None) -> web.StreamResponse:
     session = registry.get(request.match_info["session_id"])
     if session is None:
         raise ApiError(404, "not_found", "no such session")
     # timeout bounds the close handshake, so shutdown never waits on a silent client.
+    # heartbeat: a ping every ws_heartbeat_s; no pong within half of it closes the socket, so a
+    # client that vanished without closing stops holding the session (the idle timeout runs).
     # protocol: the lpa-token.<t> subprotocol the token came in; browsers need it echoed.
     ws = web.WebSocketResponse(max_msg_size=MAX_WS_FRAME, timeout=1.0, autoping=True,
+                               heartbeat=limits.ws_heartbeat_s or None,
                                protocols=(protocol,) if protocol else ())
     await ws.prepare(request)
-    conn = SocketConn(ws, session, registry, ice_servers, max_viewers_per_socket,
-                      max_viewers_per_session)
-    session.sockets.add(conn)
+    refusal = registry.socket_refusal(session)
+    if refusal is not None or session.closed:
+        # Upgraded first so a browser can read why (it never sees an HTTP status).
+        await _refuse(ws, refusal or "the session has ended")
+        return ws
+    conn = SocketConn(ws, session, registry, ice_servers, limits)
+    session.sockets.add(conn)  # no await since the cap check: the count cannot race
     session.touch()
     conn.send_event(session.hello_event())
     if session.frames_rendered > 0:
@@ -257,3 +272,11 @@ async def session_ws(request: web.Request, registry: SessionRegistry, ice_server
     finally:
         await conn.cleanup()
     return ws
+
+
+async def _refuse(ws: web.WebSocketResponse, message: str) -> None:
+    try:
+        await ws.send_str(strict_json.dumps(events.error("too_many_sockets", message, None)))
+        await asyncio.wait_for(ws.close(code=CLOSE_TOO_MANY, message=b"too many sockets"), 1.0)
+    except (ConnectionError, RuntimeError, asyncio.TimeoutError):
+        pass
