@@ -47,6 +47,26 @@ def loads(text: str | bytes) -> Any:
                       parse_float=_parse_float)
 
 
+def _blank_int(text: str) -> int | None:
+    try:
+        return _parse_int(text)
+    except NumberError:
+        return None
+
+
+def _blank_float(text: str) -> float | None:
+    try:
+        return _parse_float(text)
+    except NumberError:
+        return None
+
+
+def loads_blanking(text: str | bytes) -> Any:
+    """Like loads, but every refused number reads as None (to report on a refused message)."""
+    return json.loads(text, parse_constant=lambda _: None, parse_int=_blank_int,
+                      parse_float=_blank_float)
+
+
 def dumps(obj: Any) -> str:
     """json.dumps that raises ValueError instead of writing NaN/Infinity."""
     return json.dumps(obj, allow_nan=False)

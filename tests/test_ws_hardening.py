@@ -91,6 +91,8 @@ def _numeric_fields() -> list[tuple[str, str]]:
     out += [("set_controls", '{"type": "set_controls", "%s": {v}}' % c) for c in CONTROL_RANGES]
     # The request id rides on every message type: hostile ids are refused too.
     out += [(t, '{"type": "%s", "id": {v}}' % t) for t in ("ping", "reset", "unsubscribe_frames")]
+    # A bad number in a field the message does not even use is refused as well.
+    out += [("set_idle", '{"type": "set_idle", "enabled": true, "extra": [{v}]}')]
     return out
 
 
@@ -132,15 +134,19 @@ async def test_hostile_numbers_in_every_field_get_invalid_value_and_the_socket_l
         sent = 0
         for mtype, template in _numeric_fields():
             # ping's t and the id take any finite number: only the unusable ones are refused.
-            unbounded = '"t": {v}' in template or '"id": {v}' in template
+            unbounded = any(f'"{k}": ' in template for k in ("t", "id", "extra"))
             for v in (HOSTILE.values() if unbounded else values):
                 n = len(texts)
-                await ws.send_str(template.replace("{v}", v))
+                text = template.replace("{v}", v)
+                if '"id"' not in template:
+                    text = '{"id": 5, ' + text[1:]  # the error still names the request
+                await ws.send_str(text)
                 sent += 1
                 err = await wait_until(lambda: next((e for e in texts[n:] if e["type"] == "error"), None),
                                        timeout=30, message=f"{mtype} {template} {v[:20]}")
                 assert err["code"] == "invalid_value", (template, v[:20], err)
-                assert err["request_type"] in (mtype, None), err
+                assert err["request_type"] == mtype, err
+                assert err.get("id") == (None if '"id"' in template else 5), err
         assert not ws.closed
         # ... and it still works: a pong, and a state with -0 normalised.
         await ws.send_str('{"type": "ping", "t": -0.0, "id": -0.0}')
@@ -268,7 +274,6 @@ async def test_a_flood_of_subscribers_on_one_session_does_not_starve_another(sta
                          timeout=60)
         loaded = await _received_ratio(b, sb, 40)
         # Round-robin: B's one stream waits behind at most one of A's jobs per frame.
-        print("RATIO", baseline, loaded)
         assert loaded >= 0.5 * baseline, (loaded, baseline)
         for c in hogs + [b]:
             await c.close()

@@ -131,15 +131,13 @@ def parse_message(text: str, session_fps: int) -> Message:
     try:
         obj = strict_json.loads(text)
     except strict_json.NumberError as exc:
-        raise MessageError("invalid_value", f"{exc} (numbers must be finite)") from None
+        mtype, msg_id = _type_and_id(text)
+        raise MessageError("invalid_value", f"{mtype or 'message'}: {exc}", mtype, msg_id) from None
     except (ValueError, RecursionError):
         raise MessageError("invalid_json", "message is not valid JSON") from None
     if not isinstance(obj, dict):
         raise MessageError("invalid_message", "message must be a JSON object")
-    msg_id = obj.get("id")
-    if msg_id is not None and not isinstance(msg_id, str) \
-            and strict_json.finite_number(msg_id) is None:
-        msg_id = None  # only strings and finite numbers are echoed
+    msg_id = _echoable_id(obj.get("id"))
     mtype = obj.get("type")
     if not isinstance(mtype, str):
         raise MessageError("invalid_message", "message needs a string 'type'", None, msg_id)
@@ -148,6 +146,27 @@ def parse_message(text: str, session_fps: int) -> Message:
         raise MessageError("unknown_type", f"unknown message type {mtype[:64]!r}; valid: "
                            + ", ".join(sorted(_PARSERS)), mtype[:64], msg_id)
     return parser(obj, session_fps, msg_id)
+
+
+def _echoable_id(msg_id: Any) -> Any:
+    if msg_id is not None and not isinstance(msg_id, str) \
+            and strict_json.finite_number(msg_id) is None:
+        return None  # only strings and finite numbers are echoed
+    return msg_id
+
+
+def _type_and_id(text: str) -> tuple[str | None, Any]:
+    """For the error event of a message refused for a bad number: its type and id, read with
+    the bad numbers blanked (None), so the client can tell which request failed."""
+    try:
+        obj = strict_json.loads_blanking(text)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    mtype = obj.get("type")
+    return (mtype if isinstance(mtype, str) and mtype in _PARSERS else None,
+            _echoable_id(obj.get("id")))
 
 
 def _offer(obj: dict, fps: int, msg_id: Any) -> Offer:
