@@ -21,7 +21,7 @@ from streamer.sessions.frames import StreamKey
 from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, Message, MessageError, Offer,
                                         Ping, SetIdle, SetTarget, SubscribeFrames,
                                         UnsubscribeFrames, parse_message)
-from streamer.sessions.registry import SessionRegistry
+from streamer.sessions.registry import CLOSE_SESSION_ENDED, SessionRegistry
 from streamer.sessions.session import Session
 from streamer.sessions.webrtc import SdpError, Viewer
 
@@ -239,10 +239,13 @@ async def session_ws(request: web.Request, registry: SessionRegistry, ice_server
                                heartbeat=limits.ws_heartbeat_s or None,
                                protocols=(protocol,) if protocol else ())
     await ws.prepare(request)
+    if session.closed:  # it ended while the upgrade was answered
+        await _refuse(ws, events.closed("deleted"), CLOSE_SESSION_ENDED)
+        return ws
     refusal = registry.socket_refusal(session)
-    if refusal is not None or session.closed:
+    if refusal is not None:
         # Upgraded first so a browser can read why (it never sees an HTTP status).
-        await _refuse(ws, refusal or "the session has ended")
+        await _refuse(ws, events.error("too_many_sockets", refusal, None), CLOSE_TOO_MANY)
         return ws
     conn = SocketConn(ws, session, registry, ice_servers, limits)
     session.sockets.add(conn)  # no await since the cap check: the count cannot race
@@ -269,14 +272,18 @@ async def session_ws(request: web.Request, registry: SessionRegistry, ice_server
                 break
     except ConnectionError:
         pass
+    except Exception:  # noqa: BLE001 - after the upgrade an exception must not become an
+        # HTTP 500 written into the WebSocket stream: log it, close the socket normally.
+        log.exception("session %s: socket handler failed", session.id)
+        await conn.close(1011)
     finally:
         await conn.cleanup()
     return ws
 
 
-async def _refuse(ws: web.WebSocketResponse, message: str) -> None:
+async def _refuse(ws: web.WebSocketResponse, event: dict, code: int) -> None:
     try:
-        await ws.send_str(strict_json.dumps(events.error("too_many_sockets", message, None)))
-        await asyncio.wait_for(ws.close(code=CLOSE_TOO_MANY, message=b"too many sockets"), 1.0)
+        await ws.send_str(strict_json.dumps(event))
+        await asyncio.wait_for(ws.close(code=code), 1.0)
     except (ConnectionError, RuntimeError, asyncio.TimeoutError):
         pass
