@@ -9,6 +9,9 @@ the server's encodes per second (liveportrait_session_frame_encodes_total).
 The server runs as its own process with the caps raised so the crowd fits:
 
     python bench/ws_fanout_bench.py --seconds 8 --same 20 100 --distinct 16
+    # the same against another checkout's server (e.g. the code before the shared encoder):
+    git archive 2e8bac6 | tar -x -C /tmp/before
+    python bench/ws_fanout_bench.py --server-root /tmp/before
 """
 from __future__ import annotations
 
@@ -31,16 +34,18 @@ from bench.sessions_bench import _free_port, _loadavg  # noqa: E402
 from streamer.samples import sample_portrait_bytes  # noqa: E402
 
 
-async def start_server(crowd: int) -> tuple[subprocess.Popen, str]:
+async def start_server(crowd: int, root: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "streamer.cli", "--log-level", "WARNING", "serve", "--engine",
-           "mesh", "--host", "127.0.0.1", "--port", str(port),
-           "--max-ws-per-session", str(crowd + 2), "--max-subscriptions-per-session", str(crowd + 2),
-           "--max-ws", str(crowd + 10)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+           "mesh", "--host", "127.0.0.1", "--port", str(port)]
+    if "--max-ws" in (root / "streamer" / "cli.py").read_text():  # older servers had no caps
+        cmd += ["--max-ws-per-session", str(crowd + 2), "--max-subscriptions-per-session",
+                str(crowd + 2), "--max-ws", str(crowd + 10)]
+    # cwd first on sys.path: the server runs root's code (this venv's packages).
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as http:
-        for _ in range(600):
+        for _ in range(3000):  # warm-up (numba, mediapipe) on a busy machine
             try:
                 async with http.get(base + "/health") as r:
                     if r.status == 200:
@@ -52,11 +57,11 @@ async def start_server(crowd: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not start")
 
 
-async def encodes(http: aiohttp.ClientSession, base: str) -> float:
+async def encodes(http: aiohttp.ClientSession, base: str) -> float | None:
     async with http.get(base + "/metrics") as r:
         text = await r.text()
     m = re.search(r"^liveportrait_session_frame_encodes_total (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
+    return float(m.group(1)) if m else None  # an older server without the counter
 
 
 async def b_fps(b: SessionClient, seconds: float) -> list[int]:
@@ -98,7 +103,7 @@ async def scenario(http, base, b, portrait, seconds, crowd, distinct) -> dict:
         async with http.delete(f"{base}/sessions/{a.session_id}"):
             pass
     return {"crowd": crowd, "distinct": distinct, "b_fps_median": statistics.median(counts),
-            "encodes_per_s": round((e1 - e0) / (t1 - t0), 1)}
+            "encodes_per_s": "n/a" if e0 is None or e1 is None else round((e1 - e0) / (t1 - t0), 1)}
 
 
 async def main() -> None:
@@ -106,11 +111,14 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--same", type=int, nargs="*", default=[20, 100])
     ap.add_argument("--distinct", type=int, nargs="*", default=[16])
+    ap.add_argument("--server-root", type=Path, default=ROOT,
+                    help="the checkout whose server to run (default this one)")
     args = ap.parse_args()
     crowd = max(args.same + args.distinct + [1])
-    proc, base = await start_server(crowd)
+    proc, base = await start_server(crowd, args.server_root.resolve())
     try:
-        async with aiohttp.ClientSession() as http:
+        # limit=0: the crowd needs more than aiohttp's default 100 pooled connections.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             b = await SessionClient.create(http, base, sample_portrait_bytes("grace_hopper"),
                                            idle_motion="false")
             await b.connect()
@@ -129,7 +137,7 @@ async def main() -> None:
         proc.terminate()
         proc.wait(10)
     base_fps = rows[0]["b_fps_median"] or 1
-    print(f"load average at end: {_loadavg()}")
+    print(f"server: {args.server_root}; load average at end: {_loadavg()}")
     print("| session A's subscribers | B fps (median of 1 s) | B vs alone | encodes/s (all) |")
     print("| --- | --- | --- | --- |")
     for r in rows:

@@ -194,6 +194,38 @@ def test_fair_encoder_serves_sessions_in_turn():
     assert order.index(99) <= 1, order
 
 
+def test_fair_encoder_keeps_a_worker_open_for_other_sessions():
+    """While a hog's slow encodes run, another session's frame starts at once."""
+    hog_gate = threading.Event()
+    done: list[int] = []
+
+    def encode(frame: np.ndarray, fmt: str, quality: int) -> bytes:
+        if quality != 99:
+            hog_gate.wait(10)
+        done.append(quality)
+        return b"x"
+
+    async def run() -> None:
+        enc = FairEncoder(workers=2, encode=encode)
+        frame = np.zeros((2, 2, 3), np.uint8)
+        for q in range(1, 9):
+            s = EncodeStream(StreamKey("jpeg", q, 25.0))
+            s.job = EncodeJob("hog", s, frame)
+            enc.submit(s.job)
+        other = EncodeStream(StreamKey("jpeg", 99, 25.0))
+        other.job = EncodeJob("other", other, frame)
+        enc.submit(other.job)
+        try:
+            await wait_until(lambda: 99 in done, timeout=10)
+            assert done == [99]  # every hog encode is still blocked
+        finally:
+            hog_gate.set()
+        await wait_until(lambda: enc.encodes == 9, timeout=10)
+        enc.close()
+
+    asyncio.run(run())
+
+
 async def _subscribers(http, url, n, **sub) -> list[SessionClient]:
     out = []
     for _ in range(n):

@@ -5,8 +5,10 @@ every socket that asked for it, on one pool that serves sessions in turn.
   it, each frame is encoded once and the same bytes go to all of them (fan-out).
 - The encoder pool is shared by all sessions of an app, so it is served round-robin: each
   session has its own small queue (at most one waiting job per stream, newest frame wins) and
-  the next free worker takes the oldest job of the session served least recently. A session
-  with many streams or subscribers cannot take more than its share from another.
+  the next free worker takes the oldest job of the session served least recently, and no
+  session may hold every worker at once: with a slow encode in flight for a session with many
+  streams, another session's frame still starts at once. A session with many streams or
+  subscribers cannot take more than its share from another.
 
 The encoders release the GIL, so a small dedicated pool keeps encodes from competing with the
 engine thread's queue and from blocking the loop.
@@ -79,6 +81,10 @@ class FairEncoder:
         self._served: dict[str, int] = {}  # owner -> serial of its latest started job
         self._serial = 0
         self._running = 0
+        self._running_by: dict[str, int] = {}
+        # One worker always stays open to the other sessions (the first frame of one that
+        # just arrived must not wait behind a hog's encodes).
+        self._per_owner = max(1, workers - 1)
         self.encodes = 0  # finished encodes, all sessions (tests and /metrics read it)
         self.on_encoded: Callable[[], None] | None = None  # e.g. a Prometheus counter's inc
 
@@ -112,7 +118,10 @@ class FairEncoder:
         while self._running < self._workers and self._queues:
             # Round-robin that also treats newcomers fairly: the owner served least recently
             # (never served: first) goes next; sessions are few (--max-sessions), so a scan.
-            owner = min(self._queues, key=lambda o: self._served.get(o, -1))
+            ready = [o for o in self._queues if self._running_by.get(o, 0) < self._per_owner]
+            if not ready:
+                return
+            owner = min(ready, key=lambda o: self._served.get(o, -1))
             q = self._queues[owner]
             job = q.popleft()
             if not q:
@@ -127,6 +136,7 @@ class FairEncoder:
                                                                thread_name_prefix="frame-encode")
         job.started = True
         self._running += 1
+        self._running_by[job.owner] = self._running_by.get(job.owner, 0) + 1
         key = job.stream.key
         fut = asyncio.get_running_loop().run_in_executor(self._pool, self._encode, job.frame,
                                                          key.format, key.quality)
@@ -134,6 +144,11 @@ class FairEncoder:
 
     def _finished(self, job: EncodeJob, fut: asyncio.Future) -> None:
         self._running -= 1
+        left = self._running_by.get(job.owner, 1) - 1
+        if left > 0:
+            self._running_by[job.owner] = left
+        else:
+            self._running_by.pop(job.owner, None)
         stream = job.stream
         if stream.job is job:
             stream.job = None
