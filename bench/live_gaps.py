@@ -70,8 +70,19 @@ async def run(args: argparse.Namespace) -> dict:
     engine.release(src)
     tmp = tempfile.TemporaryDirectory(prefix="lpa-gaps-")
     config = ServerConfig(host="127.0.0.1", port=0, output_dir=Path(tmp.name) / "out")
+    if args.max_source_pixels and hasattr(config, "max_source_pixels"):
+        config.max_source_pixels = args.max_source_pixels
     app = create_app(config, engine)
     state = app[STATE_KEY]
+    calls: list[tuple[float, str, int]] = []  # (seconds, op, batch) of every engine call
+    observe = state.worker.observer
+
+    def spy(op: str, seconds: float, batch: int) -> None:
+        calls.append((seconds, op, batch))
+        if observe is not None:
+            observe(op, seconds, batch)
+
+    state.worker.observer = spy
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -104,6 +115,7 @@ async def run(args: argparse.Namespace) -> dict:
         child = engine.pid
         rss_before = _status_kb(child, "VmRSS")
         for r in range(args.repeat):
+            calls.clear()
             photo = big_jpeg(args.side, 92 - r)
             form = aiohttp.FormData()
             form.add_field("source_image", photo, filename="big.jpg", content_type="image/jpeg")
@@ -118,6 +130,7 @@ async def run(args: argparse.Namespace) -> dict:
             gaps = [max_gap(v, t0, t1) for v in stamps.values()]
             results.append({"status": status, "seconds": round(t1 - t0, 2), "max_gap_s": round(max(gaps), 3),
                             "photo_kb": len(photo) // 1024,
+                            "longest_engine_calls_s": [f"{op}x{b} {sec:.3f}" for sec, op, b in sorted(calls)[-4:]],
                             "error": body.get("error", {}).get("code") if isinstance(body, dict) else None})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         rss_peak = _status_kb(child, "VmHWM")
@@ -144,6 +157,7 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=2)
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--max-source-pixels", type=int, default=0, help="0: the server's default")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     out = asyncio.run(run(args))

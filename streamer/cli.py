@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "x frames (a crop frame is 0.25); past it 413 request_too_costly (default 32)")
     serve.add_argument("--max-source-pixels", type=int, default=defaults.max_source_pixels,
                        metavar="N", help="larger photos are scaled down to this many pixels while "
-                       "decoding (default 4194304 = 2048x2048)")
+                       "decoding (default 2359296 = 1536x1536)")
     serve.add_argument("--allowed-host", action="append", default=[], dest="allowed_hosts",
                        metavar="NAME", help="a Host name the server answers to besides loopback "
                        "names and IP addresses, e.g. avatar.example.com (repeatable; also env "

@@ -42,7 +42,7 @@ class ServerConfig:
     max_upload_mb: float = 10.0
     max_image_pixels: int = 40_000_000
     # Larger photos are scaled down to this while decoding: no engine call works on more.
-    max_source_pixels: int = 4_194_304  # 2048 x 2048
+    max_source_pixels: int = 2_359_296  # 1536 x 1536
     # One REST request's work: output pixels x frames (crop frames count 512x512, full-mode
     # frames the photo's size after the scale-down above). Past it: 413 request_too_costly.
     max_request_pixels: int = 32 * 1_048_576

@@ -101,14 +101,14 @@ def decode_image(data: bytes, max_pixels: int, max_source_pixels: int | None = N
             if w * h > max_pixels:
                 raise _too_large(w, h, max_pixels)
             target = fit_size(w, h, max_source_pixels)
-            if target != (w, h) and img.format == "JPEG":
+            scaled = target != (w, h)
+            if scaled and img.format == "JPEG":
                 img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale, still >= target
+            turned = _orientation(img) in _TRANSPOSED_ORIENTATIONS
             img.load()  # truncated files fail here, not later
             img = ImageOps.exif_transpose(img)  # also drops the tag, so nothing applies it twice
-            if target != (w, h):
-                if _orientation_swapped(img.size, target):
-                    target = (target[1], target[0])
-                img = _resize(img, target)
+            if scaled:
+                img = _resize(img, (target[1], target[0]) if turned else target)
             arr = _to_rgb8(img)
     except ApiError:
         raise
@@ -119,11 +119,6 @@ def decode_image(data: bytes, max_pixels: int, max_source_pixels: int | None = N
     if arr.ndim != 3 or arr.shape[0] < MIN_SIDE or arr.shape[1] < MIN_SIDE:
         raise ApiError(422, "invalid_image", f"image is too small (at least {MIN_SIDE}x{MIN_SIDE} pixels)")
     return np.ascontiguousarray(arr)
-
-
-def _orientation_swapped(size: tuple[int, int], target: tuple[int, int]) -> bool:
-    # After exif_transpose the image may be rotated by 90 degrees relative to the header.
-    return (size[0] > size[1]) != (target[0] > target[1]) and target[0] != target[1]
 
 
 def _resize(img: Image.Image, target: tuple[int, int]) -> Image.Image:
