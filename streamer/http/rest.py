@@ -158,9 +158,11 @@ async def _read_upload(request: web.Request, state: AppState) -> Form:
                            state.config.body_timeout_s)
 
 
-def _check_budget(state: AppState, data: bytes, mode: str, frames: int) -> None:
+async def _check_budget(state: AppState, data: bytes, mode: str, frames: int) -> None:
+    """413 request_too_costly before any engine work (reads the image header: off the loop)."""
     config = state.config
-    check_budget(data, mode, frames, config.max_source_pixels, config.max_request_pixels)
+    await asyncio.to_thread(check_budget, data, mode, frames, config.max_source_pixels,
+                            config.max_request_pixels)
 
 
 async def handle_render(request: web.Request) -> web.Response:
@@ -174,7 +176,7 @@ async def handle_render(request: web.Request) -> web.Response:
     mode = parse_mode(form.text("mode"))
     baseline = parse_baseline(form.text("baseline"))
     direct = wanted_image_format(request)
-    _check_budget(state, data, mode, 1)
+    await _check_budget(state, data, mode, 1)
 
     key, source = await prepare_portrait(state, data, pixel_limit(request, state))
     with state.cache.held(key):  # a session closing meanwhile must not release it under us
@@ -205,7 +207,7 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     mode = parse_mode(form.text("mode"))
     baseline = parse_baseline(form.text("baseline"))
 
-    _check_budget(state, data, mode, len(emotions))
+    await _check_budget(state, data, mode, len(emotions))
 
     key, source = await prepare_portrait(state, data, pixel_limit(request, state))  # once for the whole batch
     store = state.outputs
