@@ -66,12 +66,17 @@ async def _read_response(reader: asyncio.StreamReader, timeout: float = 60.0) ->
 
 
 def _stalled_request(port: int, path: str, chunked: bool, headers: dict[str, str] | None = None) -> bytes:
-    """Headers and the start of a multipart body that promises much more, then nothing."""
-    first = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"source_image\"; "
-             f"filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + b"\xff\xd8\xff\xe0"
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
-             f"Content-Type: multipart/form-data; boundary={BOUNDARY}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    """Headers and the start of a body that promises much more, then nothing. Multipart, or
+    urlencoded when headers ask for it."""
+    headers = dict(headers or {})
+    ctype = headers.pop("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
+    if ctype.startswith("multipart/"):
+        first = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"source_image\"; "
+                 f"filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + b"\xff\xd8\xff\xe0"
+    else:
+        first = b"emotion=happy&fps=2"
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Type: {ctype}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
     if chunked:
         lines.append("Transfer-Encoding: chunked")
         body = f"{len(first):x}\r\n".encode() + first + b"\r\n"
@@ -115,6 +120,8 @@ async def test_stalled_uploads_hold_no_session_slot(start_server, grace_hopper_j
     # More stalled session uploads than there are slots, both framings, and every body route.
     specs = [("/sessions", chunked, {}) for chunked in (False, True, False, True)]
     specs += [(path, chunked, {}) for path in BODY_ROUTES[1:] for chunked in (False, True)]
+    urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}
+    specs += [("/sessions", False, urlencoded), ("/render", True, urlencoded)]
     started = time.monotonic()
     conns = await _stall_all(srv, specs)
     async with aiohttp.ClientSession() as http:
