@@ -4,9 +4,10 @@ Only names this module could have made (32 hex chars + a known extension) are ev
 deleted or expired, so ``../`` tricks cannot reach outside the folder and a shared folder
 such as /tmp/liveportrait_output never loses files that are not ours.
 
-Outputs are the users' faces: the folder is created 0700 and files 0600, and a folder that
-another user owns (or that others may write to) is refused at startup, with a clear error,
-rather than used as it is: in a shared /tmp another user could have made it first.
+Outputs are the users' faces: the folder is created 0700 and files 0600. A folder that
+another user owns, or a symlink, is refused at startup with a clear error rather than used
+as it is (in a shared /tmp another user could have made it first); one of ours that others
+can read is made 0700.
 """
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-
 from streamer.errors import ApiError
 from streamer.imaging import EXTENSION_TO_FORMAT, FORMATS
 
@@ -45,10 +43,9 @@ class OutputDirError(RuntimeError):
     """The output folder cannot be used safely; the message says why and what to do."""
 
 
-def secure_output_dir(directory: Path, uid: int | None = None,
-                      owner_of: Callable[[os.stat_result], int] = lambda st: st.st_uid) -> Path:
+def secure_output_dir(directory: Path, uid: int | None = None) -> Path:
     """Create the folder 0700, or check that an existing one is ours and private.
-    ``uid`` and ``owner_of`` exist so tests can pose as another user."""
+    ``uid`` (default: ours) exists so tests can pose as another user."""
     uid = os.geteuid() if uid is None else uid
     directory = Path(directory)
     try:
@@ -64,9 +61,9 @@ def secure_output_dir(directory: Path, uid: int | None = None,
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise OutputDirError(f"the output folder {directory} is not a plain directory "
                              "(a symlink or a file); pick another with --output-dir")
-    if owner_of(st) != uid:
+    if st.st_uid != uid:
         raise OutputDirError(f"the output folder {directory} belongs to another user (uid "
-                             f"{owner_of(st)}); rendered faces would be theirs to read. Remove it "
+                             f"{st.st_uid}); rendered faces would be theirs to read. Remove it "
                              "or pick another with --output-dir")
     if st.st_mode & 0o077:
         try:

@@ -1,4 +1,4 @@
-"""The one place engine work runs: a single engine thread behind one bounded queue.
+"""The one place engine work runs: a single engine thread behind one bounded priority queue.
 
 Two modes, same API: "thread" runs the engine in this process (the liveportrait engine on
 CUDA); "process" is given a ``ProcessEngine`` (runtime/engine_process.py) whose work runs
@@ -8,6 +8,8 @@ no longer competes for this process's GIL.
 REST renders, prepares and the session scheduler's batched ticks all go through
 ``EngineWorker.call``. Work never runs on the event loop, and the queue never grows
 past ``max_pending``: past it, callers get ``QueueFullError`` (503 + Retry-After).
+Session ticks (``priority=True``) run before any queued REST work; REST callers keep each
+call short (one frame per call in /render/batch), so a tick never waits long.
 """
 from __future__ import annotations
 
