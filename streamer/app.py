@@ -14,10 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from streamer.access.control import AccessControl, access_middleware
 from streamer.access.cors import cors_middleware
+from streamer.access.hosts import HostPolicy, host_middleware
 from streamer.app_state import STATE_KEY, AppState
 from streamer.config import ServerConfig
 from streamer.http.metrics import create_metrics
 from streamer.http.middleware import errors_and_metrics
+from streamer.http import protocol_errors
 from streamer.http.openapi import setup_openapi
 from streamer.http.outputs import OutputStore
 from streamer.http.rest import setup_rest
@@ -49,9 +51,12 @@ def create_app(config: ServerConfig, engine: Engine) -> web.Application:
         access=AccessControl(config.access, config.max_upload_bytes, config.max_image_pixels),
         sessions=SessionRegistry(config.sessions, cache, SessionMetrics.create(prometheus)),
     )
-    # Outermost first: origin checks and security headers, then JSON errors + metrics, then
-    # keys/tokens/limits (whose 401/403/429 become JSON errors in the middle layer).
+    # Outermost first: origin checks and security headers, the Host check (DNS rebinding),
+    # then JSON errors + metrics, then keys/tokens/limits (whose 401/403/429 become JSON
+    # errors in the middle layer). Errors aiohttp answers below all of them: protocol_errors.
+    protocol_errors.install()
     app = web.Application(middlewares=[cors_middleware(config.access.cors_origins),
+                                       host_middleware(HostPolicy(config.host, config.allowed_hosts)),
                                        errors_and_metrics, access_middleware(state)],
                           client_max_size=config.max_upload_bytes + _BODY_SLACK_BYTES)
     app[STATE_KEY] = state

@@ -11,7 +11,8 @@ from typing import Sequence
 from engine.api import EngineError, EngineUnavailableError
 from engine.motion import EMOTIONS, Motion, validate_unit
 
-from streamer.access.cli import access_config_from_args, add_access_args, warn_public_bind
+from streamer.access.cli import (access_config_from_args, add_access_args, allowed_hosts_from,
+                                 warn_public_bind)
 from streamer.config import ServerConfig, SessionLimits
 from streamer.errors import ApiError
 from streamer.runtime.engine_factory import DEVICE_CHOICES, ENGINE_CHOICES, EngineRequest, build_engine
@@ -64,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--output-ttl", type=float, default=ServerConfig().output_ttl_s,
                        help="seconds before a rendered output expires (default 3600)")
     serve.add_argument("--max-upload-mb", type=float, default=ServerConfig().max_upload_mb)
+    defaults = ServerConfig()
+    serve.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s, metavar="S",
+                       help="seconds a request body may take to arrive; past it 408 and the "
+                            "connection closes (default 60)")
+    serve.add_argument("--max-request-mpx", type=float, default=defaults.max_request_pixels / 1_048_576,
+                       metavar="MPX", help="work one REST request may ask for, in output megapixels "
+                       "x frames (a crop frame is 0.25); past it 413 request_too_costly (default 32)")
+    serve.add_argument("--max-source-pixels", type=int, default=defaults.max_source_pixels,
+                       metavar="N", help="larger photos are scaled down to this many pixels while "
+                       "decoding (default 2359296 = 1536x1536)")
+    serve.add_argument("--allowed-host", action="append", default=[], dest="allowed_hosts",
+                       metavar="NAME", help="a Host name the server answers to besides loopback "
+                       "names and IP addresses, e.g. avatar.example.com (repeatable; also env "
+                       "LPA_ALLOWED_HOSTS, comma-separated; '*' turns the DNS-rebinding check off)")
     serve.add_argument("--engine-process", choices=("auto", "on", "off"), default="auto",
                        help="run the engine in a child process (auto: for the mesh engine on CPU)")
     serve.add_argument("--engine-queue", type=int, default=ServerConfig().engine_queue,
@@ -154,7 +169,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.max_subscriptions_per_session, args.max_subscriptions_per_key) < 1:
         raise SystemExit("error: --ws-heartbeat, --viewer-connect-timeout and the --max-ws*/"
                          "--max-subscriptions* caps must be positive")
+    if args.body_timeout <= 0 or args.max_request_mpx <= 0 or args.max_source_pixels < 1024:
+        raise SystemExit("error: --body-timeout and --max-request-mpx must be positive, "
+                         "--max-source-pixels at least 1024")
+    config.body_timeout_s = args.body_timeout
+    config.max_request_pixels = int(args.max_request_mpx * 1_048_576)
+    config.max_source_pixels = args.max_source_pixels
+    config.allowed_hosts = allowed_hosts_from(args.allowed_hosts)
     config.access = access_config_from_args(args)
+    from streamer.http.outputs import OutputDirError, secure_output_dir
+
+    try:  # before the slow engine start: a refused folder is a one-line error at once
+        secure_output_dir(args.output_dir)
+    except OutputDirError as exc:
+        raise SystemExit(f"error: {exc}") from None
     warn_public_bind(args.host, config.access)  # before the slow engine start, so it is seen
     config.engine_process = args.engine_process
     req = EngineRequest(args.engine, args.device, args.weights_dir, not args.no_download)

@@ -50,6 +50,13 @@ class ServerConfig:
     output_ttl_s: float = 3600.0
     max_upload_mb: float = 10.0
     max_image_pixels: int = 40_000_000
+    # Larger photos are scaled down to this while decoding: no engine call works on more.
+    max_source_pixels: int = 2_359_296  # 1536 x 1536
+    # One REST request's work: output pixels x frames (crop frames count 512x512, full-mode
+    # frames the photo's size after the scale-down above). Past it: 413 request_too_costly.
+    max_request_pixels: int = 32 * 1_048_576
+    body_timeout_s: float = 60.0  # a request body must arrive within this; else 408
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names besides loopback/IPs
     engine_process: str = "auto"  # auto | on | off: the engine in a child process (runtime/engine_process.py)
     engine_queue: int = 32  # bounded queue in front of the engine thread
     cache_entries: int = 32

@@ -17,8 +17,9 @@ from streamer.strict_json import dumps
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, close: bool = False) -> None:
         super().__init__(message)
+        self.close = close  # close the connection after answering (a body left half-read)
         self.status = status
         self.code = code
         self.message = message

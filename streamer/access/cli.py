@@ -46,6 +46,23 @@ def keys_from(cli_keys: list[str], env: dict[str, str] | None = None) -> list[st
     return out
 
 
+def allowed_hosts_from(cli_hosts: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """--allowed-host values joined with LPA_ALLOWED_HOSTS (streamer/access/hosts.py)."""
+    from streamer.access.hosts import HOSTS_ENV
+
+    env = os.environ if env is None else env
+    out: list[str] = []
+    for h in list(cli_hosts) + env.get(HOSTS_ENV, "").split(","):
+        h = h.strip()
+        if not h:
+            continue
+        if "/" in h or any(c.isspace() for c in h):
+            raise SystemExit(f"error: --allowed-host takes a host name such as avatar.example.com, not {h!r}")
+        if h not in out:
+            out.append(h)
+    return out
+
+
 def access_config_from_args(args: argparse.Namespace) -> AccessConfig:
     """The AccessConfig, or SystemExit with a one-line reason (never echoing a key)."""
     keys = keys_from(args.api_keys)

@@ -14,12 +14,13 @@ time, so neither the timing nor the length of a guess tells anything. They are n
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
@@ -225,6 +226,37 @@ def issue_session_token(request: web.Request, state: AppState, session_id: str) 
     return {"session_token": state.access.issue_token(session_id, p.caller, _alive(state))}
 
 
+def _check_key_sessions(state: AppState, principal: Principal) -> int | None:
+    ac = state.access
+    limit = ac.config.max_sessions_per_key
+    if limit is None or principal.kind != "key":
+        return None
+    if ac.sessions_of(principal.caller, _alive(state)) >= limit:
+        raise ApiError(429, "too_many_sessions",
+                       f"this API key already has {limit} live sessions; delete one first",
+                       {"Retry-After": "5"})
+    return limit
+
+
+@contextlib.contextmanager
+def key_session_slot(request: web.Request, state: AppState) -> Iterator[None]:
+    """Counts a session being created against its key's quota (429 when full) until the
+    session exists and has its grant. Enter it only once the upload has fully arrived."""
+    principal = principal_of(request)
+    if _check_key_sessions(state, principal) is None:
+        yield
+        return
+    ac = state.access
+    owner = principal.caller
+    ac.pending[owner] = ac.pending.get(owner, 0) + 1
+    try:
+        yield
+    finally:
+        ac.pending[owner] -= 1
+        if not ac.pending[owner]:
+            del ac.pending[owner]
+
+
 def access_middleware(state: AppState) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     ac = state.access
 
@@ -240,21 +272,11 @@ def access_middleware(state: AppState) -> Callable[[web.Request, Handler], Await
                                f"more than {ac.config.rate_limit_rps:g} render requests per second "
                                f"(burst {ac.config.rate_burst}); retry in {wait:.2f} s",
                                {"Retry-After": retry_after_header(wait)})
-        limit = ac.config.max_sessions_per_key
-        if limit is None or principal.kind != "key" or (request.method, route) != ("POST", "/sessions"):
-            return await handler(request)
-        owner = principal.caller
-        if ac.sessions_of(owner, _alive(state)) >= limit:
-            raise ApiError(429, "too_many_sessions",
-                           f"this API key already has {limit} live sessions; delete one first",
-                           {"Retry-After": "5"})
-        ac.pending[owner] = ac.pending.get(owner, 0) + 1  # counted while the portrait prepares
-        try:
-            return await handler(request)
-        finally:
-            ac.pending[owner] -= 1
-            if not ac.pending[owner]:
-                del ac.pending[owner]
+        if (request.method, route) == ("POST", "/sessions"):
+            # An early 429 only: the quota is taken by the handler once the upload is in
+            # (key_session_slot), so a stalled upload holds none of it.
+            _check_key_sessions(state, principal)
+        return await handler(request)
 
     return access_control
 

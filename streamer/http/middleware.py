@@ -47,7 +47,10 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> web.Re
 def _to_response(exc: BaseException, request: web.Request) -> web.StreamResponse:
     api = api_error_of(exc)
     if api is not None:
-        return json_error(api.status, api.code, api.message, api.headers)
+        response = json_error(api.status, api.code, api.message, api.headers)
+        if api.close:
+            response.force_close()
+        return response
     if isinstance(exc, web.HTTPException):
         return _from_http_exception(exc, request)
     log.exception("unhandled error in %s %s", request.method, request.path[:200])

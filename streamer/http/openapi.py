@@ -29,10 +29,12 @@ Schema = dict[str, Any]
 _ERROR_CODES_DOC = (
     "400 missing_field, invalid_emotion, invalid_intensity, invalid_format, invalid_mode, "
     "invalid_baseline, invalid_field, too_many_emotions, empty_file, bad_request; 404 not_found; "
-    "405 method_not_allowed; 413 file_too_large, image_too_large, field_too_large, "
-    "payload_too_large; 415 unsupported_media_type; 422 invalid_image, no_face; "
-    "429 too_many_sessions; 503 busy; 500 internal_error; access control (docs/security.md): "
-    "401 unauthorized, 403 forbidden, origin_not_allowed, 429 rate_limited")
+    "405 method_not_allowed; 406 not_acceptable; 408 body_timeout; 413 file_too_large, "
+    "image_too_large, field_too_large, payload_too_large, request_too_costly; "
+    "415 unsupported_media_type; 416 range_not_satisfiable; 421 host_not_allowed; "
+    "422 invalid_image, no_face; 429 too_many_sessions; 503 busy; 500 internal_error; "
+    "access control (docs/security.md): 401 unauthorized, 403 forbidden, origin_not_allowed, "
+    "429 rate_limited")
 
 
 def _ref(name: str) -> Schema:
@@ -253,7 +255,9 @@ def _upload_errors() -> Schema:
     """What every multipart upload can answer besides success."""
     return {
         "400": _error("a field is missing or invalid (see the error code)"),
-        "413": _error("the upload, a field or the image is too large"),
+        "408": _error("the body did not arrive within the server's body deadline (body_timeout)"),
+        "413": _error("the upload, a field or the image is too large, or the request asks for "
+                      "more output pixels x frames than one request may (request_too_costly)"),
         "415": _error("the body is not multipart/form-data (or urlencoded)"),
         "422": _error("not a decodable image (invalid_image) or no face found (no_face)"),
         "503": _error("the engine queue is full", retry_after=True),
@@ -288,7 +292,7 @@ def _paths(config: ServerConfig) -> Schema:
             "summary": "Render one emotion from one portrait",
             "description": "JSON by default; with Accept: image/png, image/jpeg or image/webp "
                            "the image bytes themselves (headers X-Latency-Ms, X-Emotion, "
-                           "X-Intensity).",
+                           "X-Intensity). Accept q-values are honoured (q=0 excludes a type).",
             "requestBody": _multipart("RenderForm"),
             "responses": {
                 "200": {"description": "the rendered frame, saved under output/",
@@ -297,10 +301,11 @@ def _paths(config: ServerConfig) -> Schema:
                                        for m in image_types}},
                         "links": _links("filename", "$response.body#/filename",
                                         ("getOutput", "deleteOutput"))},
+                "406": _error("the Accept header rules out JSON and every image type"),
                 **_upload_errors()}}},
         "/render/batch": {"post": {
             "operationId": "renderBatch", "tags": ["render"],
-            "summary": f"Render up to {MAX_BATCH} emotions of one portrait in one engine call",
+            "summary": f"Render up to {MAX_BATCH} emotions of one portrait (one engine call per frame)",
             "requestBody": _multipart("RenderBatchForm"),
             "responses": {"200": _json(_ref("RenderBatchResult"), "one result per emotion"),
                           **_upload_errors()}}},
@@ -309,7 +314,10 @@ def _paths(config: ServerConfig) -> Schema:
             "get": {"operationId": "getOutput", "tags": ["render"],
                     "summary": "A rendered image (until it expires)",
                     "responses": {"200": _binary(image_types, "the image"),
+                                  "206": _binary(image_types, "the part a Range header asked for"),
                                   "304": {"description": "not modified (conditional request)"},
+                                  "406": _error("the Accept header excludes this image's type (q=0)"),
+                                  "416": _error("the Range header is outside the file"),
                                   **not_found, **_server_error()}},
             "delete": {"operationId": "deleteOutput", "tags": ["render"],
                        "summary": "Delete a rendered image",

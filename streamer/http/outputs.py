@@ -3,6 +3,11 @@
 Only names this module could have made (32 hex chars + a known extension) are ever served,
 deleted or expired, so ``../`` tricks cannot reach outside the folder and a shared folder
 such as /tmp/liveportrait_output never loses files that are not ours.
+
+Outputs are the users' faces: the folder is created 0700 and files 0600. A folder that
+another user owns, or a symlink, is refused at startup with a clear error rather than used
+as it is (in a shared /tmp another user could have made it first); one of ours that others
+can read is made 0700.
 """
 from __future__ import annotations
 
@@ -11,10 +16,10 @@ import errno
 import os
 import re
 import secrets
+import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
 from streamer.errors import ApiError
 from streamer.imaging import EXTENSION_TO_FORMAT, FORMATS
 
@@ -34,14 +39,49 @@ def storage_error(exc: OSError) -> ApiError:
     return ApiError(500, "output_unwritable", "the server cannot write outputs right now")
 
 
+class OutputDirError(RuntimeError):
+    """The output folder cannot be used safely; the message says why and what to do."""
+
+
+def secure_output_dir(directory: Path, uid: int | None = None) -> Path:
+    """Create the folder 0700, or check that an existing one is ours and private.
+    ``uid`` (default: ours) exists so tests can pose as another user."""
+    uid = os.geteuid() if uid is None else uid
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, mode=0o700, exist_ok=False)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise OutputDirError(f"cannot create the output folder {directory}: {exc.strerror}") from None
+    try:
+        st = os.lstat(directory)
+    except OSError as exc:
+        raise OutputDirError(f"cannot read the output folder {directory}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise OutputDirError(f"the output folder {directory} is not a plain directory "
+                             "(a symlink or a file); pick another with --output-dir")
+    if st.st_uid != uid:
+        raise OutputDirError(f"the output folder {directory} belongs to another user (uid "
+                             f"{st.st_uid}); rendered faces would be theirs to read. Remove it "
+                             "or pick another with --output-dir")
+    if st.st_mode & 0o077:
+        try:
+            os.chmod(directory, 0o700)  # ours, but readable by others (an older version made it)
+        except OSError as exc:
+            raise OutputDirError(f"cannot make the output folder {directory} private: "
+                                 f"{exc.strerror}") from None
+    return directory.resolve()
+
+
 @dataclass
 class OutputStore:
     directory: Path
     ttl_s: float
+    uid: int | None = field(default=None, repr=False)  # tests pose as another user
 
     def __post_init__(self) -> None:
-        self.directory = Path(self.directory).resolve()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = secure_output_dir(Path(self.directory), self.uid)
 
     def write(self, data: bytes, fmt: str) -> tuple[str, Path]:
         """Store bytes under a fresh unguessable name. Blocking file I/O: off the loop."""
@@ -49,7 +89,9 @@ class OutputStore:
         path = self.directory / name
         tmp = path.with_suffix(".part")
         try:
-            tmp.write_bytes(data)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
             os.replace(tmp, path)  # readers never see half a file
         except OSError as exc:
             with contextlib.suppress(OSError):

@@ -18,8 +18,11 @@ from engine.motion import BASELINES, EMOTIONS, Motion, validate_unit
 from streamer.access.control import pixel_limit, upload_limit
 from streamer.app_state import STATE_KEY, AppState
 from streamer.errors import ApiError
+from streamer.http.budget import check_budget
 from streamer.http.forms import Form, read_form
+from streamer.http.negotiation import best_of, excluded
 from streamer.http.outputs import mime_of
+from streamer.http.ranges import check_range
 from streamer.http.portraits import prepare_portrait
 from streamer.imaging import FORMATS, MIME_TO_FORMAT, encode_image, format_named
 from streamer.strict_json import json_response
@@ -112,21 +115,31 @@ def parse_emotions(form: Form) -> list[str]:
     return [parse_emotion(n) for n in names]
 
 
+_JSON = "application/json"
+_OFFERS = [_JSON] + [f.mime for f in FORMATS.values()]  # JSON first: it wins ties (*/*)
+
+
+def not_acceptable(mime_list: str) -> ApiError:
+    return ApiError(406, "not_acceptable", f"the Accept header rules out every type this route "
+                    f"can answer with ({mime_list})")
+
+
 def wanted_image_format(request: web.Request) -> str | None:
-    """The image format the Accept header asks for, or None for JSON. First listed wins."""
-    for item in request.headers.get("Accept", "").split(","):
-        media = item.split(";", 1)[0].strip().lower()
-        if media in MIME_TO_FORMAT:
-            return MIME_TO_FORMAT[media]
-        if media in ("application/json", "*/*", "application/*"):
-            return None
-    return None
+    """The image format the Accept header prefers (RFC 9110: q-values, q=0 = never), or None
+    for JSON. A header that accepts nothing we make gets JSON, unless it rules JSON out too."""
+    header = request.headers.get("Accept")
+    choice = best_of(header, _OFFERS)
+    if choice is None:
+        if excluded(header, _JSON):
+            raise not_acceptable(", ".join(_OFFERS))
+        return None
+    return MIME_TO_FORMAT.get(choice)
 
 
 # ---- handlers ----
 
 def _result(state: AppState, emotion: str, intensity: float, name: str, path: str,
-            frame: np.ndarray, latency_ms: float) -> dict:
+            size: tuple[int, int], latency_ms: float) -> dict:
     info = state.engine.info
     return {
         "output_path": path,
@@ -136,13 +149,21 @@ def _result(state: AppState, emotion: str, intensity: float, name: str, path: st
         "latency_ms": round(latency_ms, 2),
         "gpu_used": info.device.startswith("cuda"),
         "model_version": info.model_version,
-        "width": int(frame.shape[1]),
-        "height": int(frame.shape[0]),
+        "width": size[0],
+        "height": size[1],
     }
 
 
 async def _read_upload(request: web.Request, state: AppState) -> Form:
-    return await read_form(request, upload_limit(request, state), ("source_image",))
+    return await read_form(request, upload_limit(request, state), ("source_image",),
+                           state.config.body_timeout_s)
+
+
+async def _check_budget(state: AppState, data: bytes, mode: str, frames: int) -> None:
+    """413 request_too_costly before any engine work (reads the image header: off the loop)."""
+    config = state.config
+    await asyncio.to_thread(check_budget, data, mode, frames, config.max_source_pixels,
+                            config.max_request_pixels)
 
 
 async def handle_render(request: web.Request) -> web.Response:
@@ -156,6 +177,7 @@ async def handle_render(request: web.Request) -> web.Response:
     mode = parse_mode(form.text("mode"))
     baseline = parse_baseline(form.text("baseline"))
     direct = wanted_image_format(request)
+    await _check_budget(state, data, mode, 1)
 
     key, source = await prepare_portrait(state, data, pixel_limit(request, state))
     with state.cache.held(key):  # a session closing meanwhile must not release it under us
@@ -172,7 +194,7 @@ async def handle_render(request: web.Request) -> web.Response:
     store = state.outputs
     name, path = await asyncio.to_thread(lambda: store.write(encode_image(frame, fmt), fmt))
     latency = (time.perf_counter() - t0) * 1000
-    return json_response(_result(state, emotion, intensity, name, str(path), frame, latency))
+    return json_response(_result(state, emotion, intensity, name, str(path), _size(frame), latency))
 
 
 async def handle_render_batch(request: web.Request) -> web.Response:
@@ -186,17 +208,28 @@ async def handle_render_batch(request: web.Request) -> web.Response:
     mode = parse_mode(form.text("mode"))
     baseline = parse_baseline(form.text("baseline"))
 
+    await _check_budget(state, data, mode, len(emotions))
+
     key, source = await prepare_portrait(state, data, pixel_limit(request, state))  # once for the whole batch
-    jobs = [(source, Motion.emotion(e, intensity, baseline)) for e in emotions]
-    with state.cache.held(key):
-        frames = await state.worker.render(jobs, mode=mode)  # one engine call
     store = state.outputs
-    saved = await asyncio.to_thread(lambda: [store.write(encode_image(f, fmt), fmt) for f in frames])
+    saved: list[tuple[str, tuple[int, int], str, str]] = []
+    with state.cache.held(key):
+        for e in emotions:
+            # One engine call per frame: a session tick can run between two of them, and only
+            # one full-size frame is in memory at a time (encoded and written, then dropped).
+            [frame] = await state.worker.render([(source, Motion.emotion(e, intensity, baseline))],
+                                                mode=mode)
+            name, path = await asyncio.to_thread(lambda f=frame: store.write(encode_image(f, fmt), fmt))
+            saved.append((e, _size(frame), name, str(path)))
+            del frame
     latency = (time.perf_counter() - t0) * 1000
     return json_response({"results": [
-        _result(state, e, intensity, name, str(path), f, latency)
-        for e, f, (name, path) in zip(emotions, frames, saved)
+        _result(state, e, intensity, name, path, shape, latency) for e, shape, name, path in saved
     ]})
+
+
+def _size(frame: np.ndarray) -> tuple[int, int]:
+    return int(frame.shape[1]), int(frame.shape[0])
 
 
 async def handle_get_output(request: web.Request) -> web.StreamResponse:
@@ -205,7 +238,11 @@ async def handle_get_output(request: web.Request) -> web.StreamResponse:
     path = state.outputs.resolve(name)
     if path is None:
         raise ApiError(404, "not_found", "no such output (it may have expired or been deleted)")
-    return web.FileResponse(path, headers={"Content-Type": mime_of(name),
+    mime = mime_of(name)
+    if excluded(request.headers.get("Accept"), mime):
+        raise not_acceptable(mime)
+    check_range(request, path)
+    return web.FileResponse(path, headers={"Content-Type": mime,
                                            "Cache-Control": "private, max-age=60"})
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from streamer.app_state import AppState
 from streamer.errors import ApiError
+from streamer.http.ranges import check_range
 from streamer.samples import SAMPLE_NAMES, available_samples, sample_portrait_bytes
 from streamer.web_assets import web_root
 from streamer.strict_json import json_response
@@ -58,10 +59,11 @@ def find_web_dir(web_dir: Path = WEB_DIR) -> Path:
     return web_dir
 
 
-def _file_response(path: Path) -> web.StreamResponse:
+def _file_response(request: web.Request, path: Path) -> web.StreamResponse:
     ctype = CONTENT_TYPES.get(path.suffix.lower())
     if ctype is None or not path.is_file():
         raise ApiError(404, "not_found", "no such file")
+    check_range(request, path)  # a 416 as JSON, not FileResponse's empty one
     headers = {"Content-Type": ctype, "Cache-Control": CACHE_ASSETS,
                "X-Content-Type-Options": "nosniff"}
     if path.suffix.lower() == ".html":
@@ -85,16 +87,16 @@ def setup_web(app: web.Application, state: AppState) -> None:
     root = find_web_dir()
 
     async def index(request: web.Request) -> web.StreamResponse:
-        return _file_response(root / "index.html")
+        return _file_response(request, root / "index.html")
 
     async def top_file(request: web.Request) -> web.StreamResponse:
-        return _file_response(root / request.match_info["name"])
+        return _file_response(request, root / request.match_info["name"])
 
     async def asset(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         if not _SAFE_NAME.match(name):
             raise ApiError(404, "not_found", "no such file")
-        return _file_response(root / request.match_info["folder"] / name)
+        return _file_response(request, root / request.match_info["folder"] / name)
 
     async def sample(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

@@ -1,4 +1,4 @@
-"""The one place engine work runs: a single engine thread behind one bounded queue.
+"""The one place engine work runs: a single engine thread behind one bounded priority queue.
 
 Two modes, same API: "thread" runs the engine in this process (the liveportrait engine on
 CUDA); "process" is given a ``ProcessEngine`` (runtime/engine_process.py) whose work runs
@@ -8,11 +8,15 @@ no longer competes for this process's GIL.
 REST renders, prepares and the session scheduler's batched ticks all go through
 ``EngineWorker.call``. Work never runs on the event loop, and the queue never grows
 past ``max_pending``: past it, callers get ``QueueFullError`` (503 + Retry-After).
+Session ticks (``priority=True``) run before any queued REST work; REST callers keep each
+call short (one frame per call in /render/batch), so a tick never waits long.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -41,13 +45,34 @@ class WorkerStats:
     rejected: int = 0
 
 
+class _Job:
+    """One queued engine call. Ordered by (rank, seq): priority work first, then FIFO."""
+
+    __slots__ = ("rank", "seq", "fn", "future")
+
+    def __init__(self, rank: int, seq: int, fn: Callable[[], object],
+                 future: concurrent.futures.Future) -> None:
+        self.rank, self.seq, self.fn, self.future = rank, seq, fn, future
+
+    def __lt__(self, other: "_Job") -> bool:
+        return (self.rank, self.seq) < (other.rank, other.seq)
+
+
+_STOP_RANK = -1  # the shutdown marker sorts before everything
+
+
 class EngineWorker:
     def __init__(self, engine: Engine, max_pending: int = 32) -> None:
         self.engine = engine
         self.max_pending = max_pending
         self.stats = WorkerStats()
         # One thread: engines are not required to be thread-safe, and a GPU serialises anyway.
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="engine")
+        # A priority queue in front of it: a session tick (priority=True) waiting behind REST
+        # work runs next, so a REST flood or a long batch cannot freeze live sessions.
+        self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._thread.start()
         self._lock = threading.Lock()
         self._closed = False
         # Called on the engine thread after each prepare/render: (op, seconds, batch size).
@@ -58,9 +83,25 @@ class EngineWorker:
     def mode(self) -> str:
         return "process" if isinstance(self.engine, ProcessEngine) else "thread"
 
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job.rank == _STOP_RANK:
+                return
+            if not job.future.set_running_or_notify_cancel():
+                continue  # its caller gave up while it waited
+            try:
+                result = job.fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                job.future.set_exception(exc)
+            else:
+                job.future.set_result(result)
+            job = None  # type: ignore[assignment]  # drop big results before blocking again
+
     async def call(self, fn: Callable[..., T], *args: object, priority: bool = False) -> T:
-        """Run fn(*args) on the engine thread. ``priority`` work (the session tick) may use
-        a small reserve above max_pending so that REST floods cannot starve live sessions."""
+        """Run fn(*args) on the engine thread. ``priority`` work (the session tick) runs before
+        any queued REST work and may use a small reserve above max_pending, so that REST floods
+        cannot starve live sessions."""
         limit = self.max_pending + (4 if priority else 0)
         with self._lock:
             if self._closed:
@@ -70,8 +111,9 @@ class EngineWorker:
                 raise QueueFullError(1.0)
             self.stats.pending += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, lambda: fn(*args))
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            self._queue.put(_Job(0 if priority else 1, next(self._seq), lambda: fn(*args), future))
+            return await asyncio.wrap_future(future)
         finally:
             with self._lock:
                 self.stats.pending -= 1
@@ -98,7 +140,13 @@ class EngineWorker:
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        while True:  # queued work fails now instead of running after shutdown
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            job.future.cancel()
+        self._queue.put(_Job(_STOP_RANK, -1, lambda: None, concurrent.futures.Future()))
         if isinstance(self.engine, ProcessEngine):
             # Kills the child: a render in flight fails at once instead of holding exit up.
             self.engine.close()

@@ -48,13 +48,18 @@ class SessionRegistry:
         s = self.sessions.get(session_id)
         return None if s is None or s.closed else s
 
-    def reserve(self) -> None:
-        """Take a slot before the (slow) portrait preparation; 429 when none is left."""
+    def check_capacity(self) -> None:
+        """429 when no slot is left; takes nothing."""
         if len(self.sessions) + self._reserved >= self.limits.max_sessions:
             raise ApiError(429, "too_many_sessions",
                            f"the server already runs {self.limits.max_sessions} sessions; "
                            "retry later or delete one",
                            {"Retry-After": str(self.retry_after_s())})
+
+    def reserve(self) -> None:
+        """Take a slot for the (slow) portrait preparation, once the upload is complete and
+        valid; 429 when none is left."""
+        self.check_capacity()
         self._reserved += 1
 
     def unreserve(self) -> None:

@@ -5,8 +5,8 @@ import time
 
 from aiohttp import web
 
-from streamer.access.control import (WS_PROTOCOL, issue_session_token, pixel_limit, principal_of,
-                                     session_visible, upload_limit)
+from streamer.access.control import (WS_PROTOCOL, issue_session_token, key_session_slot, pixel_limit,
+                                     principal_of, session_visible, upload_limit)
 from streamer.app_state import STATE_KEY
 from streamer.errors import ApiError
 from streamer.http.forms import Form, read_form
@@ -50,28 +50,34 @@ async def create_session(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     registry = state.sessions
     limits = state.config.sessions
-    registry.reserve()  # 429 before reading a large upload
-    try:
-        form = await read_form(request, upload_limit(request, state), ("source_image",))
-        data = form.require_file("source_image")
-        fps, size, codec, idle = _parse_options(form)
-        baseline = parse_baseline(form.text("baseline"))
-        if form.text("fps") in (None, ""):
-            fps = limits.default_fps
-        if form.text("size") in (None, ""):
-            size = limits.default_size
-        key, source = await prepare_portrait(state, data, pixel_limit(request, state))
-    except BaseException:
-        registry.unreserve()
-        raise
-    principal = principal_of(request)
-    owner = principal.caller if principal.kind == "key" else None  # per-key WebSocket caps
-    s = registry.add(key, source, fps, size, codec, idle, baseline, owner)
-    body = {"session_id": s.id, "ws_url": f"ws://{request.host}/sessions/{s.id}/ws",
-            "ice_servers": [{"urls": [u]} for u in state.config.ice_servers],
-            "expires_in": limits.idle_timeout_s, "fps": fps, "size": size, "codec": codec,
-            "baseline": baseline}
-    body.update(issue_session_token(request, state, s.id))  # a key made it: a scoped token
+    registry.check_capacity()  # an early 429 saves uploading a photo for nothing; holds nothing
+    # The upload first, under its deadline: a client that stops sending holds no slot.
+    form = await read_form(request, upload_limit(request, state), ("source_image",),
+                           state.config.body_timeout_s)
+    data = form.require_file("source_image")
+    fps, size, codec, idle = _parse_options(form)
+    baseline = parse_baseline(form.text("baseline"))
+    if form.text("fps") in (None, ""):
+        fps = limits.default_fps
+    if form.text("size") in (None, ""):
+        size = limits.default_size
+    # Only now, with a complete and valid request, take a slot (and the key's quota) for
+    # the portrait's preparation.
+    with key_session_slot(request, state):
+        registry.reserve()
+        try:
+            key, source = await prepare_portrait(state, data, pixel_limit(request, state))
+        except BaseException:
+            registry.unreserve()
+            raise
+        principal = principal_of(request)
+        owner = principal.caller if principal.kind == "key" else None  # per-key WebSocket caps
+        s = registry.add(key, source, fps, size, codec, idle, baseline, owner)
+        body = {"session_id": s.id, "ws_url": f"ws://{request.host}/sessions/{s.id}/ws",
+                "ice_servers": [{"urls": [u]} for u in state.config.ice_servers],
+                "expires_in": limits.idle_timeout_s, "fps": fps, "size": size, "codec": codec,
+                "baseline": baseline}
+        body.update(issue_session_token(request, state, s.id))  # a key made it: a scoped token
     return json_response(body, status=201)
 
 
