@@ -181,6 +181,9 @@ class VisemeAnalyser:
         if label in ("M", "B", "P", "F", "V"):
             return ARPABET[label].copy()
         murmur = row[LOW_SHARE] >= 0.8 and below >= 6.0 and row[HIGH_SHARE] < 0.1
+        if label not in _VOWELS and below >= 12.0 and row[HIGH_SHARE] >= 0.15 and row[CENTROID] < 3500.0:
+            # Weak noise: a non-sibilant fricative, whatever the recogniser's guess.
+            return _onehot(_TEETH, 0.9)
         if label in _WEAK_FRICATIVES:
             # Sibilants are loud and hissy; f, v, th are weak (and v has a murmur-like voice bar).
             if below >= 14.0 and row[CENTROID] < 3500.0:
