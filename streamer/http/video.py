@@ -78,7 +78,7 @@ async def handle_render_video(request: web.Request) -> web.Response:
         raise _bad("invalid_output_format", "output_format must be mp4 or webm")
     fps = _parse_float(form.text("fps"), "fps", DEFAULT_FPS, 1.0, 60.0)
     baseline = parse_baseline(form.text("baseline"))
-    emotion = parse_emotion(form.text("emotion"))
+    emotion = parse_emotion(form.text("emotion")) if form.text("emotion") else "neutral"
     intensity = parse_intensity(form.text("intensity")) if form.text("intensity") else DEFAULT_INTENSITY
     timeline_text = form.text("emotion_timeline")
     try:
@@ -166,3 +166,70 @@ def _encode_chunk(encoder: ClipEncoder, frames: list[np.ndarray], pcm: np.ndarra
 
 def setup_video(app: web.Application) -> None:
     app.router.add_post("/render/video", handle_render_video)
+
+
+# ---- OpenAPI (merged into GET /openapi.json by streamer/http/openapi.py) ----
+
+def openapi_schemas() -> dict:
+    from engine.motion import EMOTIONS
+
+    return {
+        "RenderVideoForm": {
+            "type": "object", "required": ["source_image"], "additionalProperties": True,
+            "properties": {
+                "source_image": {"type": "string", "format": "binary", "contentMediaType": "image/*",
+                                 "description": "the portrait: JPEG, PNG or WebP with one visible face"},
+                "audio": {"type": "string", "format": "binary", "contentMediaType": "audio/*",
+                          "description": f"speech (wav, mp3, ogg/opus, m4a, flac; at most "
+                                         f"{MAX_DURATION_S:g} s and {MAX_AUDIO_BYTES // 1048576} MB); "
+                                         "it sets the clip's length"},
+                "emotion": {"type": "string", "enum": list(EMOTIONS), "default": "neutral"},
+                "intensity": {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_INTENSITY},
+                "emotion_timeline": {"type": "string", "description":
+                                     'JSON list of keyframes [{"t_s", "emotion", "intensity"?, '
+                                     '"transition_s"?}] (replaces emotion/intensity)'},
+                "timings": {"type": "string", "description":
+                            'JSON list [{"start_ms", "end_ms", "phoneme"|"viseme", "weight"?}] '
+                            "replacing the audio analysis (docs/speech.md)"},
+                "fps": {"type": "number", "minimum": 1, "maximum": 60, "default": DEFAULT_FPS},
+                "output_format": {"type": "string", "enum": list(CONTAINERS), "default": "mp4"},
+                "duration_s": {"type": "number", "minimum": 0.04, "maximum": MAX_DURATION_S,
+                               "default": DEFAULT_SILENT_S, "description": "only without audio"},
+                "baseline": {"type": "string", "enum": ["neutral", "photo"], "default": "neutral"},
+            },
+        },
+        "RenderVideoResult": {
+            "type": "object",
+            "required": ["output_path", "filename", "format", "duration_ms", "frames", "fps",
+                         "latency_ms", "width", "height"],
+            "properties": {
+                "output_path": {"type": "string"}, "filename": {"type": "string"},
+                "format": {"type": "string", "enum": list(CONTAINERS)}, "mime": {"type": "string"},
+                "duration_ms": {"type": "number", "minimum": 0}, "frames": {"type": "integer", "minimum": 1},
+                "fps": {"type": "number"}, "audio": {"type": "boolean"},
+                "lip_source": {"type": "string", "enum": ["audio", "timings", "none"]},
+                "latency_ms": {"type": "number", "minimum": 0}, "bytes": {"type": "integer"},
+                "width": {"type": "integer"}, "height": {"type": "integer"},
+                "emotion": {"type": ["string", "null"]}, "intensity": {"type": ["number", "null"]},
+                "gpu_used": {"type": "boolean"}, "model_version": {"type": "string"},
+            },
+        },
+    }
+
+
+def openapi_paths(upload_errors: dict) -> dict:
+    return {"/render/video": {"post": {
+        "operationId": "renderVideo", "tags": ["render"],
+        "summary": "Render a lip-synced clip (mp4: H.264 + AAC, webm: VP8 + Opus)",
+        "description": "JSON by default (the clip is stored under output/); with Accept: video/mp4 "
+                       "or video/webm the clip's bytes. Errors besides the upload ones: 400 "
+                       "invalid_audio, invalid_fps, invalid_duration_s, invalid_output_format, "
+                       "invalid_emotion_timeline, invalid_timings; 413 audio_too_large, audio_too_long.",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {
+            "schema": {"$ref": "#/components/schemas/RenderVideoForm"},
+            "encoding": {"source_image": {"contentType": "image/*"}, "audio": {"contentType": "audio/*"}}}}},
+        "responses": {
+            "200": {"description": "the clip",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RenderVideoResult"}},
+                                **{m: {"schema": {"type": "string", "format": "binary"}} for m in MIME.values()}}},
+            **upload_errors}}}}
