@@ -118,6 +118,7 @@ async def handle_render_video(request: web.Request) -> web.Response:
 
     motions = MotionTimeline(timeline, fps, baseline=baseline)
     encoder: ClipEncoder | None = None
+    pending: asyncio.Future | None = None  # the previous chunk's encode, overlapping this render
     audio_done = 0
     try:
         with state.cache.held(key):
@@ -126,16 +127,23 @@ async def handle_render_video(request: web.Request) -> web.Response:
                 frames = await state.worker.render(jobs)
                 if encoder is None:
                     h, w = frames[0].shape[:2]
-                    encoder = ClipEncoder(fmt, fps, w, h, pcm is not None)
+                    encoder = await asyncio.to_thread(ClipEncoder, fmt, fps, w, h, pcm is not None)
                 end = start + len(frames)
-                audio_to = len(pcm) if pcm is not None and end >= n_frames else \
-                    (int(end / fps * AUDIO_RATE) if pcm is not None else 0)
-                piece = pcm[audio_done:audio_to] if pcm is not None else np.zeros(0, np.int16)
-                audio_done = max(audio_done, audio_to)
-                await asyncio.to_thread(_encode_chunk, encoder, frames, piece)
+                piece = np.zeros(0, np.int16)
+                if pcm is not None:
+                    audio_to = len(pcm) if end >= n_frames else min(len(pcm), int(end / fps * AUDIO_RATE))
+                    piece, audio_done = pcm[audio_done:max(audio_done, audio_to)], max(audio_done, audio_to)
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(asyncio.to_thread(_encode_chunk, encoder, frames, piece))
+            if pending is not None:
+                await pending
+                pending = None
         assert encoder is not None
         body = await asyncio.to_thread(encoder.finish)
     except BaseException:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)  # never close under a running encode
         if encoder is not None:
             await asyncio.to_thread(encoder.abort)
         raise
