@@ -62,7 +62,7 @@ def test_silence_gives_nothing():
 
 
 @needs_espeak
-def test_streaming_equals_offline_and_frames_follow_the_audio():
+def test_streaming_in_odd_chunks_keeps_frame_count_and_lookahead():
     pcm, rate = espeak("mama papa")
     offline = analyse(pcm, rate, FPS)
     an = VisemeAnalyser(rate, FPS, lookahead_ms=80)
