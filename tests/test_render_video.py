@@ -53,6 +53,28 @@ def mouth_opening(frame: np.ndarray) -> float:
     return float(np.linalg.norm(p[14] - p[13])) / d
 
 
+def _envelope(x: np.ndarray, rate: int) -> np.ndarray:
+    """Mean absolute amplitude over 10 ms, one value per ms."""
+    x = np.abs(x.astype(np.float64))
+    win = rate // 100
+    e = np.convolve(x, np.ones(win) / win, "same")[:: rate // 1000]
+    return e - e.mean()
+
+
+def audio_lag_ms(clip: bytes, pcm: np.ndarray, rate: int) -> int:
+    """How far the clip's decoded sound lags the uploaded audio, in ms (positive: later)."""
+    with av.open(io.BytesIO(clip)) as box:
+        out = np.concatenate([f.to_ndarray().reshape(-1) for f in box.decode(audio=0)])
+        out_rate = box.streams.audio[0].codec_context.sample_rate
+    ref_16k = np.interp(np.arange(0, len(pcm), rate / 16000), np.arange(len(pcm)), pcm)
+    out_16k = np.interp(np.arange(0, len(out), out_rate / 16000), np.arange(len(out)), out)
+    a, b = _envelope(ref_16k, 16000), _envelope(out_16k, 16000)
+    n = min(len(a), len(b))
+    lags = list(range(-100, 101))
+    score = [float(np.dot(a[max(0, -lag):n - max(0, lag)], b[max(0, lag):n - max(0, -lag)])) for lag in lags]
+    return lags[int(np.argmax(score))]
+
+
 def speech_clip() -> tuple[np.ndarray, int, float, float]:
     """0.8 s silence, speech, 1.2 s silence at 22.05 kHz: (pcm, rate, speech start s, end s)."""
     speech, rate = espeak("hello mama, how are you today")
@@ -83,6 +105,8 @@ async def test_clip_with_speech_is_synced_and_the_mouth_follows(server, http, gr
     assert len(frames) == body["frames"]
     assert abs(video_s - duration) <= 1 / FPS
     assert abs(codecs["audio_s"] - duration) <= 1 / FPS + 0.03  # AAC pads to whole 21 ms frames
+    # The sound starts where the picture starts: envelope cross-correlation, 1 ms steps.
+    assert abs(audio_lag_ms(data, pcm, rate)) <= 10
     opening = np.array([mouth_opening(f) for f in frames])
     t = np.arange(len(frames)) / FPS
     during = opening[(t > s0 + 0.1) & (t < s1 - 0.1)]
