@@ -2,8 +2,10 @@
 mouth measured by re-detecting landmarks on the decoded frames."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
 
 import aiohttp
 import av
@@ -184,3 +186,50 @@ async def test_limits_on_audio_length_and_size(server, http, grace_hopper_jpeg, 
     async with http.post(server.base_url + "/render/video",
                          data=video_form(grace_hopper_jpeg, duration_s="0.2")) as r:
         assert r.status == 200
+
+
+async def _batch_counts(http: aiohttp.ClientSession, base_url: str) -> dict[str, float]:
+    """Engine render calls so far, all and those of at most 8 frames (GET /metrics)."""
+    async with http.get(base_url + "/metrics") as r:
+        text = await r.text()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith('liveportrait_engine_batch_size_bucket{le="8.0"}'):
+            out["le8"] = float(line.split()[-1])
+        elif line.startswith("liveportrait_engine_batch_size_count"):
+            out["count"] = float(line.split()[-1])
+    return out
+
+
+async def test_a_long_render_does_not_starve_a_live_session(server, http, grace_hopper_jpeg):
+    from avatar_testkit.pyclient import SessionClient
+
+    c = await SessionClient.create(http, server.base_url, grace_hopper_jpeg, fps="10", size="256",
+                                   idle_motion="false")
+    try:
+        await c.connect()
+        await c.send({"type": "subscribe_frames", "format": "jpeg", "quality": 60})
+        await asyncio.wait_for(c.binary.get(), 10)  # the session is streaming
+        before = await _batch_counts(http, server.base_url)
+        t0 = time.monotonic()
+        async with http.post(server.base_url + "/render/video",
+                             data=video_form(grace_hopper_jpeg, duration_s="8", emotion="happy"),
+                             headers={"Accept": "video/mp4"}) as r:
+            assert r.status == 200, await r.text()
+            await r.read()
+        t1 = time.monotonic()
+        stamps = [t0]
+        while not c.binary.empty():
+            t, _ = c.binary.get_nowait()
+            if t0 <= t <= t1:
+                stamps.append(t)
+        stamps.append(t1)
+        after = await _batch_counts(http, server.base_url)
+        # The clip's 200 frames went to the engine in calls of at most 8 frames (so a session's
+        # frame waits for one chunk at most), and the session's frames kept coming meanwhile.
+        calls = after["count"] - before["count"]
+        assert calls >= 200 // video_mod.CHUNK_FRAMES, (before, after)
+        assert after["le8"] - before["le8"] == calls, (before, after)
+        assert len(stamps) - 2 >= 3, (len(stamps), t1 - t0)
+    finally:
+        await http.delete(server.base_url + "/sessions/" + c.session_id)
