@@ -57,7 +57,7 @@ def body_timeout_error(seconds: float) -> ApiError:
 
 
 async def read_form(request: web.Request, max_file_bytes: int, file_fields: tuple[str, ...],
-                    timeout_s: float | None = None) -> Form:
+                    timeout_s: float | None) -> Form:
     """Parse multipart/form-data (or urlencoded, text only). 413 past the limits, 400/415
     otherwise, 408 when the whole body has not arrived within ``timeout_s``.
 

@@ -64,7 +64,8 @@ async def handle_render_video(request: web.Request) -> web.Response:
     t0 = time.perf_counter()
     state = request.app[STATE_KEY]
     image_limit = upload_limit(request, state)
-    form = await read_form(request, image_limit + MAX_AUDIO_BYTES, ("source_image", "audio"))
+    form = await read_form(request, image_limit + MAX_AUDIO_BYTES, ("source_image", "audio"),
+                           state.config.body_timeout_s)
     data = form.require_file("source_image")
     if len(data) > image_limit:
         raise _bad("file_too_large", f"source_image is larger than the {image_limit / 1048576:g} MB limit", 413)
