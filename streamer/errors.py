@@ -1,4 +1,5 @@
-"""JSON errors: every failure a client sees is {"error": {"code", "message"}} with a 4xx/5xx.
+"""JSON errors: every failure a client sees is {"error": {"status", "code", "message"}} with a
+4xx/5xx (``status`` repeats the HTTP status, for clients that only keep the body).
 
 Handlers raise ApiError; ``api_error_of`` is the one place that turns an engine error or a
 full engine queue into one (portraits.py raises it, the middleware answers it).
@@ -26,14 +27,14 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def error_body(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": message}}
+def error_body(status: int, code: str, message: str) -> dict:
+    return {"error": {"status": status, "code": code, "message": message}}
 
 
 def json_error(status: int, code: str, message: str,
                headers: Mapping[str, str] | None = None) -> web.Response:
     """The response for an error; only middleware builds one (handlers raise ApiError)."""
-    return web.Response(status=status, text=dumps(error_body(code, message)),
+    return web.Response(status=status, text=dumps(error_body(status, code, message)),
                         content_type="application/json", headers=dict(headers or {}))
 
 

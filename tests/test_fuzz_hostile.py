@@ -314,7 +314,8 @@ async def _check_answer(r: aiohttp.ClientResponse, allowed: set[int]) -> Any:
     assert r.content_type == "application/json", r.content_type
     body = await r.json()
     if r.status >= 400:
-        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+        assert set(body) == {"error"} and set(body["error"]) == {"status", "code", "message"}, body
+        assert body["error"]["status"] == r.status, body
         assert "Traceback" not in body["error"]["message"] and "/work/" not in body["error"]["message"]
         if r.status in (429, 503):
             assert r.headers["Retry-After"].isdigit()

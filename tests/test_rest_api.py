@@ -183,4 +183,5 @@ async def test_error_body_shape_is_stable(server, http):
                          headers={"Content-Type": "text/plain"}) as r:
         body = json.loads(await r.text())
     assert r.status == 415
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert set(body) == {"error"} and set(body["error"]) == {"status", "code", "message"}
+    assert body["error"]["status"] == r.status

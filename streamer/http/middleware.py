@@ -2,7 +2,7 @@
 
 Handlers raise ApiError (or let an engine error / full queue escape); unknown routes and
 wrong methods come from aiohttp as HTTPException. All of them leave here as
-{"error": {"code", "message"}}. Unexpected exceptions are logged with their traceback
+{"error": {"status", "code", "message"}}. Unexpected exceptions are logged with their traceback
 and answered with a fixed message: no stack trace or file path ever reaches a client.
 """
 from __future__ import annotations

@@ -104,8 +104,10 @@ def _components(config: ServerConfig) -> Schema:
                 "type": "object", "required": ["error"], "additionalProperties": False,
                 "description": "Every HTTP error. Codes: " + _ERROR_CODES_DOC,
                 "properties": {"error": {
-                    "type": "object", "required": ["code", "message"], "additionalProperties": False,
-                    "properties": {"code": {"type": "string", "pattern": "^[a-z_]+$"},
+                    "type": "object", "required": ["status", "code", "message"],
+                    "additionalProperties": False,
+                    "properties": {"status": {"type": "integer", "minimum": 400, "maximum": 599},
+                                   "code": {"type": "string", "pattern": "^[a-z_]+$"},
                                    "message": {"type": "string"}}}},
             },
             "Health": {

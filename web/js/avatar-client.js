@@ -4,7 +4,7 @@
 
 export const EMOTIONS = ["neutral", "happy", "sad", "surprised", "angry", "disgusted", "fearful"];
 
-/** An error answered by the server as {"error":{"code","message"}}, or a network failure. */
+/** An error answered by the server as {"error":{"status","code","message"}}, or a network failure. */
 export class ApiError extends Error {
   constructor(status, code, message, retryAfter = null) {
     super(message);
