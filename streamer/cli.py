@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a session without a WebSocket lives (default 120)")
     serve.add_argument("--session-max-age", type=float, default=limits.max_age_s,
                        help="seconds after which every session ends (default 3600)")
+    serve.add_argument("--max-session-load", type=float, default=limits.max_load,
+                       help="refuse new sessions (503 server_busy) when the measured render + "
+                            "encode load with one more would pass this share of the frame "
+                            "budget (default 0.85; 0 = only --max-sessions)")
     add_access_args(serve)
     serve.add_argument("--shutdown-grace", type=float, default=10.0,
                        help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "
@@ -118,7 +122,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           engine_queue=args.engine_queue, ice_servers=list(args.ice_servers),
                           sessions=SessionLimits(max_sessions=args.max_sessions,
                                                  idle_timeout_s=args.session_idle_timeout,
-                                                 max_age_s=args.session_max_age))
+                                                 max_age_s=args.session_max_age,
+                                                 max_load=args.max_session_load))
+    if args.max_session_load < 0:
+        raise SystemExit("error: --max-session-load must be 0 or more")
     if args.max_sessions < 1 or args.session_idle_timeout <= 0 or args.session_max_age <= 0:
         raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
                          "must be positive")

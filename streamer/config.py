@@ -15,6 +15,9 @@ class SessionLimits:
     default_size: int = 512
     max_viewers_per_session: int = 16  # WebRTC peers watching one session
     max_viewers_per_socket: int = 4  # offers one WebSocket may open
+    # Refuse new sessions (503 server_busy) when the measured load with one more would pass
+    # this share of the frame budget (sessions/headroom.py); 0: only max_sessions limits.
+    max_load: float = 0.85
 
 
 @dataclass

@@ -31,7 +31,7 @@ _ERROR_CODES_DOC = (
     "invalid_baseline, invalid_field, too_many_emotions, empty_file, bad_request; 404 not_found; "
     "405 method_not_allowed; 413 file_too_large, image_too_large, field_too_large, "
     "payload_too_large; 415 unsupported_media_type; 422 invalid_image, no_face; "
-    "429 too_many_sessions; 503 busy; 500 internal_error; access control (docs/security.md): "
+    "429 too_many_sessions; 503 busy, server_busy; 500 internal_error; access control (docs/security.md): "
     "401 unauthorized, 403 forbidden, origin_not_allowed, 429 rate_limited")
 
 
@@ -332,7 +332,9 @@ def _paths(config: ServerConfig) -> Schema:
                                                   "sessionSocket"))},
                          **_upload_errors(),
                          "429": _error("the server runs its maximum number of sessions "
-                                       "(too_many_sessions)", retry_after=True)}},
+                                       "(too_many_sessions)", retry_after=True),
+                         "503": _error("the running sessions leave no measured headroom "
+                                       "(server_busy)", retry_after=True)}},
             "get": {"operationId": "listSessions", "tags": ["sessions"],
                     "summary": "All live sessions",
                     "responses": {"200": _json(_ref("SessionList"), "the sessions"),

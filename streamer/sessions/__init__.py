@@ -24,11 +24,29 @@ def registry_of(state: AppState) -> SessionRegistry:
     return state.sessions
 
 
+def _measure_engine(state: AppState, registry: SessionRegistry) -> None:
+    """Every engine call's time on the engine thread feeds the session load monitor (REST
+    renders and prepares too: they use the same engine thread), next to the metrics."""
+    previous = state.worker.observer
+    headroom = registry.headroom
+
+    def observe(op: str, seconds: float, batch: int) -> None:
+        if previous is not None:
+            previous(op, seconds, batch)
+        headroom.add_engine(seconds)
+
+    state.worker.observer = observe
+    metrics = registry.metrics
+    metrics.load.set_function(headroom.load)
+    metrics.fps_factor.set_function(lambda: headroom.factor)
+
+
 def setup_sessions(app: web.Application, state: AppState) -> None:
     """Add the /sessions routes and the scheduler's startup/shutdown hooks."""
     registry = state.sessions
     scheduler = Scheduler(registry, state.worker, registry.metrics)
     tasks: list[asyncio.Task] = []
+    _measure_engine(state, registry)
 
     async def _start(app: web.Application) -> None:
         scheduler.start()

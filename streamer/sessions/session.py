@@ -21,6 +21,7 @@ from streamer.sessions import events
 from streamer.sessions.idle import IdleAnimator
 from streamer.sessions.metrics import SessionMetrics
 from streamer.sessions.motion_state import MotionState
+from streamer.sessions.video import SessionEncoder
 
 
 class SessionSocket(Protocol):
@@ -33,9 +34,9 @@ class SessionSocket(Protocol):
 
 
 class SessionViewer(Protocol):
-    """One WebRTC peer watching a session (implemented in webrtc.py)."""
+    """One WebRTC peer watching a session (implemented in webrtc.py); its track is fed by
+    the session's shared encoder (``Session.video``), not frame by frame here."""
 
-    def push_frame(self, frame: np.ndarray) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -71,6 +72,15 @@ class Session:
     last_planned: float = float("-inf")  # monotonic time the newest render was submitted
     # The scheduler's expedite(session): called after every accepted control.
     on_control: Callable[[Session], None] | None = None
+    rate: int = 0  # the fps the scheduler runs it at now (below fps when the server is loaded)
+    first_frame_at: float | None = None
+    video: SessionEncoder | None = None  # one encode per frame for all WebRTC viewers
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            self.rate = self.fps
+        if self.video is None:
+            self.video = SessionEncoder(self.codec, self.size, self.fps)
 
     # --- steering (called by the WebSocket handler) ---
     def touch(self, now: float | None = None) -> None:
@@ -109,12 +119,14 @@ class Session:
     def hand_over(self, frame: np.ndarray, now: float, stamps: list[float],
                   metrics: SessionMetrics) -> None:
         first = self.frames_rendered == 0
+        if first:
+            self.first_frame_at = now
         self.frames_rendered += 1
         self.last_frame = frame
         self.handovers.append(now)
         metrics.frames_rendered.inc()
-        for v in list(self.viewers):
-            v.push_frame(frame)
+        if self.viewers:
+            self.video.submit(frame)
         for s in list(self.sockets):
             if first:
                 s.send_event(events.ready())

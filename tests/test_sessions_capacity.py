@@ -1,0 +1,192 @@
+"""Overload on a real server: past its measured capacity the server refuses new sessions
+(503 server_busy, Retry-After) and the running ones slow down together, never below 15 fps;
+one encode per frame serves every WebRTC viewer of a session.
+
+Capacity is lowered on purpose: the engine sleeps a fixed time per rendered frame (CPU-free,
+so the machine's own load barely moves it). Frames are counted over a window; the expected
+rates sit well above the 15 fps bound (about 25 fps in the first test, 19 in the second).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from avatar_testkit.pyclient import SessionClient, portrait_form
+from avatar_testkit.wait import wait_until
+from streamer.config import SessionLimits
+from streamer.sessions import registry_of
+from streamer.sessions.headroom import MIN_FPS
+
+SIZE = "128"  # small frames: the engine's sleep, not the real work, sets the capacity
+WINDOW_S = 4.0  # frames are counted over this window
+WAIT_S = 60.0  # only reached when the expected state never comes
+
+
+class SlowEngine:
+    """The real mesh engine, plus a fixed sleep per rendered frame (changeable while running)."""
+
+    def __init__(self, inner: Any, per_frame_s: float) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.per_frame_s = per_frame_s
+
+    @property
+    def info(self):  # type: ignore[no-untyped-def]
+        return self.inner.info
+
+    def prepare(self, image):  # type: ignore[no-untyped-def]
+        return self.inner.prepare(image)
+
+    def render(self, jobs, mode="crop", size=None):  # type: ignore[no-untyped-def]
+        time.sleep(self.per_frame_s * len(jobs))
+        return self.inner.render(jobs, mode=mode, size=size)
+
+    def release(self, source):  # type: ignore[no-untyped-def]
+        self.inner.release(source)
+
+
+async def _health(http: aiohttp.ClientSession, base: str) -> dict:
+    async with http.get(base + "/health") as r:
+        assert r.status == 200
+        return (await r.json())["sessions"]
+
+
+async def _measured(http: aiohttp.ClientSession, base: str, n: int) -> None:
+    """Wait until the load window has seen all n running sessions for its whole length."""
+    async def check() -> bool:
+        return (await _health(http, base))["measured"] >= n
+    await wait_until(check, timeout=WAIT_S, message=f"{n} sessions never measured")
+
+
+async def _try_session(http: aiohttp.ClientSession, base: str, photo: bytes
+                       ) -> tuple[SessionClient | None, tuple]:
+    """POST /sessions; a session that streams JPEG frames to its socket, or the refusal."""
+    async with http.post(base + "/sessions", data=portrait_form(photo, size=SIZE, fps="25")) as r:
+        body = await r.json()
+        if r.status != 201:
+            return None, (r.status, r.headers.get("Retry-After"), body)
+    c = SessionClient(http, body)
+    await c.connect()
+    await c.send({"type": "subscribe_frames", "format": "jpeg", "quality": 50})
+    await asyncio.wait_for(c.binary.get(), WAIT_S)
+    return c, ()
+
+
+async def _frames_in_window(clients: list[SessionClient]) -> list[int]:
+    for c in clients:
+        while not c.binary.empty():
+            c.binary.get_nowait()
+    t0 = time.monotonic()
+    await asyncio.sleep(WINDOW_S)  # the measuring window itself, not a wait for state
+    t1 = time.monotonic()
+    counts = []
+    for c in clients:
+        n = 0
+        while not c.binary.empty():
+            arrived, _ = c.binary.get_nowait()
+            n += t0 <= arrived <= t1
+        counts.append(n)
+    return counts
+
+
+async def test_past_measured_capacity_new_sessions_are_refused(start_server, mesh_engine,
+                                                               astronaut_jpeg):
+    # 10 ms a frame: the engine alone saturates at 4 sessions x 25 fps; max_sessions is far.
+    srv = await start_server(engine=SlowEngine(mesh_engine, 0.010), admission=True,
+                             sessions=SessionLimits(max_sessions=16))
+    clients: list[SessionClient] = []
+    refusal: tuple = ()
+    async with aiohttp.ClientSession() as http:
+        try:
+            for _ in range(8):
+                await _measured(http, srv.base_url, len(clients))
+                c, refusal = await _try_session(http, srv.base_url, astronaut_jpeg)
+                if c is None:
+                    break
+                clients.append(c)
+            assert refusal, "never refused although the engine saturates at 4 sessions"
+            status, retry_after, body = refusal
+            assert status == 503 and body["error"]["code"] == "server_busy", refusal
+            assert retry_after is not None and 1 <= int(retry_after) <= 60
+            # Admitted: what fits under max_load 0.85 (0.25+ each), never the saturating 4th.
+            assert 2 <= len(clients) <= 3, f"{len(clients)} sessions admitted"
+            health = await _health(http, srv.base_url)
+            assert health["admitting"] is False and 0 <= health["headroom"] <= 1
+            async with http.get(srv.base_url + "/metrics") as r:
+                assert "liveportrait_session_load " in await r.text()
+            counts = await _frames_in_window(clients)
+            assert min(counts) >= MIN_FPS * WINDOW_S, counts
+        finally:
+            for c in clients:
+                await c.close()
+
+
+async def test_overload_slows_every_session_down_never_below_15_fps(start_server, mesh_engine,
+                                                                      astronaut_jpeg):
+    engine = SlowEngine(mesh_engine, 0.004)
+    srv = await start_server(engine=engine)  # admission off: overload arrives after admission
+    clients: list[SessionClient] = []
+    async with aiohttp.ClientSession() as http:
+        try:
+            for _ in range(2):
+                c, refusal = await _try_session(http, srv.base_url, astronaut_jpeg)
+                assert c is not None, refusal
+                clients.append(c)
+            sessions = registry_of(srv.state).active()
+            assert all(s.rate == 25 for s in sessions)
+            # Now 2 x 25 frames x 20 ms: the engine needs all of each second and more.
+            engine.per_frame_s = 0.020
+
+            async def slowed() -> bool:
+                h = await _health(http, srv.base_url)
+                return h["fps_factor"] < 1.0 and h["min_rate_fps"] < 25
+            await wait_until(slowed, timeout=WAIT_S, message="the sessions never slowed down")
+            rates = {s.rate for s in sessions}
+            assert len(rates) == 1 and MIN_FPS <= rates.pop() < 25  # together, not below 15
+            counts = await _frames_in_window(clients)
+            assert min(counts) >= MIN_FPS * WINDOW_S, counts
+            assert all(s.rate >= MIN_FPS for s in sessions)
+            # The load falls: the rate comes back.
+            engine.per_frame_s = 0.0
+
+            async def recovered() -> bool:
+                return all(s.rate == 25 for s in sessions)
+            await wait_until(recovered, timeout=WAIT_S, message="the rate never came back")
+        finally:
+            for c in clients:
+                await c.close()
+
+
+async def test_one_encode_per_frame_for_all_viewers(server, astronaut_jpeg):
+    """Three WebRTC viewers of one session: each decodes frames, the session encodes once."""
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, size="256")
+        await c.connect()
+        await c.start_video()
+        extra = []
+        for _ in range(2):
+            v = SessionClient(http, c.info)
+            await v.connect()
+            await v.start_video()
+            extra.append(v)
+        try:
+            s = registry_of(server.state).get(c.session_id)
+            assert s is not None and len(s.viewers) == 3
+            before = s.video.encodes
+            for v in (c, *extra):
+                v.drain_video()
+            for _ in range(15):
+                for v in (c, *extra):
+                    await v.next_video_frame(timeout=30)
+            sent = sum(v.track.frames_sent for v in s.viewers)
+            encoded = s.video.encodes - before
+            # 45+ frames decoded by the three viewers came from one encode each per frame.
+            assert encoded <= s.frames_rendered
+            assert sent >= 2 * s.video.encodes - 2 * before - 6, (sent, encoded)
+            assert len(s.video.tracks) == 3
+        finally:
+            for v in (c, *extra):
+                await v.close()
