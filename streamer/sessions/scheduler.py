@@ -130,19 +130,19 @@ class Scheduler:
                  self.headroom.factor)
 
     def expedite(self, s: Session) -> None:
-        """A control arrived: render one extra frame now rather than wait for the next slot,
-        so the change shows up to a frame period sooner. Never when the regular slot is
-        imminent, and never closer than half a period to the previous render, so a control
-        flood costs at most twice the fps. The spacing counts from when a render was submitted,
-        not from when it came back: on a slow machine renders overlap, and spacing by hand-over
-        let a flood stack extra renders behind each other. The slot grid itself is untouched."""
+        """A control arrived: render a frame with it now rather than at the next slot.
+
+        Spacing: never closer than half a period to the previous *render* submitted (reused
+        frames cost nothing and do not count), so a control flood costs at most twice the fps.
+        When the regular slot is less than half a period away, this render takes that slot's
+        place (the slot is consumed) instead of adding a frame. The grid itself is untouched.
+        Measured in bench/README.md: counting reused hand-overs and skipping near slots made
+        about half the controls wait for the next slot (server side p50 ~35 ms at 25 fps)."""
         now = time.monotonic()
-        if s.next_slot is None or self._due_time(s) - now < 0.3 / s.rate:
-            return
-        last = max(s.last_planned, s.handovers[-1] if s.handovers else float("-inf"))
-        if now - last < 0.5 / s.rate:
+        if s.next_slot is None or now - s.last_planned < 0.5 / s.rate:
             return
         s.expedite = True
+        s.takes_slot = self._due_time(s) - now < 0.5 / s.rate
         self._wake.set()
 
     async def _wait(self, timeout: float | None) -> None:
@@ -198,7 +198,10 @@ class Scheduler:
                 if s.next_slot is not None and slot_now > s.next_slot and s.wants_frames():
                     self._drop(s, slot_now - s.next_slot)  # slots that passed unrendered
                 s.next_slot = slot_now + 1
+            elif s.takes_slot:
+                s.next_slot += 1  # a control's frame, early, in place of the imminent slot
             # else: an extra frame for a fresh control; the grid stays as it is
+            s.takes_slot = False
             if not s.wants_frames():
                 continue  # nobody watches: keep the clock, skip the work
             motion = s.motion_at(now)

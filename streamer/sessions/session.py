@@ -68,6 +68,7 @@ class Session:
     last_error_at: float = 0.0
     closed: bool = False
     expedite: bool = False  # render an extra frame now (a control just arrived)
+    takes_slot: bool = False  # ... in place of the imminent regular slot
     in_flight: int = 0  # renders of this session submitted and not yet handed over
     last_planned: float = float("-inf")  # monotonic time the newest render was submitted
     # The scheduler's expedite(session): called after every accepted control.
