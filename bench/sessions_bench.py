@@ -89,22 +89,26 @@ class Server:
 
     @staticmethod
     async def start(max_sessions: int = 32, engine_process: str = "auto", tree: Path = ROOT,
-                    admission: bool = False) -> "Server":
+                    admission: bool = False, engine_args: tuple[str, ...] = ("--engine", "mesh"),
+                    start_timeout_s: float = 30.0, log_to: Path | None = None) -> "Server":
         """The server from the source tree ``tree`` (this checkout, or e.g. a worktree of main
         for a same-run baseline). Measured admission (503 server_busy) is off unless asked
         for, so that capacity runs measure how far the sessions themselves hold."""
         port = _free_port()
         cmd = [sys.executable, "-m", "streamer.cli", "--log-level", "WARNING", "serve",
-               "--engine", "mesh", "--host", "127.0.0.1", "--port", str(port),
+               *engine_args, "--host", "127.0.0.1", "--port", str(port),
                "--max-sessions", str(max_sessions), "--engine-process", engine_process]
         if not admission and "--max-session-load" in (tree / "streamer" / "cli.py").read_text():
             cmd += ["--max-session-load", "0"]
-        env = dict(os.environ, PYTHONPATH=str(tree))
-        proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(tree)] + [x for x in [os.environ.get("PYTHONPATH")] if x]))
+        out = open(log_to, "ab") if log_to else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=out, stderr=out)
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
-            for _ in range(300):
+            for _ in range(int(start_timeout_s * 10)):
+                if proc.poll() is not None:
+                    break
                 try:
                     async with http.get(base + "/health") as r:
                         if r.status == 200:
