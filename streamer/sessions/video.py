@@ -38,8 +38,9 @@ VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 # Fixed bitrates (one encode serves every viewer, so no per-viewer REMB adaptation).
 BITRATE = {"vp8": 1_200_000, "h264": 1_500_000}
-# libvpx real-time: speed 10 of 16 (aiortc uses 6); measured in bench/README.md.
-VP8_OPTIONS = {"deadline": "realtime", "cpu-used": "10", "lag-in-frames": "0",
+# libvpx real-time at its fastest speed, 16 (aiortc uses 6): about 0.7x the CPU of speed
+# 10 at the same PSNR on session frames (bench/encode_bench.py, bench/README.md).
+VP8_OPTIONS = {"deadline": "realtime", "cpu-used": "16", "lag-in-frames": "0",
                "static-thresh": "1", "noise-sensitivity": "0", "undershoot-pct": "100",
                "overshoot-pct": "15", "partitions": "0", "error-resilient": "1"}
 H264_OPTIONS = {"tune": "zerolatency", "preset": "ultrafast", "level": "31"}
