@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-session-load", type=float, default=limits.max_load,
                        help="refuse new sessions (503 server_busy) when the measured render + "
                             "encode load with one more would pass this share of the frame "
-                            "budget (default 0.85; 0 = only --max-sessions)")
+                            "budget, and slow every session down together under overload "
+                            "(default 0.85; 0 = neither, only --max-sessions)")
     add_access_args(serve)
     serve.add_argument("--shutdown-grace", type=float, default=10.0,
                        help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "

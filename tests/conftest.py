@@ -2,11 +2,12 @@
 
     srv = await start_server(max_upload_mb=1)          # any ServerConfig field
     srv = await start_server(engine=my_engine)          # a different engine
-    srv = await start_server(admission=True)            # keep measured admission on
+    srv = await start_server(admission=True)            # keep the measured load limits on
 
-Measured admission (503 server_busy when the measured load leaves no headroom,
-streamer/sessions/headroom.py) is off in test servers unless ``admission=True``: on a loaded
-test machine it would refuse sessions that a test needs for something else.
+The measured load limits (503 server_busy when the load leaves no headroom, and every
+session slowed down together under overload; streamer/sessions/headroom.py) are off in test
+servers unless ``admission=True``: on a loaded test machine they would refuse sessions or
+lower rates that a test needs for something else.
     async with aiohttp.ClientSession() as http:
         async with http.get(srv.base_url + "/health") as r: ...
 

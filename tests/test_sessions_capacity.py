@@ -111,8 +111,9 @@ async def test_past_measured_capacity_new_sessions_are_refused(start_server, mes
             status, retry_after, body = refusal
             assert status == 503 and body["error"]["code"] == "server_busy", refusal
             assert retry_after is not None and 1 <= int(retry_after) <= 60
-            # Admitted: what fits under max_load 0.85 (0.25+ each), never the saturating 4th.
-            assert 2 <= len(clients) <= 3, f"{len(clients)} sessions admitted"
+            # Admitted: what fits under max_load 0.85 at 0.25+ each (the sleep alone; a loaded
+            # machine adds real render time, so 1 to 3), never the 4th that saturates the engine.
+            assert 1 <= len(clients) <= 3, f"{len(clients)} sessions admitted"
             health = await _health(http, srv.base_url)
             assert health["admitting"] is False and 0 <= health["headroom"] <= 1
             async with http.get(srv.base_url + "/metrics") as r:
@@ -127,7 +128,7 @@ async def test_past_measured_capacity_new_sessions_are_refused(start_server, mes
 async def test_overload_slows_every_session_down_never_below_15_fps(start_server, mesh_engine,
                                                                       astronaut_jpeg):
     engine = SlowEngine(mesh_engine, 0.004)
-    srv = await start_server(engine=engine)  # admission off: overload arrives after admission
+    srv = await start_server(engine=engine, admission=True)  # the overload comes after admission
     clients: list[SessionClient] = []
     async with aiohttp.ClientSession() as http:
         try:

@@ -90,7 +90,7 @@ async def test_sessions_with_different_fps(server, astronaut_jpeg, grace_hopper_
 
 
 async def test_overrun_drops_frames_without_backlog(start_server, mesh_engine, astronaut_jpeg):
-    srv = await start_server(engine=WrappedEngine(mesh_engine, delay_s=0.2))
+    srv = await start_server(engine=WrappedEngine(mesh_engine, delay_s=0.2), admission=True)
     worker = srv.state.worker
     async with aiohttp.ClientSession() as http:
         c = await SessionClient.create(http, srv.base_url, astronaut_jpeg, size="128", fps="25")

@@ -25,15 +25,18 @@ def registry_of(state: AppState) -> SessionRegistry:
 
 
 def _measure_engine(state: AppState, registry: SessionRegistry) -> None:
-    """Every engine call's time on the engine thread feeds the session load monitor (REST
-    renders and prepares too: they use the same engine thread), next to the metrics."""
+    """Every engine render's time on the engine thread feeds the session load monitor (REST
+    renders too: they use the same engine thread), next to the metrics. Prepares do not: a
+    portrait's one-off preparation (up to a second) would read as overload and slow every
+    session down for a moment's work."""
     previous = state.worker.observer
     headroom = registry.headroom
 
     def observe(op: str, seconds: float, batch: int) -> None:
         if previous is not None:
             previous(op, seconds, batch)
-        headroom.add_engine(seconds)
+        if op == "render":
+            headroom.add_engine(seconds)
 
     state.worker.observer = observe
     metrics = registry.metrics

@@ -43,7 +43,7 @@ def _default_parallelism() -> int:
 
 @dataclass
 class Headroom:
-    max_load: float = 0.85  # admission bound; 0 turns measured admission off
+    max_load: float = 0.85  # admission bound; 0 turns measured admission and degradation off
     encode_parallelism: int = field(default_factory=_default_parallelism)
     factor: float = 1.0  # the rate factor every session runs at (1.0: full fps)
     _busy: deque = field(default_factory=lambda: deque(maxlen=20_000))  # (t, busy seconds)
@@ -88,7 +88,7 @@ class Headroom:
     def adjust(self, now: float | None = None) -> bool:
         """Called by the scheduler; returns True when ``factor`` changed."""
         now = time.monotonic() if now is None else now
-        if now - self._last_adjust < ADJUST_EVERY_S:
+        if self.max_load <= 0 or now - self._last_adjust < ADJUST_EVERY_S:
             return False
         load = self.load(now)
         old = self.factor
