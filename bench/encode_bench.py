@@ -76,7 +76,7 @@ def main() -> None:
     for i, f in enumerate(fs):
         pts = i * 3600
         t = time.thread_time()
-        vf = av.VideoFrame.from_ndarray(f, format="rgb24")  # what aiortc got: RGB, reformat inside
+        vf = video.rgb_to_i420(f)  # the old track converted with OpenCV too, then aiortc encoded
         vf.pts, vf.time_base = pts, tb
         payloads, _ = aio.encode(vf, i == 0)
         c = time.thread_time() - t
