@@ -13,12 +13,14 @@ import time
 from typing import Any
 
 import aiohttp
+import numpy as np
 
 from avatar_testkit.pyclient import SessionClient, portrait_form
 from avatar_testkit.wait import wait_until
 from streamer.config import SessionLimits
 from streamer.sessions import registry_of
 from streamer.sessions.headroom import MIN_FPS
+from streamer.sessions.video import SessionEncoder
 
 SIZE = "128"  # small frames: the engine's sleep, not the real work, sets the capacity
 WINDOW_S = 4.0  # frames are counted over this window
@@ -181,21 +183,43 @@ async def test_one_encode_per_frame_for_all_viewers(server, astronaut_jpeg):
             await v.connect()
             await v.start_video()
             extra.append(v)
+        viewers = (c, *extra)
         try:
             s = registry_of(server.state).get(c.session_id)
-            assert s is not None and len(s.viewers) == 3
-            before = s.video.encodes
-            for v in (c, *extra):
+            assert s is not None and len(s.viewers) == 3 and len(s.video.tracks) == 3
+            for v in viewers:
+                await v.next_video_frame(timeout=30)
+            tracks = [v.track for v in s.viewers]
+            e0, h0, sent0 = s.video.encodes, s.frames_rendered, [t.frames_sent for t in tracks]
+            for v in viewers:
                 v.drain_video()
             for _ in range(15):
-                for v in (c, *extra):
+                for v in viewers:
                     await v.next_video_frame(timeout=30)
-            sent = sum(v.track.frames_sent for v in s.viewers)
-            encoded = s.video.encodes - before
-            # 45+ frames decoded by the three viewers came from one encode each per frame.
-            assert encoded <= s.frames_rendered
-            assert sent >= 2 * s.video.encodes - 2 * before - 6, (sent, encoded)
-            assert len(s.video.tracks) == 3
+            encoded = s.video.encodes - e0
+            sent = [t.frames_sent - a for t, a in zip(tracks, sent0)]
+            # Every viewer's sender got (about) every packet; each packet was encoded once.
+            assert encoded <= s.frames_rendered - h0 + 1, (encoded, s.frames_rendered - h0)
+            assert min(sent) >= 15 and sum(sent) >= 2 * encoded, (sent, encoded)
         finally:
-            for v in (c, *extra):
+            for v in viewers:
                 await v.close()
+
+
+async def test_unchanged_frames_are_not_encoded_again() -> None:
+    """The scheduler hands the same frame object over while nothing moves: it is encoded a
+    couple of times after the change, then only as a heartbeat; a new frame is encoded."""
+    enc = SessionEncoder("vp8", 128, 25)
+    track = enc.new_track()
+    frame = np.full((128, 128, 3), 90, np.uint8)
+    for _ in range(40):  # 40 hand-overs of one picture, faster than the heartbeat
+        enc.submit(frame)
+        await asyncio.sleep(0.002)
+        await wait_until(lambda: enc._task is None or enc._task.done(), timeout=WAIT_S)
+    assert 1 <= enc.encodes <= 4 and enc.skipped >= 30, (enc.encodes, enc.skipped)
+    before = enc.encodes
+    enc.submit(np.full((128, 128, 3), 120, np.uint8))  # something moved
+    await wait_until(lambda: enc.encodes == before + 1, timeout=WAIT_S)
+    assert len(track._queue) == enc.encodes  # every encode reached the viewer's track
+    track.stop()
+    assert not enc.tracks
