@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import importlib.util
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -57,6 +59,7 @@ def _checkpoints(args: argparse.Namespace) -> Path:
         return Path(args.checkpoints)
     ref = _reference(args.reference)
     out = Path(tempfile.mkdtemp(prefix="lp_ckpt_seed1_"))
+    atexit.register(shutil.rmtree, out, True)  # about 520 MB
     spec = importlib.util.spec_from_file_location("make_checkpoints", ref / "make_checkpoints.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)

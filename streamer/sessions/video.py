@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import fractions
 import logging
+import os
 import time
 from collections import deque
 from typing import Callable
@@ -29,8 +30,6 @@ import av
 import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-
-from streamer.sessions.headroom import _default_parallelism
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,9 @@ HEARTBEAT_S = 0.25  # an unchanged picture is still sent this often
 AFTER_CHANGE = 2  # identical frames still encoded right after a change
 TRACK_QUEUE = 8  # packets waiting for one viewer's sender; past it: resync with a keyframe
 
-_POOL = concurrent.futures.ThreadPoolExecutor(_default_parallelism(),
+# libvpx/libx264 release the GIL: encodes of different sessions run on several cores (each
+# session keeps at most one in flight). Bounded: at most this many encodes at once.
+_POOL = concurrent.futures.ThreadPoolExecutor(max(2, min(8, os.cpu_count() or 1)),
                                               thread_name_prefix="session-encode")
 
 
