@@ -1,7 +1,8 @@
 """How much of the frame budget live sessions use, and what to do about it.
 
-Load is measured, not guessed from a count: every engine call (its time on the engine
-thread) and every session video encode (its time on an encoder thread) is recorded here,
+Load is measured, not guessed from a count: every engine render (its time on the engine
+thread; prepares are one-off and left out) and every session video encode (its thread's CPU
+time, so waiting for the GIL or for other processes does not count) is recorded here,
 and ``load()`` is the busy time per wall second over a short window, that is the work per
 tick against the tick's frame budget, smoothed over the window's ticks:
 
@@ -14,9 +15,10 @@ A load near 1.0 means frames start to come late and slots are dropped.
 Two decisions come from it:
 - admission (``admit``): refuse a new session when the measured cost per session, times
   one more session, would pass ``max_load``, or while running sessions are already slowed;
-- degradation (``adjust``): when the load passes HIGH_LOAD, every session's rate goes down
-  by the same factor (never below MIN_FPS, or the session's own fps if lower); when it
-  falls under LOW_LOAD, the rate comes back up.
+- degradation (``adjust``): when the load passes HIGH_LOAD (or too many slots are
+  dropped), every session's rate goes down by the same factor, aiming at TARGET_LOAD (never
+  below MIN_FPS, or the session's own fps if lower); under LOW_LOAD it steps back up.
+``max_load`` 0 turns both off.
 """
 from __future__ import annotations
 
