@@ -100,8 +100,9 @@ async def _frames_in_window(clients: list[SessionClient]) -> list[int]:
 
 async def test_past_measured_capacity_new_sessions_are_refused(start_server, mesh_engine,
                                                                astronaut_jpeg):
-    # 10 ms a frame: the engine alone saturates at 4 sessions x 25 fps; max_sessions is far.
-    srv = await start_server(engine=SlowEngine(mesh_engine, 0.010), admission=True,
+    # 12 ms a frame: 0.3 of the engine per session at 25 fps, so a 3rd session would pass
+    # max_load 0.85 (0.9) and a 4th would saturate the engine; max_sessions is far.
+    srv = await start_server(engine=SlowEngine(mesh_engine, 0.012), admission=True,
                              sessions=SessionLimits(max_sessions=16))
     clients: list[SessionClient] = []
     refusal: tuple = ()
@@ -117,14 +118,15 @@ async def test_past_measured_capacity_new_sessions_are_refused(start_server, mes
             status, retry_after, body = refusal
             assert status == 503 and body["error"]["code"] == "server_busy", refusal
             assert retry_after is not None and 1 <= int(retry_after) <= 60
-            # Admitted: what fits under max_load 0.85 at 0.25+ each (the sleep alone; a loaded
-            # machine adds real render time, so 1 to 3), never the 4th that saturates the engine.
-            assert 1 <= len(clients) <= 3, f"{len(clients)} sessions admitted"
+            # Admitted: what fits under max_load 0.85 at 0.3+ each: 2 (1 when a loaded machine
+            # adds to the measured cost), never the 3rd.
+            assert 1 <= len(clients) <= 2, f"{len(clients)} sessions admitted"
             health = await _health(http, srv.base_url)
             assert health["admitting"] is False and 0 <= health["headroom"] <= 1
             async with http.get(srv.base_url + "/metrics") as r:
                 assert "liveportrait_session_load " in await r.text()
             counts = await _frames_in_window(clients)
+            print("admitted", len(clients), "received in the window", counts)  # pytest -rA
             assert min(counts) >= MIN_FPS * WINDOW_S, counts
         finally:
             for c in clients:
