@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiortc.codecs.vpx import Vp8Encoder  # noqa: E402
 
 from engine.mesh import MeshEngine  # noqa: E402
-from engine.motion import IdleState, Motion  # noqa: E402
+from engine.motion import Motion  # noqa: E402
 from streamer.samples import sample_portrait_bytes  # noqa: E402
 from streamer.sessions import video  # noqa: E402
 from streamer.sessions.idle import IdleAnimator  # noqa: E402
