@@ -118,6 +118,10 @@ def _components(config: ServerConfig) -> Schema:
                     "device": {"type": "string"},
                     "model_version": {"type": "string"},
                     "version": {"type": "string"},
+                    "sessions": {"type": "object", "description":
+                                 "live sessions and their measured load (docs/protocol.md): active, "
+                                 "measured, max_sessions, admitting, load, headroom, max_load, "
+                                 "fps_factor, dropped_share, min_rate_fps"},
                 },
             },
             "RenderResult": {
