@@ -162,7 +162,8 @@ async def run_soak(cycles: int, parallel: int = 3, stream_s: float = 2.0, size: 
     with tempfile.TemporaryDirectory(prefix="lpa-soak-out-") as tmp:
         out_dir = Path(tmp)
         config = ServerConfig(host="127.0.0.1", port=0, output_dir=out_dir, output_ttl_s=output_ttl_s,
-                              sessions=SessionLimits(max_sessions=max(8, parallel)))
+                              sessions=SessionLimits(max_sessions=max(8, parallel),
+                                                    max_load=0.0))
         app = create_app(config, engine)
         state = app[STATE_KEY]
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)

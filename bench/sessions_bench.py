@@ -9,6 +9,9 @@ their share of the same CPUs.
     python bench/sessions_bench.py latency --trials 40            # aiortc receiver
     python bench/sessions_bench.py latency-browser --trials 40    # headless Chromium
     python bench/sessions_bench.py all
+    # before/after in one run: a server per source tree, interleaved (e.g. a worktree of main)
+    python bench/sessions_bench.py latency --trees /tmp/base . --rounds 2
+    python bench/sessions_bench.py capacity --n 4 6 --viewers 2 --trees /tmp/base .
 
 Capacity criterion: every session delivers >= 24 fps to its receiver and the server drops
 < 2% of frame slots. CPU is read from /proc (server process, this receiver process) and the
@@ -82,21 +85,34 @@ class Server:
     proc: subprocess.Popen
     base_url: str
     engine_process: str = "auto"
+    tree: str = "."
 
     @staticmethod
-    async def start(max_sessions: int = 32, engine_process: str = "auto") -> "Server":
+    async def start(max_sessions: int = 32, engine_process: str = "auto", tree: Path = ROOT,
+                    admission: bool = False, engine_args: tuple[str, ...] = ("--engine", "mesh"),
+                    start_timeout_s: float = 30.0, log_to: Path | None = None) -> "Server":
+        """The server from the source tree ``tree`` (this checkout, or e.g. a worktree of main
+        for a same-run baseline). Measured admission (503 server_busy) is off unless asked
+        for, so that capacity runs measure how far the sessions themselves hold."""
         port = _free_port()
         cmd = [sys.executable, "-m", "streamer.cli", "--log-level", "WARNING", "serve",
-               "--engine", "mesh", "--host", "127.0.0.1", "--port", str(port),
+               *engine_args, "--host", "127.0.0.1", "--port", str(port),
                "--max-sessions", str(max_sessions), "--engine-process", engine_process]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not admission and "--max-session-load" in (tree / "streamer" / "cli.py").read_text():
+            cmd += ["--max-session-load", "0"]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(tree)] + [x for x in [os.environ.get("PYTHONPATH")] if x]))
+        out = open(log_to, "ab") if log_to else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=out, stderr=out)
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
-            for _ in range(300):
+            for _ in range(int(start_timeout_s * 10)):
+                if proc.poll() is not None:
+                    break
                 try:
                     async with http.get(base + "/health") as r:
                         if r.status == 200:
-                            return Server(proc, base, engine_process)
+                            return Server(proc, base, engine_process, str(tree))
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
@@ -134,16 +150,18 @@ def _last_stats(c: SessionClient) -> dict:
     return next((e for e in reversed(c.events) if e.get("type") == "stats"), {})
 
 
-async def capacity_once(server: Server, n: int, seconds: float) -> dict:
+async def capacity_once(server: Server, n: int, seconds: float, viewers: int = 1) -> dict:
     photos = [sample_portrait_bytes("astronaut"), sample_portrait_bytes("grace_hopper")]
     async with aiohttp.ClientSession() as http:
         receivers = []
         for i in range(n):
             c = await SessionClient.create(http, server.base_url, photos[i % 2], fps=25,
                                            size=512, codec="vp8")
-            await c.connect()
-            await c.start_video()
-            receivers.append(Receiver(c))
+            for v in range(viewers):  # more viewers of the same session: more sockets + peers
+                cv = c if v == 0 else SessionClient(http, c.info)
+                await cv.connect()
+                await cv.start_video()
+                receivers.append(Receiver(cv))
         for r in receivers:
             r.task = asyncio.create_task(r.count())
         await asyncio.sleep(3.0)  # warm-up: ICE, bitrate ramp, caches
@@ -170,12 +188,13 @@ async def capacity_once(server: Server, n: int, seconds: float) -> dict:
         for r in receivers:
             r.task.cancel()
             await r.client.close()
-            async with http.delete(f"{server.base_url}/sessions/{r.client.session_id}"):
+        for sid in {r.client.session_id for r in receivers}:
+            async with http.delete(f"{server.base_url}/sessions/{sid}"):
                 pass
         await asyncio.sleep(0.5)
     drop_pct = 100.0 * dropped / max(1, rendered + dropped)
     return {
-        "engine_process": server.engine_process, "n": n, "seconds": round(dt, 1), "fps_min": round(min(fps), 2),
+        "tree": server.tree, "engine_process": server.engine_process, "n": n, "viewers": viewers, "seconds": round(dt, 1), "fps_min": round(min(fps), 2),
         "fps_median": round(statistics.median(fps), 2), "dropped_pct": round(drop_pct, 2),
         "ok": min(fps) >= 24.0 and drop_pct < 2.0,
         # server + engine child; the child's share alone in the next column
@@ -231,7 +250,7 @@ async def latency(server: Server, trials: int) -> dict:
     def pct(xs: list[float], q: float) -> float:
         return round(float(np.percentile(xs, q)), 1) if xs else float("nan")
 
-    return {"trials": trials, "missed": misses, "client_p50_ms": pct(client_ms, 50),
+    return {"tree": server.tree, "trials": trials, "missed": misses, "client_p50_ms": pct(client_ms, 50),
             "client_p95_ms": pct(client_ms, 95), "client_max_ms": pct(client_ms, 100),
             "server_p50_ms": pct(server_ms, 50), "server_p95_ms": pct(server_ms, 95),
             "loadavg_1m": _loadavg()}
@@ -309,7 +328,7 @@ async def latency_browser(server: Server, trials: int) -> dict:
     def pct(q: float) -> float:
         return round(float(np.percentile(ms, q)), 1) if ms else float("nan")
 
-    return {"trials": trials, "missed": len(got) - len(ms), "p50_ms": pct(50), "p95_ms": pct(95),
+    return {"tree": server.tree, "trials": trials, "missed": len(got) - len(ms), "p50_ms": pct(50), "p95_ms": pct(95),
             "max_ms": pct(100), "loadavg_1m": _loadavg()}
 
 
@@ -322,12 +341,20 @@ async def main() -> None:
     p.add_argument("--engine-process", nargs="+", default=["auto"], choices=("auto", "on", "off"),
                    help="server modes to compare; with --rounds R they are interleaved R times")
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--trees", type=Path, nargs="+", default=[ROOT],
+                   help="source trees whose servers to compare (default: this checkout); "
+                        "interleaved per round, like --engine-process")
+    p.add_argument("--viewers", type=int, default=1, help="WebRTC viewers per session (capacity)")
+    p.add_argument("--admission", action="store_true",
+                   help="keep measured admission on (503 server_busy past capacity)")
     args = p.parse_args()
     for rnd in range(args.rounds):
-        for mode in args.engine_process:
-            print(json.dumps({"round": rnd + 1, "engine_process": mode,
-                              "loadavg_1m": _loadavg()}), flush=True)
-            await run_one(args, await Server.start(engine_process=mode))
+        for tree in args.trees:
+            for mode in args.engine_process:
+                print(json.dumps({"round": rnd + 1, "tree": str(tree), "engine_process": mode,
+                                  "loadavg_1m": _loadavg()}), flush=True)
+                await run_one(args, await Server.start(engine_process=mode, tree=tree.resolve(),
+                                                       admission=args.admission))
 
 
 async def run_one(args: argparse.Namespace, server: Server) -> None:
@@ -340,7 +367,7 @@ async def run_one(args: argparse.Namespace, server: Server) -> None:
         if args.what in ("capacity", "all"):
             best = 0
             for n in args.n:
-                r = await capacity_once(server, n, args.seconds)
+                r = await capacity_once(server, n, args.seconds, args.viewers)
                 print(json.dumps({"capacity": r}), flush=True)
                 if r["ok"]:
                     best = max(best, n)

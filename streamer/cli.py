@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-subscriptions-per-key", type=int,
                        default=limits.max_subscriptions_per_key,
                        help="subscribe_frames sockets on all sessions of one API key (default 64)")
+    serve.add_argument("--max-session-load", type=float, default=limits.max_load,
+                       help="refuse new sessions (503 server_busy) when the measured render + "
+                            "encode load with one more would pass this share of the frame "
+                            "budget, and slow every session down together under overload "
+                            "(default 0.85; 0 = neither, only --max-sessions)")
     add_access_args(serve)
     serve.add_argument("--shutdown-grace", type=float, default=10.0,
                        help="on SIGTERM/SIGINT, seconds in-flight requests may take to finish "
@@ -160,7 +165,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               max_sockets_per_session=args.max_ws_per_session,
                               max_sockets_per_key=args.max_ws_per_key,
                               max_subscriptions_per_session=args.max_subscriptions_per_session,
-                              max_subscriptions_per_key=args.max_subscriptions_per_key))
+                              max_subscriptions_per_key=args.max_subscriptions_per_key,
+                              max_load=args.max_session_load))
+    if args.max_session_load < 0:
+        raise SystemExit("error: --max-session-load must be 0 or more")
     if args.max_sessions < 1 or args.session_idle_timeout <= 0 or args.session_max_age <= 0:
         raise SystemExit("error: --max-sessions, --session-idle-timeout and --session-max-age "
                          "must be positive")

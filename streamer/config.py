@@ -24,6 +24,9 @@ class SessionLimits:
     max_sockets_per_key: int = 64
     max_subscriptions_per_session: int = 16
     max_subscriptions_per_key: int = 64
+    # Refuse new sessions (503 server_busy) when the measured load with one more would pass
+    # this share of the frame budget (sessions/headroom.py); 0: only max_sessions limits.
+    max_load: float = 0.85
 
 
 @dataclass

@@ -2,6 +2,12 @@
 
     srv = await start_server(max_upload_mb=1)          # any ServerConfig field
     srv = await start_server(engine=my_engine)          # a different engine
+    srv = await start_server(admission=True)            # keep the measured load limits on
+
+The measured load limits (503 server_busy when the load leaves no headroom, and every
+session slowed down together under overload; streamer/sessions/headroom.py) are off in test
+servers unless ``admission=True``: on a loaded test machine they would refuse sessions or
+lower rates that a test needs for something else.
     async with aiohttp.ClientSession() as http:
         async with http.get(srv.base_url + "/health") as r: ...
 
@@ -11,6 +17,7 @@ one session-wide event loop, and is stopped at teardown of the fixture that star
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -22,7 +29,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from streamer.app_state import STATE_KEY, AppState
-from streamer.config import ServerConfig
+from streamer.config import ServerConfig, SessionLimits
 from streamer.samples import sample_portrait_bytes
 
 
@@ -100,8 +107,13 @@ class _Starter:
         self.handles: list[ServerHandle] = []
         self._tmp: list[tempfile.TemporaryDirectory[str]] = []
 
-    async def __call__(self, engine: Any = None, **overrides: Any) -> ServerHandle:
+    async def __call__(self, engine: Any = None, admission: bool = False,
+                       **overrides: Any) -> ServerHandle:
         from streamer.app import create_app  # lazily: collection works while app.py evolves
+
+        if not admission:
+            overrides["sessions"] = dataclasses.replace(
+                overrides.get("sessions") or SessionLimits(), max_load=0.0)
 
         if engine is None:
             engine = self._request.getfixturevalue("mesh_engine")

@@ -17,6 +17,7 @@ import aiohttp
 from avatar_testkit.pyclient import SessionClient
 from avatar_testkit.wait import wait_until
 from streamer.sessions import registry_of
+from streamer.sessions.headroom import MIN_FPS
 
 
 class WrappedEngine:
@@ -89,7 +90,7 @@ async def test_sessions_with_different_fps(server, astronaut_jpeg, grace_hopper_
 
 
 async def test_overrun_drops_frames_without_backlog(start_server, mesh_engine, astronaut_jpeg):
-    srv = await start_server(engine=WrappedEngine(mesh_engine, delay_s=0.1))
+    srv = await start_server(engine=WrappedEngine(mesh_engine, delay_s=0.2), admission=True)
     worker = srv.state.worker
     async with aiohttp.ClientSession() as http:
         c = await SessionClient.create(http, srv.base_url, astronaut_jpeg, size="128", fps="25")
@@ -97,17 +98,20 @@ async def test_overrun_drops_frames_without_backlog(start_server, mesh_engine, a
         await c.send({"type": "subscribe_frames", "format": "jpeg"})
         await c.wait_for("ready")
         s = registry_of(srv.state).get(c.session_id)
+        # The load monitor first slows the overloaded session to its floor (headroom.py), which
+        # re-anchors its slot grid; the accounting below is checked at that steady rate.
+        await wait_until(lambda: s.rate == MIN_FPS, timeout=60)
         f0, d0, next0, in0 = s.frames_rendered, s.frames_dropped, s.next_slot, s.in_flight
         depths: list[int] = []
 
         def sample() -> bool:
             depths.append(worker.stats.pending)
-            # frames keep coming; 30 of them span about 75 slots, so the ratio below has room
-            return s.frames_rendered - f0 >= 30
+            # frames keep coming; 20 of them span about 60 slots, so the ratio below has room
+            return s.frames_rendered - f0 >= 20
 
         await wait_until(sample, interval=0.01)
         f1, d1, next1, in_flight = s.frames_rendered, s.frames_dropped, s.next_slot, s.in_flight
-        # A 100 ms render cannot fill 40 ms slots: most slots (about 3 in 5) are dropped and counted ...
+        # A 200 ms render cannot fill 67 ms slots: most slots (about 2 in 3) are dropped and counted ...
         assert d1 - d0 > f1 - f0, (f1 - f0, d1 - d0)
         # ... every slot that went by is accounted for, rendered (or in flight) or dropped ...
         assert abs((f1 - f0) + (d1 - d0) + (in_flight - in0) - (next1 - next0)) <= 2, \

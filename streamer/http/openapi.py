@@ -34,7 +34,7 @@ _ERROR_CODES_DOC = (
     "405 method_not_allowed; 406 not_acceptable; 408 body_timeout; 413 file_too_large, "
     "image_too_large, field_too_large, payload_too_large, request_too_costly; "
     "415 unsupported_media_type; 416 range_not_satisfiable; 421 host_not_allowed; "
-    "422 invalid_image, no_face; 429 too_many_sessions; 503 busy; 500 internal_error; "
+    "422 invalid_image, no_face; 429 too_many_sessions; 503 busy, server_busy; 500 internal_error; "
     "access control (docs/security.md): 401 unauthorized, 403 forbidden, origin_not_allowed, "
     "429 rate_limited")
 
@@ -124,6 +124,10 @@ def _components(config: ServerConfig) -> Schema:
                     "device": {"type": "string"},
                     "model_version": {"type": "string"},
                     "version": {"type": "string"},
+                    "sessions": {"type": "object", "description":
+                                 "live sessions and their measured load (docs/protocol.md): active, "
+                                 "measured, max_sessions, admitting, load, headroom, max_load, "
+                                 "fps_factor, dropped_share, min_rate_fps"},
                 },
             },
             "RenderResult": {
@@ -344,7 +348,9 @@ def _paths(config: ServerConfig) -> Schema:
                                                   "sessionSocket"))},
                          **_upload_errors(),
                          "429": _error("the server runs its maximum number of sessions "
-                                       "(too_many_sessions)", retry_after=True)}},
+                                       "(too_many_sessions)", retry_after=True),
+                         "503": _error("the running sessions leave no measured headroom "
+                                       "(server_busy)", retry_after=True)}},
             "get": {"operationId": "listSessions", "tags": ["sessions"],
                     "summary": "All live sessions",
                     "responses": {"200": _json(_ref("SessionList"), "the sessions"),

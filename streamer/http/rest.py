@@ -269,6 +269,7 @@ async def handle_health(request: web.Request) -> web.Response:
         "device": info.device,
         "model_version": info.model_version,
         "version": package_version(),
+        "sessions": state.sessions.health(),  # measured load and headroom (sessions/headroom.py)
     })
 
 

@@ -24,11 +24,32 @@ def registry_of(state: AppState) -> SessionRegistry:
     return state.sessions
 
 
+def _measure_engine(state: AppState, registry: SessionRegistry) -> None:
+    """Every engine render's time on the engine thread feeds the session load monitor (REST
+    renders too: they use the same engine thread), next to the metrics. Prepares do not: a
+    portrait's one-off preparation (up to a second) would read as overload and slow every
+    session down for a moment's work."""
+    previous = state.worker.observer
+    headroom = registry.headroom
+
+    def observe(op: str, seconds: float, batch: int) -> None:
+        if previous is not None:
+            previous(op, seconds, batch)
+        if op == "render":
+            headroom.add_engine(seconds)
+
+    state.worker.observer = observe
+    metrics = registry.metrics
+    metrics.load.set_function(headroom.load)
+    metrics.fps_factor.set_function(lambda: headroom.factor)
+
+
 def setup_sessions(app: web.Application, state: AppState) -> None:
     """Add the /sessions routes and the scheduler's startup/shutdown hooks."""
     registry = state.sessions
     scheduler = Scheduler(registry, state.worker, registry.metrics)
     tasks: list[asyncio.Task] = []
+    _measure_engine(state, registry)
 
     async def _start(app: web.Application) -> None:
         scheduler.start()

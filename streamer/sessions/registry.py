@@ -1,5 +1,6 @@
-"""All sessions of one app and their limits: creation (429 when full), idle/age expiry,
-stats, deletion. One session's state is in session.py."""
+"""All sessions of one app and their limits: creation (429 when full, 503 server_busy when
+the measured load leaves no headroom), idle/age expiry, stats, deletion. One session's state
+is in session.py; the load measurement and its decisions in headroom.py."""
 from __future__ import annotations
 
 import asyncio
@@ -14,14 +15,17 @@ from streamer.errors import ApiError
 from streamer.runtime.source_cache import SourceCache
 from streamer.sessions import events
 from streamer.sessions.frames import FairEncoder, SessionFrames
+from streamer.sessions.headroom import WINDOW_S, Headroom
 from streamer.sessions.metrics import SessionMetrics
 from streamer.sessions.motion_state import MotionState
 from streamer.sessions.session import Session
+from streamer.sessions.video import SessionEncoder
 
 log = logging.getLogger(__name__)
 
 CLOSE_SESSION_ENDED = 4000  # WebSocket close code when the session is deleted or expires
 CLOSE_GOING_AWAY = 1001
+BUSY_RETRY_MAX_S = 10  # past capacity the load may fall any moment (a session ends)
 
 
 class SessionRegistry:
@@ -40,6 +44,7 @@ class SessionRegistry:
         # One encode pool for every session's subscribe_frames, served round-robin.
         self.encoder = FairEncoder()
         self.encoder.on_encoded = metrics.frame_encodes.inc
+        self.headroom = Headroom(max_load=limits.max_load)
 
     def active(self) -> list[Session]:
         return [s for s in self.sessions.values() if not s.closed]
@@ -55,12 +60,42 @@ class SessionRegistry:
                            f"the server already runs {self.limits.max_sessions} sessions; "
                            "retry later or delete one",
                            {"Retry-After": str(self.retry_after_s())})
+        measured, pending = self.admission_counts(time.monotonic())
+        if not self.headroom.admit(measured, pending):
+            raise ApiError(503, "server_busy",
+                           "the running sessions use the server's capacity; retry later",
+                           {"Retry-After": str(min(BUSY_RETRY_MAX_S, self.retry_after_s()))})
 
     def reserve(self) -> None:
         """Take a slot for the (slow) portrait preparation, once the upload is complete and
-        valid; 429 when none is left."""
+        valid; 429 (no slot) or 503 server_busy (no measured headroom) otherwise."""
         self.check_capacity()
         self._reserved += 1
+
+    def admission_counts(self, now: float) -> tuple[int, int]:
+        """(sessions whose cost the load window has fully seen, sessions not seen yet or not
+        rendering now + reservations): unseen ones are assumed to cost as much as the others."""
+        measured = sum(1 for s in self.active() if s.first_frame_at is not None
+                       and now - s.first_frame_at >= WINDOW_S and s.wants_frames())
+        return measured, len(self.active()) - measured + self._reserved
+
+    def health(self) -> dict:
+        """The sessions part of /health: counts, the measured load and the rates in use."""
+        now = time.monotonic()
+        measured, pending = self.admission_counts(now)
+        active = self.active()
+        rates = [s.rate for s in active]
+        return {"active": len(active), "measured": measured,
+                "max_sessions": self.limits.max_sessions,
+                "admitting": len(self.sessions) + self._reserved < self.limits.max_sessions
+                and self.headroom.admit(measured, pending),
+                **self.headroom.report(now),
+                "min_rate_fps": min(rates) if rates else None}
+
+    def _encoded(self, seconds: float) -> None:
+        self.headroom.add_encode(seconds)
+        self.metrics.encodes.inc()
+        self.metrics.encode_seconds.observe(seconds)
 
     def unreserve(self) -> None:
         self._reserved = max(0, self._reserved - 1)
@@ -83,7 +118,9 @@ class SessionRegistry:
         s = Session(id=sid, key=key, source=source, fps=fps, size=size, codec=codec,
                     idle_enabled=idle_enabled, on_control=self.on_control,
                     motion=MotionState(baseline=baseline), owner=owner,
-                    frames=SessionFrames(sid, self.encoder))
+                    frames=SessionFrames(sid, self.encoder),
+                    rate=Headroom.rate(fps, self.headroom.factor),
+                    video=SessionEncoder(codec, size, fps, self._encoded))
         self.sessions[sid] = s
         self.metrics.sessions_active.set(len(self.sessions))
         for cb in self.on_change:
@@ -95,6 +132,7 @@ class SessionRegistry:
         if s.closed:
             return
         s.closed = True
+        s.video.close()
         final = events.closed(reason) if code == CLOSE_SESSION_ENDED else None
         closers = [sock.close(code, final) for sock in list(s.sockets)]
         closers += [v.close() for v in list(s.viewers)]

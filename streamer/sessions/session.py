@@ -22,6 +22,7 @@ from streamer.sessions.frames import SessionFrames
 from streamer.sessions.idle import IdleAnimator
 from streamer.sessions.metrics import SessionMetrics
 from streamer.sessions.motion_state import MotionState
+from streamer.sessions.video import SessionEncoder
 
 
 class SessionSocket(Protocol):
@@ -33,9 +34,9 @@ class SessionSocket(Protocol):
 
 
 class SessionViewer(Protocol):
-    """One WebRTC peer watching a session (implemented in webrtc.py)."""
+    """One WebRTC peer watching a session (implemented in webrtc.py); its track is fed by
+    the session's shared encoder (``Session.video``), not frame by frame here."""
 
-    def push_frame(self, frame: np.ndarray) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -67,6 +68,7 @@ class Session:
     last_error_at: float = 0.0
     closed: bool = False
     expedite: bool = False  # render an extra frame now (a control just arrived)
+    takes_slot: bool = False  # ... in place of the imminent regular slot
     in_flight: int = 0  # renders of this session submitted and not yet handed over
     last_planned: float = float("-inf")  # monotonic time the newest render was submitted
     # The scheduler's expedite(session): called after every accepted control.
@@ -74,6 +76,15 @@ class Session:
     owner: str | None = None  # the API key id that created it (per-key caps); None: keyless
     # subscribe_frames streams: one encode per (format, quality, fps), shared by its sockets
     frames: SessionFrames = field(default_factory=SessionFrames)
+    rate: int = 0  # the fps the scheduler runs it at now (below fps when the server is loaded)
+    first_frame_at: float | None = None
+    video: SessionEncoder | None = None  # one encode per frame for all WebRTC viewers
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            self.rate = self.fps
+        if self.video is None:
+            self.video = SessionEncoder(self.codec, self.size, self.fps)
 
     # --- steering (called by the WebSocket handler) ---
     def touch(self, now: float | None = None) -> None:
@@ -111,12 +122,14 @@ class Session:
     def hand_over(self, frame: np.ndarray, now: float, stamps: list[float],
                   metrics: SessionMetrics) -> None:
         first = self.frames_rendered == 0
+        if first:
+            self.first_frame_at = now
         self.frames_rendered += 1
         self.last_frame = frame
         self.handovers.append(now)
         metrics.frames_rendered.inc()
-        for v in list(self.viewers):
-            v.push_frame(frame)
+        if self.viewers:
+            self.video.submit(frame)
         if first:
             for s in list(self.sockets):
                 s.send_event(events.ready())

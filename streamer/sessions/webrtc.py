@@ -1,31 +1,25 @@
-"""One WebRTC viewer: an aiortc peer with one video track fed by the session's frames.
+"""One WebRTC viewer: an aiortc peer with one video track fed by the session's shared
+encoder (video.py: one encode per frame for all viewers; the track carries packets).
 
 Follows the measured traps in shared/notes/webrtc.md: ICE servers from config only,
-codec preferences set after addTrack and before setRemoteDescription, one newest frame
-queued per track, timestamps on a 90 kHz clock, and one shielded close task per peer.
+codec preferences set after addTrack and before setRemoteDescription, timestamps on a
+90 kHz clock, and one shielded close task per peer.
 """
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
-import time
 from typing import Callable
 
-import av
-import cv2
-import numpy as np
 from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender,
                     RTCSessionDescription)
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from streamer.sessions.candidate_policy import candidate_problem, offer_problem
+from streamer.sessions.video import SessionEncoder
 
 log = logging.getLogger(__name__)
 
-VIDEO_CLOCK_RATE = 90_000
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 CODEC_MIME = {"vp8": "video/VP8", "h264": "video/H264"}
 
 
@@ -33,64 +27,16 @@ class SdpError(Exception):
     """The client's offer or candidate could not be applied."""
 
 
-class SessionVideoTrack(MediaStreamTrack):
-    """Sends the newest frame as soon as the scheduler hands it over (the scheduler paces at
-    the session fps). If no frame comes for two periods, repeats the last one so the
-    receiver's jitter buffer keeps flowing."""
-
-    kind = "video"
-
-    def __init__(self, fps: int, size: int) -> None:
-        super().__init__()
-        self._period = 1.0 / fps
-        self._newest: np.ndarray | None = None
-        self._last: np.ndarray = np.zeros((size, size, 3), np.uint8)
-        self._event = asyncio.Event()
-        self._start: float | None = None
-        self._last_pts = -1
-        self.frames_sent = 0
-
-    def push_frame(self, frame: np.ndarray) -> None:
-        self._newest = frame  # a queue of one: an unsent older frame is simply replaced
-        self._event.set()
-
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout=2 * self._period)
-        except asyncio.TimeoutError:
-            pass
-        if self.readyState != "live":
-            raise MediaStreamError
-        self._event.clear()
-        if self._newest is not None:
-            self._last, self._newest = self._newest, None
-        now = time.monotonic()
-        if self._start is None:
-            self._start = now
-        pts = int((now - self._start) * VIDEO_CLOCK_RATE)
-        pts = max(pts, self._last_pts + 1)  # strictly increasing, whatever the clock did
-        self._last_pts = pts
-        # OpenCV's RGB->I420 (BT.601 limited range, like swscale's default) takes a third of
-        # the time the encoder's own reformat would.
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(self._last, cv2.COLOR_RGB2YUV_I420),
-                                           format="yuv420p")
-        frame.pts = pts
-        frame.time_base = VIDEO_TIME_BASE
-        self.frames_sent += 1
-        return frame
-
-
 class Viewer:
     """One peer connection watching one session. ``close()`` is idempotent and never raises."""
 
-    def __init__(self, fps: int, size: int, ice_servers: list[str],
+    def __init__(self, encoder: SessionEncoder, ice_servers: list[str],
                  on_closed: Callable[["Viewer"], None],
                  connect_timeout_s: float | None = None) -> None:
         servers = [RTCIceServer(urls=[u]) for u in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
-        self.track = SessionVideoTrack(fps, size)
+        self.track = encoder.new_track()
+        self._encoder = encoder
         self._on_closed = on_closed
         self._close_task: asyncio.Task | None = None
         self._connect_timeout_s = connect_timeout_s
@@ -125,9 +71,6 @@ class Viewer:
             log.info("viewer not connected within %.3g s: dropped", self._connect_timeout_s)
             self._close_soon("connect_timeout")
 
-    def push_frame(self, frame: np.ndarray) -> None:
-        self.track.push_frame(frame)
-
     async def answer(self, offer_sdp: str, codec: str) -> str:
         problem = offer_problem(offer_sdp)  # before aiortc/aioice see it
         if problem is not None:
@@ -140,6 +83,9 @@ class Viewer:
             prefs = [c for c in caps if c.mimeType == mime]
             prefs += [c for c in caps if c.mimeType == "video/rtx"]
             transceiver.setCodecPreferences(prefs)
+            # The sender only packetizes the shared encoder's packets, so its receiver's
+            # keyframe requests (PLI/FIR) must reach that encoder.
+            transceiver.sender._send_keyframe = self._encoder.request_keyframe
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)

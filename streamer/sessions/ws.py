@@ -174,7 +174,7 @@ class SocketConn:
             raise MessageError("rate_limited", "too many viewers on this socket or session "
                                f"(at most {self.max_viewers_per_socket} per socket, "
                                f"{self.max_viewers_per_session} per session)", "offer", msg.id)
-        viewer = Viewer(s.fps, s.size, self.ice_servers, self._viewer_closed,
+        viewer = Viewer(s.video, self.ice_servers, self._viewer_closed,
                         connect_timeout_s=self.limits.viewer_connect_timeout_s)
         try:
             sdp = await viewer.answer(msg.sdp, s.codec)
@@ -187,8 +187,6 @@ class SocketConn:
         self.viewers.append(viewer)
         self._offer_ids[viewer] = msg.id
         s.viewers.add(viewer)
-        if s.last_frame is not None:
-            viewer.push_frame(s.last_frame)  # the first frame without waiting a tick
         self.registry.update_viewer_gauge()
         self._reply(events.answer(sdp), msg.id)
 
