@@ -259,3 +259,8 @@ _PARSERS = {
     "unsubscribe_frames": _unsubscribe,
     "ping": _ping,
 }
+
+# Speech messages (speak, speak_end, interrupt) live in their own module.
+from streamer.sessions.speech_messages import PARSERS as _SPEECH_PARSERS  # noqa: E402
+
+_PARSERS.update(_SPEECH_PARSERS)

@@ -21,6 +21,8 @@ from streamer.sessions import events
 from streamer.sessions.idle import IdleAnimator
 from streamer.sessions.metrics import SessionMetrics
 from streamer.sessions.motion_state import MotionState
+from streamer.sessions.speech import SpeechPlayer
+from streamer.sessions.speech_lipsync import LipSync
 
 
 class SessionSocket(Protocol):
@@ -71,6 +73,16 @@ class Session:
     last_planned: float = float("-inf")  # monotonic time the newest render was submitted
     # The scheduler's expedite(session): called after every accepted control.
     on_control: Callable[[Session], None] | None = None
+    # Speech: the audio timeline (speech.py) and the mouth it puts in frames (speech_lipsync.py).
+    speech: SpeechPlayer = field(init=False)
+    lipsync: LipSync = field(default_factory=LipSync)
+
+    def __post_init__(self) -> None:
+        self.speech = SpeechPlayer(on_event=self._broadcast)
+
+    def _broadcast(self, event: dict) -> None:
+        for s in list(self.sockets):
+            s.send_event(event)
 
     # --- steering (called by the WebSocket handler) ---
     def touch(self, now: float | None = None) -> None:
@@ -104,11 +116,12 @@ class Session:
     def motion_at(self, now: float) -> Motion:
         self.motion.advance(now)
         idle = self.idle.state(now) if self.idle_enabled else IdleState()
-        return self.motion.motion(idle)
+        return self.lipsync.apply(self.motion.motion(idle), self.speech, now)
 
     def hand_over(self, frame: np.ndarray, now: float, stamps: list[float],
                   metrics: SessionMetrics) -> None:
         first = self.frames_rendered == 0
+        self.lipsync.handed_over(self.last_motion, now)
         self.frames_rendered += 1
         self.last_frame = frame
         self.handovers.append(now)

@@ -20,7 +20,9 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from streamer.sessions.audio_track import SessionAudioTrack
 from streamer.sessions.candidate_policy import candidate_problem, offer_problem
+from streamer.sessions.speech import SpeechPlayer
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +88,13 @@ class Viewer:
     """One peer connection watching one session. ``close()`` is idempotent and never raises."""
 
     def __init__(self, fps: int, size: int, ice_servers: list[str],
-                 on_closed: Callable[["Viewer"], None]) -> None:
+                 on_closed: Callable[["Viewer"], None],
+                 speech: SpeechPlayer | None = None) -> None:
         servers = [RTCIceServer(urls=[u]) for u in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.track = SessionVideoTrack(fps, size)
+        # The session's sound (speech.py); used when the offer has an audio m-line.
+        self.audio = SessionAudioTrack(speech) if speech is not None else None
         self._on_closed = on_closed
         self._close_task: asyncio.Task | None = None
 
@@ -115,12 +120,21 @@ class Viewer:
             prefs = [c for c in caps if c.mimeType == mime]
             prefs += [c for c in caps if c.mimeType == "video/rtx"]
             transceiver.setCodecPreferences(prefs)
+            if self.audio is not None and _offers_audio(offer_sdp):
+                self._add_audio()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as exc:  # noqa: BLE001 - aiortc raises many types for a bad SDP
             raise SdpError(f"could not answer the offer: {exc}") from None
         return self.pc.localDescription.sdp
+
+    def _add_audio(self) -> None:
+        """Opus only: the one audio codec every browser decodes at 48 kHz."""
+        self.pc.addTrack(self.audio)
+        transceiver = next(t for t in self.pc.getTransceivers() if t.sender.track is self.audio)
+        caps = RTCRtpSender.getCapabilities("audio").codecs
+        transceiver.setCodecPreferences([c for c in caps if c.mimeType == "audio/opus"])
 
     async def add_candidate(self, candidate: str | None, sdp_mid: str | None,
                             sdp_mline_index: int | None) -> None:
@@ -151,8 +165,14 @@ class Viewer:
     async def _do_close(self) -> None:
         try:
             self.track.stop()
+            if self.audio is not None:
+                self.audio.stop()
             await self.pc.close()
         except Exception as exc:  # noqa: BLE001 - closing must never raise into the caller
             log.debug("peer close: %r", exc)
         finally:
             self._on_closed(self)
+
+
+def _offers_audio(sdp: str) -> bool:
+    return any(line.startswith("m=audio") for line in sdp.splitlines())

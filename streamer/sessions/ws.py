@@ -23,6 +23,8 @@ from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, Message, Mess
                                         UnsubscribeFrames, parse_message)
 from streamer.sessions.registry import SessionRegistry
 from streamer.sessions.session import Session
+from streamer.sessions.speech_input import SocketSpeech
+from streamer.sessions.speech_messages import SPEECH_MESSAGES
 from streamer.sessions.webrtc import SdpError, Viewer
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class SocketConn:
         self._errors: deque[float] = deque()
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         self._closed = asyncio.Event()
+        self.speech = SocketSpeech(session.speech)
 
     # --- outgoing ---
     def send_event(self, event: dict) -> None:
@@ -143,6 +146,14 @@ class SocketConn:
             return self.error(exc.code, exc.message, exc.request_type, exc.msg_id)
         return False
 
+    def handle_binary(self, data: bytes) -> bool:
+        """One binary message: PCM for the open utterance. True when the socket must close."""
+        try:
+            self.speech.handle_binary(data)
+        except MessageError as exc:
+            return self.error(exc.code, exc.message, exc.request_type, exc.msg_id)
+        return False
+
     async def _dispatch(self, msg: Message) -> None:
         s = self.session
         if isinstance(msg, SetTarget):
@@ -162,6 +173,8 @@ class SocketConn:
             await self._offer(msg)
         elif isinstance(msg, Candidate):
             await self._candidate(msg)
+        elif isinstance(msg, SPEECH_MESSAGES):
+            self.speech.handle(msg)
 
     async def _offer(self, msg: Offer) -> None:
         s = self.session
@@ -170,7 +183,7 @@ class SocketConn:
             raise MessageError("rate_limited", "too many viewers on this socket or session "
                                f"(at most {self.max_viewers_per_socket} per socket, "
                                f"{self.max_viewers_per_session} per session)", "offer", msg.id)
-        viewer = Viewer(s.fps, s.size, self.ice_servers, self._viewer_closed)
+        viewer = Viewer(s.fps, s.size, self.ice_servers, self._viewer_closed, s.speech)
         try:
             sdp = await viewer.answer(msg.sdp, s.codec)
         except SdpError as exc:
@@ -206,6 +219,7 @@ class SocketConn:
         if self._closed.is_set():
             return
         self._closed.set()
+        self.speech.close()  # an open utterance plays out
         self._close_code = self._close_code or 1000
         self._wake.set()
         self.subscription = None
@@ -241,8 +255,7 @@ async def session_ws(request: web.Request, registry: SessionRegistry, ice_server
             if msg.type == WSMsgType.TEXT:
                 flood = await conn.handle_text(msg.data)
             elif msg.type == WSMsgType.BINARY:
-                flood = conn.error("binary_not_supported",
-                                   "binary messages are not accepted; send JSON text", None)
+                flood = conn.handle_binary(msg.data)
             else:
                 break
             if flood:

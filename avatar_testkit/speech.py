@@ -1,0 +1,91 @@
+"""Test speech and what tests measure of it: espeak-ng voices, loudness envelopes, and the
+mouth opening of a rendered face (FaceMesh inner-lip gap)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.landmarks import NoFaceError, detect_landmarks
+
+ENVELOPE_HOP_S = 0.01
+
+
+def espeak(text: str, rate: int = 16_000) -> np.ndarray:
+    """int16 mono speech at ``rate``, spoken by espeak-ng (Debian package espeak-ng)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng; .ci/run does)")
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "speech.wav"
+        subprocess.run([exe, "-s", "150", "-w", str(path), text], check=True, timeout=60)
+        with wave.open(str(path)) as w:
+            src_rate = w.getframerate()
+            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.int16)
+    return resample(pcm, src_rate, rate)
+
+
+def resample(pcm: np.ndarray, src_rate: int, rate: int) -> np.ndarray:
+    if src_rate == rate:
+        return pcm
+    r = av.AudioResampler(format="s16", layout="mono", rate=rate)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = src_rate
+    out = [f.to_ndarray().reshape(-1) for f in r.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in r.resample(None)]
+    return np.concatenate(out).astype(np.int16)
+
+
+def rms_envelope(samples: np.ndarray, rate: int, hop_s: float = ENVELOPE_HOP_S) -> np.ndarray:
+    hop = int(rate * hop_s)
+    n = len(samples) // hop
+    x = samples[:n * hop].astype(np.float64).reshape(n, hop)
+    return np.sqrt(np.mean(x * x, axis=1))
+
+
+def timeline_envelope(times: np.ndarray, chunks: list[np.ndarray], grid: np.ndarray,
+                      rate: int = 48_000) -> np.ndarray:
+    """RMS of received audio (chunks starting at media ``times``) on a grid of bin starts."""
+    hop = ENVELOPE_HOP_S
+    acc = np.zeros(len(grid))
+    cnt = np.zeros(len(grid))
+    for t, c in zip(times, chunks):
+        idx = ((t + np.arange(len(c)) / rate - grid[0]) / hop).astype(int)
+        ok = (idx >= 0) & (idx < len(grid))
+        np.add.at(acc, idx[ok], c[ok].astype(np.float64) ** 2)
+        np.add.at(cnt, idx[ok], 1)
+    return np.sqrt(acc / np.maximum(cnt, 1))
+
+
+def mouth_opening(frame: np.ndarray) -> float:
+    """Inner-lip gap over the eye-corner distance (FaceMesh points 13/14 and 33/263); nan when
+    no face is found. Scale-free, so it reads the same on any frame size."""
+    try:
+        p = detect_landmarks(frame).points
+    except NoFaceError:
+        return float("nan")
+    gap = float(np.linalg.norm(p[13, :2] - p[14, :2]))
+    eyes = float(np.linalg.norm(p[33, :2] - p[263, :2]))
+    return gap / max(eyes, 1e-6)
+
+
+def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float]:
+    """The shift k (in samples) maximising corr(a[t], b[t + k]), and that correlation."""
+    best = (0, -2.0)
+    for k in range(-max_lag, max_lag + 1):
+        if k >= 0:
+            x, y = a[:len(a) - k], b[k:]
+        else:
+            x, y = a[-k:], b[:len(b) + k]
+        m = np.isfinite(x) & np.isfinite(y)
+        if m.sum() < 10 or np.std(x[m]) == 0 or np.std(y[m]) == 0:
+            continue
+        c = float(np.corrcoef(x[m], y[m])[0, 1])
+        if c > best[1]:
+            best = (k, c)
+    return best
