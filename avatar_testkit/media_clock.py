@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcp import RtcpSrPacket
+from aiortc.rtp import RtcpSrPacket
 
 AUDIO_RATE = 48_000
 VIDEO_RATE = 90_000

@@ -89,3 +89,17 @@ def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float]:
         if c > best[1]:
             best = (k, c)
     return best
+
+
+def locate(template: np.ndarray, signal: np.ndarray) -> tuple[int, float]:
+    """Where ``template`` best matches inside the longer ``signal``: (offset, correlation)."""
+    best = (0, -2.0)
+    n = len(template)
+    for k in range(0, len(signal) - n + 1):
+        y = signal[k:k + n]
+        if np.std(y) == 0:
+            continue
+        c = float(np.corrcoef(template, y)[0, 1])
+        if c > best[1]:
+            best = (k, c)
+    return best

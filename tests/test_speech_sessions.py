@@ -1,0 +1,225 @@
+"""Live speech end to end: the real server, a WebSocket client sending espeak-ng speech, and a
+real aiortc peer receiving the session's video and Opus audio.
+
+Timing is measured in media time: every received frame is placed on the sender's clock via
+RTCP sender reports (avatar_testkit.media_clock), as a browser does for lip sync, so a slow
+decode on this machine cannot change the result. Mouth opening is FaceMesh's inner-lip gap
+measured on the received frames (avatar_testkit.speech.mouth_opening).
+"""
+from __future__ import annotations
+
+import aiohttp
+import numpy as np
+import pytest
+
+from avatar_testkit.media_clock import AVReceiver
+from avatar_testkit.pyclient import SessionClient
+from avatar_testkit.speech import (ENVELOPE_HOP_S, best_lag, espeak, locate, mouth_opening,
+                                   resample,
+                                   rms_envelope, timeline_envelope)
+from streamer.sessions import registry_of
+
+OPTIONS = {"idle_motion": "false", "size": "256", "fps": "25"}
+SENTENCE = ("Hello, I am your avatar. Today we talk about the weather, "
+            "papa, mama, and a bowl of soup.")
+CHUNK_BYTES = 3200  # 100 ms at 16 kHz
+
+
+async def _speak(c: SessionClient, uid: str, pcm: np.ndarray, rate: int) -> None:
+    await c.send({"type": "speak", "id": uid, "format": "pcm_s16le", "sample_rate": rate,
+                  "channels": 1})
+    data = pcm.astype("<i2").tobytes()
+    for i in range(0, len(data), CHUNK_BYTES):  # all at once: faster than real time
+        await c.send(data[i:i + CHUNK_BYTES])
+    await c.send({"type": "speak_end", "id": uid})
+
+
+async def _session(http: aiohttp.ClientSession, server, image: bytes
+                   ) -> tuple[SessionClient, AVReceiver]:
+    c = await SessionClient.create(http, server.base_url, image, **OPTIONS)
+    await c.connect()
+    rx = AVReceiver()
+    await rx.negotiate(c)
+    await rx.wait_until(lambda: len(rx.tracks["video"].frames) >= 10
+                        and len(rx.tracks["audio"].frames) >= 10)
+    return c, rx
+
+
+def _analyse(rx: AVReceiver, t_from: float, t_to: float) -> dict:
+    """Audio envelope and mouth opening on one 10 ms media-time grid."""
+    at, chunks = rx.audio_timeline()
+    vt, frames = rx.video_frames()
+    grid = np.arange(t_from, t_to, ENVELOPE_HOP_S)
+    env = timeline_envelope(at, chunks, grid)
+    sel = [i for i, t in enumerate(vt) if t_from - 0.1 <= t <= t_to + 0.1]
+    opening = np.array([mouth_opening(frames[i]) for i in sel])
+    ok = np.isfinite(opening)
+    mouth = np.interp(grid, vt[sel][ok], opening[ok])
+    return {"grid": grid, "env": env, "mouth": mouth, "vt": vt[sel][ok], "open": opening[ok]}
+
+
+async def test_speech_plays_on_the_audio_track_and_the_lips_follow_in_sync(server, astronaut_jpeg):
+    pcm = espeak(SENTENCE, 16_000)
+    async with aiohttp.ClientSession() as http:
+        c, rx = await _session(http, server, astronaut_jpeg)
+        try:
+            await _speak(c, "u1", pcm, 16_000)
+            await c.wait_for("speech_started", timeout=30, id="u1")
+            ended = await c.wait_for("speech_ended", timeout=60 + len(pcm) / 16_000, id="u1")
+            assert not ended["interrupted"]
+            assert abs(ended["duration_ms"] - len(pcm) / 16) <= 20
+            await rx.wait_reports(2)  # every frame so far can be placed in media time
+        finally:
+            await rx.close()
+            await c.close()
+    at, chunks = rx.audio_timeline()
+    audio = np.concatenate(chunks)
+    # where the speech sits on the received timeline: the envelope of what was sent,
+    # cross-correlated with what came back
+    sent_env = rms_envelope(resample(pcm, 16_000, 48_000).astype(np.float32) / 32768, 48_000)
+    a = _analyse(rx, float(at[0]), float(at[-1]))
+    k, corr_audio = locate(sent_env, a["env"])
+    assert corr_audio > 0.9, f"the received audio does not carry the speech (r={corr_audio:.2f})"
+    t0 = a["grid"][k]
+    t1 = t0 + len(pcm) / 16_000
+    speech_rms = float(np.sqrt(np.mean(a["env"][k:k + len(sent_env)] ** 2)))
+    quiet = a["env"][(a["grid"] < t0 - 0.3)]
+    assert quiet.size and speech_rms > 20 * (float(np.sqrt(np.mean(quiet ** 2))) + 1e-5), \
+        "silence before the speech is not silent"
+    assert audio.std() > 0.01
+
+    w = _analyse(rx, t0 - 0.3, t1 + 0.3)
+    env_db = 20 * np.log10(np.maximum(w["env"], 1e-4))  # the ear (and the jaw) follow loudness in dB
+    max_lag = int(0.3 / ENVELOPE_HOP_S)
+    lag, corr = best_lag(env_db, w["mouth"], max_lag)
+    lag_ms = lag * ENVELOPE_HOP_S * 1000  # > 0: the mouth moves after the sound (audio ahead)
+    print(f"audio corr {corr_audio:.2f}; mouth~envelope r={corr:.2f} at {lag_ms:+.0f} ms "
+          f"(+: audio ahead); {len(w['open'])} frames measured")
+    assert w["open"].max() > 2 * max(np.median(w["open"][:5]), 0.02), "the mouth never opened"
+    assert corr >= 0.6, f"mouth opening follows the audio envelope with r={corr:.2f} only"
+    assert -125 <= lag_ms <= 45, f"audio-to-lips offset {lag_ms:+.0f} ms is outside BT.1359"
+
+
+async def test_interrupt_silences_audio_and_rests_the_mouth(server, astronaut_jpeg):
+    pcm = espeak(SENTENCE + " " + SENTENCE, 16_000)
+    async with aiohttp.ClientSession() as http:
+        c, rx = await _session(http, server, astronaut_jpeg)
+        try:
+            await _speak(c, "long", pcm, 16_000)
+            await c.wait_for("speech_started", timeout=30, id="long")
+            # let about 1.5 s of speech arrive at the receiver (its own media time)
+            n0 = len(rx.tracks["audio"].frames)
+            await rx.wait_until(lambda: len(rx.tracks["audio"].frames) >= n0 + 75, timeout=60)
+            await c.send({"type": "interrupt"})
+            ended = await c.wait_for("speech_ended", timeout=30, id="long")
+            assert ended["interrupted"] and ended["duration_ms"] < len(pcm) / 16 - 1000
+            n1 = len(rx.tracks["audio"].frames)
+            await rx.wait_until(lambda: len(rx.tracks["audio"].frames) >= n1 + 50, timeout=60)
+            await rx.wait_reports(2)
+        finally:
+            await rx.close()
+            await c.close()
+    at, _ = rx.audio_timeline()
+    a = _analyse(rx, float(at[0]), float(at[-1]))
+    env, grid = a["env"], a["grid"]
+    loud = env > 0.05 * env.max()
+    last = int(np.flatnonzero(loud)[-1])
+    t_cut = grid[last] + ENVELOPE_HOP_S
+    assert grid[-1] - t_cut > 0.8, "the capture must run on past the cut"
+    assert env[last + 1:].max() < 0.01 * env.max(), "audio is not silent after the interrupt"
+    rest = float(np.median(a["open"][a["vt"] < grid[np.flatnonzero(loud)[0]] - 0.1][-10:]))
+    talking = float(np.percentile(a["open"], 95))
+    threshold = rest + 0.25 * (talking - rest)
+    after = a["vt"] >= t_cut
+    assert after.any()
+    # the first frame from which the mouth stays at rest
+    open_after = np.flatnonzero(after & (a["open"] > threshold))
+    t_rest = t_cut if open_after.size == 0 else a["vt"][open_after[-1] + 1]
+    print(f"mouth rests {1000 * (t_rest - t_cut):.0f} ms after the audio stops (media time)")
+    assert t_rest - t_cut <= 0.150, \
+        f"the mouth rested {1000 * (t_rest - t_cut):.0f} ms after the sound stopped"
+
+
+async def test_bad_speech_input_gets_errors_and_the_session_goes_on(server, astronaut_jpeg):
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, **OPTIONS)
+        await c.connect()
+        n = len(c.events)
+        await c.send({"type": "speak", "id": "x", "format": "pcm_s16le", "sample_rate": 44100,
+                      "channels": 1})
+        assert (await c.wait_for("error", after=n))["code"] == "invalid_value"
+        n = len(c.events)
+        await c.send(b"\x00\x01" * 100)  # binary with no speak header
+        assert (await c.wait_for("error", after=n))["code"] == "no_utterance"
+        n = len(c.events)
+        await c.send({"type": "speak", "id": "odd", "format": "pcm_s16le", "sample_rate": 16000,
+                      "channels": 1})
+        await c.send(b"\x00" * 301)
+        err = await c.wait_for("error", after=n)
+        assert err["code"] == "invalid_audio" and err["id"] == "odd"
+        await c.send({"type": "speak_end", "id": "odd"})
+        await c.wait_for("speech_ended", id="odd", timeout=30)
+
+        # ten minutes of audio at once: the bound, not memory; one error for the utterance
+        n = len(c.events)
+        await c.send({"type": "speak", "id": "big", "format": "pcm_s16le", "sample_rate": 16000,
+                      "channels": 1})
+        chunk = (np.sin(np.arange(16000 * 20) / 5) * 8000).astype("<i2").tobytes()  # 20 s
+        for _ in range(30):
+            await c.send(chunk)
+        await c.send({"type": "speak_end", "id": "big"})
+        await c.send({"type": "ping", "t": 1, "id": "p"})
+        await c.wait_for("pong", id="p", timeout=30)
+        errors = [e for e in c.events[n:] if e["type"] == "error"]
+        assert [e["code"] for e in errors] == ["speech_buffer_full"]
+        s = registry_of(server.state).get(c.session_id)
+        assert s.speech.queued_seconds() <= s.speech.max_queued_s
+        await c.send({"type": "interrupt"})
+        ended = await c.wait_for("speech_ended", id="big", timeout=30)
+        assert ended["interrupted"]
+
+        # a garbage file over REST: 400 and an error event; a real one plays
+        n = len(c.events)
+        url = f"{server.base_url}/sessions/{c.session_id}/speech"
+        form = aiohttp.FormData()
+        form.add_field("audio", b"not audio at all" * 50, filename="x.mp3")
+        async with http.post(url, data=form) as r:
+            body = await r.json()
+            assert r.status == 400 and body["error"]["code"] == "invalid_audio"
+        assert (await c.wait_for("error", after=n))["request_type"] == "speech"
+        wav = _wav(espeak("Thank you.", 24_000), 24_000)
+        form = aiohttp.FormData()
+        form.add_field("audio", wav, filename="thanks.wav", content_type="audio/wav")
+        form.add_field("id", "thanks")
+        async with http.post(url, data=form) as r:
+            body = await r.json()
+            assert r.status == 202, body
+            assert body["id"] == "thanks" and body["duration_ms"] > 300
+        await c.wait_for("speech_started", id="thanks", timeout=30)
+        ended = await c.wait_for("speech_ended", id="thanks", timeout=30)
+        assert not ended["interrupted"] and abs(ended["duration_ms"] - body["duration_ms"]) <= 20
+        # the session goes on
+        await c.send({"type": "set_emotion", "emotion": "happy", "id": "h"})
+        assert (await c.wait_for("state", id="h"))["target"]["emotions"]["happy"] == 1.0
+        assert c.close_code is None
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
+            assert r.status == 200
+
+
+def _wav(pcm: np.ndarray, rate: int) -> bytes:
+    import io
+    import wave
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_numpy():
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yield
