@@ -8,6 +8,8 @@ measured on the received frames (avatar_testkit.speech.mouth_opening).
 """
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import numpy as np
 import pytest
@@ -205,6 +207,42 @@ async def test_bad_speech_input_gets_errors_and_the_session_goes_on(server, astr
         await c.close()
         async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
             assert r.status == 200
+
+
+async def test_websocket_frames_carry_presentation_times_on_the_speech_clock(server,
+                                                                          astronaut_jpeg):
+    """A client without WebRTC plays its own audio: frame timestamps and speech_started.pts_ms
+    share one clock, and the frames whose time falls inside the speech show an open mouth."""
+    import io
+    import struct
+
+    from PIL import Image
+    pcm = espeak("Papa, open a bottle of apple juice.", 24_000)
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, **OPTIONS)
+        await c.connect()
+        await c.send({"type": "subscribe_frames", "format": "jpeg", "quality": 90,
+                      "timestamps": True})
+        await c.binary.get()
+        await _speak(c, "ws", pcm, 24_000)
+        start = await c.wait_for("speech_started", id="ws", timeout=30)
+        end = await c.wait_for("speech_ended", id="ws", timeout=60)
+        await asyncio.sleep(0.5)  # a few silent frames after it
+        frames = []
+        while not c.binary.empty():
+            _, data = c.binary.get_nowait()
+            (pts,) = struct.unpack("<d", data[:8])
+            frames.append((pts, np.asarray(Image.open(io.BytesIO(data[8:])).convert("RGB"))))
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
+            assert r.status == 200
+    assert abs(end["pts_ms"] - start["pts_ms"] - len(pcm) / 24) <= 20
+    pts = np.array([p for p, _ in frames])
+    assert np.all(np.diff(pts) > 0), "frame timestamps must increase"
+    inside = [mouth_opening(f) for p, f in frames if start["pts_ms"] + 100 < p < end["pts_ms"] - 100]
+    outside = [mouth_opening(f) for p, f in frames if p > end["pts_ms"] + 150]
+    assert len(inside) >= 10 and outside
+    assert np.nanmax(inside) > 2 * np.nanmedian(outside) + 0.02, (inside, outside)
 
 
 def _wav(pcm: np.ndarray, rate: int) -> bytes:

@@ -36,6 +36,10 @@ def _player(**kw) -> tuple[SpeechPlayer, Clock, list[dict]]:
     return SpeechPlayer(on_event=got.append, clock=clock, **kw), clock, got
 
 
+def _plain(events: list[dict]) -> list[dict]:
+    return [{k: v for k, v in e.items() if k != "pts_ms"} for e in events]
+
+
 def _run(p: SpeechPlayer, clock: Clock, seconds: float, step: float = 0.02) -> None:
     end = clock.t + seconds
     while clock.t < end:
@@ -50,9 +54,13 @@ def test_events_follow_the_timeline_and_durations_are_exact():
     p.end(u)
     assert got == []  # committed a lead ahead of now: nothing plays yet
     _run(p, clock, 0.3)
-    assert got == [{"type": "speech_started", "id": "a"}]
+    assert _plain(got) == [{"type": "speech_started", "id": "a"}]
     _run(p, clock, 0.5)
-    assert got[-1] == {"type": "speech_ended", "id": "a", "duration_ms": 500, "interrupted": False}
+    assert _plain(got)[-1] == {"type": "speech_ended", "id": "a", "duration_ms": 500,
+                               "interrupted": False}
+    # pts_ms: the media clock of frames; the utterance spans exactly its audio there
+    assert got[-1]["pts_ms"] - got[0]["pts_ms"] == 500
+    assert got[0]["pts_ms"] == u.start_pos / 48
 
 
 def test_dry_buffer_rests_the_mouth_and_resumes_without_drift():
@@ -119,12 +127,13 @@ def test_interrupt_cuts_at_now_and_reports_every_utterance():
     p.feed(b, _tone(1.0))
     p.end(b)
     _run(p, clock, 0.7)
-    assert got == [{"type": "speech_started", "id": "a"}]
+    assert _plain(got) == [{"type": "speech_started", "id": "a"}]
     now_pos = p.position(clock.t)
     assert p.interrupt() == 2
     assert [e["type"] for e in got[1:]] == ["speech_ended", "speech_ended"]
     assert got[1]["id"] == "a" and got[1]["interrupted"] and 400 <= got[1]["duration_ms"] <= 700
-    assert got[2] == {"type": "speech_ended", "id": "b", "duration_ms": 0, "interrupted": True}
+    assert _plain(got)[2] == {"type": "speech_ended", "id": "b", "duration_ms": 0,
+                              "interrupted": True}
     assert p.commit_pos <= now_pos + HOP  # nothing left to play after now
     assert not p.read(now_pos + HOP, 2 * HOP).any()
     assert p.pose_at(clock.t + 0.02) is None

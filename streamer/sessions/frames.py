@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,11 @@ async def encode_frame_async(frame: np.ndarray, fmt: str, quality: int) -> bytes
     return await loop.run_in_executor(_POOL, encode_image, frame, fmt, quality)
 
 
+# subscribe_frames {"timestamps": true}: each binary frame starts with its presentation time,
+# a little-endian float64 of milliseconds on the session's media clock, then the image.
+PTS_HEADER = struct.Struct("<d")
+
+
 @dataclass
 class FrameSubscription:
     """One socket's subscribe_frames settings; at most one encode in flight (newest wins)."""
@@ -32,6 +38,7 @@ class FrameSubscription:
     fps: float
     last_sent: float = -1e9
     busy: bool = False
+    timestamps: bool = False  # prefix frames with PTS_HEADER (docs/protocol.md, Speech)
 
     def due(self, now: float) -> bool:
         # 10% slack so a 25 fps subscription on a 25 fps session never skips every other frame.

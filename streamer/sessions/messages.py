@@ -71,6 +71,7 @@ class SubscribeFrames:
     quality: int
     fps: float | None  # None: the session fps
     id: Any = None
+    timestamps: bool = False  # prefix each frame with its presentation time (speech sync)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,11 @@ def _subscribe(obj: dict, fps: int, msg_id: Any) -> SubscribeFrames:
         raise MessageError("invalid_value", "subscribe_frames: 'quality' must be an integer",
                            "subscribe_frames", msg_id)
     sub_fps = _number(obj, "fps", 1, fps, float(fps), "subscribe_frames", msg_id)
-    return SubscribeFrames(fmt, int(quality), sub_fps, msg_id)
+    stamps = obj.get("timestamps", False)
+    if not isinstance(stamps, bool):
+        raise MessageError("invalid_value", "subscribe_frames: 'timestamps' must be true or false",
+                           "subscribe_frames", msg_id)
+    return SubscribeFrames(fmt, int(quality), sub_fps, msg_id, stamps)
 
 
 def _unsubscribe(obj: dict, fps: int, msg_id: Any) -> UnsubscribeFrames:

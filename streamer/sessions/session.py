@@ -80,6 +80,12 @@ class Session:
     def __post_init__(self) -> None:
         self.speech = SpeechPlayer(on_event=self._broadcast)
 
+    def frame_pts_ms(self) -> float:
+        """The newest frame's presentation time on the speech timeline (ms), the clock of
+        speech_started.pts_ms: a WebSocket client shows the frame when its own playback of
+        the session's audio reaches this time."""
+        return round((self.lipsync.last_pts - self.speech.t0) * 1000.0, 1)
+
     def _broadcast(self, event: dict) -> None:
         for s in list(self.sockets):
             s.send_event(event)

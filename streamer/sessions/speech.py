@@ -148,6 +148,11 @@ class SpeechPlayer:
         return int((now - self.t0) * RATE)
 
     @staticmethod
+    def ms(pos: int) -> float:
+        """A timeline position in milliseconds (the pts_ms clock of events and frames)."""
+        return round(pos * 1000.0 / RATE, 1)
+
+    @staticmethod
     def _hop_ceil(pos: int) -> int:
         return -(-pos // HOP) * HOP
 
@@ -243,12 +248,12 @@ class SpeechPlayer:
             if not u.started_sent and u.start_pos is not None and u.start_pos <= pn \
                     and u.committed_hops > 0:
                 u.started_sent = True
-                self.on_event(speech_events.started(u.id))
+                self.on_event(speech_events.started(u.id, self.ms(u.start_pos)))
             if u.end_pos is None or u.end_pos > pn:
                 break
             self.utterances.popleft()
             self.on_event(speech_events.ended(u.id, u.committed_hops * HOP * 1000 // RATE,
-                                              False))
+                                              False, self.ms(u.end_pos)))
 
     def interrupt(self, now: float | None = None) -> int:
         """Drop everything queued and cut the timeline at now. Returns how many utterances
@@ -278,8 +283,9 @@ class SpeechPlayer:
             cut_n += 1
             if u.committed_hops > 0 and not u.started_sent:
                 u.started_sent = True  # it played a little: report the start it had
-                self.on_event(speech_events.started(u.id))
-            self.on_event(speech_events.ended(u.id, u.committed_hops * HOP * 1000 // RATE, True))
+                self.on_event(speech_events.started(u.id, self.ms(u.start_pos or cut)))
+            self.on_event(speech_events.ended(u.id, u.committed_hops * HOP * 1000 // RATE, True,
+                                              self.ms(cut)))
         return cut_n
 
     # --- readers ---

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 
 from streamer.errors import ApiError
 from streamer.sessions import events
-from streamer.sessions.frames import FrameSubscription, encode_frame_async
+from streamer.sessions.frames import PTS_HEADER, FrameSubscription, encode_frame_async
 from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, Message, MessageError, Offer,
                                         Ping, SetIdle, SetTarget, SubscribeFrames,
                                         UnsubscribeFrames, parse_message)
@@ -81,9 +81,10 @@ class SocketConn:
             return
         sub.busy = True
         sub.last_sent = now
-        asyncio.get_running_loop().create_task(self._encode(sub, frame))
+        pts = self.session.frame_pts_ms()
+        asyncio.get_running_loop().create_task(self._encode(sub, frame, pts))
 
-    async def _encode(self, sub: FrameSubscription, frame: np.ndarray) -> None:
+    async def _encode(self, sub: FrameSubscription, frame: np.ndarray, pts: float = 0.0) -> None:
         try:
             data = await encode_frame_async(frame, sub.format, sub.quality)
         except Exception as exc:  # noqa: BLE001
@@ -91,6 +92,8 @@ class SocketConn:
             return
         finally:
             sub.busy = False
+        if sub.timestamps:
+            data = PTS_HEADER.pack(pts) + data
         if self.subscription is sub and self._close_code is None:
             self._frame = data  # newest wins: an unsent older frame is dropped
             self._wake.set()
@@ -165,7 +168,8 @@ class SocketConn:
         elif isinstance(msg, Ping):
             self._reply(events.pong(msg.t), msg.id)
         elif isinstance(msg, SubscribeFrames):
-            self.subscription = FrameSubscription(msg.format, msg.quality, msg.fps or s.fps)
+            self.subscription = FrameSubscription(msg.format, msg.quality, msg.fps or s.fps,
+                                                  timestamps=msg.timestamps)
         elif isinstance(msg, UnsubscribeFrames):
             self.subscription = None
             self._frame = None
