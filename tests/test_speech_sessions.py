@@ -152,7 +152,7 @@ async def test_bad_speech_input_gets_errors_and_the_session_goes_on(server, astr
         assert (await c.wait_for("error", after=n))["code"] == "invalid_value"
         n = len(c.events)
         await c.send(b"\x00\x01" * 100)  # binary with no speak header
-        assert (await c.wait_for("error", after=n))["code"] == "no_utterance"
+        assert (await c.wait_for("error", after=n))["code"] == "binary_not_supported"
         n = len(c.events)
         await c.send({"type": "speak", "id": "odd", "format": "pcm_s16le", "sample_rate": 16000,
                       "channels": 1})

@@ -389,7 +389,8 @@ def _paths(config: ServerConfig) -> Schema:
                                        "the speech queue holds (audio_too_long)"),
                          "415": _error("the body is not multipart/form-data"),
                          "429": _error("the session's speech queue is full "
-                                       "(speech_buffer_full, speech_queue_full)"),
+                                       "(speech_buffer_full, speech_queue_full)",
+                                       retry_after=True),
                          **_server_error()}}},
         "/samples": {"get": {
             "operationId": "listSamples", "tags": ["demo"],

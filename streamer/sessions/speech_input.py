@@ -39,7 +39,8 @@ class SocketSpeech:
         """One chunk of PCM for the open utterance. Raises MessageError."""
         u = self.open
         if u is None:
-            raise MessageError("no_utterance", "binary audio needs a 'speak' message first",
+            raise MessageError("binary_not_supported", "binary messages carry speech audio: "
+                               "send a 'speak' message first",
                                "audio", None)
         if u.interrupted:
             return

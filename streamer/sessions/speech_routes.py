@@ -66,6 +66,8 @@ async def post_speech(request: web.Request) -> web.Response:
     form = await read_form(request, upload_limit(request, state), ("audio",))
     data = form.require_file("audio")
     utterance_id = form.text("id") or "speech-" + secrets.token_urlsafe(6)
+    if len(utterance_id) > 200:
+        raise ApiError(400, "invalid_field", "id must be at most 200 characters")
     player = s.speech
     try:
         pcm = await asyncio.get_running_loop().run_in_executor(
@@ -77,14 +79,23 @@ async def post_speech(request: web.Request) -> web.Response:
         raise ApiError(413 if code == "audio_too_long" else 400, code, message) from None
     if s.closed:
         raise ApiError(404, "not_found", "no such session")
+    u = None
     try:
+        if player.queued_seconds() + pcm.size / RATE > player.max_queued_s:
+            raise SpeechError("speech_buffer_full", f"the session already has "
+                              f"{player.queued_seconds():.1f} s of speech queued; with this file "
+                              f"it would pass {player.max_queued_s:g} s")
         u = player.begin(utterance_id, RATE)
         for i in range(0, pcm.size, FEED_CHUNK):
             player.feed(u, pcm[i:i + FEED_CHUNK])
             await asyncio.sleep(0)
-        player.end(u)
     except SpeechError as exc:
-        raise ApiError(429, exc.code, exc.message) from None
+        # what is queued must play first: retry after about as long as that takes
+        retry = str(max(1, round(player.queued_seconds())))
+        raise ApiError(429, exc.code, exc.message, {"Retry-After": retry}) from None
+    finally:
+        if u is not None:
+            player.end(u)  # never leave an open utterance blocking the queue
     s.touch()
     return web.json_response(speech_events.accepted(
         utterance_id, pcm.size * 1000 // RATE, int(player.queued_seconds() * 1000)), status=202)
