@@ -345,7 +345,7 @@ def _paths(config: ServerConfig) -> Schema:
                          "201": {**_json(_ref("SessionCreated"), "the session; open ws_url next"),
                                  "links": _links("session_id", "$response.body#/session_id",
                                                  ("getSession", "deleteSession",
-                                                  "sessionSocket"))},
+                                                  "sessionSocket", "sessionSpeech"))},
                          **_upload_errors(),
                          "429": _error("the server runs its maximum number of sessions "
                                        "(too_many_sessions)", retry_after=True)}},
