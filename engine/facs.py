@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from .motion import EMOTIONS, Motion
+from .speech.action_units import speech_action_units
 
 # Action units used anywhere in the product, with their FACS names.
 ACTION_UNITS: dict[int, str] = {
@@ -178,6 +179,8 @@ def activation(motion: Motion) -> FaceActivation:
         aus[2] = aus.get(2, 0.0) + c.brows
     elif c.brows < 0:
         aus[4] = aus.get(4, 0.0) - c.brows
+    if motion.mouth is not None:
+        aus = speech_action_units(aus, motion.mouth)
     aus = {k: _clip(v, 0.0, 1.5) for k, v in aus.items() if v > 1e-6}
 
     # Eye closure: AU43 and squints close, AU5 widens; controls and blinks on top.

@@ -21,6 +21,7 @@ from streamer.http.middleware import errors_and_metrics
 from streamer.http.openapi import setup_openapi
 from streamer.http.outputs import OutputStore
 from streamer.http.rest import setup_rest
+from streamer.http.video import setup_video
 from streamer.http.web_routes import setup_web
 from streamer.routes import check_routes
 from streamer.runtime.engine_worker import EngineWorker
@@ -56,6 +57,7 @@ def create_app(config: ServerConfig, engine: Engine) -> web.Application:
                           client_max_size=config.max_upload_bytes + _BODY_SLACK_BYTES)
     app[STATE_KEY] = state
     setup_rest(app)
+    setup_video(app)
     setup_sessions(app, state)
     setup_web(app, state)
     setup_openapi(app, state)

@@ -29,6 +29,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", open=True),
     Route("POST", "/render", metered=True),
     Route("POST", "/render/batch", metered=True),
+    Route("POST", "/render/video", metered=True),
     Route("GET", "/output/{filename}"),
     Route("DELETE", "/output/{filename}"),
     Route("GET", METRICS_PATH),

@@ -54,6 +54,8 @@ SLIDER_RANGES: dict[str, tuple[float, float]] = {
 SMILE_PER_AU12 = 0.8
 SMILE_PER_AU15 = -0.3
 LIP_ONE_PER_AU23 = 8.0  # lip tightener -> pursing
+LIP_ONE_PER_AU18 = 6.0  # lip pucker (speech's round viseme) -> pursing
+LIP_ZERO_PER_AU18 = 0.05  # ... and pouting
 LIP_TWO_PER_AU20 = 6.0  # lip stretcher -> grin
 LIP_TWO_PER_AU10 = 4.0  # upper lip raiser -> grin (upper teeth)
 LIP_THREE_PER_AU16 = 20.0  # lower lip depressor -> lip open
@@ -112,6 +114,7 @@ AU_SLIDERS: dict[int, tuple[tuple[str, float], ...]] = {
     15: (("smile", -0.375),),  # lip corner depressor: the editor's -0.3 floor at AU15 = 0.8
     16: (("lip_three", 20.0),),  # lower lip depressor -> lip open
     17: (("lip_three", -20.0),),  # chin raiser pushes the lower lip up
+    18: (("lip_zero", 0.05), ("lip_one", 6.0)),  # lip pucker (speech's round): pout + purse
     20: (("lip_two", 6.0),),  # lip stretcher -> grin
     23: (("lip_one", 8.0),),  # lip tightener -> pursing
     24: (("lip_one", 6.0),),  # lip pressor -> pursing
@@ -201,7 +204,8 @@ def edit_from_activation(act: FaceActivation, source_eye_ratio: float,
         eyebrow=_clip("eyebrow", EYEBROW_PER_UNIT * brows),
         eyeball_x=_clip("eyeball_x", EYEBALL_X_FULL * act.gaze_x),
         eyeball_y=_clip("eyeball_y", -EYEBALL_Y_FULL * act.gaze_y),  # slider + looks up
-        lip_one=_clip("lip_one", LIP_ONE_PER_AU23 * au(23)),
+        lip_zero=_clip("lip_zero", LIP_ZERO_PER_AU18 * au(18)),
+        lip_one=_clip("lip_one", LIP_ONE_PER_AU23 * au(23) + LIP_ONE_PER_AU18 * au(18)),
         lip_two=_clip("lip_two", LIP_TWO_PER_AU20 * au(20) + LIP_TWO_PER_AU10 * au(10)),
         lip_three=_clip("lip_three", LIP_THREE_PER_AU16 * au(16)),
         d_pitch=act.pitch, d_yaw=act.yaw, d_roll=act.roll,
@@ -229,7 +233,7 @@ def absolute_edit_from_activation(act: FaceActivation) -> KeypointEdit:
     lip_target = LIP_RATIO_CLOSED + mouth * (LIP_RATIO_OPEN - LIP_RATIO_CLOSED)
 
     clipped = {name: _clip(name, sliders.get(name, 0.0))
-              for name in ("smile", "brow_raise", "brow_lower", "lip_one", "lip_two", "lip_three")}
+              for name in ("smile", "brow_raise", "brow_lower", "lip_zero", "lip_one", "lip_two", "lip_three")}
     return KeypointEdit(
         **clipped,
         wink=_clip("wink", WINK_FULL * max(0.0, act.eye_close_right - act.eye_close_left)),

@@ -58,6 +58,10 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "15": (Handle(R.MOUTH_CORNERS, 0.01, 0.13, 0.12), Handle(R.LOWER_LIP_SIDE, 0.0, 0.045, 0.12)),
     # The chin boss pushes up and the lower lip with it (the pout of sadness and doubt).
     "17": (Handle(R.CHIN, 0.0, -0.05, 0.22), Handle(R.LOWER_LIP_MID, 0.0, -0.035, 0.10)),
+    # Lip pucker (speech's rounded visemes): corners drawn well in, both lips pushed out,
+    # which in the picture makes them fuller at mid-mouth.
+    "18": (Handle(R.MOUTH_CORNERS, -0.09, 0.0, 0.10), Handle(R.UPPER_LIP_MID, 0.0, -0.012, 0.06),
+           Handle(R.LOWER_LIP_MID, 0.0, 0.012, 0.06)),
     "20": (Handle(R.MOUTH_CORNERS, 0.085, 0.01, 0.13),),
     "23": (Handle(R.MOUTH_CORNERS, -0.035, 0.0, 0.10),),
     # Lips pressed together: each lip's outer edge moves towards the seam (thin lips), the

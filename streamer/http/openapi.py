@@ -17,6 +17,8 @@ from engine.motion import BASELINES, CONTROL_RANGES, EMOTIONS
 from streamer.app_state import AppState
 from streamer.config import ServerConfig
 from streamer.http.rest import DEFAULT_INTENSITY, MAX_BATCH, package_version
+from streamer.http.video import openapi_paths as video_openapi_paths
+from streamer.http.video import openapi_schemas as video_openapi_schemas
 from streamer.http.web_routes import ASSET_DIRS
 from streamer.imaging import ALIASES, FORMATS
 from streamer.routes import METERED, METRICS_PATH, OPEN_PATHS
@@ -458,6 +460,9 @@ def build_document(config: ServerConfig, server_url: str | None = None) -> Schem
         # Without keys configured no key is needed (an empty requirement).
         "security": [{"bearerAuth": []}] if config.access.api_keys else [{}, {"bearerAuth": []}],
     }
+    # POST /render/video documents itself (streamer/http/video.py).
+    doc["paths"].update(video_openapi_paths(_upload_errors()))
+    doc["components"]["schemas"].update(video_openapi_schemas())
     _add_access_responses(doc["paths"], config)
     if server_url:
         doc["servers"] = [{"url": server_url}]

@@ -18,10 +18,15 @@ from pathlib import Path
 from streamer.errors import ApiError
 from streamer.imaging import EXTENSION_TO_FORMAT, FORMATS
 
-_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(png|jpg|webp)$")
+_NAME_RE = re.compile(r"^[0-9a-f]{32}\.(png|jpg|webp|mp4|webm)$")
+# Clips from POST /render/video (streamer/video): extension -> MIME type.
+VIDEO_MIME = {"mp4": "video/mp4", "webm": "video/webm"}
 
 
 def mime_of(filename: str) -> str:
+    ext = filename.rsplit(".", 1)[1]
+    if ext in VIDEO_MIME:
+        return VIDEO_MIME[ext]
     return FORMATS[EXTENSION_TO_FORMAT[filename.rsplit(".", 1)[1]]].mime
 
 
@@ -45,7 +50,8 @@ class OutputStore:
 
     def write(self, data: bytes, fmt: str) -> tuple[str, Path]:
         """Store bytes under a fresh unguessable name. Blocking file I/O: off the loop."""
-        name = f"{secrets.token_hex(16)}.{FORMATS[fmt].extension}"
+        ext = fmt if fmt in VIDEO_MIME else FORMATS[fmt].extension
+        name = f"{secrets.token_hex(16)}.{ext}"
         path = self.directory / name
         tmp = path.with_suffix(".part")
         try:
