@@ -3,8 +3,7 @@ sender's clock, the way a browser does lip sync: through RTCP sender reports.
 
 A sender report pairs one RTP timestamp with the sender's NTP wall time. aiortc's receiver
 hands frames out with ``pts = rtp_timestamp - first_rtp_timestamp``; adding that origin back
-and mapping through the nearest sender report gives each frame's media time on the sender's
-clock. Measuring lip sync or interrupt latency in media time makes the result independent of
+and mapping through the sender reports gives each frame's media time on the sender's clock. Measuring lip sync or interrupt latency in media time makes the result independent of
 how late this (loaded) machine got round to decoding: wall-clock arrival times are not used.
 
     rx = AVReceiver()
@@ -63,12 +62,18 @@ class _Track:
         return int(mapper._origin)
 
     def media_time(self, pts: int) -> float:
-        """Sender NTP seconds of a frame with this (receiver) pts."""
+        """Sender NTP seconds of a frame with this (receiver) pts.
+
+        Each report pairs an RTP timestamp with the wall time its packet *left* the sender,
+        and a loaded sender sends some packets late, never early. So the mapping takes the
+        smallest wall-minus-media offset over all reports (the least delayed packet) and
+        applies it to every frame: one straight line at the RTP clock rate, not a jumpy one."""
         if not self.reports:
             raise RuntimeError(f"no sender report on the {self.kind} track yet")
+        base = self.reports[0][0]
+        offset = min(ntp - _signed32(rtp - base) / self.clock for rtp, ntp in self.reports)
         raw = (self.origin() + int(pts)) & 0xFFFFFFFF
-        rtp, ntp = min(self.reports, key=lambda r: abs(_signed32(raw - r[0])))
-        return ntp + _signed32(raw - rtp) / self.clock
+        return offset + _signed32(raw - base) / self.clock
 
 
 class AVReceiver:
@@ -144,6 +149,16 @@ class AVReceiver:
         tr = self.tracks["audio"]
         return (np.array([tr.media_time(p) for p, _ in tr.frames]),
                 [d for _, d in tr.frames])  # type: ignore[return-value]
+
+    def audio_placed(self) -> tuple[np.ndarray, int]:
+        """The received audio laid out by RTP timestamp (exact sample positions, immune to how
+        late anything was sent or decoded), and the pts of its first sample."""
+        tr = self.tracks["audio"]
+        p0 = tr.frames[0][0]
+        out = np.zeros(tr.frames[-1][0] - p0 + len(tr.frames[-1][1]), np.float32)
+        for p, d in tr.frames:
+            out[p - p0:p - p0 + len(d)] = d
+        return out, p0
 
     def video_frames(self) -> tuple[np.ndarray, list[np.ndarray]]:
         tr = self.tracks["video"]

@@ -62,16 +62,27 @@ def timeline_envelope(times: np.ndarray, chunks: list[np.ndarray], grid: np.ndar
     return np.sqrt(acc / np.maximum(cnt, 1))
 
 
-def mouth_opening(frame: np.ndarray) -> float:
-    """Inner-lip gap over the eye-corner distance (FaceMesh points 13/14 and 33/263); nan when
-    no face is found. Scale-free, so it reads the same on any frame size."""
+# FaceMesh's inner lip contour, in order round the mouth opening.
+INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178,
+              88, 95)
+
+
+def mouth_opening(frame: np.ndarray, measure: str = "area") -> float:
+    """How open the mouth is, scale-free; nan when no face is found.
+
+    "area": the area inside the inner lip contour over the squared eye-corner distance (it
+    counts a rounded "o" as open as well as a dropped jaw); "gap": the inner-lip gap at the
+    centre (points 13/14) over the eye-corner distance (33/263)."""
     try:
         p = detect_landmarks(frame).points
     except NoFaceError:
         return float("nan")
-    gap = float(np.linalg.norm(p[13, :2] - p[14, :2]))
-    eyes = float(np.linalg.norm(p[33, :2] - p[263, :2]))
-    return gap / max(eyes, 1e-6)
+    eyes = max(float(np.linalg.norm(p[33, :2] - p[263, :2])), 1e-6)
+    if measure == "gap":
+        return float(np.linalg.norm(p[13, :2] - p[14, :2])) / eyes
+    xy = p[list(INNER_LIPS), :2].astype(np.float64)
+    area = 0.5 * abs(float(np.dot(xy[:, 0], np.roll(xy[:, 1], 1)) - np.dot(xy[:, 1], np.roll(xy[:, 0], 1))))
+    return area / eyes ** 2
 
 
 def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float]:
@@ -103,3 +114,20 @@ def locate(template: np.ndarray, signal: np.ndarray) -> tuple[int, float]:
         if c > best[1]:
             best = (k, c)
     return best
+
+
+def collapse_silence(env: np.ndarray, threshold: float, keep: int = 5) -> np.ndarray:
+    """The envelope with every silent run (below ``threshold``) cut to ``keep`` bins, so two
+    renditions of one utterance compare even when one has pauses inserted (a live stream
+    whose buffer ran dry rests and resumes later)."""
+    out: list[float] = []
+    run = 0
+    for v in env:
+        if v < threshold:
+            run += 1
+            if run > keep:
+                continue
+        else:
+            run = 0
+        out.append(float(v))
+    return np.array(out)

@@ -16,7 +16,8 @@ import pytest
 
 from avatar_testkit.media_clock import AVReceiver
 from avatar_testkit.pyclient import SessionClient
-from avatar_testkit.speech import (ENVELOPE_HOP_S, best_lag, espeak, locate, mouth_opening,
+from avatar_testkit.speech import (ENVELOPE_HOP_S, best_lag, collapse_silence, espeak, locate,
+                                   mouth_opening,
                                    resample,
                                    rms_envelope, timeline_envelope)
 from streamer.sessions import registry_of
@@ -66,38 +67,51 @@ async def test_speech_plays_on_the_audio_track_and_the_lips_follow_in_sync(serve
         c, rx = await _session(http, server, astronaut_jpeg)
         try:
             await _speak(c, "u1", pcm, 16_000)
-            await c.wait_for("speech_started", timeout=30, id="u1")
+            started = await c.wait_for("speech_started", timeout=30, id="u1")
             ended = await c.wait_for("speech_ended", timeout=60 + len(pcm) / 16_000, id="u1")
+            # a loaded machine may analyse slower than real time: the stream then rests and
+            # resumes (gaps), never drifts
+            gaps_ms = ended["pts_ms"] - started["pts_ms"] - ended["duration_ms"]
             assert not ended["interrupted"]
             assert abs(ended["duration_ms"] - len(pcm) / 16) <= 20
             await rx.wait_reports(2)  # every frame so far can be placed in media time
         finally:
             await rx.close()
             await c.close()
-    at, chunks = rx.audio_timeline()
-    audio = np.concatenate(chunks)
-    # where the speech sits on the received timeline: the envelope of what was sent,
-    # cross-correlated with what came back
+    # The audio track carries the speech: the received samples, laid out by RTP timestamp,
+    # match the envelope of what was sent (silences collapsed: gaps from a dry buffer are
+    # allowed, see above).
+    placed, p0 = rx.audio_placed()
     sent_env = rms_envelope(resample(pcm, 16_000, 48_000).astype(np.float32) / 32768, 48_000)
-    a = _analyse(rx, float(at[0]), float(at[-1]))
-    k, corr_audio = locate(sent_env, a["env"])
+    recv_env = rms_envelope(placed, 48_000)
+    floor = 0.01 * sent_env.max()
+    # (both ways: the collapse also copes with bins that sit right at the floor)
+    corr_audio = max(locate(sent_env, recv_env)[1],
+                     locate(collapse_silence(sent_env, floor), collapse_silence(recv_env, floor))[1])
     assert corr_audio > 0.9, f"the received audio does not carry the speech (r={corr_audio:.2f})"
-    t0 = a["grid"][k]
-    t1 = t0 + len(pcm) / 16_000
-    speech_rms = float(np.sqrt(np.mean(a["env"][k:k + len(sent_env)] ** 2)))
-    quiet = a["env"][(a["grid"] < t0 - 0.3)]
-    assert quiet.size and speech_rms > 20 * (float(np.sqrt(np.mean(quiet ** 2))) + 1e-5), \
-        "silence before the speech is not silent"
-    assert audio.std() > 0.01
+    audible = np.flatnonzero(recv_env >= floor)
+    first, last = int(audible[0]), int(audible[-1])
+    assert first >= 30, "the audio was not silent before the speech"
+    sent_audible = np.flatnonzero(sent_env >= floor)
+    sent_span_ms = (sent_audible[-1] - sent_audible[0]) * ENVELOPE_HOP_S * 1000
+    recv_span_ms = (last - first) * ENVELOPE_HOP_S * 1000
+    assert abs(recv_span_ms - sent_span_ms - gaps_ms) < 60, "the stream drifted"
+    # where the speech sits in media time (the sender's clock, via RTCP sender reports)
+    tr = rx.tracks["audio"]
+    t0 = tr.media_time(p0 + first * 480)
+    t1 = tr.media_time(p0 + (last + 1) * 480)
 
     w = _analyse(rx, t0 - 0.3, t1 + 0.3)
-    env_db = 20 * np.log10(np.maximum(w["env"], 1e-4))  # the ear (and the jaw) follow loudness in dB
+    # The amplitude envelope: RMS smoothed over 90 ms (a syllable-rate contour, not the
+    # pitch ripple; the jaw cannot follow faster either).
+    env = np.convolve(w["env"], np.ones(9) / 9, mode="same")
     max_lag = int(0.3 / ENVELOPE_HOP_S)
-    lag, corr = best_lag(env_db, w["mouth"], max_lag)
+    lag, corr = best_lag(env, w["mouth"], max_lag)
     lag_ms = lag * ENVELOPE_HOP_S * 1000  # > 0: the mouth moves after the sound (audio ahead)
     print(f"audio corr {corr_audio:.2f}; mouth~envelope r={corr:.2f} at {lag_ms:+.0f} ms "
-          f"(+: audio ahead); {len(w['open'])} frames measured")
-    assert w["open"].max() > 2 * max(np.median(w["open"][:5]), 0.02), "the mouth never opened"
+          f"(+: audio ahead); {len(w['open'])} frames measured; gaps {gaps_ms:.0f} ms")
+    rest = float(np.median(w["open"][w["vt"] < t0]))
+    assert np.percentile(w["open"], 90) > rest + 0.02, f"the mouth never opened (rest {rest:.3f})"
     assert corr >= 0.6, f"mouth opening follows the audio envelope with r={corr:.2f} only"
     assert -125 <= lag_ms <= 45, f"audio-to-lips offset {lag_ms:+.0f} ms is outside BT.1359"
 
@@ -121,19 +135,28 @@ async def test_interrupt_silences_audio_and_rests_the_mouth(server, astronaut_jp
         finally:
             await rx.close()
             await c.close()
-    at, _ = rx.audio_timeline()
-    a = _analyse(rx, float(at[0]), float(at[-1]))
-    env, grid = a["env"], a["grid"]
-    loud = env > 0.05 * env.max()
-    last = int(np.flatnonzero(loud)[-1])
-    t_cut = grid[last] + ENVELOPE_HOP_S
-    assert grid[-1] - t_cut > 0.8, "the capture must run on past the cut"
-    assert env[last + 1:].max() < 0.01 * env.max(), "audio is not silent after the interrupt"
-    rest = float(np.median(a["open"][a["vt"] < grid[np.flatnonzero(loud)[0]] - 0.1][-10:]))
-    talking = float(np.percentile(a["open"], 95))
+    # The sound stops at the cut: far less speech arrives than was sent, and after its last
+    # audible moment the capture runs on (over a second) in silence.
+    placed, p0 = rx.audio_placed()
+    sent = rms_envelope(resample(pcm, 16_000, 48_000).astype(np.float32) / 32768, 48_000)
+    recv = rms_envelope(placed, 48_000)
+    floor = 0.01 * sent.max()
+    audible = np.flatnonzero(recv >= floor)
+    assert audible.size > 50, "no speech arrived before the interrupt"
+    assert audible.size < np.count_nonzero(sent >= floor) - 100, "the speech was never cut"
+    last = int(audible[-1])
+    assert len(recv) - last > 100, "the capture must run on past the cut"
+    tr = rx.tracks["audio"]
+    t_cut = tr.media_time(p0 + (last + 1) * 480)  # the sound's last moment
+    k = int(audible[0])
+    t_speech = tr.media_time(p0 + k * 480)
+    a = _analyse(rx, t_speech - 1.0, t_cut + 0.8)
+    rest = float(np.median(a["open"][a["vt"] < t_speech - 0.1][-10:]))
+    talking = float(np.percentile(a["open"][(a["vt"] > t_speech) & (a["vt"] < t_cut)], 90))
+    assert talking > rest, "the mouth never moved before the interrupt"
     threshold = rest + 0.25 * (talking - rest)
     after = a["vt"] >= t_cut
-    assert after.any()
+    assert after.sum() >= 5
     # the first frame from which the mouth stays at rest
     open_after = np.flatnonzero(after & (a["open"] > threshold))
     t_rest = t_cut if open_after.size == 0 else a["vt"][open_after[-1] + 1]
@@ -149,6 +172,10 @@ async def test_bad_speech_input_gets_errors_and_the_session_goes_on(server, astr
         n = len(c.events)
         await c.send({"type": "speak", "id": "x", "format": "pcm_s16le", "sample_rate": 44100,
                       "channels": 1})
+        assert (await c.wait_for("error", after=n))["code"] == "invalid_value"
+        n = len(c.events)
+        await c.send({"type": "speak", "id": "t", "format": "pcm_s16le", "sample_rate": 16000,
+                      "channels": 1, "timings": [{"start_ms": 5, "end_ms": 1}]})
         assert (await c.wait_for("error", after=n))["code"] == "invalid_value"
         n = len(c.events)
         await c.send(b"\x00\x01" * 100)  # binary with no speak header

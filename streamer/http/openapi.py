@@ -212,6 +212,10 @@ def _components(config: ServerConfig) -> Schema:
                                              "m4a, flac, ..."},
                     "id": {"type": "string", "maxLength": 200,
                            "description": "the utterance id in speech_started/speech_ended"},
+                    "timings": {"type": "string",
+                                "description": "JSON list of {start_ms, end_ms, phoneme|viseme, "
+                                               "weight?}: the client's timings replace the "
+                                               "audio analysis (docs/protocol.md, Speech)"},
                 },
             },
             "SpeechAccepted": {

@@ -19,7 +19,7 @@ from streamer.sessions.speech_mouth import RATE
 
 FRAME_SAMPLES = 960  # 20 ms
 AUDIO_TIME_BASE = fractions.Fraction(1, RATE)
-MAX_BEHIND_S = 0.1  # later than this, skip to now
+MAX_BEHIND_S = 1.0  # later than this (a stalled loop), skip to now; less is caught up
 
 
 class SessionAudioTrack(MediaStreamTrack):

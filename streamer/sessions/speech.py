@@ -14,6 +14,7 @@ later, never compressed or stretched. ``interrupt`` cuts the timeline at "now".
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import logging
 import time
@@ -24,6 +25,7 @@ from typing import Callable
 import av
 import numpy as np
 
+from engine.speech.timings import Timing
 from engine.speech.visemes import VISEMES, MouthPose
 from streamer.sessions import speech_events
 from streamer.sessions.speech_mouth import HOP, RATE, MouthAnalyser, make_analyser
@@ -83,7 +85,9 @@ class _Fifo:
 class Utterance:
     id: object
     sample_rate: int
-    analyser: MouthAnalyser
+    timings: list[Timing] | None = None  # the client's, replacing the analysis
+    # Made in the worker thread on first use: building the phone recogniser takes 0.2-0.4 s.
+    analyser: MouthAnalyser | None = None
     serial: int = field(default_factory=lambda: next(_serials))
     resampler: av.AudioResampler | None = None
     audio: _Fifo = field(default_factory=_Fifo)  # 48 kHz, not yet committed
@@ -96,6 +100,11 @@ class Utterance:
     committed_hops: int = 0
     started_sent: bool = False
     interrupted: bool = False
+    # Input not yet resampled and analysed (the analysis runs in a worker thread, in order).
+    raw: deque = field(default_factory=deque)
+    raw_samples: int = 0
+    end_requested: bool = False
+    worker: asyncio.Task | None = None
 
     def ready_hops(self) -> int:
         hops = self.audio.size // HOP
@@ -121,6 +130,24 @@ def _resample(u: Utterance, pcm: np.ndarray | None) -> np.ndarray:
         frame.sample_rate = u.sample_rate
     out = [f.to_ndarray().reshape(-1) for f in u.resampler.resample(frame)]
     return np.concatenate(out).astype(np.int16, copy=False) if out else np.zeros(0, np.int16)
+
+
+def _process(u: Utterance, pcm: np.ndarray | None) -> tuple[np.ndarray, list, bool]:
+    """Worker thread: one input chunk (None: the end) -> 48 kHz audio, its new poses, and
+    whether this was the end."""
+    if u.analyser is None:
+        u.analyser = make_analyser(u.timings)
+    x = _resample(u, pcm)
+    poses = u.analyser.push(x.astype(np.float32) / 32768.0) if x.size else []
+    if pcm is None:
+        poses = poses + u.analyser.flush()
+    return x, poses, pcm is None
+
+
+# The analysis (phone recogniser, resampling) must never run on the event loop: it would
+# stall every session's audio and video. Two threads serve all sessions, one chunk at a time
+# per utterance, so each utterance's chunks stay in order.
+_POOL = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="speech-analysis")
 
 
 class SpeechPlayer:
@@ -158,46 +185,77 @@ class SpeechPlayer:
 
     # --- input ---
     def queued_seconds(self) -> float:
-        return sum(u.audio.size for u in self.utterances) / RATE
+        return sum(u.audio.size / RATE + u.raw_samples / u.sample_rate for u in self.utterances)
 
-    def begin(self, utterance_id: object, sample_rate: int) -> Utterance:
+    def begin(self, utterance_id: object, sample_rate: int,
+              timings: list[Timing] | None = None) -> Utterance:
+        """timings: the client's phoneme/viseme timings, which replace the analysis."""
         if sample_rate not in INPUT_RATES:
             raise SpeechError("invalid_value", "speak: 'sample_rate' must be one of "
                               + ", ".join(map(str, INPUT_RATES)))
         if sum(1 for u in self.utterances if not u.interrupted) >= MAX_UTTERANCES:
             raise SpeechError("speech_queue_full",
                               f"at most {MAX_UTTERANCES} utterances may be queued")
-        u = Utterance(utterance_id, sample_rate, make_analyser())
+        u = Utterance(utterance_id, sample_rate, timings)
         self.utterances.append(u)
         return u
 
     def feed(self, u: Utterance, pcm: np.ndarray) -> None:
         """int16 mono at u.sample_rate. Past the bound, raises once and drops the rest of u."""
-        if u.interrupted or u.ended or u.overflowed:
+        if u.interrupted or u.end_requested or u.overflowed:
             return
         if self.queued_seconds() + pcm.size / u.sample_rate > self.max_queued_s:
             u.overflowed = True
             raise SpeechError("speech_buffer_full",
                               f"more than {self.max_queued_s:g} s of speech queued; the rest of "
                               f"utterance {u.id!r} is dropped (send audio closer to real time)")
+        if pcm.size == 0:
+            return
         u.samples_in += pcm.size
-        self._append(u, _resample(u, pcm))
-        self.advance()
+        u.raw.append(pcm)
+        u.raw_samples += pcm.size
+        self._kick(u)
 
     def end(self, u: Utterance) -> None:
-        if u.ended:
+        if u.end_requested:
             return
-        if not u.interrupted:
-            self._append(u, _resample(u, None))
-            u.poses.extend(u.analyser.flush())
-        u.ended = True
-        self.advance()
+        u.end_requested = True
+        self._kick(u)
 
-    def _append(self, u: Utterance, x: np.ndarray) -> None:
-        if x.size:
-            u.audio.append(x)
-            u.poses.extend(u.analyser.push(x.astype(np.float32) / 32768.0))
+    def _kick(self, u: Utterance) -> None:
+        """Start the utterance's analysis worker (inline when there is no event loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            while not u.interrupted and (u.raw or (u.end_requested and not u.ended)):
+                self._take(u, *_process(u, self._next_raw(u)))
+            return
+        if u.worker is None or u.worker.done():
+            u.worker = loop.create_task(self._work(u))
+
+    def _next_raw(self, u: Utterance) -> np.ndarray | None:
+        if u.raw:
+            pcm = u.raw.popleft()
+            u.raw_samples -= pcm.size
+            return pcm
+        return None  # only the end is left
+
+    async def _work(self, u: Utterance) -> None:
+        loop = asyncio.get_running_loop()
+        while not u.interrupted and not self.closed and (u.raw or (u.end_requested and not u.ended)):
+            pcm = self._next_raw(u)
+            result = await loop.run_in_executor(_POOL, _process, u, pcm)
+            if u.interrupted or self.closed:
+                return
+            self._take(u, *result)
+
+    def _take(self, u: Utterance, audio: np.ndarray, poses: list, final: bool) -> None:
+        u.audio.append(audio)
+        u.poses.extend(poses)
+        if final:
+            u.ended = True  # the analyser is flushed: what is queued is all there is
         self._ensure_ticker()
+        self.advance()
 
     # --- the timeline ---
     def advance(self, now: float | None = None) -> None:
@@ -280,6 +338,8 @@ class SpeechPlayer:
             u.interrupted = True
             u.audio = _Fifo()
             u.poses.clear()
+            u.raw.clear()
+            u.raw_samples = 0
             cut_n += 1
             if u.committed_hops > 0 and not u.started_sent:
                 u.started_sent = True  # it played a little: report the start it had

@@ -22,7 +22,7 @@ class SocketSpeech:
         if isinstance(msg, Speak):
             self._end_open()
             try:
-                self.open = self.player.begin(msg.id, msg.sample_rate)
+                self.open = self.player.begin(msg.id, msg.sample_rate, msg.timings)
             except SpeechError as exc:
                 raise MessageError(exc.code, exc.message, "speak", msg.id) from None
         elif isinstance(msg, SpeakEnd):

@@ -4,7 +4,8 @@ A frame's motion is taken when the scheduler plans it, but the frame leaves (and
 places it, via RTCP sender reports) a render later. So the mouth is read ahead on the audio
 timeline by the measured plan-to-hand-over lag (a running average over recent frames) plus
 the encode. The bias errs towards the mouth being early: BT.1359 tolerates audio behind the
-picture (125 ms) far more than audio ahead of it (45 ms).
+picture (125 ms) far more than audio ahead of it (45 ms). (The viseme analyser already
+anticipates each shape a little, as lips do before the sound.)
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from streamer.sessions import speech_mouth
 from streamer.sessions.speech import SpeechPlayer
 
 ENCODE_S = 0.012  # RGB->I420 + VP8 at 512 px, measured in shared/notes/webrtc.md
-EARLY_BIAS_S = 0.02
+EARLY_BIAS_S = 0.01
 INITIAL_LAG_S = 0.05
 MAX_LAG_S = 0.3  # a stall is not a render lag: never look further ahead than this
 EWMA = 0.2

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.speech.timings import Timing, parse_timings
 from streamer.sessions.messages import MessageError
 from streamer.sessions.speech import INPUT_RATES
 
@@ -18,6 +19,7 @@ PCM_FORMAT = "pcm_s16le"
 class Speak:
     id: Any  # the utterance id (string or number), echoed in speech_started/ended
     sample_rate: int
+    timings: list[Timing] | None = None  # the client's phoneme/viseme timings
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,13 @@ def _speak(obj: dict, fps: int, msg_id: Any) -> Speak:
     channels = obj.get("channels", 1)
     if isinstance(channels, bool) or channels != 1:
         raise MessageError("invalid_value", "speak: 'channels' must be 1 (mono)", "speak", msg_id)
-    return Speak(msg_id, rate)
+    timings = None
+    if obj.get("timings") is not None:
+        try:
+            timings = parse_timings(obj["timings"])
+        except ValueError as exc:
+            raise MessageError("invalid_value", f"speak: {exc}", "speak", msg_id) from None
+    return Speak(msg_id, rate, timings)
 
 
 def _speak_end(obj: dict, fps: int, msg_id: Any) -> SpeakEnd:

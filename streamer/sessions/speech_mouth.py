@@ -6,18 +6,21 @@ MouthPose per completed 10 ms hop, in order. An analyser with look-ahead returns
 than hops until more audio (or ``flush``) arrives; the player waits for a hop's pose before
 it plays that hop, so look-ahead becomes latency, never misalignment.
 
-``EnvelopeAnalyser`` is the fallback the issue allows ("loudness alone"): it opens the mouth
-with the smoothed RMS level. The viseme analyser (engine/speech, branch h12video) replaces it
-through ``make_analyser``.
+``VisemeAdapter`` runs engine/speech's streaming VisemeAnalyser (phones + acoustics, 80 ms
+look-ahead) at 100 poses a second, one per hop. ``TimingsAnalyser`` turns a client's phoneme or
+viseme timings into the same per-hop poses (they replace the analysis). ``EnvelopeAnalyser``
+(loudness alone) is kept as the cheapest fallback and a reference in tests.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from engine.speech.analysis import VisemeAnalyser
+from engine.speech.timings import Timing, poses_from_timings
 from engine.speech.visemes import VISEMES, MouthPose
 
 RATE = 48_000
@@ -80,15 +83,67 @@ class EnvelopeAnalyser:
         return [self._pose(hop)]
 
 
-# One new analyser per utterance. Swap this for the viseme analyser when it lands.
-make_analyser: Callable[[], MouthAnalyser] = EnvelopeAnalyser
+HOPS_PER_S = RATE // HOP  # 100: the analyser's "fps" is one pose per hop
 
 
-# --- until the engines draw Motion.mouth themselves ---
-# The engines on this branch ignore Motion.mouth; the session folds the pose into the
-# mouth_open control so the face talks anyway. Set to False once the engines render visemes
-# (branch h12video), or the mouth opens twice.
-FOLD_MOUTH_INTO_CONTROLS = True
+@dataclass
+class VisemeAdapter:
+    """engine.speech.analysis.VisemeAnalyser behind MouthAnalyser: int16 in, one pose per hop
+    out once its look-ahead has arrived."""
+
+    analyser: VisemeAnalyser = field(
+        default_factory=lambda: VisemeAnalyser(RATE, float(HOPS_PER_S)))
+
+    def push(self, samples: np.ndarray) -> list[MouthPose]:
+        pcm = np.clip(np.asarray(samples, np.float32) * 32768.0, -32768, 32767).astype(np.int16)
+        self.analyser.feed(pcm)
+        return self.analyser.drain()
+
+    def flush(self) -> list[MouthPose]:
+        self.analyser.finish()
+        return self.analyser.drain()
+
+
+@dataclass
+class TimingsAnalyser:
+    """A client's timings (engine/speech/timings.py) instead of analysis: the pose of hop k is
+    the timings' pose at k * 10 ms; past the last timing the mouth rests."""
+
+    timings: list[Timing]
+    _poses: list[MouthPose] = field(default_factory=list)
+    _samples: int = 0
+    _emitted: int = 0
+
+    def __post_init__(self) -> None:
+        end = max((t.end_s for t in self.timings), default=0.0)
+        self._poses = poses_from_timings(self.timings, float(HOPS_PER_S), end + 0.2)
+
+    def _pose(self, k: int) -> MouthPose:
+        return self._poses[k] if k < len(self._poses) else MouthPose()
+
+    def push(self, samples: np.ndarray) -> list[MouthPose]:
+        self._samples += len(samples)
+        n = self._samples // HOP
+        out = [self._pose(k) for k in range(self._emitted, n)]
+        self._emitted = n
+        return out
+
+    def flush(self) -> list[MouthPose]:
+        n = -(-self._samples // HOP)
+        out = [self._pose(k) for k in range(self._emitted, n)]
+        self._emitted = n
+        return out
+
+
+def make_analyser(timings: list[Timing] | None = None) -> MouthAnalyser:
+    """One new analyser per utterance."""
+    return TimingsAnalyser(timings) if timings is not None else VisemeAdapter()
+
+
+# The engines draw Motion.mouth themselves (engine/speech/action_units.py, LivePortrait lip
+# targets). True would also open the jaw through the mouth_open control: the interim stand-in
+# used before the engines rendered visemes, kept for engines that ignore Motion.mouth.
+FOLD_MOUTH_INTO_CONTROLS = False
 _FOLD_GAIN = {"closed": 0.0, "open": 1.0, "round": 0.6, "spread": 0.45, "teeth_lip": 0.25}
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import secrets
 
 import av
 import numpy as np
 from aiohttp import web
 
+from engine.speech.timings import parse_timings
 from streamer.access.control import upload_limit
 from streamer.app_state import STATE_KEY
 from streamer.errors import ApiError
@@ -69,6 +71,12 @@ async def post_speech(request: web.Request) -> web.Response:
     if len(utterance_id) > 200:
         raise ApiError(400, "invalid_field", "id must be at most 200 characters")
     player = s.speech
+    timings = None
+    if form.text("timings"):
+        try:
+            timings = parse_timings(json.loads(form.text("timings") or ""))
+        except ValueError as exc:  # JSONDecodeError is a ValueError too
+            raise ApiError(400, "invalid_field", f"timings: {exc}"[:500]) from None
     try:
         pcm = await asyncio.get_running_loop().run_in_executor(
             None, decode_audio, data, player.max_queued_s)
@@ -85,7 +93,7 @@ async def post_speech(request: web.Request) -> web.Response:
             raise SpeechError("speech_buffer_full", f"the session already has "
                               f"{player.queued_seconds():.1f} s of speech queued; with this file "
                               f"it would pass {player.max_queued_s:g} s")
-        u = player.begin(utterance_id, RATE)
+        u = player.begin(utterance_id, RATE, timings)
         for i in range(0, pcm.size, FEED_CHUNK):
             player.feed(u, pcm[i:i + FEED_CHUNK])
             await asyncio.sleep(0)
