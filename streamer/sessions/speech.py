@@ -40,6 +40,9 @@ COMMIT_AHEAD_S = 0.35  # how far ahead of now audio is committed (covers the vid
 RESUME_LEAD_S = 0.12  # after silence, audio starts this far after now, so video sees it coming
 MIN_LEAD_S = 0.03  # a committed timeline closer to now than this counts as run dry
 TICK_S = 0.02
+# Analyse at most this far ahead of playback: audio sent all at once is then analysed at the
+# pace it plays, not in one burst that starves the renders of every session.
+ANALYSE_AHEAD_S = 1.5
 
 _serials = itertools.count(1)
 
@@ -243,11 +246,26 @@ class SpeechPlayer:
     async def _work(self, u: Utterance) -> None:
         loop = asyncio.get_running_loop()
         while not u.interrupted and not self.closed and (u.raw or (u.end_requested and not u.ended)):
+            while self._analysed_ahead_s(u) > ANALYSE_AHEAD_S and not u.interrupted \
+                    and not self.closed:
+                await asyncio.sleep(0.1)
+            if u.interrupted or self.closed:
+                return
             pcm = self._next_raw(u)
             result = await loop.run_in_executor(_POOL, _process, u, pcm)
             if u.interrupted or self.closed:
                 return
             self._take(u, *result)
+
+    def _analysed_ahead_s(self, u: Utterance) -> float:
+        """Analysed audio waiting to play up to and including u, plus u's committed future."""
+        waiting = 0
+        for v in self.utterances:
+            waiting += v.audio.size
+            if v is u:
+                break
+        ahead = max(0, self.commit_pos - self.position(self.clock()))
+        return (waiting + ahead) / RATE
 
     def _take(self, u: Utterance, audio: np.ndarray, poses: list, final: bool) -> None:
         u.audio.append(audio)
