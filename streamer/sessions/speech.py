@@ -43,6 +43,7 @@ TICK_S = 0.02
 # Analyse at most this far ahead of playback: audio sent all at once is then analysed at the
 # pace it plays, not in one burst that starves the renders of every session.
 ANALYSE_AHEAD_S = 1.5
+INPUT_STEP_S = 0.25  # big input chunks are analysed in pieces of this length
 
 _serials = itertools.count(1)
 
@@ -215,7 +216,9 @@ class SpeechPlayer:
         if pcm.size == 0:
             return
         u.samples_in += pcm.size
-        u.raw.append(pcm)
+        step = int(INPUT_STEP_S * u.sample_rate)  # small steps: analysis paces with playback
+        for i in range(0, pcm.size, step):
+            u.raw.append(pcm[i:i + step])
         u.raw_samples += pcm.size
         self._kick(u)
 

@@ -84,6 +84,7 @@ class EnvelopeAnalyser:
 
 
 HOPS_PER_S = RATE // HOP  # 100: the analyser's "fps" is one pose per hop
+FEED_STEP = 10 * HOP  # 100 ms per analyser feed
 
 
 @dataclass
@@ -96,8 +97,13 @@ class VisemeAdapter:
 
     def push(self, samples: np.ndarray) -> list[MouthPose]:
         pcm = np.clip(np.asarray(samples, np.float32) * 32768.0, -32768, 32767).astype(np.int16)
-        self.analyser.feed(pcm)
-        return self.analyser.drain()
+        out: list[MouthPose] = []
+        # Small steps: the analyser keeps only its last 64 smoothed hops (0.64 s), so one big
+        # feed returned the same pose for every frame older than that (a frozen mouth).
+        for i in range(0, len(pcm), FEED_STEP):
+            self.analyser.feed(pcm[i:i + FEED_STEP])
+            out.extend(self.analyser.drain())
+        return out
 
     def flush(self) -> list[MouthPose]:
         self.analyser.finish()
