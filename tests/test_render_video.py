@@ -2,8 +2,10 @@
 mouth measured by re-detecting landmarks on the decoded frames."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import time
 
 import aiohttp
 import av
@@ -53,6 +55,28 @@ def mouth_opening(frame: np.ndarray) -> float:
     return float(np.linalg.norm(p[14] - p[13])) / d
 
 
+def _envelope(x: np.ndarray, rate: int) -> np.ndarray:
+    """Mean absolute amplitude over 10 ms, one value per ms."""
+    x = np.abs(x.astype(np.float64))
+    win = rate // 100
+    e = np.convolve(x, np.ones(win) / win, "same")[:: rate // 1000]
+    return e - e.mean()
+
+
+def audio_lag_ms(clip: bytes, pcm: np.ndarray, rate: int) -> int:
+    """How far the clip's decoded sound lags the uploaded audio, in ms (positive: later)."""
+    with av.open(io.BytesIO(clip)) as box:
+        out = np.concatenate([f.to_ndarray().reshape(-1) for f in box.decode(audio=0)])
+        out_rate = box.streams.audio[0].codec_context.sample_rate
+    ref_16k = np.interp(np.arange(0, len(pcm), rate / 16000), np.arange(len(pcm)), pcm)
+    out_16k = np.interp(np.arange(0, len(out), out_rate / 16000), np.arange(len(out)), out)
+    a, b = _envelope(ref_16k, 16000), _envelope(out_16k, 16000)
+    n = min(len(a), len(b))
+    lags = list(range(-100, 101))
+    score = [float(np.dot(a[max(0, -lag):n - max(0, lag)], b[max(0, lag):n - max(0, -lag)])) for lag in lags]
+    return lags[int(np.argmax(score))]
+
+
 def speech_clip() -> tuple[np.ndarray, int, float, float]:
     """0.8 s silence, speech, 1.2 s silence at 22.05 kHz: (pcm, rate, speech start s, end s)."""
     speech, rate = espeak("hello mama, how are you today")
@@ -83,6 +107,8 @@ async def test_clip_with_speech_is_synced_and_the_mouth_follows(server, http, gr
     assert len(frames) == body["frames"]
     assert abs(video_s - duration) <= 1 / FPS
     assert abs(codecs["audio_s"] - duration) <= 1 / FPS + 0.03  # AAC pads to whole 21 ms frames
+    # The sound starts where the picture starts: envelope cross-correlation, 1 ms steps.
+    assert abs(audio_lag_ms(data, pcm, rate)) <= 10
     opening = np.array([mouth_opening(f) for f in frames])
     t = np.arange(len(frames)) / FPS
     during = opening[(t > s0 + 0.1) & (t < s1 - 0.1)]
@@ -160,3 +186,50 @@ async def test_limits_on_audio_length_and_size(server, http, grace_hopper_jpeg, 
     async with http.post(server.base_url + "/render/video",
                          data=video_form(grace_hopper_jpeg, duration_s="0.2")) as r:
         assert r.status == 200
+
+
+async def _batch_counts(http: aiohttp.ClientSession, base_url: str) -> dict[str, float]:
+    """Engine render calls so far, all and those of at most 8 frames (GET /metrics)."""
+    async with http.get(base_url + "/metrics") as r:
+        text = await r.text()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith('liveportrait_engine_batch_size_bucket{le="8.0"}'):
+            out["le8"] = float(line.split()[-1])
+        elif line.startswith("liveportrait_engine_batch_size_count"):
+            out["count"] = float(line.split()[-1])
+    return out
+
+
+async def test_a_long_render_does_not_starve_a_live_session(server, http, grace_hopper_jpeg):
+    from avatar_testkit.pyclient import SessionClient
+
+    c = await SessionClient.create(http, server.base_url, grace_hopper_jpeg, fps="10", size="256",
+                                   idle_motion="false")
+    try:
+        await c.connect()
+        await c.send({"type": "subscribe_frames", "format": "jpeg", "quality": 60})
+        await asyncio.wait_for(c.binary.get(), 10)  # the session is streaming
+        before = await _batch_counts(http, server.base_url)
+        t0 = time.monotonic()
+        async with http.post(server.base_url + "/render/video",
+                             data=video_form(grace_hopper_jpeg, duration_s="8", emotion="happy"),
+                             headers={"Accept": "video/mp4"}) as r:
+            assert r.status == 200, await r.text()
+            await r.read()
+        t1 = time.monotonic()
+        stamps = [t0]
+        while not c.binary.empty():
+            t, _ = c.binary.get_nowait()
+            if t0 <= t <= t1:
+                stamps.append(t)
+        stamps.append(t1)
+        after = await _batch_counts(http, server.base_url)
+        # The clip's 200 frames went to the engine in calls of at most 8 frames (so a session's
+        # frame waits for one chunk at most), and the session's frames kept coming meanwhile.
+        calls = after["count"] - before["count"]
+        assert calls >= 200 // video_mod.CHUNK_FRAMES, (before, after)
+        assert after["le8"] - before["le8"] == calls, (before, after)
+        assert len(stamps) - 2 >= 3, (len(stamps), t1 - t0)
+    finally:
+        await http.delete(server.base_url + "/sessions/" + c.session_id)

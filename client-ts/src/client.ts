@@ -7,11 +7,16 @@ import { toSourceBlob, type SourceBlob } from "./source.js";
 import type {
   Baseline, EmotionName, EmotionType, FrameMode, HealthStatus, OpenSessionOptions, OutputFormat, RenderedImage,
   RenderRequest, RenderResult, SessionInfo, SessionState, SourceImage,
+  RenderedVideo, RenderVideoRequest, RenderVideoResult, VideoFormat,
 } from "./types.js";
+import { VIDEO_FORMATS } from "./types.js";
 import {
-  checkBaseline, checkEmotion, checkFilename, checkFormat, checkInteger, checkIntensity,
+  checkBaseline, checkEmotion, checkFilename, checkFormat, checkInteger, checkIntensity, checkRange,
 } from "./validate.js";
-import { batchFromWire, healthFromWire, renderResultFromWire, sessionInfoFromWire, sessionStateFromWire } from "./wire.js";
+import {
+  batchFromWire, healthFromWire, renderResultFromWire, renderVideoResultFromWire, sessionInfoFromWire,
+  sessionStateFromWire,
+} from "./wire.js";
 
 export interface LivePortraitClientConfig {
   /** e.g. "http://localhost:8001". */
@@ -181,6 +186,34 @@ export class LivePortraitClient {
       await this.http.json<unknown>({ method: "POST", path: "/render/batch", body: form(source, fields) }));
   }
 
+  /** POST /render/video: a lip-synced clip (mp4 or webm), stored on the server (downloadOutput). */
+  async renderVideo(request: RenderVideoRequest): Promise<RenderVideoResult> {
+    const body = await this.videoForm(request);
+    const result = renderVideoResultFromWire(
+      await this.http.json<unknown>({ method: "POST", path: "/render/video", body: body.form }));
+    this.logger.info(`rendered a ${result.durationMs} ms clip in ${result.latencyMs} ms`, { filename: result.filename });
+    return result;
+  }
+
+  /** POST /render/video with Accept: video/...: the clip's bytes in one round trip. */
+  async renderVideoBytes(request: RenderVideoRequest): Promise<RenderedVideo> {
+    const { form: body, format } = await this.videoForm(request);
+    return this.http.send(
+      { method: "POST", path: "/render/video", body, accept: `video/${format}` },
+      async (res) => {
+        const contentType = res.headers.get("content-type") ?? "";
+        if (!contentType.startsWith("video/")) {
+          throw new LivePortraitError(res.status, "invalid_response", `expected a video, got ${contentType}`);
+        }
+        const header = (name: string): number | null => {
+          const v = Number(res.headers.get(name));
+          return res.headers.has(name) && Number.isFinite(v) ? v : null;
+        };
+        return { data: toBuffer(await res.arrayBuffer()), contentType, format,
+                 latencyMs: header("x-latency-ms"), frames: header("x-frames") };
+      });
+  }
+
   /** GET /output/{filename}. */
   async downloadOutput(filename: string): Promise<Buffer> {
     const name = checkFilename(filename);
@@ -274,6 +307,53 @@ export class LivePortraitClient {
   async listSessions(): Promise<SessionState[]> {
     const body = await this.http.json<{ sessions?: unknown }>({ method: "GET", path: "/sessions" });
     return Array.isArray(body.sessions) ? body.sessions.map(sessionStateFromWire) : [];
+  }
+
+  private async videoForm(request: RenderVideoRequest): Promise<{ form: () => FormData; format: VideoFormat }> {
+    if (typeof request !== "object" || request === null) {
+      throw new LivePortraitValidationError("invalid_value", "renderVideo needs a request object");
+    }
+    const format = request.outputFormat ?? "mp4";
+    if (!VIDEO_FORMATS.includes(format)) {
+      throw new LivePortraitValidationError("invalid_output_format",
+                                            `outputFormat must be one of ${VIDEO_FORMATS.join(", ")}`);
+    }
+    const fields: [string, string][] = [["output_format", format]];
+    if (request.emotion !== undefined) fields.push(["emotion", checkEmotion(request.emotion)]);
+    if (request.intensity !== undefined) fields.push(["intensity", String(checkIntensity(request.intensity))]);
+    if (request.fps !== undefined) fields.push(["fps", String(checkRange("fps", request.fps, 1, 60, "invalid_fps"))]);
+    if (request.durationS !== undefined) {
+      if (request.audio !== undefined) {
+        throw new LivePortraitValidationError("invalid_duration_s", "durationS is only for clips without audio");
+      }
+      fields.push(["duration_s", String(checkRange("durationS", request.durationS, 0.04, 120, "invalid_duration_s"))]);
+    }
+    if (request.baseline !== undefined) fields.push(["baseline", checkBaseline(request.baseline)]);
+    if (request.emotionTimeline !== undefined) {
+      fields.push(["emotion_timeline", JSON.stringify(request.emotionTimeline.map((k) => ({
+        t_s: k.tS, emotion: checkEmotion(k.emotion),
+        ...(k.intensity !== undefined ? { intensity: k.intensity } : {}),
+        ...(k.transitionS !== undefined ? { transition_s: k.transitionS } : {}),
+      })))]);
+    }
+    if (request.timings !== undefined) {
+      fields.push(["timings", JSON.stringify(request.timings.map((t) => ({
+        start_ms: t.startMs, end_ms: t.endMs,
+        ...(t.phoneme !== undefined ? { phoneme: t.phoneme } : {}),
+        ...(t.viseme !== undefined ? { viseme: t.viseme } : {}),
+        ...(t.weight !== undefined ? { weight: t.weight } : {}),
+      })))]);
+    }
+    const source = await toSourceBlob(request.sourceImage);
+    const audio = request.audio !== undefined ? await toSourceBlob(request.audio) : undefined;
+    return {
+      format,
+      form: () => {
+        const body = form(source, fields)();
+        if (audio !== undefined) body.append("audio", audio.blob, audio.filename);
+        return body;
+      },
+    };
   }
 
   private async renderForm(request: RenderRequest):

@@ -10,10 +10,11 @@ export {
 } from "./errors.js";
 export { consoleLogger, silentLogger } from "./logger.js";
 export type { Logger } from "./logger.js";
-export { BASELINES, EMOTIONS, EmotionType } from "./types.js";
+export { BASELINES, EMOTIONS, EmotionType, VIDEO_FORMATS } from "./types.js";
 export type {
   Baseline, CloseEvent, ControlName, EmotionName, EmotionWeights, FaceControls, FrameMeta, FrameMode, HealthStatus,
   IceServer, MotionTarget, OpenSessionOptions, OutputFormat, RenderedImage, RenderRequest, RenderResult,
   SessionInfo, SessionState, SessionStateEvent, SessionStats, SourceImage, SpeakOptions, SpeechEnded,
   SpeechSampleRate, SpeechStarted, TransitionOptions, VideoCodec,
+  EmotionKeyframe, RenderedVideo, RenderVideoRequest, RenderVideoResult, SpeechTiming, VideoFormat,
 } from "./types.js";

@@ -223,3 +223,71 @@ export interface CloseEvent {
   /** "deleted" | "expired" from the server, or the socket's close reason. */
   reason: string;
 }
+
+/** POST /render/video containers: "mp4" (H.264 + AAC) or "webm" (VP8 + Opus). */
+export type VideoFormat = "mp4" | "webm";
+export const VIDEO_FORMATS: readonly VideoFormat[] = ["mp4", "webm"];
+
+/** One keyframe of an emotion timeline: from tS on, the weights ease to this emotion. */
+export interface EmotionKeyframe {
+  tS: number;
+  emotion: EmotionName;
+  /** 0..1, default 0.7. */
+  intensity?: number;
+  /** Seconds of easing, default 0.4. */
+  transitionS?: number;
+}
+
+/** A TTS's phoneme or viseme timing (docs/speech.md); these replace the server's analysis. */
+export interface SpeechTiming {
+  startMs: number;
+  endMs: number;
+  /** ARPAbet or IPA. */
+  phoneme?: string;
+  /** closed, open, round, spread, teeth_lip, silence, or an Oculus viseme (PP, FF, aa...). */
+  viseme?: string;
+  /** 0..1, default 1. */
+  weight?: number;
+}
+
+export interface RenderVideoRequest {
+  sourceImage: SourceImage;
+  /** Speech (wav, mp3, ogg/opus, m4a, flac): a path, bytes or a Blob. It sets the length. */
+  audio?: SourceImage;
+  /** Held emotion (default neutral); the clip eases into it. Ignored with emotionTimeline. */
+  emotion?: EmotionName;
+  intensity?: number;
+  emotionTimeline?: readonly EmotionKeyframe[];
+  timings?: readonly SpeechTiming[];
+  /** 1..60, default 25. */
+  fps?: number;
+  /** Default "mp4". */
+  outputFormat?: VideoFormat;
+  /** Only without audio: 0.04..120 s (server default 3). */
+  durationS?: number;
+  baseline?: Baseline;
+}
+
+export interface RenderVideoResult {
+  outputPath: string;
+  filename: string;
+  format: VideoFormat;
+  durationMs: number;
+  frames: number;
+  fps: number;
+  audio: boolean;
+  /** "audio", "timings" or "none". */
+  lipSource: string;
+  latencyMs: number;
+  width: number;
+  height: number;
+}
+
+/** The clip's bytes in one round trip (Accept: video/...). */
+export interface RenderedVideo {
+  data: Buffer;
+  contentType: string;
+  format: VideoFormat;
+  latencyMs: number | null;
+  frames: number | null;
+}

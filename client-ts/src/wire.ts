@@ -4,6 +4,7 @@ import { CONTROL_SPEC } from "./validate.js";
 import {
   EMOTIONS, type Baseline, type EmotionType, type FaceControls, type HealthStatus, type MotionTarget, type RenderResult,
   type SessionInfo, type SessionState, type SessionStateEvent, type SessionStats, type VideoCodec,
+  type RenderVideoResult, type VideoFormat,
 } from "./types.js";
 
 type Json = Record<string, unknown>;
@@ -136,5 +137,23 @@ export function statsFromWire(b: Json): SessionStats {
     viewers: n("viewers"),
     frames: n("frames"),
     controlLatencyMs: typeof latency === "number" ? latency : null,
+  };
+}
+
+export function renderVideoResultFromWire(value: unknown): RenderVideoResult {
+  const w = "render video result";
+  const b = obj(value, w);
+  return {
+    outputPath: str(b, "output_path", w),
+    filename: str(b, "filename", w),
+    format: str(b, "format", w) as VideoFormat,
+    durationMs: num(b, "duration_ms", w),
+    frames: num(b, "frames", w),
+    fps: num(b, "fps", w),
+    audio: b["audio"] === true,
+    lipSource: typeof b["lip_source"] === "string" ? b["lip_source"] : "none",
+    latencyMs: num(b, "latency_ms", w),
+    width: num(b, "width", w),
+    height: num(b, "height", w),
   };
 }

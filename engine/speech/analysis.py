@@ -90,6 +90,27 @@ class VisemeAnalyser:
         self._label_lag = max(0, int(round((self.lookahead_ms / 1000.0 - ANTICIPATE_S) / HOP_S)))
         self._anticipate_hops = int(round(min(ANTICIPATE_S, self.lookahead_ms / 1000.0) / HOP_S))
 
+    def reset(self) -> None:
+        """Start a new utterance from t = 0, keeping the loaded phone decoder (loading one
+        takes 0.1-0.5 s; an interrupt or a new utterance should not pay it again)."""
+        decoder = self._phones.decoder if self._phones is not None else None
+        if self._phones is not None and self._phones.in_utt:
+            self._phones.decoder.end_utt()
+        self._resampler = _to_16k_resampler(self.sample_rate)
+        self._front = AcousticFrontEnd()
+        self._phones = phones_mod.PhoneStream(decoder=decoder) if decoder is not None else None
+        self._ps_buf = np.zeros(0, np.int16)
+        self._ps_samples = 0
+        self._features = {}
+        self._state = _HopState()
+        self._smoother = Coarticulator()
+        self._smoothed = deque(maxlen=64)
+        self._next_target_hop = 0
+        self._next_frame = 0
+        self._ready = deque()
+        self._samples_in = 0
+        self._finished = False
+
     # -- input -------------------------------------------------------------------------------
     def feed(self, pcm: np.ndarray) -> None:
         if self._finished:
@@ -154,6 +175,7 @@ class VisemeAnalyser:
             self._features.pop(h - _CLOSURE_MAX_HOPS - 1, None)
             if self._phones is not None:
                 self._phones.forget_before(h - 2)
+            self._emit_frames(False)  # now: _smoothed keeps only the last hops
         self._emit_frames(final)
 
     def _is_speech(self, row: np.ndarray) -> bool:

@@ -14,10 +14,8 @@ import time
 import numpy as np
 from aiohttp import web
 
-from engine.speech.analysis import analyse
 from engine.speech.coarticulation import n_frames_for
 from engine.speech.timings import parse_timings, poses_from_timings
-from engine.speech.visemes import MouthPose
 from streamer.access.control import pixel_limit, upload_limit
 from streamer.app_state import STATE_KEY
 from streamer.errors import ApiError
@@ -26,6 +24,7 @@ from streamer.http.portraits import prepare_portrait
 from streamer.http.rest import DEFAULT_INTENSITY, parse_baseline, parse_emotion, parse_intensity
 from streamer.video.audio import AUDIO_RATE, AudioError, decode_audio
 from streamer.video.encode import CONTAINERS, MIME, ClipEncoder
+from streamer.video.poses import PoseSource
 from streamer.video.timeline import MotionTimeline, default_timeline, parse_timeline
 
 MAX_DURATION_S = 120.0
@@ -109,33 +108,46 @@ async def handle_render_video(request: web.Request) -> web.Response:
     key, source = await prepare_portrait(state, data, pixel_limit(request, state))
     n_frames = n_frames_for(duration, fps)
     if timings is not None:
-        poses: list[MouthPose | None] = list(await asyncio.to_thread(poses_from_timings, timings, fps, duration))
-    elif pcm is not None:
-        poses = list(await asyncio.to_thread(analyse, pcm, AUDIO_RATE, fps))
+        pose_source = PoseSource(precomputed=await asyncio.to_thread(poses_from_timings, timings, fps, duration))
     else:
-        poses = [None] * n_frames
-    poses = (poses + [MouthPose()] * n_frames)[:n_frames]
+        pose_source = await asyncio.to_thread(PoseSource, pcm, AUDIO_RATE, fps)  # loads the phone decoder
 
     motions = MotionTimeline(timeline, fps, baseline=baseline)
     encoder: ClipEncoder | None = None
+    # Three stages overlap: the next chunk's poses (analysis thread), this chunk's frames
+    # (engine worker) and the previous chunk's encode (encoder thread).
+    pending: asyncio.Future | None = None
+    next_poses: asyncio.Future = asyncio.ensure_future(asyncio.to_thread(pose_source.take, min(CHUNK_FRAMES, n_frames)))
     audio_done = 0
     try:
         with state.cache.held(key):
             for start in range(0, n_frames, CHUNK_FRAMES):
-                jobs = [(source, motions.motion(k, poses[k])) for k in range(start, min(n_frames, start + CHUNK_FRAMES))]
+                count = min(CHUNK_FRAMES, n_frames - start)
+                poses = await next_poses
+                following = min(CHUNK_FRAMES, n_frames - start - count)
+                next_poses = asyncio.ensure_future(asyncio.to_thread(pose_source.take, following))
+                jobs = [(source, motions.motion(start + i, poses[i])) for i in range(count)]
                 frames = await state.worker.render(jobs)
                 if encoder is None:
                     h, w = frames[0].shape[:2]
-                    encoder = ClipEncoder(fmt, fps, w, h, pcm is not None)
+                    encoder = await asyncio.to_thread(ClipEncoder, fmt, fps, w, h, pcm is not None)
                 end = start + len(frames)
-                audio_to = len(pcm) if pcm is not None and end >= n_frames else \
-                    (int(end / fps * AUDIO_RATE) if pcm is not None else 0)
-                piece = pcm[audio_done:audio_to] if pcm is not None else np.zeros(0, np.int16)
-                audio_done = max(audio_done, audio_to)
-                await asyncio.to_thread(_encode_chunk, encoder, frames, piece)
+                piece = np.zeros(0, np.int16)
+                if pcm is not None:
+                    audio_to = len(pcm) if end >= n_frames else min(len(pcm), int(end / fps * AUDIO_RATE))
+                    piece, audio_done = pcm[audio_done:max(audio_done, audio_to)], max(audio_done, audio_to)
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(asyncio.to_thread(_encode_chunk, encoder, frames, piece))
+            if pending is not None:
+                await pending
+                pending = None
+            await next_poses  # take(0): nothing left, but never leave a thread future behind
         assert encoder is not None
         body = await asyncio.to_thread(encoder.finish)
     except BaseException:
+        # Never close the encoder under a running encode, nor leave the analysis thread behind.
+        await asyncio.gather(*(f for f in (pending, next_poses) if f is not None), return_exceptions=True)
         if encoder is not None:
             await asyncio.to_thread(encoder.abort)
         raise

@@ -17,8 +17,11 @@ from streamer.video.audio import AUDIO_RATE
 CONTAINERS: dict[str, tuple[str, str, str, dict[str, str]]] = {
     # format: (container, video codec, audio codec, video options)
     "mp4": ("mp4", "libx264", "aac", {"preset": "veryfast", "crf": "23"}),
-    "webm": ("webm", "libvpx", "libopus", {"deadline": "realtime", "cpu-used": "8", "crf": "10"}),
+    # One libvpx thread: its worker threads spin-wait, and on a busy 2-core machine that made
+    # VP8 5-10x slower than single-threaded (bench/README.md, "Speech").
+    "webm": ("webm", "libvpx", "libopus", {"deadline": "realtime", "cpu-used": "8", "crf": "10", "threads": "1"}),
 }
+VIDEO_BIT_RATE = {"webm": 1_000_000}  # libvpx's crf is a quality cap within this target
 MIME = {"mp4": "video/mp4", "webm": "video/webm"}
 
 
@@ -41,6 +44,8 @@ class ClipEncoder:
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
         self._video.time_base = 1 / rate
+        if self.fmt in VIDEO_BIT_RATE:
+            self._video.bit_rate = VIDEO_BIT_RATE[self.fmt]
         self._audio = None
         if self.with_audio:
             self._audio = self._box.add_stream(acodec, rate=AUDIO_RATE, layout="mono")
