@@ -272,6 +272,32 @@ async def test_websocket_frames_carry_presentation_times_on_the_speech_clock(ser
     assert np.nanmax(inside) > 2 * np.nanmedian(outside) + 0.02, (inside, outside)
 
 
+async def test_audio_slower_than_real_time_rests_and_resumes(server, astronaut_jpeg):
+    """Half real-time input: the buffer runs dry again and again; the utterance pauses and
+    resumes (its span on the media clock grows) but every sample plays exactly once."""
+    pcm = espeak("One, two, three, four.", 16_000)
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, **OPTIONS)
+        await c.connect()
+        await c.send({"type": "speak", "id": "slow", "format": "pcm_s16le", "sample_rate": 16000,
+                      "channels": 1})
+        data = pcm.astype("<i2").tobytes()
+        step = 3200  # 100 ms of audio ...
+        for i in range(0, len(data), step):
+            await c.send(data[i:i + step])
+            await asyncio.sleep(0.2)  # ... every 200 ms
+        await c.send({"type": "speak_end", "id": "slow"})
+        started = await c.wait_for("speech_started", id="slow", timeout=30)
+        ended = await c.wait_for("speech_ended", id="slow", timeout=60)
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:
+            assert r.status == 200
+    assert not ended["interrupted"]
+    assert abs(ended["duration_ms"] - len(pcm) / 16) <= 20  # all of it played, once
+    span = ended["pts_ms"] - started["pts_ms"]
+    assert span > ended["duration_ms"] + 300, "the dry buffer never paused the utterance"
+
+
 def _wav(pcm: np.ndarray, rate: int) -> bytes:
     import io
     import wave
