@@ -16,6 +16,7 @@ import pytest
 
 from avatar_testkit.media_clock import AVReceiver
 from avatar_testkit.pyclient import SessionClient
+from avatar_testkit.wait import wait_until
 from avatar_testkit.speech import (ENVELOPE_HOP_S, best_lag, collapse_silence, espeak, locate,
                                    mouth_opening,
                                    resample,
@@ -253,6 +254,14 @@ async def test_websocket_frames_carry_presentation_times_on_the_speech_clock(ser
         await c.binary.get()
         await _speak(c, "ws", pcm, 24_000)
         start = await c.wait_for("speech_started", id="ws", timeout=30)
+        # emotions keep applying while it talks: a happy face that talks
+        await c.send({"type": "set_emotion", "emotion": "happy", "transition_ms": 0, "id": "h"})
+        await c.wait_for("state", id="h")
+        s = registry_of(server.state).get(c.session_id)
+        both = await wait_until(lambda: s.last_motion is not None and s.last_motion.mouth
+                                is not None and s.last_motion.emotions["happy"] == 1.0,
+                                timeout=30)
+        assert both
         end = await c.wait_for("speech_ended", id="ws", timeout=60)
         await asyncio.sleep(0.5)  # a few silent frames after it
         frames = []
