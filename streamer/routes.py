@@ -38,6 +38,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/sessions/{session_id}", token=True),
     Route("DELETE", "/sessions/{session_id}", token=True),
     Route("GET", "/sessions/{session_id}/ws", token=True, websocket=True),
+    Route("POST", "/sessions/{session_id}/speech", token=True),
     Route("GET", "/", open=True),
     Route("GET", "/{name}", open=True),  # index.html, favicons, the web manifest
     Route("GET", "/{folder}/{name}", open=True),  # the page's js/, css/, img/

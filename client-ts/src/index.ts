@@ -2,7 +2,7 @@
 export { createLivePortraitClient, LivePortraitClient } from "./client.js";
 export type { JoinSessionOptions, LivePortraitClientConfig, WaitForHealthyOptions } from "./client.js";
 export { AvatarSession } from "./session.js";
-export type { AvatarSessionEvents, IceCandidateInit, SubscribeOptions } from "./session.js";
+export type { AvatarSessionEvents, IceCandidateInit, SpeechPcm, SubscribeOptions } from "./session.js";
 export { attachVideo } from "./webrtc.js";
 export type { AttachVideoOptions, VideoAttachment, VideoElementLike } from "./webrtc.js";
 export {
@@ -14,6 +14,7 @@ export { BASELINES, EMOTIONS, EmotionType, VIDEO_FORMATS } from "./types.js";
 export type {
   Baseline, CloseEvent, ControlName, EmotionName, EmotionWeights, FaceControls, FrameMeta, FrameMode, HealthStatus,
   IceServer, MotionTarget, OpenSessionOptions, OutputFormat, RenderedImage, RenderRequest, RenderResult,
-  SessionInfo, SessionState, SessionStateEvent, SessionStats, SourceImage, TransitionOptions, VideoCodec,
+  SessionInfo, SessionState, SessionStateEvent, SessionStats, SourceImage, SpeakOptions, SpeechEnded,
+  SpeechSampleRate, SpeechStarted, TransitionOptions, VideoCodec,
   EmotionKeyframe, RenderedVideo, RenderVideoRequest, RenderVideoResult, SpeechTiming, VideoFormat,
 } from "./types.js";

@@ -9,7 +9,8 @@ import type { HttpTransport } from "./http.js";
 import type { Logger } from "./logger.js";
 import {
   type CloseEvent, type EmotionName, type EmotionWeights, type FaceControls, type FrameMeta, type FrameMode,
-  type SessionInfo, type SessionState, type SessionStateEvent, type SessionStats, type TransitionOptions,
+  type SessionInfo, type SessionState, type SessionStateEvent, type SessionStats, type SpeakOptions,
+  type SpeechEnded, type SpeechStarted, type TransitionOptions,
 } from "./types.js";
 import {
   checkEmotion, checkInteger, checkIntensity, checkRange, checkTransition, controlsToWire,
@@ -27,11 +28,29 @@ export interface AvatarSessionEvents {
   /** Server errors not tied to a pending call, and socket failures. */
   error: (error: LivePortraitError) => void;
   close: (event: CloseEvent) => void;
+  /** An utterance's first sample is playing (on every socket of the session). */
+  speechStarted: (event: SpeechStarted) => void;
+  /** An utterance played out or was interrupted. */
+  speechEnded: (event: SpeechEnded) => void;
 }
 
 export interface SubscribeOptions {
   quality?: number;
   fps?: number;
+  /** Each frame carries its presentation time (FrameMeta.ptsMs) to sync with your own audio. */
+  timestamps?: boolean;
+}
+
+/** PCM for speak(): one buffer, or chunks of any size as they come (a TTS stream). */
+export type SpeechPcm = Uint8Array | AsyncIterable<Uint8Array>;
+
+const SPEECH_RATES = [16000, 24000, 48000];
+const SPEECH_CHUNK = 64 * 1024; // bytes per binary message (the server takes up to 1 MiB)
+const SPEECH_HIGH_WATER = 1024 * 1024; // pause reading the source while this much is unsent
+
+interface PendingSpeech {
+  resolve: (ended: SpeechEnded) => void;
+  reject: (error: LivePortraitError) => void;
 }
 
 /** An ICE candidate as RTCIceCandidate.toJSON() gives it. */
@@ -76,6 +95,9 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
   private nextId = 1;
   private frameSeq = 0;
   private frameFormat: "jpeg" | "webp" = "jpeg";
+  private frameTimestamps = false;
+  private nextUtterance = 1;
+  private readonly speeches = new Map<string | number, PendingSpeech>();
   private ready = false;
   private closedReason: string | undefined;
   private closeEvent: CloseEvent | undefined;
@@ -192,12 +214,94 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
     const msg: Record<string, unknown> = { type: "subscribe_frames", format };
     if (opts.quality !== undefined) msg["quality"] = checkInteger("quality", opts.quality, 1, 100);
     if (opts.fps !== undefined) msg["fps"] = checkInteger("fps", opts.fps, 1, this.info.fps);
+    if (opts.timestamps !== undefined) {
+      if (typeof opts.timestamps !== "boolean") {
+        throw new LivePortraitValidationError("invalid_value", "timestamps must be a boolean");
+      }
+      msg["timestamps"] = opts.timestamps;
+    }
     this.frameFormat = format;
+    this.frameTimestamps = opts.timestamps === true;
     await this.withBarrier(msg);
   }
 
   async unsubscribeFrames(): Promise<void> {
     await this.withBarrier({ type: "unsubscribe_frames" });
+  }
+
+  /**
+   * Says `pcm` (16-bit little-endian mono at `sampleRate`) with lip-synced mouth movements.
+   * Chunks may have any size; they are sent as they come, faster than real time is fine.
+   * Resolves when the utterance has played out or was interrupted (speechEnded); rejects
+   * with the server's error for it (e.g. speech_buffer_full past 120 s of queued audio).
+   */
+  async speak(pcm: SpeechPcm, opts: SpeakOptions): Promise<SpeechEnded> {
+    const rate = opts?.sampleRate;
+    if (!SPEECH_RATES.includes(rate as number)) {
+      throw new LivePortraitValidationError("invalid_value", `sampleRate must be one of ${SPEECH_RATES.join(", ")}`);
+    }
+    const id = opts.id ?? `utt-${this.nextUtterance++}`;
+    if (typeof id !== "string" || id === "" || this.speeches.has(id)) {
+      throw new LivePortraitValidationError("invalid_value", "id must be a new non-empty string");
+    }
+    const isBuffer = pcm instanceof Uint8Array;
+    if (isBuffer && pcm.byteLength % 2 !== 0) {
+      throw new LivePortraitValidationError("invalid_value", "16-bit PCM needs an even byte count");
+    }
+    const ended = new Promise<SpeechEnded>((resolve, reject) => this.speeches.set(id, { resolve, reject }));
+    ended.catch(() => {}); // the caller observes it below
+    try {
+      this.sendRaw({ type: "speak", id, format: "pcm_s16le", sample_rate: rate, channels: 1 });
+      if (isBuffer) {
+        for (let i = 0; i < pcm.byteLength; i += SPEECH_CHUNK) {
+          if (!this.speeches.has(id)) break; // refused: stop sending
+          await this.sendAudio(pcm.subarray(i, Math.min(pcm.byteLength, i + SPEECH_CHUNK)));
+        }
+      } else {
+        let carry: Uint8Array | undefined; // an odd byte waits for the next chunk
+        for await (const chunk of pcm) {
+          if (!this.speeches.has(id)) break; // refused: stop sending
+          let bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk as ArrayBuffer);
+          if (carry !== undefined) {
+            const joined = new Uint8Array(carry.byteLength + bytes.byteLength);
+            joined.set(carry);
+            joined.set(bytes, carry.byteLength);
+            bytes = joined;
+            carry = undefined;
+          }
+          if (bytes.byteLength % 2 !== 0) {
+            carry = bytes.slice(bytes.byteLength - 1);
+            bytes = bytes.subarray(0, bytes.byteLength - 1);
+          }
+          for (let i = 0; i < bytes.byteLength; i += SPEECH_CHUNK) {
+            await this.sendAudio(bytes.subarray(i, Math.min(bytes.byteLength, i + SPEECH_CHUNK)));
+          }
+        }
+      }
+      this.sendRaw({ type: "speak_end", id });
+    } catch (err) {
+      this.speeches.delete(id);
+      throw err;
+    }
+    return ended;
+  }
+
+  /** Drops all queued speech; the face returns to listening (every pending speak() resolves
+   * with interrupted: true). */
+  interrupt(): void {
+    this.sendRaw({ type: "interrupt" });
+  }
+
+  private async sendAudio(bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength === 0) return;
+    const ws = this.ws;
+    if (ws === undefined || ws.readyState !== WS_OPEN || this.closeEvent !== undefined) {
+      throw new LivePortraitError(0, "session_closed", `session ${this.id} is not open`);
+    }
+    ws.send(bytes);
+    while ((ws.bufferedAmount ?? 0) > SPEECH_HIGH_WATER && this.closeEvent === undefined) {
+      await new Promise((r) => setTimeout(r, 10)); // bounded memory on a slow link
+    }
   }
 
   /** WebRTC: sends an SDP offer, resolves with the server's answer SDP (one viewer per offer). */
@@ -310,8 +414,16 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
       const bytes = frameBytes(data);
       if (bytes === undefined) return;
       this.frameSeq += 1;
-      this.emit("frame", bytes, {
-        seq: this.frameSeq, format: this.frameFormat, bytes: bytes.byteLength, receivedAt: Date.now(),
+      let image = bytes;
+      let ptsMs: number | undefined;
+      if (this.frameTimestamps && bytes.byteLength > 8) {
+        // [float64 LE pts_ms][image] (docs/protocol.md, subscribe_frames timestamps)
+        ptsMs = new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true);
+        image = bytes.subarray(8);
+      }
+      this.emit("frame", image, {
+        seq: this.frameSeq, format: this.frameFormat, bytes: image.byteLength, receivedAt: Date.now(),
+        ...(ptsMs !== undefined ? { ptsMs } : {}),
       });
       return;
     }
@@ -341,6 +453,22 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
         this.settle(id, pending, msg);
         this.emit("state", stateEventFromWire(msg));
         return;
+      case "speech_started":
+        this.emit("speechStarted", { id: msg["id"] as string | number, ptsMs: Number(msg["pts_ms"]) });
+        return;
+      case "speech_ended": {
+        const ended: SpeechEnded = {
+          id: msg["id"] as string | number, durationMs: Number(msg["duration_ms"]),
+          interrupted: msg["interrupted"] === true, ptsMs: Number(msg["pts_ms"]),
+        };
+        const waiting = this.speeches.get(ended.id);
+        if (waiting !== undefined) {
+          this.speeches.delete(ended.id);
+          waiting.resolve(ended);
+        }
+        this.emit("speechEnded", ended);
+        return;
+      }
       case "closed":
         this.closedReason = typeof msg["reason"] === "string" ? msg["reason"] : "closed";
         return;
@@ -348,10 +476,16 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
         const error = new LivePortraitError(
           0, typeof msg["code"] === "string" ? msg["code"] : "unknown_error",
           typeof msg["message"] === "string" ? msg["message"] : "server error");
+        const speech = (typeof msg["id"] === "string" || typeof msg["id"] === "number")
+          ? this.speeches.get(msg["id"]) : undefined;
         if (pending !== undefined && id !== undefined) {
           clearTimeout(pending.timer);
           this.pending.delete(id);
           pending.reject(error);
+        } else if (speech !== undefined && error.code !== "invalid_audio") {
+          // the utterance failed (refused or over the bound): its speak() rejects
+          this.speeches.delete(msg["id"] as string | number);
+          speech.reject(error);
         } else {
           this.emitError(error);
         }
@@ -388,6 +522,8 @@ export class AvatarSession extends TypedEmitter<AvatarSessionEvents> {
       pending.reject(error);
     }
     this.pending.clear();
+    for (const speech of this.speeches.values()) speech.reject(error);
+    this.speeches.clear();
     this.logger.info(`session ${this.id} closed`, { code, reason: event.reason });
     this.emit("close", event);
   }

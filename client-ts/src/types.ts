@@ -186,6 +186,36 @@ export interface FrameMeta {
   bytes: number;
   /** Date.now() when the frame arrived. */
   receivedAt: number;
+  /**
+   * With subscribeFrames(format, {timestamps: true}): the frame's presentation time in ms on
+   * the session's media clock, the clock of SpeechStarted.ptsMs (docs/protocol.md, Speech).
+   */
+  ptsMs?: number;
+}
+
+/** PCM sample rates the server accepts for speech. */
+export type SpeechSampleRate = 16000 | 24000 | 48000;
+
+export interface SpeakOptions {
+  sampleRate: SpeechSampleRate;
+  /** The utterance id in the speech events; default "utt-<n>". */
+  id?: string;
+}
+
+/** The first sample of an utterance is playing. */
+export interface SpeechStarted {
+  id: string | number;
+  /** Where that sample sits on the session's media clock (ms). */
+  ptsMs: number;
+}
+
+/** An utterance played out, or was cut by interrupt(). */
+export interface SpeechEnded {
+  id: string | number;
+  /** The audio that actually played. */
+  durationMs: number;
+  interrupted: boolean;
+  ptsMs: number;
 }
 
 export interface CloseEvent {

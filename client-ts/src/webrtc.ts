@@ -16,7 +16,7 @@ export interface VideoElementLike {
 }
 
 interface PeerLike {
-  addTransceiver(kind: "video", init: { direction: "recvonly" }): unknown;
+  addTransceiver(kind: "video" | "audio", init: { direction: "recvonly" }): unknown;
   createOffer(): Promise<{ sdp?: string; type: string }>;
   setLocalDescription(desc: { sdp?: string; type: string }): Promise<void>;
   setRemoteDescription(desc: { sdp: string; type: "answer" }): Promise<void>;
@@ -41,6 +41,12 @@ export interface VideoAttachment {
 export interface AttachVideoOptions {
   /** Overrides the session's ICE servers. */
   iceServers?: IceServer[];
+  /**
+   * Also receive the session's speech (an Opus track in the same stream, lip-synced by the
+   * browser). The element still starts muted (autoplay rules): unmute it after a user gesture.
+   * Default false.
+   */
+  audio?: boolean;
 }
 
 export async function attachVideo(session: AvatarSession, video: VideoElementLike,
@@ -52,6 +58,7 @@ export async function attachVideo(session: AvatarSession, video: VideoElementLik
   }
   const pc = new g.RTCPeerConnection({ iceServers: options.iceServers ?? session.iceServers });
   pc.addTransceiver("video", { direction: "recvonly" });
+  if (options.audio === true) pc.addTransceiver("audio", { direction: "recvonly" });
   pc.ontrack = (event) => {
     const stream = event.streams[0] ?? (g.MediaStream !== undefined ? new g.MediaStream([event.track]) : null);
     video.muted = true; // muted autoplay is allowed without a user gesture

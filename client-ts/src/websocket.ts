@@ -4,7 +4,9 @@
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
-  send(data: string): void;
+  /** Bytes queued by send() and not yet written (speech streaming waits on it). */
+  readonly bufferedAmount?: number;
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: "open", listener: () => void): void;
   addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;

@@ -212,6 +212,26 @@ def _components(config: ServerConfig) -> Schema:
                 "type": "object", "required": ["deleted", "session_id"],
                 "properties": {"deleted": {"const": True}, "session_id": {"type": "string"}},
             },
+            "SpeechForm": {
+                "type": "object", "required": ["audio"], "additionalProperties": True,
+                "properties": {
+                    "audio": {"type": "string", "format": "binary",
+                              "description": "an audio file FFmpeg reads: wav, mp3, ogg/opus, "
+                                             "m4a, flac, ..."},
+                    "id": {"type": "string", "maxLength": 200,
+                           "description": "the utterance id in speech_started/speech_ended"},
+                    "timings": {"type": "string",
+                                "description": "JSON list of {start_ms, end_ms, phoneme|viseme, "
+                                               "weight?}: the client's timings replace the "
+                                               "audio analysis (docs/protocol.md, Speech)"},
+                },
+            },
+            "SpeechAccepted": {
+                "type": "object", "required": ["id", "duration_ms", "queued_ms"],
+                "properties": {"id": {"type": "string"},
+                               "duration_ms": {"type": "integer", "minimum": 0},
+                               "queued_ms": {"type": "integer", "minimum": 0}},
+            },
             "OutputDeleted": {
                 "type": "object", "required": ["deleted", "filename"],
                 "properties": {"deleted": {"const": True}, "filename": {"type": "string"}},
@@ -345,7 +365,7 @@ def _paths(config: ServerConfig) -> Schema:
                          "201": {**_json(_ref("SessionCreated"), "the session; open ws_url next"),
                                  "links": _links("session_id", "$response.body#/session_id",
                                                  ("getSession", "deleteSession",
-                                                  "sessionSocket"))},
+                                                  "sessionSocket", "sessionSpeech"))},
                          **_upload_errors(),
                          "429": _error("the server runs its maximum number of sessions "
                                        "(too_many_sessions)", retry_after=True),
@@ -373,6 +393,27 @@ def _paths(config: ServerConfig) -> Schema:
                         "101": {"description": "switching to the WebSocket protocol"},
                         "400": _error("not a WebSocket upgrade request"),
                         **not_found, **_server_error()}}},
+        "/sessions/{session_id}/speech": {
+            "parameters": [session_id],
+            "post": {"operationId": "sessionSpeech", "tags": ["sessions"],
+                     "summary": "Queue an audio file for the session to say (lip-synced)",
+                     "description": "Decoded with FFmpeg and queued like streamed speech: "
+                                    "the session's sockets get speech_started and speech_ended "
+                                    "(docs/protocol.md, Speech).",
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {
+                         "schema": _ref("SpeechForm"),
+                         "encoding": {"audio": {"contentType": "audio/*"}}}}},
+                     "responses": {
+                         "202": _json(_ref("SpeechAccepted"), "queued"),
+                         "400": _error("not audio FFmpeg can read (invalid_audio) or a bad field"),
+                         **not_found,
+                         "413": _error("the upload is too large, or the audio is longer than "
+                                       "the speech queue holds (audio_too_long)"),
+                         "415": _error("the body is not multipart/form-data"),
+                         "429": _error("the session's speech queue is full "
+                                       "(speech_buffer_full, speech_queue_full)",
+                                       retry_after=True),
+                         **_server_error()}}},
         "/samples": {"get": {
             "operationId": "listSamples", "tags": ["demo"],
             "summary": "The sample portraits installed here",

@@ -11,7 +11,7 @@ import asyncio
 from aiohttp import web
 
 from streamer.app_state import AppState
-from streamer.sessions import routes
+from streamer.sessions import routes, speech_routes
 from streamer.sessions.registry import SessionRegistry
 from streamer.sessions.scheduler import Scheduler
 from streamer.sessions.session import Session
@@ -71,3 +71,4 @@ def setup_sessions(app: web.Application, state: AppState) -> None:
     app.router.add_get("/sessions/{session_id}", routes.get_session)
     app.router.add_delete("/sessions/{session_id}", routes.delete_session)
     app.router.add_get("/sessions/{session_id}/ws", routes.ws_route)
+    app.router.add_post("/sessions/{session_id}/speech", speech_routes.post_speech)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import struct
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -32,10 +33,16 @@ ENCODE_WORKERS = 2
 MAX_QUEUED_PER_SESSION = 32  # a backstop: each stream queues at most one job anyway
 
 
-class FrameSink(Protocol):
-    """A subscriber (a socket, ws.py): takes the encoded bytes; keeps only the newest."""
+# subscribe_frames {"timestamps": true}: each binary frame starts with its presentation time,
+# a little-endian float64 of milliseconds on the session's media clock, then the image.
+PTS_HEADER = struct.Struct("<d")
 
-    def deliver_frame(self, data: bytes) -> None: ...
+
+class FrameSink(Protocol):
+    """A subscriber (a socket, ws.py): takes the encoded bytes and the frame's presentation
+    time (ms, the speech clock); keeps only the newest."""
+
+    def deliver_frame(self, data: bytes, pts_ms: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class EncodeJob:
     owner: str  # the session id: the unit of fairness
     stream: EncodeStream
     frame: np.ndarray
+    pts_ms: float = 0.0  # the frame's presentation time, for subscribers that asked for it
     started: bool = False
 
 
@@ -164,7 +172,7 @@ class FairEncoder:
             if self.on_encoded is not None:
                 self.on_encoded()
             for sink in list(stream.subscribers):
-                sink.deliver_frame(data)
+                sink.deliver_frame(data, job.pts_ms)
         self._pump()
 
     def close(self) -> None:
@@ -212,19 +220,20 @@ class SessionFrames:
     def wants_frames(self) -> bool:
         return bool(self._by_sink)
 
-    def on_frame(self, frame: np.ndarray, now: float) -> None:
+    def on_frame(self, frame: np.ndarray, now: float, pts_ms: float = 0.0) -> None:
         for stream in list(self.streams.values()):
             if not stream.due(now):
                 continue
             job = stream.job
             if job is not None and not job.started:
                 job.frame = frame  # still waiting its turn: it takes the newest frame instead
+                job.pts_ms = pts_ms
                 stream.last_sent = now
                 continue
             if job is not None:
                 continue  # one encode in flight per stream; this frame is skipped
             stream.last_sent = now
-            stream.job = EncodeJob(self.owner, stream, frame)
+            stream.job = EncodeJob(self.owner, stream, frame, pts_ms)
             self.encodes_submitted += 1
             self.encoder.submit(stream.job)
 

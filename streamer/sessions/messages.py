@@ -71,6 +71,7 @@ class SubscribeFrames:
     quality: int
     fps: float | None  # None: the session fps
     id: Any = None
+    timestamps: bool = False  # prefix each frame with its presentation time (speech sync)
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,11 @@ def _subscribe(obj: dict, fps: int, msg_id: Any) -> SubscribeFrames:
                            "subscribe_frames", msg_id)
     quality = _integer(obj, "quality", 1, 100, "subscribe_frames", msg_id, default=80)
     sub_fps = _number(obj, "fps", 1, fps, float(fps), "subscribe_frames", msg_id)
-    return SubscribeFrames(fmt, quality, sub_fps, msg_id)
+    stamps = obj.get("timestamps", False)
+    if not isinstance(stamps, bool):
+        raise MessageError("invalid_value", "subscribe_frames: 'timestamps' must be true or false",
+                           "subscribe_frames", msg_id)
+    return SubscribeFrames(fmt, quality, sub_fps, msg_id, stamps)
 
 
 def _unsubscribe(obj: dict, fps: int, msg_id: Any) -> UnsubscribeFrames:
@@ -287,3 +292,8 @@ _PARSERS = {
     "unsubscribe_frames": _unsubscribe,
     "ping": _ping,
 }
+
+# Speech messages (speak, speak_end, interrupt) live in their own module.
+from streamer.sessions.speech_messages import PARSERS as _SPEECH_PARSERS  # noqa: E402
+
+_PARSERS.update(_SPEECH_PARSERS)

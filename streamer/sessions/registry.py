@@ -133,6 +133,7 @@ class SessionRegistry:
             return
         s.closed = True
         s.video.close()
+        s.speech.close()
         final = events.closed(reason) if code == CLOSE_SESSION_ENDED else None
         closers = [sock.close(code, final) for sock in list(s.sockets)]
         closers += [v.close() for v in list(s.viewers)]

@@ -23,6 +23,8 @@ from streamer.sessions.idle import IdleAnimator
 from streamer.sessions.metrics import SessionMetrics
 from streamer.sessions.motion_state import MotionState
 from streamer.sessions.video import SessionEncoder
+from streamer.sessions.speech import SpeechPlayer
+from streamer.sessions.speech_lipsync import LipSync
 
 
 class SessionSocket(Protocol):
@@ -79,12 +81,26 @@ class Session:
     rate: int = 0  # the fps the scheduler runs it at now (below fps when the server is loaded)
     first_frame_at: float | None = None
     video: SessionEncoder | None = None  # one encode per frame for all WebRTC viewers
+    # Speech: the audio timeline (speech.py) and the mouth it puts in frames (speech_lipsync.py).
+    speech: SpeechPlayer = field(init=False)
+    lipsync: LipSync = field(default_factory=LipSync)
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
             self.rate = self.fps
         if self.video is None:
             self.video = SessionEncoder(self.codec, self.size, self.fps)
+        self.speech = SpeechPlayer(on_event=self._broadcast)
+
+    def frame_pts_ms(self) -> float:
+        """The newest frame's presentation time on the speech timeline (ms), the clock of
+        speech_started.pts_ms: a WebSocket client shows the frame when its own playback of
+        the session's audio reaches this time."""
+        return round((self.lipsync.last_pts - self.speech.t0) * 1000.0, 1)
+
+    def _broadcast(self, event: dict) -> None:
+        for s in list(self.sockets):
+            s.send_event(event)
 
     # --- steering (called by the WebSocket handler) ---
     def touch(self, now: float | None = None) -> None:
@@ -117,13 +133,14 @@ class Session:
     def motion_at(self, now: float) -> Motion:
         self.motion.advance(now)
         idle = self.idle.state(now) if self.idle_enabled else IdleState()
-        return self.motion.motion(idle)
+        return self.lipsync.apply(self.motion.motion(idle), self.speech, now)
 
     def hand_over(self, frame: np.ndarray, now: float, stamps: list[float],
                   metrics: SessionMetrics) -> None:
         first = self.frames_rendered == 0
         if first:
             self.first_frame_at = now
+        self.lipsync.handed_over(self.last_motion, now)
         self.frames_rendered += 1
         self.last_frame = frame
         self.handovers.append(now)
@@ -133,7 +150,7 @@ class Session:
         if first:
             for s in list(self.sockets):
                 s.send_event(events.ready())
-        self.frames.on_frame(frame, now)
+        self.frames.on_frame(frame, now, self.frame_pts_ms())
         for t in stamps:
             metrics.control_to_frame_seconds.observe(now - t)
         if stamps:

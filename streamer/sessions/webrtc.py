@@ -15,8 +15,10 @@ from aiortc import (RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSen
                     RTCSessionDescription)
 from aiortc.sdp import candidate_from_sdp
 
+from streamer.sessions.audio_track import SessionAudioTrack
 from streamer.sessions.candidate_policy import candidate_problem, offer_problem
 from streamer.sessions.video import SessionEncoder
+from streamer.sessions.speech import SpeechPlayer
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +34,14 @@ class Viewer:
 
     def __init__(self, encoder: SessionEncoder, ice_servers: list[str],
                  on_closed: Callable[["Viewer"], None],
-                 connect_timeout_s: float | None = None) -> None:
+                 connect_timeout_s: float | None = None,
+                 speech: SpeechPlayer | None = None) -> None:
         servers = [RTCIceServer(urls=[u]) for u in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.track = encoder.new_track()
         self._encoder = encoder
+        # The session's sound (speech.py); used when the offer has an audio m-line.
+        self.audio = SessionAudioTrack(speech) if speech is not None else None
         self._on_closed = on_closed
         self._close_task: asyncio.Task | None = None
         self._connect_timeout_s = connect_timeout_s
@@ -86,6 +91,8 @@ class Viewer:
             # The sender only packetizes the shared encoder's packets, so its receiver's
             # keyframe requests (PLI/FIR) must reach that encoder.
             transceiver.sender._send_keyframe = self._encoder.request_keyframe
+            if self.audio is not None and _offers_audio(offer_sdp):
+                self._add_audio()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
@@ -97,6 +104,13 @@ class Viewer:
             self._deadline = asyncio.get_running_loop().call_later(self._connect_timeout_s,
                                                                    self._connect_deadline)
         return self.pc.localDescription.sdp
+
+    def _add_audio(self) -> None:
+        """Opus only: the one audio codec every browser decodes at 48 kHz."""
+        self.pc.addTrack(self.audio)
+        transceiver = next(t for t in self.pc.getTransceivers() if t.sender.track is self.audio)
+        caps = RTCRtpSender.getCapabilities("audio").codecs
+        transceiver.setCodecPreferences([c for c in caps if c.mimeType == "audio/opus"])
 
     async def add_candidate(self, candidate: str | None, sdp_mid: str | None,
                             sdp_mline_index: int | None) -> None:
@@ -138,8 +152,14 @@ class Viewer:
     async def _do_close(self) -> None:
         try:
             self.track.stop()
+            if self.audio is not None:
+                self.audio.stop()
             await self.pc.close()
         except Exception as exc:  # noqa: BLE001 - closing must never raise into the caller
             log.debug("peer close: %r", exc)
         finally:
             self._on_closed(self)
+
+
+def _offers_audio(sdp: str) -> bool:
+    return any(line.startswith("m=audio") for line in sdp.splitlines())

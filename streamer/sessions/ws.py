@@ -17,12 +17,14 @@ from streamer import strict_json
 from streamer.config import SessionLimits
 from streamer.errors import ApiError
 from streamer.sessions import events
-from streamer.sessions.frames import StreamKey
+from streamer.sessions.frames import PTS_HEADER, StreamKey
 from streamer.sessions.messages import (MAX_TEXT_BYTES, Candidate, Message, MessageError, Offer,
                                         Ping, SetIdle, SetTarget, SubscribeFrames,
                                         UnsubscribeFrames, parse_message)
 from streamer.sessions.registry import CLOSE_SESSION_ENDED, SessionRegistry
 from streamer.sessions.session import Session
+from streamer.sessions.speech_input import SocketSpeech
+from streamer.sessions.speech_messages import SPEECH_MESSAGES
 from streamer.sessions.webrtc import SdpError, Viewer
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,13 @@ class SocketConn:
         self._internal_logged = False
         self._events: deque[str] = deque(maxlen=OUTBOX_EVENTS)  # a stalled reader loses the oldest
         self._frame: bytes | None = None
+        self._frame_timestamps = False  # subscribe_frames {"timestamps": true}: PTS_HEADER first
         self._wake = asyncio.Event()
         self._close_code: int | None = None
         self._errors: deque[float] = deque()
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         self._closed = asyncio.Event()
+        self.speech = SocketSpeech(session.speech)
 
     # --- outgoing ---
     def send_event(self, event: dict) -> None:
@@ -76,10 +80,12 @@ class SocketConn:
             event["id"] = msg_id
         self.send_event(event)
 
-    def deliver_frame(self, data: bytes) -> None:
+    def deliver_frame(self, data: bytes, pts_ms: float) -> None:
         """An encoded frame of this socket's stream (frames.py fan-out): newest wins, an unsent
         older frame is dropped, so a slow reader gets fewer frames, never old ones."""
         if self._close_code is None and self.session.frames.subscribed(self):
+            if self._frame_timestamps:
+                data = PTS_HEADER.pack(pts_ms) + data
             self._frame = data
             self._wake.set()
 
@@ -139,6 +145,14 @@ class SocketConn:
             return self.error("internal_error", "the server could not handle this message", None)
         return False
 
+    def handle_binary(self, data: bytes) -> bool:
+        """One binary message: PCM for the open utterance. True when the socket must close."""
+        try:
+            self.speech.handle_binary(data)
+        except MessageError as exc:
+            return self.error(exc.code, exc.message, exc.request_type, exc.msg_id)
+        return False
+
     async def _dispatch(self, msg: Message) -> None:
         s = self.session
         if isinstance(msg, SetTarget):
@@ -158,6 +172,8 @@ class SocketConn:
             await self._offer(msg)
         elif isinstance(msg, Candidate):
             await self._candidate(msg)
+        elif isinstance(msg, SPEECH_MESSAGES):
+            self.speech.handle(msg)
 
     def _subscribe(self, msg: SubscribeFrames) -> None:
         s = self.session
@@ -165,6 +181,9 @@ class SocketConn:
             problem = self.registry.subscription_refusal(s)
             if problem is not None:
                 raise MessageError("too_many_subscriptions", problem, "subscribe_frames", msg.id)
+        # One stream per (format, quality, fps): sockets with and without timestamps share its
+        # encode; the 8-byte header is added per socket on delivery.
+        self._frame_timestamps = msg.timestamps
         s.frames.subscribe(self, StreamKey(msg.format, msg.quality, msg.fps or float(s.fps)))
 
     async def _offer(self, msg: Offer) -> None:
@@ -175,7 +194,8 @@ class SocketConn:
                                f"(at most {self.max_viewers_per_socket} per socket, "
                                f"{self.max_viewers_per_session} per session)", "offer", msg.id)
         viewer = Viewer(s.video, self.ice_servers, self._viewer_closed,
-                        connect_timeout_s=self.limits.viewer_connect_timeout_s)
+                        connect_timeout_s=self.limits.viewer_connect_timeout_s,
+                        speech=s.speech)
         try:
             sdp = await viewer.answer(msg.sdp, s.codec)
         except SdpError as exc:
@@ -213,6 +233,7 @@ class SocketConn:
         if self._closed.is_set():
             return
         self._closed.set()
+        self.speech.close()  # an open utterance plays out
         self._close_code = self._close_code or 1000
         self._wake.set()
         self.session.frames.unsubscribe(self)
@@ -257,8 +278,7 @@ async def session_ws(request: web.Request, registry: SessionRegistry, ice_server
             if msg.type == WSMsgType.TEXT:
                 flood = await conn.handle_text(msg.data)
             elif msg.type == WSMsgType.BINARY:
-                flood = conn.error("binary_not_supported",
-                                   "binary messages are not accepted; send JSON text", None)
+                flood = conn.handle_binary(msg.data)
             else:
                 break
             if flood:
