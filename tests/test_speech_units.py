@@ -14,7 +14,7 @@ from streamer.sessions.speech import SpeechError, SpeechPlayer
 from streamer.sessions.speech_mouth import HOP, RATE
 from streamer.sessions.speech_lipsync import LipSync
 from streamer.sessions.speech_mouth import EnvelopeAnalyser, mouth_opening
-from streamer.sessions.speech_routes import decode_audio
+from streamer.video.audio import AudioError, decode_audio
 
 
 class Clock:
@@ -225,10 +225,12 @@ def test_decode_common_formats(container, codec):
 
 
 def test_decode_refuses_garbage_and_long_files():
-    with pytest.raises(ValueError, match="invalid_audio"):
+    with pytest.raises(AudioError) as bad:
         decode_audio(b"\x00garbage" * 100, 60.0)
-    with pytest.raises(ValueError, match="audio_too_long"):
+    assert bad.value.code == "invalid_audio"
+    with pytest.raises(AudioError) as long:
         decode_audio(_encode(_tone(3.0, 16_000), 16_000, "wav", "pcm_s16le"), 1.0)
+    assert long.value.code == "audio_too_long"
 
 
 def test_one_big_chunk_moves_the_mouth_like_small_ones():

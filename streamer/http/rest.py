@@ -6,7 +6,6 @@ Responses keep the seed's JSON fields exactly. Engine work goes through state.wo
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from importlib import metadata
 
@@ -25,6 +24,7 @@ from streamer.http.outputs import mime_of
 from streamer.http.ranges import check_range
 from streamer.http.portraits import prepare_portrait
 from streamer.imaging import FORMATS, MIME_TO_FORMAT, encode_image, format_named
+from streamer import strict_json
 from streamer.strict_json import json_response
 
 DEFAULT_INTENSITY = 0.7
@@ -98,8 +98,8 @@ def parse_emotions(form: Form) -> list[str]:
     for value in raw:
         if value.startswith("["):
             try:
-                items = json.loads(value)
-            except json.JSONDecodeError:
+                items = strict_json.loads(value)
+            except ValueError:  # bad JSON, or a NaN/huge number (strict_json)
                 raise ApiError(400, "invalid_emotion", "emotions is not a valid JSON array; valid emotions: "
                                + ", ".join(EMOTIONS)) from None
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):

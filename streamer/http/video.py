@@ -8,7 +8,7 @@ frames get in between chunks, so a long clip never starves them).
 from __future__ import annotations
 
 import asyncio
-import json
+from streamer import strict_json
 import time
 
 import numpy as np
@@ -89,8 +89,8 @@ async def handle_render_video(request: web.Request) -> web.Response:
     timings = None
     if timings_text:
         try:
-            timings = parse_timings(json.loads(timings_text))
-        except (ValueError, json.JSONDecodeError) as exc:
+            timings = parse_timings(strict_json.loads(timings_text))
+        except ValueError as exc:  # bad JSON (or a NaN/huge number), or bad timings
             raise _bad("invalid_timings", str(exc)) from None
 
     pcm: np.ndarray | None = None
@@ -100,8 +100,7 @@ async def handle_render_video(request: web.Request) -> web.Response:
         try:
             pcm = await asyncio.to_thread(decode_audio, audio_bytes, MAX_DURATION_S)
         except AudioError as exc:
-            code = "audio_too_long" if "longer" in str(exc) else "invalid_audio"
-            raise _bad(code, str(exc), 413 if code == "audio_too_long" else 400) from None
+            raise _bad(exc.code, str(exc), 413 if exc.code == "audio_too_long" else 400) from None
         duration = len(pcm) / AUDIO_RATE
     else:
         duration = _parse_float(form.text("duration_s"), "duration_s", DEFAULT_SILENT_S, 0.04, MAX_DURATION_S)

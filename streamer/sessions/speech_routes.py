@@ -4,12 +4,8 @@ the timeline's 48 kHz mono, queued like a streamed utterance (same events, same 
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import secrets
 
-import av
-import numpy as np
 from aiohttp import web
 
 from engine.speech.timings import parse_timings
@@ -20,44 +16,11 @@ from streamer.http.forms import read_form
 from streamer.sessions import events, speech_events
 from streamer.sessions.speech import SpeechError
 from streamer.sessions.speech_mouth import HOP, RATE
+from streamer.strict_json import json_response
+from streamer.video.audio import AudioError, decode_audio
+from streamer import strict_json
 
 FEED_CHUNK = 50 * HOP  # half a second per analysis step, then the loop gets a turn
-
-
-def decode_audio(data: bytes, max_s: float) -> np.ndarray:
-    """Any container/codec FFmpeg reads -> int16 mono at 48 kHz. ValueError: not audio or too
-    long (the message says which)."""
-    try:
-        container = av.open(io.BytesIO(data), mode="r")
-    except Exception:  # noqa: BLE001 - FFmpeg raises many types for garbage
-        raise ValueError("invalid_audio: the file is not audio that FFmpeg can read") from None
-    try:
-        if not container.streams.audio:
-            raise ValueError("invalid_audio: the file has no audio stream")
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-        out: list[np.ndarray] = []
-        total = 0
-        limit = int(max_s * RATE)
-        try:
-            for frame in container.decode(audio=0):
-                frame.pts = None  # let the resampler count samples itself
-                for f in resampler.resample(frame):
-                    out.append(f.to_ndarray().reshape(-1))
-                    total += out[-1].size
-                if total > limit:
-                    raise ValueError(f"audio_too_long: the audio is longer than {max_s:g} s")
-            for f in resampler.resample(None):
-                out.append(f.to_ndarray().reshape(-1))
-        except ValueError:
-            raise
-        except Exception:  # noqa: BLE001
-            raise ValueError("invalid_audio: the audio stream could not be decoded") from None
-    finally:
-        container.close()
-    pcm = np.concatenate(out).astype(np.int16, copy=False) if out else np.zeros(0, np.int16)
-    if pcm.size == 0:
-        raise ValueError("invalid_audio: the file holds no audio samples")
-    return pcm
 
 
 async def post_speech(request: web.Request) -> web.Response:
@@ -65,7 +28,8 @@ async def post_speech(request: web.Request) -> web.Response:
     s = state.sessions.get(request.match_info["session_id"])
     if s is None:
         raise ApiError(404, "not_found", "no such session")
-    form = await read_form(request, upload_limit(request, state), ("audio",))
+    form = await read_form(request, upload_limit(request, state), ("audio",),
+                           state.config.body_timeout_s)
     data = form.require_file("audio")
     utterance_id = form.text("id") or "speech-" + secrets.token_urlsafe(6)
     if len(utterance_id) > 200:
@@ -74,14 +38,13 @@ async def post_speech(request: web.Request) -> web.Response:
     timings = None
     if form.text("timings"):
         try:
-            timings = parse_timings(json.loads(form.text("timings") or ""))
+            timings = parse_timings(strict_json.loads(form.text("timings") or ""))
         except ValueError as exc:  # JSONDecodeError is a ValueError too
             raise ApiError(400, "invalid_field", f"timings: {exc}"[:500]) from None
     try:
-        pcm = await asyncio.get_running_loop().run_in_executor(
-            None, decode_audio, data, player.max_queued_s)
-    except ValueError as exc:
-        code, _, message = str(exc).partition(": ")
+        pcm = await asyncio.to_thread(decode_audio, data, player.max_queued_s, RATE)
+    except AudioError as exc:
+        code, message = exc.code, str(exc)
         for sock in list(s.sockets):  # a watching client learns why nothing was said
             sock.send_event(events.error(code, message, "speech"))
         raise ApiError(413 if code == "audio_too_long" else 400, code, message) from None
@@ -105,5 +68,5 @@ async def post_speech(request: web.Request) -> web.Response:
         if u is not None:
             player.end(u)  # never leave an open utterance blocking the queue
     s.touch()
-    return web.json_response(speech_events.accepted(
+    return json_response(speech_events.accepted(
         utterance_id, pcm.size * 1000 // RATE, int(player.queued_seconds() * 1000)), status=202)

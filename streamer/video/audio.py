@@ -1,4 +1,5 @@
-"""Decode an uploaded audio file (wav, mp3, ogg/opus, m4a, flac...) to mono int16 with PyAV."""
+"""Decode an uploaded audio file (wav, mp3, ogg/opus, m4a, flac...) to mono int16 with PyAV.
+The one decoder for every upload of audio: /render/video and POST /sessions/{id}/speech."""
 from __future__ import annotations
 
 import io
@@ -10,7 +11,12 @@ AUDIO_RATE = 48000  # what both encoders (AAC, Opus) take natively
 
 
 class AudioError(ValueError):
-    """The upload is not decodable audio, or breaks a limit (message fit for a client)."""
+    """The upload is not decodable audio, or breaks a limit (message fit for a client).
+    ``code``: "invalid_audio" or "audio_too_long" (the public error codes)."""
+
+    def __init__(self, message: str, code: str = "invalid_audio") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def decode_audio(data: bytes, max_duration_s: float, rate: int = AUDIO_RATE) -> np.ndarray:
@@ -32,7 +38,8 @@ def decode_audio(data: bytes, max_duration_s: float, rate: int = AUDIO_RATE) -> 
                     chunks.append(a)
                     total += len(a)
                 if total > limit:
-                    raise AudioError(f"the audio is longer than the {max_duration_s:g} s limit")
+                    raise AudioError(f"the audio is longer than the {max_duration_s:g} s limit",
+                                     "audio_too_long")
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
     except AudioError:
@@ -43,5 +50,6 @@ def decode_audio(data: bytes, max_duration_s: float, rate: int = AUDIO_RATE) -> 
     if len(pcm) < rate // 50:
         raise AudioError("the audio is shorter than 20 ms")
     if len(pcm) > int(max_duration_s * rate) + rate // 10:
-        raise AudioError(f"the audio is longer than the {max_duration_s:g} s limit")
+        raise AudioError(f"the audio is longer than the {max_duration_s:g} s limit",
+                                     "audio_too_long")
     return pcm

@@ -8,7 +8,7 @@ neutral into ``emotion`` at ``intensity`` over its first 0.6 s.
 """
 from __future__ import annotations
 
-import json
+from streamer import strict_json
 import random
 from dataclasses import dataclass
 
@@ -31,8 +31,8 @@ class Keyframe:
 def parse_timeline(text: str) -> list[Keyframe]:
     """ValueError with a client-facing message on a bad timeline."""
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError:
+        raw = strict_json.loads(text)
+    except ValueError:  # bad JSON, or a NaN/huge number
         raise ValueError("emotion_timeline must be JSON") from None
     if not isinstance(raw, list) or not raw or len(raw) > MAX_KEYFRAMES:
         raise ValueError(f"emotion_timeline must be a list of 1..{MAX_KEYFRAMES} keyframes")
