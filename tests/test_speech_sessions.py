@@ -131,7 +131,9 @@ async def test_interrupt_silences_audio_and_rests_the_mouth(server, astronaut_jp
             ended = await c.wait_for("speech_ended", timeout=30, id="long")
             assert ended["interrupted"] and ended["duration_ms"] < len(pcm) / 16 - 1000
             n1 = len(rx.tracks["audio"].frames)
-            await rx.wait_until(lambda: len(rx.tracks["audio"].frames) >= n1 + 50, timeout=60)
+            # 2 s more: a face at rest is re-sent only as the encoder's 0.25 s heartbeat
+            # (unchanged frames are not encoded again), so the rest needs a longer look.
+            await rx.wait_until(lambda: len(rx.tracks["audio"].frames) >= n1 + 100, timeout=60)
             await rx.wait_reports(2)
         finally:
             await rx.close()
@@ -146,12 +148,12 @@ async def test_interrupt_silences_audio_and_rests_the_mouth(server, astronaut_jp
     assert audible.size > 50, "no speech arrived before the interrupt"
     assert audible.size < np.count_nonzero(sent >= floor) - 100, "the speech was never cut"
     last = int(audible[-1])
-    assert len(recv) - last > 100, "the capture must run on past the cut"
+    assert len(recv) - last > 150, "the capture must run on past the cut"
     tr = rx.tracks["audio"]
     t_cut = tr.media_time(p0 + (last + 1) * 480)  # the sound's last moment
     k = int(audible[0])
     t_speech = tr.media_time(p0 + k * 480)
-    a = _analyse(rx, t_speech - 1.0, t_cut + 0.8)
+    a = _analyse(rx, t_speech - 1.0, t_cut + 1.8)
     rest = float(np.median(a["open"][a["vt"] < t_speech - 0.1][-10:]))
     talking = float(np.percentile(a["open"][(a["vt"] > t_speech) & (a["vt"] < t_cut)], 90))
     assert talking > rest, "the mouth never moved before the interrupt"
