@@ -157,6 +157,33 @@ async def test_stalled_uploads_hold_no_key_quota(start_server, grace_hopper_jpeg
     assert not srv.state.access.pending
 
 
+def _post_routes(sid: str) -> list[str]:
+    """Every POST route of the route table, session ids filled in: each reads a body."""
+    from streamer.routes import ROUTES
+
+    return [r.path.replace("{session_id}", sid) for r in ROUTES if r.method == "POST"]
+
+
+async def test_every_body_route_has_a_deadline(start_server, grace_hopper_jpeg):
+    """The whole class: every POST route in streamer/routes.py (new ones included, without
+    editing this test) answers a body that stops arriving with 408 after the deadline."""
+    deadline = 6.0
+    srv = await start_server(body_timeout_s=deadline)
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, srv.base_url, grace_hopper_jpeg)
+        paths = _post_routes(c.session_id)
+        assert {"/sessions", "/render", "/render/batch", "/render/video",
+                f"/sessions/{c.session_id}/speech"} <= set(paths)
+        specs = [(path, chunked, {}) for path in paths for chunked in (False, True)]
+        started = time.monotonic()
+        conns = await _stall_all(srv, specs)
+        # Meanwhile the server serves everyone else.
+        async with http.post(srv.base_url + "/render",
+                             data=portrait_form(grace_hopper_jpeg, emotion="happy")) as r:
+            assert r.status == 200, await r.text()
+        await _assert_timed_out(conns, started, deadline)
+
+
 async def test_body_deadline_is_a_serve_option():
     from streamer.cli import build_parser
 
@@ -197,12 +224,15 @@ async def _chunks(data: bytes, size: int = 32 * 1024):
         yield data[i:i + size]
 
 
-@pytest.mark.parametrize("path", BODY_ROUTES)
+@pytest.mark.parametrize("path", BODY_ROUTES + ("/sessions/{session_id}/speech",))
 async def test_upload_limit_counts_every_byte(start_server, grace_hopper_jpeg, path):
     srv = await start_server(max_upload_mb=0.5)
     filler = 2 * 1024 * 1024  # four times the limit
     ctype = f"multipart/form-data; boundary={BOUNDARY}"
     async with aiohttp.ClientSession() as http:
+        if "{session_id}" in path:
+            c = await SessionClient.create(http, srv.base_url, grace_hopper_jpeg)
+            path = path.replace("{session_id}", c.session_id)
         for name, body in _oversize_bodies(grace_hopper_jpeg, filler).items():
             for framing in ("content-length", "chunked", "chunked+gzip"):
                 headers = {"Content-Type": ctype}

@@ -87,10 +87,19 @@ def _numeric_fields() -> list[tuple[str, str]]:
            ("ping", '{"type": "ping", "t": {v}}'),
            ("candidate", '{"type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 '
                          '127.0.0.1 5000 typ host", "sdpMLineIndex": {v}}}')]
+    # Speech (the speak header's numbers and its client timings; speak_end and interrupt
+    # carry only the id, covered below).
+    timing = '{"start_ms": %s, "end_ms": %s, "viseme": "open", "weight": %s}'
+    out += [("speak", '{"type": "speak", "format": "pcm_s16le", "sample_rate": {v}, "channels": 1}'),
+            ("speak", '{"type": "speak", "format": "pcm_s16le", "sample_rate": 16000, "channels": {v}}')]
+    out += [("speak", '{"type": "speak", "format": "pcm_s16le", "sample_rate": 16000, "channels": 1, '
+             '"timings": [%s]}' % (timing % args))
+            for args in (("{v}", "100", "1"), ("0", "{v}", "1"), ("0", "100", "{v}"))]
     out += [("set_emotions", '{"type": "set_emotions", "weights": {"%s": {v}}}' % e) for e in EMOTIONS]
     out += [("set_controls", '{"type": "set_controls", "%s": {v}}' % c) for c in CONTROL_RANGES]
     # The request id rides on every message type: hostile ids are refused too.
-    out += [(t, '{"type": "%s", "id": {v}}' % t) for t in ("ping", "reset", "unsubscribe_frames")]
+    out += [(t, '{"type": "%s", "id": {v}}' % t) for t in ("ping", "reset", "unsubscribe_frames",
+                                                            "speak_end", "interrupt")]
     # A bad number in a field the message does not even use is refused as well.
     out += [("set_idle", '{"type": "set_idle", "enabled": true, "extra": [{v}]}')]
     return out

@@ -27,6 +27,8 @@ class Timing:
     weights: np.ndarray  # (V,)
 
 
+MAX_TIMING_MS = 3_600_000  # an hour: no utterance or clip is longer
+
 def parse_timings(raw: Any) -> list[Timing]:
     """Validate the JSON shape above; ValueError with a message fit for a client."""
     if not isinstance(raw, list):
@@ -38,11 +40,14 @@ def parse_timings(raw: Any) -> list[Timing]:
         if not isinstance(item, dict):
             raise ValueError(f"timings[{i}] must be an object")
         try:
+            if isinstance(item["start_ms"], bool) or isinstance(item["end_ms"], bool):
+                raise TypeError
             start, end = float(item["start_ms"]), float(item["end_ms"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise ValueError(f"timings[{i}] needs numeric start_ms and end_ms") from None
-        if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end < start:
-            raise ValueError(f"timings[{i}]: need 0 <= start_ms <= end_ms")
+        if not (np.isfinite(start) and np.isfinite(end)) or start < 0 or end < start \
+                or end > MAX_TIMING_MS:
+            raise ValueError(f"timings[{i}]: need 0 <= start_ms <= end_ms <= {MAX_TIMING_MS}")
         if isinstance(item.get("viseme"), str):
             w = viseme_weights(item["viseme"])
         elif isinstance(item.get("phoneme"), str):
@@ -50,7 +55,8 @@ def parse_timings(raw: Any) -> list[Timing]:
         else:
             raise ValueError(f"timings[{i}] needs a string 'viseme' or 'phoneme'")
         scale = item.get("weight", 1.0)
-        if not isinstance(scale, (int, float)) or not 0.0 <= float(scale) <= 1.0:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
+                or not 0.0 <= float(scale) <= 1.0:
             raise ValueError(f"timings[{i}].weight must be a number in 0..1")
         out.append(Timing(start / 1000.0, end / 1000.0, w * float(scale)))
     return out
