@@ -158,11 +158,13 @@ async def test_microphone_makes_the_mouth_move_and_the_voice_plays(open_page):
     run = await open_page()
     page = run.page
     rest = await rest_opening(page)
-    assert (await speech(page))["audioTrack"] == "live"  # the offer asked for the avatar's voice
+    s = await speech(page)
+    assert s["audioTrack"] == "live"  # the offer asked for the avatar's voice
+    assert not s["audioPlaying"]  # sound starts with a click, never by itself
     energy0 = await page.evaluate(JS_AUDIO_ENERGY)
 
     await page.click("#mic-btn")
-    assert await page.get_attribute("#mic-btn", "aria-pressed") == "true"
+    await page.wait_for_selector("#mic-btn[aria-pressed=true]")  # the microphone is on
     await wait_event(page, "speech_started", "mic-")
     widest = await wait_mouth_opens(page, rest)
     print(f"mouth opening: rest {rest:.4f}, widest while the mic talks {widest:.4f}")

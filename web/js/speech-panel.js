@@ -120,7 +120,7 @@ export function buildSpeechPanel({ getConn, getSessionId }) {
     if (state.speakConn !== conn) { // first chunk, or a new connection: open the utterance there
       if (!conn.speak(mic.id, MIC_RATE)) return;
       state.speakConn = conn;
-      if (state.firstChunkAt === null) state.firstChunkAt = performance.now();
+      state.firstChunkAt = performance.now();
     }
     if (conn.sendAudio(pcm)) {
       state.chunksSent += 1;
@@ -202,8 +202,10 @@ export function buildSpeechPanel({ getConn, getSessionId }) {
     if (msg.type !== "speech_started") return;
     const mic = state.mic;
     let from = null;
-    if (mic && msg.id === mic.id && state.firstChunkAt !== null) from = state.firstChunkAt;
-    else if (state.requestAt.has(msg.id)) from = state.requestAt.get(msg.id);
+    if (mic && msg.id === mic.id && state.firstChunkAt !== null) {
+      from = state.firstChunkAt;
+      state.firstChunkAt = null; // once per connection's utterance
+    } else if (state.requestAt.has(msg.id)) from = state.requestAt.get(msg.id);
     state.requestAt.delete(msg.id);
     if (from === null) return;
     // The server plays the first sample and shows its mouth at speech_started; this browser
