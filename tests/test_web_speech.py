@@ -22,6 +22,7 @@ import pytest_asyncio
 
 from avatar_testkit.browsers import CHROMIUM as CHROMIUM_BROWSER
 from avatar_testkit.speech import mouth_opening
+from avatar_testkit.wait import wait_until
 from page_probes import JS_FRAME_PNG, JS_WAIT_STILL, lips_box, png_data_url_to_rgb
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -32,6 +33,11 @@ VIEWPORT = {"width": 1280, "height": 900}
 # Keep the page's peer connections reachable, to read the received audio's stats.
 RECORD_PEERS = """window.__pcs = []; { const Orig = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends Orig { constructor(...a) { super(...a); window.__pcs.push(this); } }; }"""
+JS_AUDIO_STATS = """async () => {
+  const out = [];
+  for (const r of (await window.__pcs.at(-1).getStats()).values())
+    if (r.kind === 'audio') out.push(JSON.stringify(r));
+  return out.join(' | '); }"""
 JS_AUDIO_ENERGY = """async () => {
   const pc = window.__pcs.at(-1); let e = 0;
   for (const r of (await pc.getStats()).values())
@@ -180,9 +186,18 @@ async def test_microphone_makes_the_mouth_move_and_the_voice_plays(open_page):
     assert len(speaks) == 1 and '"sample_rate":48000' in speaks[0], speaks
     assert run.sent_bytes >= s["bytesSent"] > 0 and s["bytesSent"] % 2 == 0
     # The sound the browser receives is the speech (not only silence).
-    energy = await page.evaluate(JS_AUDIO_ENERGY)
-    print(f"received audio energy: {energy0:.5f} before the mic, {energy:.5f} while it talks")
-    assert energy > energy0 + 1e-4, "the received audio track carried no sound"
+    async def energy_now() -> float:
+        e = await page.evaluate(JS_AUDIO_ENERGY)
+        samples.append(e)
+        return e > energy0 + 1e-4
+
+    samples: list[float] = []
+    stats_dump = await page.evaluate(JS_AUDIO_STATS)
+    await wait_until(energy_now, interval=0.2,
+                     message=lambda: f"the received audio carried no sound: energy {samples[-5:]}, "
+                                     f"stats {stats_dump}")
+    print(f"received audio energy: {energy0:.5f} before the mic, {samples[-1]:.5f} while it talks "
+          f"({len(samples)} polls)")
 
     # Stop: speak_end goes out and the utterance ends.
     await page.click("#mic-btn")
