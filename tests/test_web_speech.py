@@ -47,8 +47,9 @@ JS_AUDIO_ENERGY = """async () => {
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM_BROWSER.available(), reason=CHROMIUM_BROWSER.skip_reason()),
-    pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"),
 ]
+needs_espeak = pytest.mark.skipif(ESPEAK is None,
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng)")
 
 
 def espeak_wav(path: Path, text: str) -> bytes:
@@ -160,6 +161,7 @@ async def wait_mouth_opens(page, rest: float, max_frames: int = 150) -> float:
     return widest
 
 
+@needs_espeak
 async def test_microphone_makes_the_mouth_move_and_the_voice_plays(open_page):
     run = await open_page()
     page = run.page
@@ -208,6 +210,7 @@ async def test_microphone_makes_the_mouth_move_and_the_voice_plays(open_page):
     assert run.errors == []
 
 
+@needs_espeak
 async def test_text_box_speaks_with_espeak_and_interrupt_cuts_it(open_page):
     run = await open_page()
     page = run.page
@@ -226,6 +229,7 @@ async def test_text_box_speaks_with_espeak_and_interrupt_cuts_it(open_page):
     assert run.errors == []
 
 
+@needs_espeak
 async def test_an_uploaded_audio_file_is_said(open_page, tmp_path):
     run = await open_page()
     page = run.page
@@ -250,3 +254,29 @@ async def test_an_uploaded_audio_file_is_said(open_page, tmp_path):
     # The browser logs the refused upload (400) as a console error; nothing else may appear.
     assert [e for e in run.errors if "status of 400" not in e] == []
 
+
+
+async def test_text_box_is_hidden_without_espeak(server, tmp_path, monkeypatch):
+    """A server without espeak-ng (a PATH where none lives): /health says tts false, and the
+    page offers the microphone and files but no text box."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    pw = await playwright_api.async_playwright().start()
+    b = await pw.chromium.launch(executable_path=CHROMIUM_BROWSER.path, args=[
+        "--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks"])
+    try:
+        page = await b.new_page(viewport=VIEWPORT)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        health = await page.request.get(f"{server.base_url}/health")
+        assert (await health.json())["speech"] == {"tts": False}
+        await page.goto(f"{server.base_url}/")
+        await page.wait_for_function("() => window.avatarDemo && avatarDemo.framesShown > 3", timeout=30_000)
+        await page.wait_for_function("() => avatarDemo.speech.ttsChecked")  # /health has answered
+        assert await page.is_hidden("#say-form")
+        assert await page.is_visible("#mic-btn") and await page.is_visible("#speech-file-btn")
+        assert not (await page.evaluate("() => avatarDemo.speech"))["ttsOffered"]
+        assert errors == []
+        await page.goto("about:blank")  # pagehide deletes the session
+    finally:
+        await b.close()
+        await pw.stop()

@@ -187,7 +187,11 @@ export function buildSpeechPanel({ getConn, getSessionId }) {
   });
 
   // Offer the text box only where the server can speak text.
-  getHealth().then((h) => { sayForm.hidden = !(h && h.speech && h.speech.tts); });
+  let ttsChecked = false;
+  getHealth().then((h) => {
+    sayForm.hidden = !(h && h.speech && h.speech.tts);
+    ttsChecked = true;
+  });
 
   // ---------- events ----------
 
@@ -234,6 +238,7 @@ export function buildSpeechPanel({ getConn, getSessionId }) {
         audioTrack: track ? track.readyState : null,
         audioPlaying: !audio.paused && !audio.muted,
         ttsOffered: !sayForm.hidden,
+        ttsChecked,
       };
     },
   };
