@@ -444,7 +444,7 @@ def _paths(config: ServerConfig) -> Schema:
                          "400": _error("no text, text over 500 characters or with control "
                                        "characters, or a bad id"),
                          **not_found,
-                         "413": _error("the form is larger than 16 KiB"),
+                         "413": _error("the body is larger than the upload limit"),
                          "415": _error("the body is not a form"),
                          "429": _error("the speech queue is full, or the server already runs "
                                        "its espeak-ng processes (tts_busy)", retry_after=True),

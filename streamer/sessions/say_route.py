@@ -11,6 +11,7 @@ import secrets
 
 from aiohttp import web
 
+from streamer.access.control import upload_limit
 from streamer.app_state import STATE_KEY
 from streamer.errors import ApiError
 from streamer.http.forms import read_form
@@ -21,7 +22,6 @@ from streamer.video.audio import AudioError, decode_audio
 
 MAX_TEXT_CHARS = 500
 MAX_RUNNING = 2  # espeak-ng processes at once, server-wide
-FORM_LIMIT = 16 * 1024  # the form carries text only
 _running = 0
 
 
@@ -42,7 +42,8 @@ async def post_say(request: web.Request) -> web.Response:
     s = state.sessions.get(request.match_info["session_id"])
     if s is None:
         raise ApiError(404, "not_found", "no such session")
-    form = await read_form(request, FORM_LIMIT, (), state.config.body_timeout_s)
+    # The upload limit and body deadline of every POST route (the text is checked after).
+    form = await read_form(request, upload_limit(request, state), (), state.config.body_timeout_s)
     text = _check_text(form.text("text"))
     utterance_id = form.text("id") or "say-" + secrets.token_urlsafe(6)
     if len(utterance_id) > 200:
