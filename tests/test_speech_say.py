@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from avatar_testkit.pyclient import SessionClient
+from streamer.sessions.say_route import MAX_RUNNING, TTS_SLOTS
 
 OPTIONS = {"idle_motion": "false", "size": "256", "fps": "25"}
 
@@ -55,6 +56,16 @@ async def test_say_speaks_text_and_refuses_bad_text(server, astronaut_jpeg):
         async with http.post(url, data=form) as r:
             assert r.status == 202, await r.text()
         await c.wait_for("speech_ended", id="bye", timeout=60)
+        # Every espeak-ng slot taken (here: none left): 429 with Retry-After, nothing runs.
+        slots = server.app[TTS_SLOTS]
+        slots.limit = 0
+        try:
+            async with http.post(url, data={"text": "hi"}) as r:
+                body = await r.json()
+                assert (r.status, body["error"]["code"]) == (429, "tts_busy")
+                assert r.headers["Retry-After"] == "1"
+        finally:
+            slots.limit = MAX_RUNNING
         assert c.close_code is None
         await c.close()
         async with http.delete(f"{server.base_url}/sessions/{c.session_id}") as r:

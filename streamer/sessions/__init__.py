@@ -73,3 +73,4 @@ def setup_sessions(app: web.Application, state: AppState) -> None:
     app.router.add_get("/sessions/{session_id}/ws", routes.ws_route)
     app.router.add_post("/sessions/{session_id}/speech", speech_routes.post_speech)
     app.router.add_post("/sessions/{session_id}/say", say_route.post_say)
+    app[say_route.TTS_SLOTS] = say_route.TtsSlots()

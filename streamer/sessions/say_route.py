@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -21,8 +22,17 @@ from streamer.tts import synthesize
 from streamer.video.audio import AudioError, decode_audio
 
 MAX_TEXT_CHARS = 500
-MAX_RUNNING = 2  # espeak-ng processes at once, server-wide
-_running = 0
+MAX_RUNNING = 2  # espeak-ng processes at once, per server
+
+
+@dataclass
+class TtsSlots:
+    """How many espeak-ng processes this server runs now (one per app, not per process)."""
+    running: int = 0
+    limit: int = MAX_RUNNING
+
+
+TTS_SLOTS = web.AppKey("tts_slots", TtsSlots)
 
 
 def _check_text(text: str | None) -> str:
@@ -37,7 +47,6 @@ def _check_text(text: str | None) -> str:
 
 
 async def post_say(request: web.Request) -> web.Response:
-    global _running
     state = request.app[STATE_KEY]
     s = state.sessions.get(request.match_info["session_id"])
     if s is None:
@@ -48,14 +57,15 @@ async def post_say(request: web.Request) -> web.Response:
     utterance_id = form.text("id") or "say-" + secrets.token_urlsafe(6)
     if len(utterance_id) > 200:
         raise ApiError(400, "invalid_field", "id must be at most 200 characters")
-    if _running >= MAX_RUNNING:
+    slots = request.app[TTS_SLOTS]
+    if slots.running >= slots.limit:
         raise ApiError(429, "tts_busy", "the server is already speaking other texts",
                        {"Retry-After": "1"})
-    _running += 1
+    slots.running += 1
     try:
         wav = await synthesize(text)
     finally:
-        _running -= 1
+        slots.running -= 1
     try:
         pcm = await asyncio.to_thread(decode_audio, wav, s.speech.max_queued_s, RATE)
     except AudioError as exc:  # espeak-ng wrote something unreadable: its fault, not the client's
