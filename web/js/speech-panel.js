@@ -7,6 +7,7 @@ import { describeError } from "./messages.js";
 
 const MIC_RATE = 48000; // what mic-worklet.js produces
 const LOG_MAX = 50;
+const RESUME_TIMEOUT_MS = 5000;
 
 /**
  * getConn() returns the live SessionConnection (or null), getSessionId() the session's id.
@@ -72,6 +73,30 @@ export function buildSpeechPanel({ getConn, getSessionId }) {
 
   // ---------- microphone ----------
 
+  /** An AudioContext with the microphone feeding the PCM worklet; closed again on failure. */
+  async function micGraph(stream, options) {
+    const ctx = new AudioContext(options);
+    try {
+      await ctx.audioWorklet.addModule("/js/mic-worklet.js");
+      const node = new AudioWorkletNode(ctx, "mic-pcm", { numberOfInputs: 1, numberOfOutputs: 1 });
+      const silent = ctx.createGain(); // keeps the node pulled by the graph; plays nothing
+      silent.gain.value = 0;
+      ctx.createMediaStreamSource(stream).connect(node);
+      node.connect(silent).connect(ctx.destination);
+      if (ctx.state === "suspended") {
+        // Without an audio device (headless Firefox, for one) a context never starts: say so
+        // rather than leave the button waiting.
+        const started = await Promise.race([ctx.resume().then(() => true),
+          new Promise((resolve) => { setTimeout(() => resolve(false), RESUME_TIMEOUT_MS); })]);
+        if (!started) throw new Error("the audio system did not start (no audio device?)");
+      }
+      return { ctx, node };
+    } catch (err) {
+      ctx.close();
+      throw err;
+    }
+  }
+
   async function startMic() {
     enableSound();
     if (!navigator.mediaDevices?.getUserMedia || typeof AudioWorkletNode !== "function") {
@@ -86,14 +111,17 @@ export function buildSpeechPanel({ getConn, getSessionId }) {
       stream = await navigator.mediaDevices.getUserMedia({
         audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       });
-      ctx = new AudioContext({ sampleRate: MIC_RATE, latencyHint: "interactive" });
-      await ctx.audioWorklet.addModule("/js/mic-worklet.js");
-      const node = new AudioWorkletNode(ctx, "mic-pcm", { numberOfInputs: 1, numberOfOutputs: 1 });
-      const silent = ctx.createGain(); // keeps the node pulled by the graph; plays nothing
-      silent.gain.value = 0;
-      ctx.createMediaStreamSource(stream).connect(node);
-      node.connect(silent).connect(ctx.destination);
-      if (ctx.state === "suspended") await ctx.resume();
+      let graph;
+      try {
+        graph = await micGraph(stream, { sampleRate: MIC_RATE, latencyHint: "interactive" });
+      } catch (err) {
+        // Firefox cannot connect a microphone at another rate to a 48 kHz context: take the
+        // device's rate instead (the worklet resamples to 48 kHz).
+        if (err.name !== "NotSupportedError") throw err;
+        graph = await micGraph(stream, { latencyHint: "interactive" });
+      }
+      ctx = graph.ctx;
+      const node = graph.node;
       state.mic = { stream, ctx, node, id: nextId("mic") };
       state.speakConn = null;
       state.firstChunkAt = null;
