@@ -11,7 +11,7 @@ const RESUME_TIMEOUT_MS = 5000;
 
 /**
  * getConn() returns the live SessionConnection (or null), getSessionId() the session's id.
- * Returns the hooks app.js calls: attachTrack, onEvent, videoDelayFrom, snapshot.
+ * Returns the hooks app.js calls: attachTrack, onEvent, setVideoDelay, snapshot.
  */
 export function buildSpeechPanel({ getConn, getSessionId }) {
   const $ = (id) => document.getElementById(id);
@@ -185,6 +185,8 @@ export function buildSpeechPanel({ getConn, getSessionId }) {
     enableSound();
     const id = nextId(kind);
     state.requestAt.set(id, performance.now());
+    // One cut before it began never gets speech_started: keep only the newest few.
+    if (state.requestAt.size > LOG_MAX) state.requestAt.delete(state.requestAt.keys().next().value);
     setStatus(kind === "say" ? "Speaking the text…" : "Sending the audio…");
     try {
       const r = await send(sid, id);
