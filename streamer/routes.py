@@ -39,6 +39,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/sessions/{session_id}", token=True),
     Route("GET", "/sessions/{session_id}/ws", token=True, websocket=True),
     Route("POST", "/sessions/{session_id}/speech", token=True),
+    Route("POST", "/sessions/{session_id}/say", metered=True, token=True),  # runs espeak-ng
     Route("GET", "/", open=True),
     Route("GET", "/{name}", open=True),  # index.html, favicons, the web manifest
     Route("GET", "/{folder}/{name}", open=True),  # the page's js/, css/, img/

@@ -128,6 +128,11 @@ def _components(config: ServerConfig) -> Schema:
                                  "live sessions and their measured load (docs/protocol.md): active, "
                                  "measured, max_sessions, admitting, load, headroom, max_load, "
                                  "fps_factor, dropped_share, min_rate_fps"},
+                    "speech": {"type": "object", "required": ["tts"],
+                               "properties": {"tts": {
+                                   "type": "boolean",
+                                   "description": "espeak-ng is installed: POST "
+                                                  "/sessions/{session_id}/say works"}}},
                 },
             },
             "RenderResult": {
@@ -224,6 +229,15 @@ def _components(config: ServerConfig) -> Schema:
                                 "description": "JSON list of {start_ms, end_ms, phoneme|viseme, "
                                                "weight?}: the client's timings replace the "
                                                "audio analysis (docs/protocol.md, Speech)"},
+                },
+            },
+            "SayForm": {
+                "type": "object", "required": ["text"], "additionalProperties": True,
+                "properties": {
+                    "text": {"type": "string", "minLength": 1, "maxLength": 500,
+                             "description": "the words to say (no control characters)"},
+                    "id": {"type": "string", "maxLength": 200,
+                           "description": "the utterance id in speech_started/speech_ended"},
                 },
             },
             "SpeechAccepted": {
@@ -365,7 +379,7 @@ def _paths(config: ServerConfig) -> Schema:
                          "201": {**_json(_ref("SessionCreated"), "the session; open ws_url next"),
                                  "links": _links("session_id", "$response.body#/session_id",
                                                  ("getSession", "deleteSession",
-                                                  "sessionSocket", "sessionSpeech"))},
+                                                  "sessionSocket", "sessionSpeech", "sessionSay"))},
                          **_upload_errors(),
                          "429": _error("the server runs its maximum number of sessions "
                                        "(too_many_sessions)", retry_after=True),
@@ -413,6 +427,30 @@ def _paths(config: ServerConfig) -> Schema:
                          "429": _error("the session's speech queue is full "
                                        "(speech_buffer_full, speech_queue_full)",
                                        retry_after=True),
+                         **_server_error()}}},
+        "/sessions/{session_id}/say": {
+            "parameters": [session_id],
+            "post": {"operationId": "sessionSay", "tags": ["sessions"],
+                     "summary": "Say typed text with espeak-ng (a robot voice for demos)",
+                     "description": "Only where espeak-ng is installed (GET /health: "
+                                    "speech.tts). The text becomes speech on the server and is "
+                                    "queued like POST /sessions/{session_id}/speech, with the "
+                                    "same events.",
+                     "requestBody": {"required": True, "content": {
+                         "multipart/form-data": {"schema": _ref("SayForm")},
+                         "application/x-www-form-urlencoded": {"schema": _ref("SayForm")}}},
+                     "responses": {
+                         "202": _json(_ref("SpeechAccepted"), "queued"),
+                         "400": _error("no text, text over 500 characters or with control "
+                                       "characters, or a bad id"),
+                         **not_found,
+                         "413": _error("the body is larger than the upload limit"),
+                         "415": _error("the body is not a form"),
+                         "429": _error("the speech queue is full, or the server already runs "
+                                       "its espeak-ng processes (tts_busy)", retry_after=True),
+                         "501": _error("espeak-ng is not installed here (tts_unavailable)"),
+                         "502": _error("espeak-ng failed (tts_failed)"),
+                         "504": _error("espeak-ng took too long (tts_timeout)"),
                          **_server_error()}}},
         "/samples": {"get": {
             "operationId": "listSamples", "tags": ["demo"],

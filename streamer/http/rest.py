@@ -26,6 +26,7 @@ from streamer.http.portraits import prepare_portrait
 from streamer.imaging import FORMATS, MIME_TO_FORMAT, encode_image, format_named
 from streamer import strict_json
 from streamer.strict_json import json_response
+from streamer.tts import tts_available
 
 DEFAULT_INTENSITY = 0.7
 MAX_BATCH = 16
@@ -270,6 +271,7 @@ async def handle_health(request: web.Request) -> web.Response:
         "model_version": info.model_version,
         "version": package_version(),
         "sessions": state.sessions.health(),  # measured load and headroom (sessions/headroom.py)
+        "speech": {"tts": tts_available()},  # POST /sessions/{id}/say works (espeak-ng)
     })
 
 

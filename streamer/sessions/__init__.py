@@ -11,7 +11,7 @@ import asyncio
 from aiohttp import web
 
 from streamer.app_state import AppState
-from streamer.sessions import routes, speech_routes
+from streamer.sessions import routes, say_route, speech_routes
 from streamer.sessions.registry import SessionRegistry
 from streamer.sessions.scheduler import Scheduler
 from streamer.sessions.session import Session
@@ -72,3 +72,5 @@ def setup_sessions(app: web.Application, state: AppState) -> None:
     app.router.add_delete("/sessions/{session_id}", routes.delete_session)
     app.router.add_get("/sessions/{session_id}/ws", routes.ws_route)
     app.router.add_post("/sessions/{session_id}/speech", speech_routes.post_speech)
+    app.router.add_post("/sessions/{session_id}/say", say_route.post_say)
+    app[say_route.TTS_SLOTS] = say_route.TtsSlots()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from aiohttp import web
 
@@ -19,6 +22,9 @@ from streamer.sessions.speech_mouth import HOP, RATE
 from streamer.strict_json import json_response
 from streamer.video.audio import AudioError, decode_audio
 from streamer import strict_json
+
+if TYPE_CHECKING:
+    from streamer.sessions.session import Session
 
 FEED_CHUNK = 50 * HOP  # half a second per analysis step, then the loop gets a turn
 
@@ -48,6 +54,14 @@ async def post_speech(request: web.Request) -> web.Response:
         for sock in list(s.sockets):  # a watching client learns why nothing was said
             sock.send_event(events.error(code, message, "speech"))
         raise ApiError(413 if code == "audio_too_long" else 400, code, message) from None
+    return await queue_pcm(s, utterance_id, pcm, timings)
+
+
+async def queue_pcm(s: "Session", utterance_id: str, pcm: np.ndarray,
+                    timings: list | None = None) -> web.Response:
+    """Queue decoded 48 kHz mono speech as one utterance: 202 SpeechAccepted, or 404/429.
+    Shared by /speech (a file) and /say (espeak-ng's output)."""
+    player = s.speech
     if s.closed:
         raise ApiError(404, "not_found", "no such session")
     u = None

@@ -8,6 +8,7 @@ import {
 import { buildControls } from "./controls.js";
 import { describeError } from "./messages.js";
 import { buildRenderPanel } from "./render-panel.js";
+import { buildSpeechPanel } from "./speech-panel.js";
 import { Stage, saveBlob } from "./stage.js";
 import { StatsPanel } from "./stats.js";
 
@@ -64,6 +65,24 @@ function showError(err) {
   const { title, text } = describeError(err);
   showNotice(title, text);
 }
+
+const speech = buildSpeechPanel({
+  getConn: () => app.conn,
+  getSessionId: () => app.session?.session_id ?? null,
+});
+// How long this browser holds the video before showing it (part of audio-in -> lips).
+speech.setVideoDelay(async () => {
+  const pc = app.conn?.pc;
+  if (!pc) return 0;
+  try {
+    for (const r of (await pc.getStats()).values()) {
+      if (r.type === "inbound-rtp" && r.kind === "video" && r.jitterBufferEmittedCount > 0) {
+        return (1000 * r.jitterBufferDelay) / r.jitterBufferEmittedCount;
+      }
+    }
+  } catch { /* the peer closed */ }
+  return 0;
+});
 
 // ---------- controls → coalesced messages ----------
 
@@ -150,6 +169,10 @@ function connect(session) {
   });
   conn.addEventListener("track", (ev) => {
     if (!live() || conn.fellBack) return;
+    if (ev.detail.kind === "audio") { // the avatar's voice: the Speak panel plays it
+      speech.attachTrack(ev.detail.track);
+      return;
+    }
     conn.gotTrack = true;
     stage.showStream(ev.detail.stream);
     stats.setPeer(ev.detail.pc);
@@ -172,7 +195,14 @@ function connect(session) {
   });
   conn.addEventListener("servererror", (ev) => {
     console.warn(`server: ${ev.detail.code}: ${ev.detail.message}`);
+    const d = ev.detail;
+    if (live() && (["speak", "speak_end", "speech"].includes(d.request_type) || /^(speech|audio)_/.test(d.code))) {
+      speech.onEvent(d);
+    }
   });
+  for (const type of ["speech_started", "speech_ended"]) {
+    conn.addEventListener(type, (ev) => { if (live()) speech.onEvent(ev.detail); });
+  }
   conn.addEventListener("closed", (ev) => {
     if (!live() || ev.detail.intentional) return;
     stats.setConnection("disconnected");
@@ -376,6 +406,7 @@ window.avatarDemo = Object.freeze({
   get framesShown() { return stage.framesShown; },
   get firstFrameMs() { return stage.firstFrameAt; }, // ms after navigation start
   get timings() { return { ...app.timings }; },
+  get speech() { return speech.snapshot(); },
 });
 
 setConn("connecting", "Connecting…");

@@ -89,6 +89,35 @@ export async function renderStill(image, { emotion, intensity, format, baseline,
   return { blob, latencyMs: Number.isFinite(latency) ? latency : null };
 }
 
+/** GET /health, or null when it cannot be read (the page then offers what needs no probe). */
+export async function getHealth({ baseUrl = "" } = {}) {
+  try {
+    const r = await fetch(`${baseUrl}/health`);
+    return r.ok ? await r.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** POST /sessions/{id}/speech: an audio file for the avatar to say. Resolves to {id, duration_ms, queued_ms}. */
+export async function postSpeech(sessionId, file, { id, baseUrl = "" } = {}) {
+  const form = new FormData();
+  form.append("audio", file, file.name || "speech.wav");
+  if (id !== undefined) form.append("id", String(id));
+  const response = await fetchOrThrow(`${baseUrl}/sessions/${encodeURIComponent(sessionId)}/speech`,
+    { method: "POST", body: form });
+  return response.json();
+}
+
+/** POST /sessions/{id}/say: typed text spoken by the server's espeak-ng (see GET /health speech.tts). */
+export async function sayText(sessionId, text, { id, baseUrl = "" } = {}) {
+  const form = new URLSearchParams({ text });
+  if (id !== undefined) form.append("id", String(id));
+  const response = await fetchOrThrow(`${baseUrl}/sessions/${encodeURIComponent(sessionId)}/say`,
+    { method: "POST", body: form });
+  return response.json();
+}
+
 /** The WebSocket URL of a session, on the page's own origin (robust behind a proxy). */
 export function wsUrlFor(sessionId, loc = window.location) {
   const scheme = loc.protocol === "https:" ? "wss:" : "ws:";
@@ -102,7 +131,8 @@ export function webRtcAvailable() {
 /**
  * One connection to one session: a WebSocket plus, optionally, one WebRTC viewer.
  * Events (CustomEvent, details in `detail`): open, hello, ready, state, stats, servererror,
- * pong, track, frame (a Blob), pcstate, closed ({code, reason, serverReason, intentional}).
+ * pong, track ({stream, track, kind, pc}), frame (a Blob), pcstate, speech_started, speech_ended,
+ * closed ({code, reason, serverReason, intentional}).
  */
 export class SessionConnection extends EventTarget {
   constructor(session, { wsUrl } = {}) {
@@ -182,6 +212,7 @@ export class SessionConnection extends EventTarget {
         this.serverCloseReason = msg.reason || null;
         break;
       case "hello": case "ready": case "state": case "stats": case "pong":
+      case "speech_started": case "speech_ended":
         this._emit(msg.type, msg);
         break;
       default:
@@ -191,16 +222,20 @@ export class SessionConnection extends EventTarget {
 
   // ---- WebRTC ----
 
-  /** Offer a receive-only video viewer; the "track" event carries the MediaStream. */
+  /**
+   * Offer a receive-only viewer: video, and the avatar's speech as an Opus audio track. One
+   * "track" event per track; both share one MediaStream, which browsers lip-sync.
+   */
   async startWebRTC() {
     this._closePeer();
     const iceServers = Array.isArray(this.session.ice_servers) ? this.session.ice_servers : [];
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
     pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addEventListener("track", (ev) => {
       const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
-      this._emit("track", { stream, pc });
+      this._emit("track", { stream, track: ev.track, kind: ev.track.kind, pc });
     });
     pc.addEventListener("icecandidate", (ev) => {
       if (this.pc !== pc) return;
@@ -268,6 +303,27 @@ export class SessionConnection extends EventTarget {
 
   ping() {
     return this.send({ type: "ping", t: performance.now() });
+  }
+
+  // ---- speech (binary PCM chunks follow a speak message) ----
+
+  speak(id, sampleRate) {
+    return this.send({ type: "speak", id, format: "pcm_s16le", sample_rate: sampleRate, channels: 1 });
+  }
+
+  /** One chunk of s16le mono PCM (an ArrayBuffer or typed array); false when not sent. */
+  sendAudio(chunk) {
+    if (!this.isOpen) return false;
+    this.ws.send(chunk);
+    return true;
+  }
+
+  speakEnd(id) {
+    return this.send({ type: "speak_end", id });
+  }
+
+  interrupt() {
+    return this.send({ type: "interrupt" });
   }
 
   /** Close on purpose (no reconnect). The session itself stays until deleted. */
