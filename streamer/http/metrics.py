@@ -25,6 +25,7 @@ class Metrics:
     requests_total: Counter
     request_duration: Histogram
     errors_total: Counter
+    in_flight: Gauge  # label endpoint: requests being handled now (what a drain waits for)
     engine_seconds: Histogram  # label op: prepare | render
     engine_batch_size: Histogram
 
@@ -48,6 +49,9 @@ def create_metrics(reg: CollectorRegistry, worker: EngineWorker) -> Metrics:
                                    buckets=REQUEST_BUCKETS, registry=reg),
         errors_total=Counter("liveportrait_errors_total", "HTTP requests answered with an error",
                              ["endpoint", "status"], registry=reg),
+        in_flight=Gauge("liveportrait_requests_in_flight",
+                        "HTTP requests being handled now (headers read, answer not yet sent)",
+                        ["endpoint"], registry=reg),
         engine_seconds=Histogram("liveportrait_engine_seconds",
                                  "Time the engine spent per call (prepare, batched render)",
                                  ["op"], buckets=ENGINE_BUCKETS, registry=reg),

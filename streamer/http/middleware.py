@@ -60,6 +60,10 @@ def _to_response(exc: BaseException, request: web.Request) -> web.StreamResponse
 @web.middleware
 async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
     t0 = time.perf_counter()
+    state = request.app.get(STATE_KEY)
+    in_flight = state.metrics.in_flight.labels(endpoint=route_template(request)) if state else None
+    if in_flight is not None:
+        in_flight.inc()
     try:
         response = await handler(request)
         # Handlers may return (not raise) a non-JSON HTTP error: normalise it too.
@@ -69,6 +73,9 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         response = exc if exc.status < 400 else _from_http_exception(exc, request)
     except Exception as exc:  # noqa: BLE001 - the last line of defence, logged above
         response = _to_response(exc, request)
+    finally:
+        if in_flight is not None:
+            in_flight.dec()
     _record(request, response, time.perf_counter() - t0)
     return response
 
