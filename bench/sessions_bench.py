@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streamer.samples import sample_portrait_bytes  # noqa: E402
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from aiortc.mediastreams import MediaStreamError  # noqa: E402
 from avatar_testkit.pyclient import SessionClient  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -136,21 +138,70 @@ async def _engine_render_s(http: aiohttp.ClientSession, base: str) -> float:
 
 @dataclass
 class Receiver:
+    """One aiortc viewer of a session. Its own peer (not SessionClient.start_video) so that the
+    bench decides what the receiver does per frame: decode only (``decode_only``, what any
+    receiver must do) or also convert to RGB (what the test kit does); and whether the offer
+    asks for the session's audio too (a browser's does: one Opus track per viewer)."""
+
     client: SessionClient
     frames: int = 0
-    task: asyncio.Task | None = None
+    audio_frames: int = 0
+    tasks: list[asyncio.Task] = field(default_factory=list)
 
-    async def count(self) -> None:
-        while True:  # keep decoding (aiortc does), but skip the RGB conversion
-            _, _ = await self.client.video.get()
-            self.frames += 1
+    async def start(self, audio: bool, decode_only: bool, timeout: float = 10.0) -> None:
+        c = self.client
+        c.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        c.pc.addTransceiver("video", direction="recvonly")
+        if audio:
+            c.pc.addTransceiver("audio", direction="recvonly")
+        got_video: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        @c.pc.on("track")
+        def _on_track(track) -> None:  # noqa: ANN001
+            if track.kind == "video":
+                if not got_video.done():
+                    got_video.set_result(track)
+            else:
+                self.tasks.append(asyncio.get_running_loop().create_task(self._pull_audio(track)))
+
+        await c.pc.setLocalDescription(await c.pc.createOffer())
+        n = len(c.events)
+        await c.send({"type": "offer", "sdp": c.pc.localDescription.sdp})
+        answer = await c.wait_for("answer", timeout=timeout, after=n)
+        await c.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        track = await asyncio.wait_for(got_video, timeout)
+        self.tasks.append(asyncio.get_running_loop().create_task(self._pull(track, decode_only)))
+
+    async def _pull(self, track, decode_only: bool) -> None:  # noqa: ANN001
+        try:
+            while True:
+                frame = await track.recv()  # decoded (aiortc decodes every frame)
+                if not decode_only:
+                    frame.to_ndarray(format="rgb24")
+                self.frames += 1
+        except MediaStreamError:
+            return
+
+    async def _pull_audio(self, track) -> None:  # noqa: ANN001
+        try:
+            while True:
+                await track.recv()
+                self.audio_frames += 1
+        except MediaStreamError:
+            return
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await self.client.close()
 
 
 def _last_stats(c: SessionClient) -> dict:
     return next((e for e in reversed(c.events) if e.get("type") == "stats"), {})
 
 
-async def capacity_once(server: Server, n: int, seconds: float, viewers: int = 1) -> dict:
+async def capacity_once(server: Server, n: int, seconds: float, viewers: int = 1,
+                        audio: bool = False, decode_only: bool = False) -> dict:
     photos = [sample_portrait_bytes("astronaut"), sample_portrait_bytes("grace_hopper")]
     async with aiohttp.ClientSession() as http:
         receivers = []
@@ -160,10 +211,9 @@ async def capacity_once(server: Server, n: int, seconds: float, viewers: int = 1
             for v in range(viewers):  # more viewers of the same session: more sockets + peers
                 cv = c if v == 0 else SessionClient(http, c.info)
                 await cv.connect()
-                await cv.start_video()
-                receivers.append(Receiver(cv))
-        for r in receivers:
-            r.task = asyncio.create_task(r.count())
+                r = Receiver(cv)
+                await r.start(audio, decode_only)
+                receivers.append(r)
         await asyncio.sleep(3.0)  # warm-up: ICE, bitrate ramp, caches
         for r in receivers:
             await r.client.wait_for("stats", after=len(r.client.events))
@@ -182,12 +232,12 @@ async def capacity_once(server: Server, n: int, seconds: float, viewers: int = 1
         s1 = [_last_stats(r.client) for r in receivers]
         dt = t1 - t0
         fps = [(b - a) / dt for a, b in zip(f0, f1)]
+        delivered = max(1, sum(f1) - sum(f0))
         rendered = sum(b["frames"] - a["frames"] for a, b in zip(s0, s1))
         dropped = sum(b["dropped"] - a["dropped"] for a, b in zip(s0, s1))
         render_ms = statistics.median(s["render_ms"] for s in s1 if s.get("render_ms") is not None)
         for r in receivers:
-            r.task.cancel()
-            await r.client.close()
+            await r.close()
         for sid in {r.client.session_id for r in receivers}:
             async with http.delete(f"{server.base_url}/sessions/{sid}"):
                 pass
@@ -203,6 +253,14 @@ async def capacity_once(server: Server, n: int, seconds: float, viewers: int = 1
         "engine_busy_cores": round((e1 - e0) / dt, 2),
         "receivers_cpu_cores": round((cpu_me1 - cpu_me0) / dt, 2),
         "render_ms_per_frame_median": render_ms,
+        # CPU per delivered (decoded) frame, per process: robust to the neighbours' load where
+        # fps is not. "server" is the server process without its engine child.
+        "delivered_fps": round(delivered / dt, 1),
+        "cpu_ms_per_frame": {
+            "engine_child": round(1000 * (cpu_kid1 - cpu_kid0) / delivered, 2),
+            "server": round(1000 * (cpu_srv1 - cpu_srv0) / delivered, 2),
+            "receivers": round(1000 * (cpu_me1 - cpu_me0) / delivered, 2)},
+        "audio": audio, "decode_only": decode_only,
         "loadavg_1m": _loadavg(),
     }
 
@@ -345,6 +403,11 @@ async def main() -> None:
                    help="source trees whose servers to compare (default: this checkout); "
                         "interleaved per round, like --engine-process")
     p.add_argument("--viewers", type=int, default=1, help="WebRTC viewers per session (capacity)")
+    p.add_argument("--audio", action="store_true",
+                   help="receivers also ask for the session's audio (one Opus track per viewer, "
+                        "as a browser's offer does)")
+    p.add_argument("--decode-only", action="store_true",
+                   help="receivers only decode (no RGB conversion per frame)")
     p.add_argument("--admission", action="store_true",
                    help="keep measured admission on (503 server_busy past capacity)")
     args = p.parse_args()
@@ -367,7 +430,8 @@ async def run_one(args: argparse.Namespace, server: Server) -> None:
         if args.what in ("capacity", "all"):
             best = 0
             for n in args.n:
-                r = await capacity_once(server, n, args.seconds, args.viewers)
+                r = await capacity_once(server, n, args.seconds, args.viewers, args.audio,
+                                        args.decode_only)
                 print(json.dumps({"capacity": r}), flush=True)
                 if r["ok"]:
                     best = max(best, n)
