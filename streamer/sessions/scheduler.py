@@ -51,20 +51,16 @@ GIL_SWITCH_INTERVAL_S = 0.001
 STOP_TIMEOUT_S = 2.0
 
 
-def tune_process_for_streaming(engine_in_process: bool = True) -> None:
+def tune_process_for_streaming() -> None:
     """Process-wide settings measured to matter for live sessions (bench/README.md):
 
-    - With the engine in this process (thread mode), the engine thread (numpy/OpenCV code
-      that often drops and retakes the GIL) competes with the event loop and the encoder
-      threads. At Python's default 5 ms switch interval a mesh render took 3-4x its
-      standalone time inside the server; 1 ms restores most. With the engine in its child
-      process (the mesh default) that reason is gone, and the 1 ms interval only costs: every
-      thread waiting for the GIL wakes each millisecond and forces a hand-over (measured:
-      more server CPU per frame), so the default stays.
+    - The engine thread (numpy/OpenCV code that often drops and retakes the GIL) competes
+      with the event loop and the encoder threads. At Python's default 5 ms switch interval
+      a mesh render took 3-4x its standalone time inside the server; 1 ms restores most.
     - OpenCV's own worker pool oversubscribes small machines (engine + encoders + loop
       already want more cores than a 2-core box has) and made renders wait on stragglers.
     """
-    if engine_in_process and sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     if (os.cpu_count() or 1) <= 4:
         cv2.setNumThreads(1)
@@ -97,7 +93,7 @@ class Scheduler:
         self._wake.set()
 
     def start(self) -> None:
-        tune_process_for_streaming(engine_in_process=self.worker.mode == "thread")
+        tune_process_for_streaming()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="session-scheduler")
 
     async def stop(self) -> None:
