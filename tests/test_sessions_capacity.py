@@ -225,3 +225,63 @@ async def test_unchanged_frames_are_not_encoded_again() -> None:
     assert len(track._queue) == enc.encodes  # every encode reached the viewer's track
     track.stop()
     assert not enc.tracks
+
+
+class CountingEngine:
+    """The real mesh engine; records which sources each render call carried."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[list[int]] = []  # per call: id() of each job's source
+
+    @property
+    def info(self):  # type: ignore[no-untyped-def]
+        return self.inner.info
+
+    def prepare(self, image):  # type: ignore[no-untyped-def]
+        return self.inner.prepare(image)
+
+    def render(self, jobs, mode="crop", size=None):  # type: ignore[no-untyped-def]
+        self.calls.append([id(src) for src, _ in jobs])
+        return self.inner.render(jobs, mode=mode, size=size)
+
+    def release(self, source):  # type: ignore[no-untyped-def]
+        self.inner.release(source)
+
+
+async def test_sessions_due_together_share_one_engine_call(start_server, mesh_engine,
+                                                           astronaut_jpeg, grace_hopper_jpeg):
+    """Four sessions at the same fps and size: each tick renders all four in ONE engine call
+    (one IPC round trip in process mode), and every frame rendered is handed over, in order."""
+    engine = CountingEngine(mesh_engine)
+    srv = await start_server(engine=engine, sessions=SessionLimits(max_sessions=16))
+    clients: list[SessionClient] = []
+    async with aiohttp.ClientSession() as http:
+        try:
+            for i in range(4):
+                c, refusal = await _try_session(http, srv.base_url,
+                                                (astronaut_jpeg, grace_hopper_jpeg)[i % 2])
+                assert c is not None, refusal
+                clients.append(c)
+            reg = registry_of(srv.state)
+            sessions = [reg.get(c.session_id) for c in clients]
+            sources = {id(s.source) for s in sessions}  # same photo, same cached source
+            # From the next call on (earlier ones include each session's first frame, alone).
+            start = len(engine.calls)
+            r0 = sum(s.frames_rendered for s in sessions)
+            await wait_until(lambda: len(engine.calls) >= start + 30, timeout=WAIT_S)
+            calls = engine.calls[start:start + 30]
+            # Idle motion on: every session moves every slot, so every tick has all four
+            # (only a control's extra frame renders one session alone; none are sent here).
+            whole = sum(1 for c in calls if len(c) == 4 and set(c) == sources)
+            assert whole >= 27, [len(c) for c in calls]
+            jobs = sum(len(c) for c in calls)
+            await wait_until(lambda: sum(s.frames_rendered for s in sessions) - r0 >= jobs,
+                             timeout=WAIT_S, message="rendered frames never handed over")
+            for s in sessions:  # hand-overs in order
+                hs = list(s.handovers)
+                assert hs == sorted(hs)
+        finally:
+            for c in clients:
+                await c.close()
