@@ -39,8 +39,12 @@ VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 BITRATE = {"vp8": 1_200_000, "h264": 1_500_000}
 # libvpx real-time at its fastest speed, 16 (aiortc uses 6): about 0.7x the CPU of speed
 # 10 at the same PSNR on session frames (bench/encode_bench.py, bench/README.md).
+# static-thresh 300: macroblocks that barely changed (most of a portrait between two frames)
+# skip their residual: 0.7x the encode CPU and 0.7x the RTP packets per frame (so less
+# sending here and less receiving at every viewer) for -0.6 dB PSNR median
+# (bench/encode_options_bench.py; issue 14 in bench/README.md).
 VP8_OPTIONS = {"deadline": "realtime", "cpu-used": "16", "lag-in-frames": "0",
-               "static-thresh": "1", "noise-sensitivity": "0", "undershoot-pct": "100",
+               "static-thresh": "300", "noise-sensitivity": "0", "undershoot-pct": "100",
                "overshoot-pct": "15", "partitions": "0", "error-resilient": "1"}
 H264_OPTIONS = {"tune": "zerolatency", "preset": "ultrafast", "level": "31"}
 HEARTBEAT_S = 0.25  # an unchanged picture is still sent this often
