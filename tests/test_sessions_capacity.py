@@ -1,6 +1,7 @@
 """Overload on a real server: past its measured capacity the server refuses new sessions
 (503 server_busy, Retry-After) and the running ones slow down together, never below 15 fps;
-one encode per frame serves every WebRTC viewer of a session.
+one encode per frame serves every WebRTC viewer of a session; sessions due on the same tick
+share one engine call.
 
 Capacity is lowered on purpose: every render takes a fixed time per frame, padded with a
 sleep (CPU-free, so the machine's own load barely moves it). Frames are counted over a window; the expected
