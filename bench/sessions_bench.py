@@ -8,6 +8,7 @@ their share of the same CPUs.
     python bench/sessions_bench.py capacity --n 1 2 4 6 --seconds 10
     python bench/sessions_bench.py latency --trials 40            # aiortc receiver
     python bench/sessions_bench.py latency-browser --trials 40    # headless Chromium
+    python bench/sessions_bench.py latency-browser --audio off on --jitter-target default 0
     python bench/sessions_bench.py all
     # before/after in one run: a server per source tree, interleaved (e.g. a worktree of main)
     python bench/sessions_bench.py latency --trees /tmp/base . --rounds 2
@@ -332,7 +333,7 @@ _BROWSER_FIELDS = ("received", "presented", "display", "callback")
 
 
 async def latency_browser(server: Server, trials: int, jitter_target: float | None = None,
-                          audio: bool = False) -> dict:
+                          audio: bool = False, dump: bool = False) -> dict:
     import base64
 
     from playwright.async_api import async_playwright
@@ -349,7 +350,7 @@ async def latency_browser(server: Server, trials: int, jitter_target: float | No
                                                 "jitterTarget": jitter_target, "audio": audio})
         await browser.close()
     ok = [x for x in got["trials"] if x is not None]
-    if os.environ.get("LAT_DUMP"):
+    if dump:  # every trial's figures, for a look at the spread
         for x in ok:
             print(json.dumps({k: None if v is None else round(v, 1) for k, v in x.items()}), file=sys.stderr)
 
@@ -385,6 +386,8 @@ async def main() -> None:
                         "'default' (not set); several values run in turn on each server")
     p.add_argument("--audio", nargs="+", default=["off"], choices=("off", "on"),
                    help="latency-browser: also receive the audio track, as the demo page does")
+    p.add_argument("--dump-trials", action="store_true",
+                   help="latency-browser: print every trial's figures to stderr")
     p.add_argument("--viewers", type=int, default=1, help="WebRTC viewers per session (capacity)")
     p.add_argument("--admission", action="store_true",
                    help="keep measured admission on (503 server_busy past capacity)")
@@ -406,7 +409,7 @@ async def run_one(args: argparse.Namespace, server: Server) -> None:
             for audio in args.audio:
                 for target in args.jitter_target:
                     jt = None if target == "default" else float(target)
-                    r = await latency_browser(server, args.trials, jt, audio == "on")
+                    r = await latency_browser(server, args.trials, jt, audio == "on", args.dump_trials)
                     print(json.dumps({"latency_browser": r}), flush=True)
         if args.what in ("capacity", "all"):
             best = 0
