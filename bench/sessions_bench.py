@@ -318,9 +318,14 @@ async ({photoB64, trials, jitterTarget, audio}) => {
     onFrame = null;
   }
   const target = tr.receiver.jitterBufferTarget;
+  // Mean time a frame / an audio sample spent in the receiver's jitter buffer (lip sync).
+  const buffered = {};
+  (await pc.getStats()).forEach(r => {
+    if (r.type === "inbound-rtp" && r.jitterBufferEmittedCount > 0)
+      buffered[r.kind] = 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount; });
   pc.close(); ws.close();
   await fetch("/sessions/" + s.session_id, {method: "DELETE"});
-  return {trials: out, jitterBufferTarget: target === undefined ? "unsupported" : target};
+  return {trials: out, jitterBufferTarget: target === undefined ? "unsupported" : target, buffered};
 }
 """
 
@@ -362,6 +367,8 @@ async def latency_browser(server: Server, trials: int, jitter_target: float | No
            "jitter_buffer_target": got["jitterBufferTarget"], "audio": audio,
            "p50_ms": pct("presented", 50), "p95_ms": pct("presented", 95),
            "max_ms": pct("presented", 100)}
+    for kind, ms in sorted(got["buffered"].items()):
+        out[f"{kind}_jitter_buffer_mean_ms"] = round(ms, 1)
     for key in _BROWSER_FIELDS:
         out[f"{key}_p50_ms"] = pct(key, 50)
         out[f"{key}_p95_ms"] = pct(key, 95)
