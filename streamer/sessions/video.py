@@ -202,6 +202,7 @@ class SessionEncoder:
             frame, self._pending = self._pending, None
             if frame is None and repeat_now and data:
                 frame = self._last
+                await asyncio.sleep(0)  # the change's packets go out before the repeat's encode
 
     def _encode(self, frame: np.ndarray, keyframe: bool, pts: int) -> tuple[bytes, float]:
         """On an encoder thread: RGB -> I420 -> one compressed frame, and the thread's CPU
