@@ -281,6 +281,7 @@ def test_offered_playout_delay_id_is_read_from_the_video_section():
     assert offered_id(sdp, "1") == 5
     assert offered_id(sdp, "0") is None  # the audio section does not offer it
     assert offered_id(sdp.replace(PLAYOUT_DELAY, "urn:other"), "1") is None
+    assert offered_id(sdp.replace("extmap:5 ", "extmap:7/recvonly "), "1") == 7  # with a direction
 
 
 async def test_a_browser_like_offer_gets_zero_playout_delay_on_every_video_packet(server, astronaut_jpeg):

@@ -1,7 +1,7 @@
 """Ask a viewer's browser to show each video frame as soon as it is decoded.
 
-The RTP playout-delay header extension with min = max = 0 tells libwebrtc receivers (Chromium,
-Safari) that the stream is interactive: they skip their smoothing render delay and hand each
+The RTP playout-delay header extension with min = max = 0 tells a libwebrtc receiver (Chromium,
+measured) that the stream is interactive: it skips its smoothing render delay and hands each
 frame to the compositor once decoded (bench/README.md, "Control-to-frame latency"). On a
 loopback or LAN path there is no jitter to absorb, and a control should show at once.
 
@@ -19,6 +19,7 @@ from aiortc.rtcrtpparameters import RTCRtpParameters
 PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 # 12-bit minimum then 12-bit maximum delay, in 10 ms units: both 0.
 ZERO_DELAY = b"\x00\x00\x00"
+_SENDER_MAP = "_RTCRtpSender__rtp_header_extensions_map"  # RTCRtpSender's private map
 
 
 class _PlayoutDelayMap(rtp.HeaderExtensionsMap):
@@ -51,7 +52,7 @@ def offered_id(offer_sdp: str, mid: str | None) -> int | None:
             section_mid, ext_id = None, None
         elif line.startswith("a=mid:"):
             section_mid = line[len("a=mid:"):].strip()
-        elif line.startswith("a=extmap:") and line.split()[-1] == PLAYOUT_DELAY_URI:
+        elif line.startswith("a=extmap:") and line.split()[1:2] == [PLAYOUT_DELAY_URI]:
             try:
                 ext_id = int(line[len("a=extmap:"):].split()[0].split("/")[0])
             except ValueError:
@@ -64,10 +65,15 @@ def request_zero_playout_delay(transceiver: RTCRtpTransceiver, offer_sdp: str) -
     ext_id = offered_id(offer_sdp, transceiver.mid)
     if ext_id is None or not 1 <= ext_id <= 14:  # one-byte header ids only (RFC 8285)
         return False
-    exts = transceiver._headerExtensions  # noqa: SLF001 - aiortc has no public API for this
+    # aiortc has no public API for this: its private names, checked, so that another aiortc
+    # version answers as before instead of failing the offer.
+    if not (isinstance(getattr(transceiver, "_headerExtensions", None), list)
+            and hasattr(transceiver.sender, _SENDER_MAP)):
+        return False
+    exts = transceiver._headerExtensions  # noqa: SLF001
     if any(x.uri == PLAYOUT_DELAY_URI for x in exts):
         return True
     exts.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=PLAYOUT_DELAY_URI))
     # The sender configures its map from these parameters when the transport connects.
-    transceiver.sender._RTCRtpSender__rtp_header_extensions_map = _PlayoutDelayMap()  # noqa: SLF001
+    setattr(transceiver.sender, _SENDER_MAP, _PlayoutDelayMap())
     return True
