@@ -8,6 +8,7 @@ their share of the same CPUs.
     python bench/sessions_bench.py capacity --n 1 2 4 6 --seconds 10
     python bench/sessions_bench.py latency --trials 40            # aiortc receiver
     python bench/sessions_bench.py latency-browser --trials 40    # headless Chromium
+    python bench/sessions_bench.py latency-browser --audio off on --jitter-target default 0
     python bench/sessions_bench.py all
     # before/after in one run: a server per source tree, interleaved (e.g. a worktree of main)
     python bench/sessions_bench.py latency --trees /tmp/base . --rounds 2
@@ -316,9 +317,14 @@ async def latency(server: Server, trials: int) -> dict:
 
 # Runs inside Chromium on a same-origin page: one session, one RTCPeerConnection, a <video>;
 # each trial sends set_emotion and waits for the first *presented* frame
-# (requestVideoFrameCallback) whose mouth region changed.
+# (requestVideoFrameCallback) whose mouth region changed. For that frame it keeps the
+# callback's metadata, all on the performance.now() clock: receiveTime (its last packet
+# arrived), presentationTime (handed to the compositor), expectedDisplayTime (on screen), and
+# the callback's own time. ``jitterTarget`` (ms, or null for the browser's default) is set on
+# the video receiver as jitterBufferTarget; ``audio`` adds the session's audio track as the
+# demo page does (one stream: the browser lip-syncs the video to it).
 _BROWSER_JS = """
-async ({photoB64, trials}) => {
+async ({photoB64, trials, jitterTarget, audio}) => {
   const bytes = Uint8Array.from(atob(photoB64), c => c.charCodeAt(0));
   const fd = new FormData();
   fd.append("source_image", new Blob([bytes], {type: "image/jpeg"}), "p.jpg");
@@ -327,10 +333,13 @@ async ({photoB64, trials}) => {
   const ws = new WebSocket(s.ws_url);
   await new Promise(r => ws.onopen = r);
   const pc = new RTCPeerConnection({iceServers: []});
-  pc.addTransceiver("video", {direction: "recvonly"});
+  const tr = pc.addTransceiver("video", {direction: "recvonly"});
+  if (jitterTarget !== null) tr.receiver.jitterBufferTarget = jitterTarget;
+  if (audio) pc.addTransceiver("audio", {direction: "recvonly"});  // as the demo page does
   const video = document.createElement("video");
   video.muted = true; video.playsInline = true; document.body.appendChild(video);
-  pc.ontrack = e => { video.srcObject = new MediaStream([e.track]); video.play(); };
+  pc.ontrack = e => { if (e.track.kind !== "video") return;
+                      video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play(); };
   pc.onicecandidate = e => ws.send(JSON.stringify({type: "candidate",
                                                    candidate: e.candidate ? e.candidate.toJSON() : null}));
   const answered = new Promise(r => ws.onmessage = m => {
@@ -343,30 +352,51 @@ async ({photoB64, trials}) => {
   const mouth = () => { ctx.drawImage(video, 0, 0, 512, 512);
                         return ctx.getImageData(179, 230, 154, 102).data; };
   let onFrame = null;
-  const loop = () => { if (onFrame) onFrame(performance.now()); video.requestVideoFrameCallback(loop); };
+  const loop = (now, meta) => { if (onFrame) onFrame(now, meta); video.requestVideoFrameCallback(loop); };
   video.requestVideoFrameCallback(loop);
   await new Promise(r => setTimeout(r, 3000));
   const out = []; const emos = ["happy", "neutral"];
   for (let i = 0; i < trials; i++) {
     await new Promise(r => setTimeout(r, 350));
     const ref = mouth(); const t0 = performance.now();
-    const done = new Promise(resolve => { onFrame = (t) => {
+    const done = new Promise(resolve => { onFrame = (now, meta) => {
+      const t = performance.now();
       const m = mouth(); let d = 0;
       for (let k = 0; k < m.length; k += 4)
         d += Math.abs(m[k] - ref[k]) + Math.abs(m[k+1] - ref[k+1]) + Math.abs(m[k+2] - ref[k+2]);
-      if (d / (m.length / 4 * 3) > 2) { onFrame = null; resolve(t - t0); } }; });
+      if (d / (m.length / 4 * 3) > 2) {
+        onFrame = null;
+        const rel = x => (x === undefined ? null : x - t0);
+        resolve({callback: t - t0, raf: now - t0, received: rel(meta.receiveTime),
+                 presented: rel(meta.presentationTime), display: rel(meta.expectedDisplayTime),
+                 processing: meta.processingDuration === undefined ? null : meta.processingDuration * 1000});
+      } }; });
     ws.send(JSON.stringify({type: "set_emotion", emotion: emos[i % 2], intensity: 1, transition_ms: 0}));
     out.push(await Promise.race([done, new Promise(r => setTimeout(() => r(null), 2000))]));
     onFrame = null;
   }
+  const target = tr.receiver.jitterBufferTarget;
+  // Mean time a frame / an audio sample spent in the receiver's jitter buffer (lip sync).
+  const buffered = {};
+  (await pc.getStats()).forEach(r => {
+    if (r.type === "inbound-rtp" && r.jitterBufferEmittedCount > 0)
+      buffered[r.kind] = 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount; });
   pc.close(); ws.close();
   await fetch("/sessions/" + s.session_id, {method: "DELETE"});
-  return out;
+  return {trials: out, jitterBufferTarget: target === undefined ? "unsupported" : target, buffered};
 }
 """
 
+# What each latency-browser figure measures, from the control's send (performance.now()):
+# received = the changed frame's last RTP packet arrived (server + network);
+# presented = the frame was handed to the compositor (adds jitter buffer, decode, render
+#   scheduling): the headline figure;
+# display = expected on screen (one vsync later); callback = when the page's callback ran.
+_BROWSER_FIELDS = ("received", "presented", "display", "callback")
 
-async def latency_browser(server: Server, trials: int) -> dict:
+
+async def latency_browser(server: Server, trials: int, jitter_target: float | None = None,
+                          audio: bool = False, dump: bool = False) -> dict:
     import base64
 
     from playwright.async_api import async_playwright
@@ -379,15 +409,29 @@ async def latency_browser(server: Server, trials: int) -> dict:
                   "--autoplay-policy=no-user-gesture-required"])
         page = await browser.new_page()
         await page.goto(server.base_url + "/health")  # any same-origin page will do
-        got = await page.evaluate(_BROWSER_JS, {"photoB64": photo, "trials": trials})
+        got = await page.evaluate(_BROWSER_JS, {"photoB64": photo, "trials": trials,
+                                                "jitterTarget": jitter_target, "audio": audio})
         await browser.close()
-    ms = [x for x in got if x is not None]
+    ok = [x for x in got["trials"] if x is not None]
+    if dump:  # every trial's figures, for a look at the spread
+        for x in ok:
+            print(json.dumps({k: None if v is None else round(v, 1) for k, v in x.items()}), file=sys.stderr)
 
-    def pct(q: float) -> float:
-        return round(float(np.percentile(ms, q)), 1) if ms else float("nan")
+    def pct(key: str, q: float) -> float:
+        xs = [x[key] for x in ok if x.get(key) is not None]
+        return round(float(np.percentile(xs, q)), 1) if xs else float("nan")
 
-    return {"tree": server.tree, "trials": trials, "missed": len(got) - len(ms), "p50_ms": pct(50), "p95_ms": pct(95),
-            "max_ms": pct(100), "loadavg_1m": _loadavg()}
+    out = {"tree": server.tree, "trials": trials, "missed": len(got["trials"]) - len(ok),
+           "jitter_buffer_target": got["jitterBufferTarget"], "audio": audio,
+           "p50_ms": pct("presented", 50), "p95_ms": pct("presented", 95),
+           "max_ms": pct("presented", 100)}
+    for kind, ms in sorted(got["buffered"].items()):
+        out[f"{kind}_jitter_buffer_mean_ms"] = round(ms, 1)
+    for key in _BROWSER_FIELDS:
+        out[f"{key}_p50_ms"] = pct(key, 50)
+        out[f"{key}_p95_ms"] = pct(key, 95)
+    out["loadavg_1m"] = _loadavg()
+    return out
 
 
 async def main() -> None:
@@ -402,6 +446,13 @@ async def main() -> None:
     p.add_argument("--trees", type=Path, nargs="+", default=[ROOT],
                    help="source trees whose servers to compare (default: this checkout); "
                         "interleaved per round, like --engine-process")
+    p.add_argument("--jitter-target", nargs="+", default=["default"],
+                   help="latency-browser: the video receiver's jitterBufferTarget in ms, or "
+                        "'default' (not set); several values run in turn on each server")
+    p.add_argument("--audio", nargs="+", default=["off"], choices=("off", "on"),
+                   help="latency-browser: also receive the audio track, as the demo page does")
+    p.add_argument("--dump-trials", action="store_true",
+                   help="latency-browser: print every trial's figures to stderr")
     p.add_argument("--viewers", type=int, default=1, help="WebRTC viewers per session (capacity)")
     p.add_argument("--audio", action="store_true",
                    help="receivers also ask for the session's audio (one Opus track per viewer, "
@@ -425,8 +476,11 @@ async def run_one(args: argparse.Namespace, server: Server) -> None:
         if args.what in ("latency", "all"):
             print(json.dumps({"latency": await latency(server, args.trials)}), flush=True)
         if args.what in ("latency-browser", "all"):
-            print(json.dumps({"latency_browser": await latency_browser(server, args.trials)}),
-                  flush=True)
+            for audio in args.audio:
+                for target in args.jitter_target:
+                    jt = None if target == "default" else float(target)
+                    r = await latency_browser(server, args.trials, jt, audio == "on", args.dump_trials)
+                    print(json.dumps({"latency_browser": r}), flush=True)
         if args.what in ("capacity", "all"):
             best = 0
             for n in args.n:

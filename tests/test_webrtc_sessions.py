@@ -13,7 +13,7 @@ import time
 
 import aiohttp
 import numpy as np
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from PIL import Image
 
@@ -258,3 +258,76 @@ async def test_several_viewers_and_viewer_limits(start_server, astronaut_jpeg):
         for cl in (a, b, c):
             await cl.close()
         assert await _settle(lambda: _open_peers() == 0)
+
+
+PLAYOUT_DELAY = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+
+
+def _with_playout_delay(offer_sdp: str, ext_id: int) -> str:
+    """The offer as a browser would send it: the video section also offers playout-delay."""
+    out = []
+    for line in offer_sdp.splitlines():
+        out.append(line)
+        if line.startswith("a=mid:"):
+            out.append(f"a=extmap:{ext_id} {PLAYOUT_DELAY}")
+    return "\r\n".join(out) + "\r\n"
+
+
+def test_offered_playout_delay_id_is_read_from_the_video_section():
+    from streamer.sessions.playout_delay import offered_id
+    sdp = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=extmap:4 urn:x\r\n"
+           f"m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=extmap:5 {PLAYOUT_DELAY}\r\n"
+           "a=extmap:9 urn:ietf:params:rtp-hdrext:sdes:mid\r\n")
+    assert offered_id(sdp, "1") == 5
+    assert offered_id(sdp, "0") is None  # the audio section does not offer it
+    assert offered_id(sdp.replace(PLAYOUT_DELAY, "urn:other"), "1") is None
+    assert offered_id(sdp.replace("extmap:5 ", "extmap:7/recvonly "), "1") == 7  # with a direction
+
+
+async def test_a_browser_like_offer_gets_zero_playout_delay_on_every_video_packet(server, astronaut_jpeg):
+    """Chromium offers the playout-delay extension; the answer accepts it and every video
+    packet then carries min = max = 0 (show frames once decoded). aiortc does not offer it, so
+    its answers stay as before (every other test here)."""
+    async with aiohttp.ClientSession() as http:
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg, **NO_IDLE)
+        await c.connect()
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        frames: asyncio.Queue = asyncio.Queue()
+        pc.on("track", lambda track: asyncio.ensure_future(_decode_some(track, frames)))
+        await pc.setLocalDescription(await pc.createOffer())
+        # Record the raw RTP header extensions this receiver parses (it ignores unknown ids).
+        ext_map = pc.getTransceivers()[0].receiver.transport._rtp_header_extensions_map
+        raw: list[tuple[int, bytes]] = []
+        parse = ext_map.get
+
+        def recording_get(profile: int, value: bytes):
+            raw.append((profile, value))
+            return parse(profile, value)
+
+        ext_map.get = recording_get
+        n = len(c.events)
+        await c.send({"type": "offer", "sdp": _with_playout_delay(pc.localDescription.sdp, 12)})
+        answer = (await c.wait_for("answer", after=n, timeout=30))["sdp"]
+        assert f"a=extmap:12 {PLAYOUT_DELAY}" in answer.splitlines()
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        for _ in range(5):  # the stream still decodes
+            frame = await asyncio.wait_for(frames.get(), 30)
+            assert frame.shape == (512, 512, 3)
+        from aiortc.rtp import unpack_header_extensions
+        values = [dict(unpack_header_extensions(p, v)).get(12) for p, v in raw if v]
+        assert values and all(v == b"\x00\x00\x00" for v in values), values[:5]
+        await pc.close()
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}"):
+            pass
+
+
+async def _decode_some(track, out: asyncio.Queue) -> None:
+    try:
+        while True:
+            frame = await track.recv()
+            if track.kind == "video" and out.qsize() < 10:
+                out.put_nowait(frame.to_ndarray(format="rgb24"))
+    except MediaStreamError:
+        return

@@ -174,6 +174,11 @@ class SessionEncoder:
     async def _run(self, frame: np.ndarray | None) -> None:
         loop = asyncio.get_running_loop()
         while frame is not None and not self._closed:
+            # A change after a still picture (typically a control, idle motion off): its first
+            # repeat goes out at once instead of at the next slot, because receivers such as
+            # aiortc complete a frame only when the next one starts. It is one of the
+            # AFTER_CHANGE repeats, not an extra; a moving picture (each slot new) never has it.
+            repeat_now = frame is not self._last and self._same >= AFTER_CHANGE
             key, self._keyframe = self._keyframe, False
             now = time.monotonic()
             if self._t0 is None:
@@ -199,6 +204,9 @@ class SessionEncoder:
                 for track in list(self.tracks):
                     track.push_packet(packet)
             frame, self._pending = self._pending, None
+            if frame is None and repeat_now and data:
+                frame = self._last
+                await asyncio.sleep(0)  # the change's packets go out before the repeat's encode
 
     def _encode(self, frame: np.ndarray, keyframe: bool, pts: int) -> tuple[bytes, float]:
         """On an encoder thread: RGB -> I420 -> one compressed frame, and the thread's CPU

@@ -17,6 +17,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from streamer.sessions.audio_track import SessionAudioTrack
 from streamer.sessions.candidate_policy import candidate_problem, offer_problem
+from streamer.sessions.playout_delay import request_zero_playout_delay
 from streamer.sessions.video import SessionEncoder
 from streamer.sessions.speech import SpeechPlayer
 
@@ -94,6 +95,8 @@ class Viewer:
             if self.audio is not None and _offers_audio(offer_sdp):
                 self._add_audio()
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            # Browsers that offer it then show each frame once decoded (no smoothing delay).
+            request_zero_playout_delay(transceiver, offer_sdp)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as exc:  # noqa: BLE001 - aiortc raises many types for a bad SDP
