@@ -434,9 +434,114 @@ async def latency_browser(server: Server, trials: int, jitter_target: float | No
     return out
 
 
+# lipsync-browser: the session (idle motion on, so frames keep flowing) streams video and its
+# audio track to Chromium as the demo page does; the page then stays silent, speaks through
+# POST /sessions/{id}/say (espeak-ng), and stays silent again. Every ``stepMs`` it reads
+# getStats and keeps, per kind, the mean jitter-buffer delay of the samples/frames emitted in
+# that step (delta jitterBufferDelay / delta jitterBufferEmittedCount): the A/V offset the
+# browser leaves is audio delay - video delay (positive: the sound plays behind the lips).
+_LIPSYNC_JS = """
+async ({photoB64, silentMs, afterMs, stepMs, text}) => {
+  const bytes = Uint8Array.from(atob(photoB64), c => c.charCodeAt(0));
+  const fd = new FormData();
+  fd.append("source_image", new Blob([bytes], {type: "image/jpeg"}), "p.jpg");
+  const s = await (await fetch("/sessions", {method: "POST", body: fd})).json();
+  const ws = new WebSocket(s.ws_url);
+  await new Promise(r => ws.onopen = r);
+  const pc = new RTCPeerConnection({iceServers: []});
+  pc.addTransceiver("video", {direction: "recvonly"});
+  pc.addTransceiver("audio", {direction: "recvonly"});
+  const video = document.createElement("video");
+  video.playsInline = true; document.body.appendChild(video);
+  pc.ontrack = e => { if (!video.srcObject) { video.srcObject = e.streams[0]; video.play(); } };
+  pc.onicecandidate = e => ws.send(JSON.stringify({type: "candidate",
+                                                   candidate: e.candidate ? e.candidate.toJSON() : null}));
+  let ended = false;
+  const answered = new Promise(r => ws.onmessage = m => {
+    const ev = JSON.parse(m.data);
+    if (ev.type === "answer") r(ev);
+    if (ev.type === "speech_ended") ended = true; });
+  await pc.setLocalDescription(await pc.createOffer());
+  ws.send(JSON.stringify({type: "offer", sdp: pc.localDescription.sdp}));
+  await pc.setRemoteDescription({type: "answer", sdp: (await answered).sdp});
+  const last = {};
+  const t0 = performance.now();
+  const samples = [];
+  const sample = async phase => {
+    const row = {t: Math.round(performance.now() - t0), phase};
+    (await pc.getStats()).forEach(r => {
+      if (r.type !== "inbound-rtp") return;
+      const prev = last[r.kind] || {d: 0, n: 0};
+      const dn = r.jitterBufferEmittedCount - prev.n;
+      if (dn > 0) row[r.kind] = 1000 * (r.jitterBufferDelay - prev.d) / dn;
+      last[r.kind] = {d: r.jitterBufferDelay, n: r.jitterBufferEmittedCount}; });
+    samples.push(row);
+  };
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  for (let t = 0; t < silentMs; t += stepMs) { await sleep(stepMs); await sample("silent"); }
+  const body = new URLSearchParams({text});
+  const said = await fetch("/sessions/" + s.session_id + "/say", {method: "POST", body});
+  if (!said.ok) throw new Error("say: " + said.status + " " + await said.text());
+  while (!ended) { await sleep(stepMs); await sample("speaking"); }
+  for (let t = 0; t < afterMs; t += stepMs) { await sleep(stepMs); await sample("after"); }
+  pc.close(); ws.close();
+  await fetch("/sessions/" + s.session_id, {method: "DELETE"});
+  return samples;
+}
+"""
+
+LIPSYNC_TEXT = ("Good morning. This is a long sentence, so that the browser has time to bring "
+                "its video and its audio together while the avatar is speaking to you. "
+                "And here is a second sentence, to keep the voice going for a while longer.")
+
+
+async def lipsync_browser(server: Server, silent_s: float = 6.0, after_s: float = 6.0,
+                          step_s: float = 0.5, dump: bool = False) -> dict:
+    """Per phase (silent, speaking, its second half, after) the median of the per-step mean
+    jitter-buffer delays of video and audio, and of their difference (audio - video)."""
+    import base64
+
+    from playwright.async_api import async_playwright
+
+    photo = base64.b64encode(sample_portrait_bytes("astronaut")).decode()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--disable-features=WebRtcHideLocalIpsWithMdns",
+                  "--autoplay-policy=no-user-gesture-required"])
+        page = await browser.new_page()
+        await page.goto(server.base_url + "/health")
+        rows = await page.evaluate(_LIPSYNC_JS, {
+            "photoB64": photo, "silentMs": int(silent_s * 1000), "afterMs": int(after_s * 1000),
+            "stepMs": int(step_s * 1000), "text": LIPSYNC_TEXT})
+        await browser.close()
+    if dump:
+        for r in rows:
+            print(json.dumps({k: round(v, 1) if isinstance(v, float) else v
+                              for k, v in r.items()}), file=sys.stderr)
+    speaking = [r for r in rows if r["phase"] == "speaking"]
+    phases = {"silent": [r for r in rows if r["phase"] == "silent"][2:],  # after connecting
+              "speaking": speaking, "speaking_2nd_half": speaking[len(speaking) // 2:],
+              "after": [r for r in rows if r["phase"] == "after"],
+              "after_last_half": [r for r in rows if r["phase"] == "after"][int(after_s / step_s) // 2:]}
+
+    def med(xs: list[float]) -> float:
+        return round(float(np.median(xs)), 1) if xs else float("nan")
+
+    out: dict = {"tree": server.tree, "speech_s": round(len(speaking) * step_s, 1)}
+    for name, rs in phases.items():
+        both = [r for r in rs if "video" in r and "audio" in r]
+        out[name] = {"video_ms": med([r["video"] for r in both]),
+                     "audio_ms": med([r["audio"] for r in both]),
+                     "audio_minus_video_ms": med([r["audio"] - r["video"] for r in both]),
+                     "steps": len(both)}
+    out["loadavg_1m"] = _loadavg()
+    return out
+
+
 async def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("capacity", "latency", "latency-browser", "all"))
+    p.add_argument("what", choices=("capacity", "latency", "latency-browser", "lipsync-browser", "all"))
     p.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 6, 8])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--trials", type=int, default=40)
@@ -449,14 +554,16 @@ async def main() -> None:
     p.add_argument("--jitter-target", nargs="+", default=["default"],
                    help="latency-browser: the video receiver's jitterBufferTarget in ms, or "
                         "'default' (not set); several values run in turn on each server")
-    p.add_argument("--audio", nargs="+", default=["off"], choices=("off", "on"),
-                   help="latency-browser: also receive the audio track, as the demo page does")
+    # One --audio for both modes (two add_argument calls for it made argparse refuse to start):
+    # latency-browser runs each listed value in turn; capacity: bare --audio, or "on", is on.
+    p.add_argument("--audio", nargs="*", default=["off"], choices=("off", "on"),
+                   help="latency-browser: also receive the audio track, as the demo page does "
+                        "(off, on or both); capacity: receivers also ask for the session's audio "
+                        "(one Opus track per viewer, as a browser's offer does)")
     p.add_argument("--dump-trials", action="store_true",
-                   help="latency-browser: print every trial's figures to stderr")
+                   help="latency-browser: print every trial's figures to stderr; "
+                        "lipsync-browser: every step's delays")
     p.add_argument("--viewers", type=int, default=1, help="WebRTC viewers per session (capacity)")
-    p.add_argument("--audio", action="store_true",
-                   help="receivers also ask for the session's audio (one Opus track per viewer, "
-                        "as a browser's offer does)")
     p.add_argument("--decode-only", action="store_true",
                    help="receivers only decode (no RGB conversion per frame)")
     p.add_argument("--admission", action="store_true",
@@ -476,15 +583,19 @@ async def run_one(args: argparse.Namespace, server: Server) -> None:
         if args.what in ("latency", "all"):
             print(json.dumps({"latency": await latency(server, args.trials)}), flush=True)
         if args.what in ("latency-browser", "all"):
-            for audio in args.audio:
+            for audio in args.audio or ["on"]:
                 for target in args.jitter_target:
                     jt = None if target == "default" else float(target)
                     r = await latency_browser(server, args.trials, jt, audio == "on", args.dump_trials)
                     print(json.dumps({"latency_browser": r}), flush=True)
+        if args.what == "lipsync-browser":
+            r = await lipsync_browser(server, dump=args.dump_trials)
+            print(json.dumps({"lipsync_browser": r}), flush=True)
         if args.what in ("capacity", "all"):
             best = 0
             for n in args.n:
-                r = await capacity_once(server, n, args.seconds, args.viewers, args.audio,
+                r = await capacity_once(server, n, args.seconds, args.viewers,
+                                        args.audio == [] or "on" in args.audio,
                                         args.decode_only)
                 print(json.dumps({"capacity": r}), flush=True)
                 if r["ok"]:

@@ -331,3 +331,97 @@ async def _decode_some(track, out: asyncio.Queue) -> None:
                 out.put_nowait(frame.to_ndarray(format="rgb24"))
     except MediaStreamError:
         return
+
+
+def _video_pts(sdp: str) -> set[int]:
+    for line in sdp.splitlines():
+        if line.startswith("m=video"):
+            return {int(x) for x in line.split()[3:]}
+    return set()
+
+
+async def test_playout_delay_lets_the_browser_lip_sync_only_while_speaking(server, astronaut_jpeg):
+    """With an audio track, video packets carry min = max = 0 while silent, min = 0 and a
+    non-zero max while the session speaks (the browser may hold video back to the audio), and
+    zero again once speech has ended and the hold has passed."""
+    from aiortc.rtp import unpack_header_extensions
+
+    from streamer.sessions.playout_delay import SYNC_MAX_MS, decode_delay
+    async with aiohttp.ClientSession() as http:
+        # idle motion on: frames keep flowing whether or not the mouth moves
+        c = await SessionClient.create(http, server.base_url, astronaut_jpeg)
+        await c.connect()
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="recvonly")
+        pc.addTransceiver("audio", direction="recvonly")
+        frames: asyncio.Queue = asyncio.Queue()
+        pc.on("track", lambda track: asyncio.ensure_future(_decode_some(track, frames)))
+        await pc.setLocalDescription(await pc.createOffer())
+        transport = pc.getTransceivers()[0].receiver.transport  # bundled: audio and video
+        ext_map = transport._rtp_header_extensions_map
+        handle = transport._handle_rtp_data
+        packet_pt = [-1]
+        delays: list[tuple[int, int]] = []  # (min_ms, max_ms) per video packet, in order
+        video_pts: set[int] = set()
+        parse = ext_map.get
+
+        def recording_get(profile: int, value: bytes):
+            if packet_pt[0] in video_pts and value:
+                v = dict(unpack_header_extensions(profile, value)).get(12)
+                delays.append(decode_delay(v) if v is not None else (-1, -1))
+            return parse(profile, value)
+
+        async def recording_handle(data: bytes, arrival_time_ms: int) -> None:
+            packet_pt[0] = data[1] & 0x7F  # the parse (and so recording_get) runs first
+            await handle(data, arrival_time_ms)
+
+        ext_map.get = recording_get
+        transport._handle_rtp_data = recording_handle
+        n = len(c.events)
+        await c.send({"type": "offer", "sdp": _with_playout_delay(pc.localDescription.sdp, 12)})
+        answer = (await c.wait_for("answer", after=n, timeout=30))["sdp"]
+        assert f"a=extmap:12 {PLAYOUT_DELAY}" in answer.splitlines()
+        assert "m=audio" in answer
+        video_pts.update(_video_pts(answer))
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        for _ in range(3):
+            await asyncio.wait_for(frames.get(), 30)
+        assert await _settle(lambda: len(delays) >= 10)
+        assert set(delays) == {(0, 0)}, set(delays)  # silent: zero delay
+
+        # 1.5 s of a voiced tone, sent at once
+        t = np.arange(int(1.5 * 16_000)) / 16_000
+        pcm = (8000 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2)
+        n = len(c.events)
+        await c.send({"type": "speak", "id": "s1", "format": "pcm_s16le", "sample_rate": 16000,
+                      "channels": 1})
+        await c.send(pcm.astype("<i2").tobytes())
+        await c.send({"type": "speak_end", "id": "s1"})
+        await c.wait_for("speech_started", after=n, timeout=60, id="s1")
+        assert await _settle(lambda: (0, SYNC_MAX_MS) in delays, timeout=60)
+        await c.wait_for("speech_ended", after=n, timeout=60, id="s1")
+        mark = len(delays)
+        # after the end and the hold, zero again (and it stays zero)
+        assert await _settle(lambda: delays[mark:].count((0, 0)) >= 10, timeout=60)
+        last = delays[-5:]
+        assert set(last) == {(0, 0)}, last
+        assert set(delays) <= {(0, 0), (0, SYNC_MAX_MS)}, set(delays)
+        await pc.close()
+        await c.close()
+        async with http.delete(f"{server.base_url}/sessions/{c.session_id}"):
+            pass
+
+
+def test_speech_hold_follows_speaking_then_holds():
+    from streamer.sessions.playout_delay import SpeechHold
+    now = [0.0]
+    speaking = [False]
+    hold = SpeechHold(lambda: speaking[0], hold_s=0.5, clock=lambda: now[0])
+    assert not hold()
+    speaking[0] = True
+    assert hold()
+    speaking[0] = False
+    now[0] = 0.4
+    assert hold()  # within the hold
+    now[0] = 0.6
+    assert not hold()

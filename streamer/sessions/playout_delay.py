@@ -9,8 +9,20 @@ aiortc neither negotiates this extension nor writes it, so for one video sender 
 to the transceiver's negotiated extensions when the offer carries it, with the offer's id,
 and (2) give the sender a header-extension map that appends it to every packet. Offers
 without it (aiortc, Firefox) are answered exactly as before.
+
+The price of max = 0: libwebrtc clamps the delay its audio/video synchronisation asks of the
+video to the frame's maximum playout delay, so with max = 0 the video is never held back to the
+audio and speech plays behind the lips by the audio jitter buffer. So while the session speaks
+(and a short hold after, so the value does not flap between words) the packets carry min = 0,
+max = SYNC_MAX_MS instead: the synchronisation may then raise the video's minimum delay to the
+audio's, which also takes the stream off the low-latency render path (libwebrtc uses that path
+only while the minimum is 0). Silent again, min = max = 0.
 """
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
 
 from aiortc import RTCRtpHeaderExtensionParameters, RTCRtpTransceiver
 from aiortc import rtp
@@ -19,15 +31,51 @@ from aiortc.rtcrtpparameters import RTCRtpParameters
 PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 # 12-bit minimum then 12-bit maximum delay, in 10 ms units: both 0.
 ZERO_DELAY = b"\x00\x00\x00"
+SYNC_MAX_MS = 500  # the most the video may be held back to match the audio while speaking
+SPEECH_HOLD_S = 0.5  # keep the synced value this long after speech, across pauses between words
 _SENDER_MAP = "_RTCRtpSender__rtp_header_extensions_map"  # RTCRtpSender's private map
+
+
+def encode_delay(min_ms: int, max_ms: int) -> bytes:
+    """The extension's 3 bytes: 12-bit minimum then 12-bit maximum, in 10 ms units."""
+    lo, hi = min(min_ms // 10, 0xFFF), min(max_ms // 10, 0xFFF)
+    return bytes([lo >> 4, ((lo & 0xF) << 4) | (hi >> 8), hi & 0xFF])
+
+
+def decode_delay(value: bytes) -> tuple[int, int]:
+    """(min_ms, max_ms) of the extension's 3 bytes."""
+    bits = int.from_bytes(value[:3], "big")
+    return (bits >> 12) * 10, (bits & 0xFFF) * 10
+
+
+SYNCED_DELAY = encode_delay(0, SYNC_MAX_MS)
+
+
+@dataclass
+class SpeechHold:
+    """True while ``speaking()`` is, and for ``hold_s`` after it last was (checked per packet,
+    so it is cheap: one call and a clock read)."""
+
+    speaking: Callable[[], bool]
+    hold_s: float = SPEECH_HOLD_S
+    clock: Callable[[], float] = time.monotonic
+    _last: float | None = field(default=None, init=False)
+
+    def __call__(self) -> bool:
+        now = self.clock()
+        if self.speaking():
+            self._last = now
+            return True
+        return self._last is not None and now - self._last <= self.hold_s
 
 
 class _PlayoutDelayMap(rtp.HeaderExtensionsMap):
     """aiortc's map, plus the playout-delay extension on every packet once negotiated."""
 
-    def __init__(self) -> None:
+    def __init__(self, synced: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.playout_delay_id: int | None = None
+        self._synced = synced  # when true, let the browser hold video back to the audio
 
     def configure(self, parameters: RTCRtpParameters) -> None:
         super().configure(parameters)
@@ -39,7 +87,8 @@ class _PlayoutDelayMap(rtp.HeaderExtensionsMap):
         if self.playout_delay_id is None:
             return profile, value
         pairs = rtp.unpack_header_extensions(profile, value) if value else []
-        return rtp.pack_header_extensions(pairs + [(self.playout_delay_id, ZERO_DELAY)])
+        delay = SYNCED_DELAY if self._synced is not None and self._synced() else ZERO_DELAY
+        return rtp.pack_header_extensions(pairs + [(self.playout_delay_id, delay)])
 
 
 def offered_id(offer_sdp: str, mid: str | None) -> int | None:
@@ -60,8 +109,11 @@ def offered_id(offer_sdp: str, mid: str | None) -> int | None:
     return ext_id if section_mid == mid else None
 
 
-def request_zero_playout_delay(transceiver: RTCRtpTransceiver, offer_sdp: str) -> bool:
-    """Call after setRemoteDescription(offer), before createAnswer. True when negotiated."""
+def request_zero_playout_delay(transceiver: RTCRtpTransceiver, offer_sdp: str,
+                               synced: Callable[[], bool] | None = None) -> bool:
+    """Call after setRemoteDescription(offer), before createAnswer. True when negotiated.
+    ``synced``: called per packet; while it returns True the packets carry min = 0,
+    max = SYNC_MAX_MS (lip sync) instead of zero delay."""
     ext_id = offered_id(offer_sdp, transceiver.mid)
     if ext_id is None or not 1 <= ext_id <= 14:  # one-byte header ids only (RFC 8285)
         return False
@@ -75,5 +127,5 @@ def request_zero_playout_delay(transceiver: RTCRtpTransceiver, offer_sdp: str) -
         return True
     exts.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=PLAYOUT_DELAY_URI))
     # The sender configures its map from these parameters when the transport connects.
-    setattr(transceiver.sender, _SENDER_MAP, _PlayoutDelayMap())
+    setattr(transceiver.sender, _SENDER_MAP, _PlayoutDelayMap(synced))
     return True

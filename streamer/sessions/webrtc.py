@@ -17,7 +17,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from streamer.sessions.audio_track import SessionAudioTrack
 from streamer.sessions.candidate_policy import candidate_problem, offer_problem
-from streamer.sessions.playout_delay import request_zero_playout_delay
+from streamer.sessions.playout_delay import SpeechHold, request_zero_playout_delay
 from streamer.sessions.video import SessionEncoder
 from streamer.sessions.speech import SpeechPlayer
 
@@ -43,6 +43,7 @@ class Viewer:
         self._encoder = encoder
         # The session's sound (speech.py); used when the offer has an audio m-line.
         self.audio = SessionAudioTrack(speech) if speech is not None else None
+        self._speech = speech
         self._on_closed = on_closed
         self._close_task: asyncio.Task | None = None
         self._connect_timeout_s = connect_timeout_s
@@ -92,11 +93,14 @@ class Viewer:
             # The sender only packetizes the shared encoder's packets, so its receiver's
             # keyframe requests (PLI/FIR) must reach that encoder.
             transceiver.sender._send_keyframe = self._encoder.request_keyframe
+            synced = None
             if self.audio is not None and _offers_audio(offer_sdp):
                 self._add_audio()
+                synced = SpeechHold(self._speech.active)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            # Browsers that offer it then show each frame once decoded (no smoothing delay).
-            request_zero_playout_delay(transceiver, offer_sdp)
+            # Browsers that offer it then show each frame once decoded (no smoothing delay),
+            # except while speech plays: then they may hold video back to lip-sync it.
+            request_zero_playout_delay(transceiver, offer_sdp, synced)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as exc:  # noqa: BLE001 - aiortc raises many types for a bad SDP
