@@ -84,13 +84,20 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # narrows it, AU15 keeps the corners from curling up into a laugh).
     "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5,
                                   extra={15: 0.4, 23: 0.8, 27: 0.6}),
-    # EMFACS fear: AU1+2+4, AU5, AU20 (lips stretched), AU26; the corners pulled down and
-    # the chin raised (AU15+17) so the stretched mouth never reads as a smile.
-    "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2,
-                                extra={15: 0.6, 17: 0.4, 20: 0.8}),
-    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed), often AU17; AU10 squares the upper lip.
-    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2,
-                              extra={10: 0.6, 17: 0.5, 24: 0.5}),
+    # EMFACS fear: AU1+2+4 (the inner brows raised higher than the outer and drawn together:
+    # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (lips
+    # stretched sideways, lower lip pulled down by AU16 to bare the lower teeth' edge), AU25;
+    # the corners pulled down and the chin raised (AU15+17) so the stretched mouth never reads
+    # as a smile. The lids only half raised (AU5 0.5) and no jaw drop: wide eyes over an open
+    # mouth are what a reader (and the classifier) takes for surprise.
+    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 0.5, 20: 1.0, 25: 0.4}, 1.2,
+                                extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
+    # EMFACS anger: AU4 (brows lowered and drawn together), AU5+7 (the glare), AU23+24 (lips
+    # pressed), AU17. The seed's AU4 0.7 traded for 1.2 with AU2 1.0 (same eyebrows read-out):
+    # the inner brows come down hard while the outer ends stay up, the slanted "V" brow that
+    # reads as anger; the lowering alone (0.7) read as neutral on every portrait.
+    "angry": EmotionPrototype({2: 1.0, 4: 1.2, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
+                              extra={15: 0.4, 17: 0.6, 24: 1.0}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
     "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1,
                                   extra={10: 0.8, 15: 0.4, 17: 0.4, 24: 0.5}),
