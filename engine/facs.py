@@ -75,8 +75,10 @@ READOUT_AUS: frozenset[int] = frozenset({1, 2, 4, 6, 7, 9, 25, 26, 43})
 
 PROTOTYPES: dict[str, EmotionPrototype] = {
     "neutral": EmotionPrototype({}, 1.0),
-    # Duchenne smile; the lips part (AU25) only above intensity 0.5.
-    "happy": EmotionPrototype({6: 0.8, 12: 1.0, 25: 0.6}, 1.3, late_onset={25: 0.5}),
+    # Duchenne smile (AU6+12).
+    # AU12 1.15 and a little AU10 (the upper teeth show): a closed-lip smile read as neutral
+    # on the oldest face. The lips part from intensity 0.3.
+    "happy": EmotionPrototype({6: 0.8, 12: 1.15, 25: 0.6}, 1.3, late_onset={25: 0.3}, extra={10: 0.3}),
     # EMFACS sadness: AU1+4 (oblique brows), AU15 (corners down), AU17 (chin raised). The
     # seed's AU1 0.8 / AU4 0.9 traded for 1.0 / 1.0 (same eyebrows read-out, -0.5).
     "sad": EmotionPrototype({1: 1.0, 4: 1.0, 15: 0.8, 43: 0.3}, 1.0, extra={15: 0.4, 17: 0.8}),
@@ -99,8 +101,10 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     "angry": EmotionPrototype({2: 1.0, 4: 1.2, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
                               extra={15: 0.4, 17: 0.6, 24: 1.0}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
-    "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1,
-                                  extra={10: 0.8, 15: 0.4, 17: 0.4, 24: 0.5}),
+    # AU10 1.35 and AU15+16 deepened (the upper lip high, the lower lip and corners down: the
+    # squared mouth of disgust), AU20 0.5 widens it; the pressor AU24 is gone (it made a pout).
+    "disgusted": EmotionPrototype({9: 1.0, 10: 1.0, 15: 0.8, 16: 0.6, 25: 0.2}, 1.1,
+                                  extra={10: 0.35, 15: 0.5, 17: 0.3, 20: 0.5}),
 }
 
 # The seed's published table, kept here so a test can prove the read-outs reproduce it.
