@@ -94,10 +94,11 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 0.5, 20: 1.0, 25: 0.4}, 1.2,
                                 extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
     # EMFACS anger: AU4 (brows lowered and drawn together), AU5+7 (the glare), AU23+24 (lips
-    # pressed), AU17. The seed's AU4 0.7 traded for 1.0 with AU2 0.6 (same eyebrows read-out):
+    # pressed), AU17. The seed's AU4 0.7 traded for 0.95 with AU2 0.5 (same eyebrows read-out):
     # the inner brows come down hard while the outer ends stay up, the slanted "V" brow that
-    # reads as anger; the lowering alone (0.7) read as neutral on every portrait.
-    "angry": EmotionPrototype({2: 0.6, 4: 1.0, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
+    # reads as anger; the lowering alone (0.7) read as neutral on every portrait. More AU4
+    # squeezes the skin between the brows past what the mesh's no-tearing bound allows.
+    "angry": EmotionPrototype({2: 0.5, 4: 0.95, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
                               extra={15: 0.4, 17: 0.6, 24: 1.0}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
     # AU10 1.35 and AU15+16 deepened (the upper lip high, the lower lip and corners down: the
