@@ -75,9 +75,8 @@ READOUT_AUS: frozenset[int] = frozenset({1, 2, 4, 6, 7, 9, 25, 26, 43})
 
 PROTOTYPES: dict[str, EmotionPrototype] = {
     "neutral": EmotionPrototype({}, 1.0),
-    # Duchenne smile (AU6+12); AU12 1.15 and a little AU10 (the upper teeth show): a closed-lip smile read as neutral
-    # on the oldest face. The lips part from intensity 0.3.
-    "happy": EmotionPrototype({6: 0.8, 12: 1.15, 25: 0.6}, 1.3, late_onset={25: 0.3}, extra={10: 0.3}),
+    # Duchenne smile; the lips part (AU25) only above intensity 0.5.
+    "happy": EmotionPrototype({6: 0.8, 12: 1.0, 25: 0.6}, 1.3, late_onset={25: 0.5}),
     # EMFACS sadness: AU1+4 (oblique brows), AU15 (corners down), AU17 (chin raised). The
     # seed's AU1 0.8 / AU4 0.9 traded for 1.0 / 1.0 (same eyebrows read-out, -0.5).
     "sad": EmotionPrototype({1: 1.0, 4: 1.0, 15: 0.8, 43: 0.3}, 1.0, extra={15: 0.4, 17: 0.8}),
@@ -89,16 +88,14 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (lips
     # stretched sideways, lower lip pulled down by AU16 to bare the lower teeth' edge), AU25;
     # the corners pulled down and the chin raised (AU15+17) so the stretched mouth never reads
-    # as a smile. The lids only half raised (AU5 0.5) and no jaw drop: wide eyes over an open
-    # mouth are what a reader (and the classifier) takes for surprise.
-    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 0.5, 20: 1.0, 25: 0.4}, 1.2,
+    # as a smile. The lids less raised than the seed's (AU5 0.8) and no jaw drop: wide eyes
+    # over a dropped jaw are what a reader (and the classifier) takes for surprise.
+    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 0.8, 20: 1.0, 25: 0.4}, 1.2,
                                 extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
-    # EMFACS anger: AU4 (brows lowered and drawn together), AU5+7 (the glare), AU23+24 (lips
-    # pressed), AU17. The seed's AU4 0.7 traded for 0.95 with AU2 0.5 (same eyebrows read-out):
-    # the inner brows come down hard while the outer ends stay up, the slanted "V" brow that
-    # reads as anger; the lowering alone (0.7) read as neutral on every portrait. More AU4
-    # squeezes the skin between the brows past what the mesh's no-tearing bound allows.
-    "angry": EmotionPrototype({2: 0.5, 4: 0.95, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
+    # EMFACS anger: AU4 (brows lowered and drawn together; the mesh engine renders it 1.35x,
+    # BROW_DRAW_GAIN), AU5+7 (the glare), AU23+24 (lips pressed hard), AU17, AU15 (the corners
+    # turned down, so the pressed mouth never curls into a smile).
+    "angry": EmotionPrototype({4: 0.7, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
                               extra={15: 0.4, 17: 0.6, 24: 1.0}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
     # AU10 1.35 and AU15+16 deepened (the upper lip high, the lower lip and corners down: the
