@@ -88,9 +88,9 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (lips
     # stretched sideways, lower lip pulled down by AU16 to bare the lower teeth' edge), AU25;
     # the corners pulled down and the chin raised (AU15+17) so the stretched mouth never reads
-    # as a smile. The lids less raised than the seed's (AU5 0.8) and no jaw drop: wide eyes
-    # over a dropped jaw are what a reader (and the classifier) takes for surprise.
-    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 0.8, 20: 1.0, 25: 0.4}, 1.2,
+    # as a smile. No jaw drop: wide eyes over a dropped jaw are what a reader (and the
+    # classifier) takes for surprise.
+    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4}, 1.2,
                                 extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
     # EMFACS anger: AU4 (brows lowered and drawn together; the mesh engine renders it 1.35x,
     # BROW_DRAW_GAIN), AU5+7 (the glare), AU23+24 (lips pressed hard), AU17, AU15 (the corners

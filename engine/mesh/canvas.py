@@ -36,13 +36,6 @@ TEAR_GAINS: dict[int, tuple[float, float, float]] = {
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
 BROW_LOWER_GAIN = 1.25
-# AU4 as a whole (drawn together and lowered) is rendered 1.35x, and where it lowers the
-# inner brows (beyond AU1) their outer ends stay up (BROW_TAIL per unit, field "2"): the
-# slanted brow of anger. At 1.0x and level brows anger (AU4 0.84) read as neutral to the
-# expression judge on every portrait. More squeezes the skin between the brows past the
-# no-tearing bound (tests/test_mesh_engine.py).
-BROW_DRAW_GAIN = 1.35
-BROW_TAIL = 0.7
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -142,10 +135,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     aus = act.action_units
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains = {str(k): float(v) for k, v in aus.items()}
-    gains["4v"] = BROW_DRAW_GAIN * BROW_LOWER_GAIN * max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
-    if "4" in gains:
-        gains["2"] = gains.get("2", 0.0) + BROW_TAIL * max(0.0, gains["4"] - gains.get("1", 0.0))
-        gains["4"] *= BROW_DRAW_GAIN
+    gains["4v"] = BROW_LOWER_GAIN * max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
