@@ -50,6 +50,10 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "4": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11), Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12),
           Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
     "4v": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15),),
+    # A frown's extra inner lowering (canvas.coefficients: AU4 beyond AU1, anger): the 4v
+    # field again, as its own basis so that a canvas with glasses can leave it out (their top
+    # rims take the brow fields' mean and would bend under it).
+    "4f": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15),),
     "6": (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15)),
     "9": (Handle(R.NOSE_WING, 0.0, -0.105, 0.10), Handle(R.NASOLABIAL, 0.0, -0.0675, 0.12),
           Handle(R.BROW_INNER, -0.0225, 0.045, 0.12)),

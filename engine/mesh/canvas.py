@@ -36,6 +36,16 @@ TEAR_GAINS: dict[int, tuple[float, float, float]] = {
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
 BROW_LOWER_GAIN = 1.25
+# A frown (AU4 beyond AU1: anger, the brows control, not the oblique brows of sadness or
+# fear) is rendered stronger than the plain AU4 fields: at 1.0x and level brows anger
+# (AU4 0.84) read as neutral to the expression judge on every portrait (bench/fidelity.md).
+# BROW_DRAW_GAIN: the brows drawn together (field "4") by this much more; BROW_TAIL: their
+# outer ends held up (field "2") per unit, the slanted brow of anger; FROWN_LOWER: the inner
+# ends lowered further (field "4f", left out on glasses wearers, see build_canvas). More than
+# this squeezes the skin between the brows past the no-tearing bound (tests/test_mesh_engine.py).
+BROW_DRAW_GAIN = 1.35
+BROW_TAIL = 0.7
+FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -96,6 +106,8 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
         part = aus[idx].astype(np.float64)
         rigidify(part, *found, grid.nodes, frame)
         aus[idx] = part.astype(np.float32)
+        # The frown's extra inner lowering stays off: the top rims would bend under it.
+        aus[SMOOTH_AUS.index("4f")] = 0.0
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade
@@ -135,7 +147,12 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     aus = act.action_units
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains = {str(k): float(v) for k, v in aus.items()}
-    gains["4v"] = BROW_LOWER_GAIN * max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
+    frown = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
+    gains["4v"] = BROW_LOWER_GAIN * frown
+    if frown > 0:
+        gains["4f"] = FROWN_LOWER * frown
+        gains["4"] += (BROW_DRAW_GAIN - 1.0) * frown
+        gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
