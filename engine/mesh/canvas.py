@@ -46,6 +46,9 @@ BROW_LOWER_GAIN = 1.25
 BROW_DRAW_GAIN = 1.35
 BROW_TAIL = 0.7
 FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
+# The smile (AU12) requested is rendered 1.25x (the photo's own smile is undone at 1x): at
+# 1x the oldest portrait's smile read as neutral. 1.5 reads no better and looks forced.
+SMILE_GAIN = 1.25
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -147,6 +150,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     aus = act.action_units
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains = {str(k): float(v) for k, v in aus.items()}
+    if "12" in gains:
+        gains["12"] *= SMILE_GAIN
     frown = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
     gains["4v"] = BROW_LOWER_GAIN * frown
     if frown > 0:
