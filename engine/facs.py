@@ -24,7 +24,8 @@ that an open or stretched mouth in fear and surprise does not read as a laugh, a
 stretched into an oval (AU27) in surprise. A base AU outside the read-outs (AU5, AU10, AU12,
 AU15, AU16, AU20, AU23) may also change, and read-out AUs may trade against each other as
 long as the columns stay the same (sadness: AU1 and AU4 both 1.0 instead of 0.8 and 0.9, the
-same eyebrows value, so the inner brows still rise against the mesh's stronger AU4).
+same eyebrows value, so the inner brows still rise against the mesh's stronger AU4; fear: AU1
+1.25, AU2 0.85, AU4 0.45 instead of 1.0, 0.6, 0.2, brows drawn together as they rise).
 Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
@@ -86,9 +87,10 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
                                   extra={15: 0.4, 23: 0.8, 27: 0.6}),
     # EMFACS fear: AU1+2+4 (the inner brows raised higher than the outer and drawn together:
     # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (lips
-    # stretched sideways, lower lip pulled down by AU16 to bare the lower teeth' edge), AU25;
-    # the corners pulled down and the chin raised (AU15+17) so the stretched mouth never reads
-    # as a smile. No jaw drop: wide eyes over a dropped jaw are what a reader (and the
+    # stretched sideways, lower lip pulled down by AU16, upper lip raised by AU10: the tense,
+    # squared mouth of fear), AU25; the corners pulled down (AU15) so the stretched mouth never
+    # reads as a smile. No jaw drop (the seed's AU26 0.4 is carried by AU25 0.4, same mouth
+    # read-out): wide eyes over a dropped jaw are what a reader (and the
     # classifier) takes for surprise.
     "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4}, 1.2,
                                 extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
