@@ -54,7 +54,12 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # field again, as its own basis so that a canvas with glasses can leave it out (their top
     # rims take the brow fields' mean and would bend under it).
     "4f": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15),),
-    "6": (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15)),
+    # AU6 raises the cheek and with it the lower lid (the bunched lower lid of a real smile).
+    "6": (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15),
+          Handle(R.UNDER_EYE, 0.0, -0.025, 0.07)),
+    # AU7 tightens the lids: the lower lid rises over the eye's bottom (anger's glare; the
+    # upper lid's part is the lid travel in eyes.py). Narrow, so the cheek stays.
+    "7": (Handle(R.LOWER_LID, 0.0, -0.03, 0.06), Handle(R.UNDER_EYE, 0.0, -0.02, 0.07)),
     "9": (Handle(R.NOSE_WING, 0.0, -0.105, 0.10), Handle(R.NASOLABIAL, 0.0, -0.0675, 0.12),
           Handle(R.BROW_INNER, -0.0225, 0.045, 0.12)),
     "12": (Handle(R.MOUTH_CORNERS, 0.06, -0.085, 0.14), Handle(R.NASOLABIAL, 0.02, -0.04, 0.15),
