@@ -285,7 +285,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     for eye, travel, low in zip(c.eyes, k.lids, k.low):
         if abs(travel) < 1e-4 and abs(low) < 1e-4 and abs(k.gaze[0]) < 1e-4 and abs(k.gaze[1]) < 1e-4:
             continue
-        box = _box_out(eye.box, b_up, g, 2.0, g.width, g.height)
+        box = _box_out(eye.box_low if abs(low) >= 1e-4 else eye.box, b_up, g, 2.0, g.width, g.height)
         if box is not None:
             eye_boxes.append((eye, travel, low, box))
             moving = _union(box, moving)

@@ -47,6 +47,9 @@ class EyeGeom:
     width: float  # corner to corner, px
     opening: float  # lid gap at the iris, px
     box: tuple[int, int, int, int]  # source pixels the eye maps can touch (x0, y0, x1, y1)
+    # The same with the lower lid's skin below (only when the lower lid moves: a bigger box
+    # costs every blinking frame).
+    box_low: tuple[int, int, int, int]
 
 
 def _curve(points: np.ndarray, idx: tuple[int, ...], centre: np.ndarray, u: np.ndarray,
@@ -77,12 +80,17 @@ def eye_geom(points: np.ndarray, frame: FaceFrame, side: int) -> EyeGeom:
     skin_low = SKIN_LOW * frame.d
     pad = 3.0
     ex = np.concatenate([[s_up.min() - pad, s_up.max() + pad]])
-    ty = [float(t_up.min() - skin - pad), float(t_low.max() + skin_low + pad)]
-    corners = np.array([centre + a * u + b * v for a in ex for b in ty])
-    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
+
+    def box(bottom: float) -> tuple[int, int, int, int]:
+        ty = [float(t_up.min() - skin - pad), bottom]
+        corners = np.array([centre + a * u + b * v for a in ex for b in ty])
+        x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
+        return (int(x0), int(y0), int(x1), int(y1))
+
     return EyeGeom(centre, u, v, s_up, t_up, s_low, t_low, skin, skin_low, iris_s, float(iris @ v),
-                   width, max(opening, 1.0), (int(x0), int(y0), int(x1), int(y1)))
+                   width, max(opening, 1.0), box(float(t_low.max() + pad)),
+                   box(float(t_low.max() + skin_low + pad)))
 
 
 def lid_travel(close: float, widen: float) -> float:
