@@ -32,18 +32,21 @@ TEAR_GAINS: dict[int, tuple[float, float, float]] = {
     9: (0.025, 0.0, 0.0),
     16: (0.0, 0.05, 0.0),
 }
-# The brows' inner lowering (field 4v) per unit of AU4 beyond AU1: 1.25x its field, for anger
+# The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
 BROW_LOWER_GAIN = 1.25
 # A frown (AU4 beyond AU1: anger, the brows control, not the oblique brows of sadness or
 # fear) is rendered stronger than the plain AU4 fields: at 1.0x and level brows anger
 # (AU4 0.84) read as neutral to the expression judge on every portrait (bench/fidelity.md).
-# BROW_DRAW_GAIN: the brows drawn together (field "4") by this much more; BROW_TAIL: their
+# BROW_DRAW_GAIN: the brows drawn together by the wide frown field "4w" (which takes the
+# frown's share of AU4 from the narrow "4"; its wide reach moves the inner ends about 0.6x as
+# far per unit, so 1.7 is about the old 1.35x of "4" there, without the starburst smear that
+# field left between the brows); BROW_TAIL: their
 # outer ends held up (field "2") per unit, the slanted brow of anger; FROWN_LOWER: the inner
 # ends lowered further (field "4f", left out on glasses wearers, see build_canvas). More than
 # this squeezes the skin between the brows past the no-tearing bound (tests/test_mesh_engine.py).
-BROW_DRAW_GAIN = 1.35
+BROW_DRAW_GAIN = 1.7
 BROW_TAIL = 0.7
 FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
 # The smile (AU12) requested is rendered 1.25x (the photo's own smile is undone at 1x): at
@@ -162,10 +165,11 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if "12" in gains:
         gains["12"] *= SMILE_GAIN
     frown = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
-    gains["4v"] = BROW_LOWER_GAIN * frown
+    gains["4u"] = BROW_LOWER_GAIN * frown
     if frown > 0:
         gains["4f"] = FROWN_LOWER * frown
-        gains["4"] += (BROW_DRAW_GAIN - 1.0) * frown
+        gains["4"] -= frown
+        gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
     if photo is not None:
         for key, v in photo.aus.items():
