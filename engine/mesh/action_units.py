@@ -43,6 +43,9 @@ class Handle:
 # along the brows (they slide together as a whole). See "4w".
 BROW_UP = 0.3
 BROW_WIDE = 0.32
+# The drawing together reaches less far up (more, with the head turned and pitched, folds the
+# skin beside the nose root: test_no_fold_overs).
+DRAW_UP = 0.2
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
@@ -71,8 +74,8 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # skin beside it out into a starburst; here the brows slide together as a whole and the
     # lower forehead comes along, so the glabella compresses over its width. Sadness and fear
     # (AU1 with AU4) and the photo's own lowered brows (expression.py) keep field "4".
-    "4w": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11, BROW_UP, BROW_WIDE),
-           Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12, BROW_UP, BROW_WIDE),
+    "4w": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11, DRAW_UP, BROW_WIDE),
+           Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12, DRAW_UP, BROW_WIDE),
            Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
     # A frown's extra inner lowering (canvas.coefficients: AU4 beyond AU1, anger): the 4v
     # field again, as its own basis so that a canvas with glasses can leave it out (their top
