@@ -47,6 +47,7 @@ BROW_LOWER_GAIN = 1.25
 # ends lowered further (field "4f", left out on glasses wearers, see build_canvas). More than
 # this squeezes the skin between the brows past the no-tearing bound (tests/test_mesh_engine.py).
 BROW_DRAW_GAIN = 1.7
+GLASSES_DRAW_GAIN = 1.35  # on glasses wearers, through the narrow field (build_canvas)
 BROW_TAIL = 0.7
 FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
 # The smile (AU12) requested is rendered 1.25x (the photo's own smile is undone at 1x): at
@@ -119,8 +120,12 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
         part = aus[idx].astype(np.float64)
         rigidify(part, *found, grid.nodes, frame)
         aus[idx] = part.astype(np.float32)
-        # The frown's extra inner lowering stays off: the top rims would bend under it.
+        # The frown's extra inner lowering stays off: the top rims would bend under it. Its
+        # wide fields (no smear to spread under a rigid rim) are the narrow ones, at the old
+        # 1.35x drawing together: what the rims' edges keep of the wide ones bends them.
         aus[SMOOTH_AUS.index("4f")] = 0.0
+        aus[SMOOTH_AUS.index("4w")] = aus[SMOOTH_AUS.index("4")] * (GLASSES_DRAW_GAIN / BROW_DRAW_GAIN)
+        aus[SMOOTH_AUS.index("4u")] = aus[SMOOTH_AUS.index("4v")]
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade
