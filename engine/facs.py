@@ -24,7 +24,8 @@ that an open or stretched mouth in fear and surprise does not read as a laugh, a
 stretched into an oval (AU27) in surprise. A base AU outside the read-outs (AU5, AU10, AU12,
 AU15, AU16, AU20, AU23) may also change, and read-out AUs may trade against each other as
 long as the columns stay the same (sadness: AU1 and AU4 both 1.0 instead of 0.8 and 0.9, the
-same eyebrows value, so the inner brows still rise against the mesh's stronger AU4).
+same eyebrows value, so the inner brows still rise against the mesh's stronger AU4; fear: AU1
+1.25, AU2 0.85, AU4 0.45 instead of 1.0, 0.6, 0.2, brows drawn together as they rise).
 Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
@@ -84,16 +85,25 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # narrows it, AU15 keeps the corners from curling up into a laugh).
     "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5,
                                   extra={15: 0.4, 23: 0.8, 27: 0.6}),
-    # EMFACS fear: AU1+2+4, AU5, AU20 (lips stretched), AU26; the corners pulled down and
-    # the chin raised (AU15+17) so the stretched mouth never reads as a smile.
-    "fearful": EmotionPrototype({1: 1.0, 2: 0.6, 4: 0.2, 5: 1.0, 20: 0.8, 25: 0.4, 26: 0.4}, 1.2,
-                                extra={15: 0.6, 17: 0.4, 20: 0.8}),
-    # EMFACS anger: AU4, AU5+7, AU23+24 (lips pressed), often AU17; AU10 squares the upper lip.
-    "angry": EmotionPrototype({4: 0.7, 5: 0.5, 7: 0.8, 23: 0.8, 25: 0.3}, 1.2,
-                              extra={10: 0.6, 17: 0.5, 24: 0.5}),
+    # EMFACS fear: AU1+2+4 (the inner brows raised higher than the outer and drawn together:
+    # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (lips
+    # stretched sideways, lower lip pulled down by AU16, upper lip raised by AU10: the tense,
+    # squared mouth of fear), AU25; the corners pulled down (AU15) so the stretched mouth never
+    # reads as a smile. No jaw drop (the seed's AU26 0.4 is carried by AU25 0.4, same mouth
+    # read-out): wide eyes over a dropped jaw are what a reader (and the
+    # classifier) takes for surprise.
+    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4}, 1.2,
+                                extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
+    # EMFACS anger: AU4 (brows lowered and drawn together; the mesh engine renders it 1.35x,
+    # BROW_DRAW_GAIN), AU5+7 (the glare), AU23+24 (lips pressed hard), AU17, AU15 (the corners
+    # turned down, so the pressed mouth never curls into a smile).
+    "angry": EmotionPrototype({4: 0.7, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
+                              extra={15: 0.4, 17: 0.6, 24: 1.0}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
-    "disgusted": EmotionPrototype({9: 1.0, 10: 0.7, 15: 0.5, 16: 0.3, 25: 0.2}, 1.1,
-                                  extra={10: 0.8, 15: 0.4, 17: 0.4, 24: 0.5}),
+    # AU10 1.35 and AU15+16 deepened (the upper lip high, the lower lip and corners down: the
+    # squared mouth of disgust), AU20 0.5 widens it; the pressor AU24 is gone (it made a pout).
+    "disgusted": EmotionPrototype({9: 1.0, 10: 1.0, 15: 0.8, 16: 0.6, 25: 0.2}, 1.1,
+                                  extra={10: 0.35, 15: 0.5, 17: 0.3, 20: 0.5}),
 }
 
 # The seed's published table, kept here so a test can prove the read-outs reproduce it.

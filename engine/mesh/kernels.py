@@ -197,15 +197,17 @@ def landed_rows(points: np.ndarray, back: np.ndarray, step: float) -> tuple[floa
 
 # ---------------------------------------------------------------- eyes
 
-@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64), **_JIT)
+@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64), **_JIT)
 def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
         s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
-        skin: float, travel: float, lid: bool,
+        skin: float, travel: float, skin_low: float, low: float, lid: bool,
         gaze: bool, g: float, gy_px: float, lo: float, hi: float, r: float, c: float) -> None:
     """Rewrite the source coordinates ``q`` (h, w, 2) in place for one eye (see eyes.py).
 
     Across the eye (t) the lid maps piecewise linearly: top of the lid skin stays, the lash
-    line comes down unstretched, the visible eye is squeezed under it, the lower lid stays.
+    line comes down unstretched, the visible eye is squeezed under it. The lower lid moves by
+    ``low`` of the opening (down > 0): the visible eye and the lid skin below it (``skin_low``
+    deep, whose bottom stays) stretch or squeeze linearly, so that map is monotone too.
     Along it (s) gaze slides the iris by ``g`` inside the opening, fading towards the lids.
     """
     mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
@@ -226,6 +228,13 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
                 fall = (tl - t) / max(tl - tu2, 1e-3)
                 trap = max(min(min(rise, fall), 1.0), 0.0)
                 t_new = t - (travel * h) * trap
+                if low != 0.0:
+                    sh = low * h
+                    tl2 = tl + sh
+                    bot = tl + skin_low
+                    rise = (t - tu) / max(tl2 - tu, 1e-3)
+                    fall = (bot - t) / max(bot - tl2, 1e-3)
+                    t_new -= sh * max(min(min(rise, fall), 1.0), 0.0)
             s_new = s
             if gaze:
                 tau = (t_new - tu) / max(h, 1e-3)

@@ -12,6 +12,8 @@ EYE_L_LOWER = (263, 249, 390, 373, 374, 380, 381, 382, 362)
 EYE_CORNERS = ((33, 133), (263, 362))  # (outer, inner) per eye
 IRIS_CENTER = (468, 473)
 UPPER_LID = (159, 386)
+LOWER_LID = (145, 374)  # the lower lid's lowest point
+UNDER_EYE = (230, 450)  # the lid skin just below it (the bunching of a smile's AU6)
 IRIS_RING = ((469, 470, 471, 472), (474, 475, 476, 477))
 
 # Brows (lower edge from inner to outer, upper edge from inner to outer).

@@ -34,8 +34,8 @@ EDGE_FLOOR = 60.0
 RIGID_BLUR = 0.07  # d
 TOP_CLEAR = 0.05  # d: how far above the upper lid the frame's top part may begin
 # The fields that reach the frames: brow lifts and lowering, the nose wrinkler's brow handle,
-# the cheek raiser (under the lower rims).
-RIGID_AUS = ("1", "2", "4", "4v", "6", "9")
+# the cheek raiser and the lid tightener's lower lid (under the lower rims).
+RIGID_AUS = ("1", "2", "4", "4w", "4v", "4u", "6", "7", "9")
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
