@@ -106,3 +106,36 @@ def test_blinks_every_2_to_6_seconds_with_sway_and_breath():
     assert max(abs(y) for y in yaws) <= 2.2 and max(yaws) - min(yaws) > 1.0  # slight sway
     assert max(breaths) > 0.9 and min(breaths) < -0.9
     assert blink_amount(0.0) == 0 and blink_amount(0.09) == 1.0 and blink_amount(BLINK_S) == 0
+
+
+def test_headroom_reads_while_encoder_threads_report():
+    """Encodes report their CPU time from their own threads while /health reads the load on
+    the event loop: reading must never trip over a window another thread is appending to
+    (it did: "deque mutated during iteration", a 500 from /health)."""
+    import sys
+    import threading
+
+    from streamer.sessions.headroom import Headroom
+
+    room = Headroom(encode_parallelism=1)
+    for _ in range(5000):  # a full window, so each read walks a long deque
+        room.add_encode(1e-6)
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.is_set():
+            room.add_encode(1e-6)
+            room.add_slots(1, 0)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a busy server does
+    writer = threading.Thread(target=report)
+    writer.start()
+    try:
+        for _ in range(300):
+            assert room.load() >= 0 and room.drop_share() >= 0
+            room.admit(1, 0)
+    finally:
+        stop.set()
+        writer.join()
+        sys.setswitchinterval(old)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -52,33 +53,42 @@ class Headroom:
     _slots: deque = field(default_factory=lambda: deque(maxlen=20_000))  # (t, rendered, dropped)
     _last_adjust: float = field(default_factory=time.monotonic)
     _started: float = field(default_factory=time.monotonic)
+    # Encodes report from their own threads while /health and the scheduler read on the
+    # event loop: a deque iterated while another thread appends raises, so every access
+    # to the two windows holds this lock.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- measuring ---
     def add_engine(self, seconds: float) -> None:
-        self._busy.append((time.monotonic(), seconds))
+        with self._lock:
+            self._busy.append((time.monotonic(), seconds))
 
     def add_encode(self, seconds: float) -> None:
-        self._busy.append((time.monotonic(), seconds / self.encode_parallelism))
+        with self._lock:
+            self._busy.append((time.monotonic(), seconds / self.encode_parallelism))
 
     def add_slots(self, rendered: int, dropped: int) -> None:
-        self._slots.append((time.monotonic(), rendered, dropped))
+        with self._lock:
+            self._slots.append((time.monotonic(), rendered, dropped))
 
-    def _trim(self, now: float) -> None:
+    def _trim(self, now: float) -> None:  # with the lock held
         for q in (self._busy, self._slots):
             while q and q[0][0] < now - WINDOW_S:
                 q.popleft()
 
     def load(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
-        self._trim(now)
-        span = min(WINDOW_S, max(0.25, now - self._started))
-        return sum(s for _, s in self._busy) / span
+        with self._lock:
+            self._trim(now)
+            span = min(WINDOW_S, max(0.25, now - self._started))
+            return sum(s for _, s in self._busy) / span
 
     def drop_share(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
-        self._trim(now)
-        rendered = sum(r for _, r, _ in self._slots)
-        dropped = sum(d for _, _, d in self._slots)
+        with self._lock:
+            self._trim(now)
+            rendered = sum(r for _, r, _ in self._slots)
+            dropped = sum(d for _, _, d in self._slots)
         return dropped / (rendered + dropped) if rendered + dropped else 0.0
 
     # --- deciding ---
@@ -103,9 +113,10 @@ class Headroom:
                 self.factor = raised
         if self.factor != old:
             self._last_adjust = now
-            self._busy.clear()  # the old rate's measurements no longer apply
-            self._slots.clear()
-            self._started = now
+            with self._lock:
+                self._busy.clear()  # the old rate's measurements no longer apply
+                self._slots.clear()
+                self._started = now
             return True
         return False
 
