@@ -46,6 +46,8 @@ BROW_WIDE = 0.32
 # The drawing together reaches less far up (more, with the head turned and pitched, folds the
 # skin beside the nose root: test_no_fold_overs).
 DRAW_UP = 0.2
+# The narrow drawing together (field "4": sadness, fear) reaches only this far above the brows.
+GLABELLA_UP = 0.06
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
@@ -61,7 +63,11 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # brows). Their inner lowering (4v) is rendered 1.25x in canvas.coefficients; the field
     # itself stays, as the photo's lowered brows are measured in its units (expression.py).
     # AU9 wrinkles the nose 1.5x as far as at first (disgust's cue).
-    "4": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11), Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12),
+    # Its drawing together fades fast above the brows (GLABELLA_UP) and the handle above them
+    # only lowers: reaching up, the narrow pull crushed the skin between them into a line that
+    # AU1 (sadness, fear) then lifted up the forehead as a streak. The glabella compresses
+    # at the brows, the forehead above rises with AU1 as one sheet.
+    "4": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11, GLABELLA_UP), Handle(R.BROW_INNER_UPPER, 0.0, 0.04, 0.12),
           Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
     "4v": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15),),
     # A frown's inner lowering (canvas.coefficients): 4v reaching further up the forehead,
@@ -69,7 +75,8 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # 4v itself stays for the photo's own lowered brows (expression.py measures in its units).
     "4u": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15, BROW_UP),),
     # A frown's brows drawn together (canvas.coefficients: the AU4 beyond AU1, anger's, moves
-    # here from "4"): the same handles, reaching further along the brows and up the forehead.
+    # here from "4"): its handles (the upper one also drawing in), reaching further along the
+    # brows and up the forehead.
     # Field "4"'s narrow pull, this strong, crushed the glabella into a line and pulled the
     # skin beside it out into a starburst; here the brows slide together as a whole and the
     # lower forehead comes along, so the glabella compresses over its width. Sadness and fear
