@@ -41,11 +41,17 @@ class Handle:
 # oblique "grief" brow, so 4v only gets what AU4 has beyond AU1 (see canvas.coefficients).
 # A frown's reach (in d): above the inner brows (the lower forehead goes down with them) and
 # along the brows (they slide together as a whole). See "4w".
-BROW_UP = 0.3
+# The lowering fades over half a d up the forehead (0.3 stretched the skin above the glabella
+# up and away from it, one of the two halves of the radial streaks fanning up the forehead).
+BROW_UP = 0.5
 BROW_WIDE = 0.32
-# The drawing together reaches less far up (more, with the head turned and pitched, folds the
-# skin beside the nose root: test_no_fold_overs).
-DRAW_UP = 0.2
+# The drawing together stays at the brows (the other half: reaching 0.2 d up, the forehead's
+# columns slid in by different amounts with height and fanned out from the glabella; more
+# reach, with the head turned and pitched, also folds the skin beside the nose root:
+# test_no_fold_overs).
+DRAW_UP = 0.1
+# The narrow drawing together (field "4": sadness, fear) reaches only this far above the brows.
+GLABELLA_UP = 0.06
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
@@ -61,7 +67,11 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # brows). Their inner lowering (4v) is rendered 1.25x in canvas.coefficients; the field
     # itself stays, as the photo's lowered brows are measured in its units (expression.py).
     # AU9 wrinkles the nose 1.5x as far as at first (disgust's cue).
-    "4": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11), Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12),
+    # Its drawing together fades fast above the brows (GLABELLA_UP) and the handle above them
+    # only lowers: reaching up, the narrow pull crushed the skin between them into a line that
+    # AU1 (sadness, fear) then lifted up the forehead as a streak. The glabella compresses
+    # at the brows, the forehead above rises with AU1 as one sheet.
+    "4": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11, GLABELLA_UP), Handle(R.BROW_INNER_UPPER, 0.0, 0.04, 0.12),
           Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
     "4v": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15),),
     # A frown's inner lowering (canvas.coefficients): 4v reaching further up the forehead,
@@ -69,13 +79,15 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # 4v itself stays for the photo's own lowered brows (expression.py measures in its units).
     "4u": (Handle(R.BROW_INNER, 0.0, 0.16, 0.15, BROW_UP),),
     # A frown's brows drawn together (canvas.coefficients: the AU4 beyond AU1, anger's, moves
-    # here from "4"): the same handles, reaching further along the brows and up the forehead.
+    # here from "4"): its handles reach further along the
+    # brows. Its upper handle only lowers (drawing in, it sheared the forehead above the
+    # glabella into streaks): the forehead follows the brows down as one sheet.
     # Field "4"'s narrow pull, this strong, crushed the glabella into a line and pulled the
     # skin beside it out into a starburst; here the brows slide together as a whole and the
-    # lower forehead comes along, so the glabella compresses over its width. Sadness and fear
+    # lower forehead comes along (4u), so the glabella compresses over its width. Sadness and fear
     # (AU1 with AU4) and the photo's own lowered brows (expression.py) keep field "4".
     "4w": (Handle(R.BROW_INNER, -0.14, 0.0, 0.11, DRAW_UP, BROW_WIDE),
-           Handle(R.BROW_INNER_UPPER, -0.07, 0.04, 0.12, DRAW_UP, BROW_WIDE),
+           Handle(R.BROW_INNER_UPPER, 0.0, 0.04, 0.12, DRAW_UP, BROW_WIDE),
            Handle(R.BROW_MID, -0.01, 0.10, 0.15)),
     # A frown's extra inner lowering (canvas.coefficients: AU4 beyond AU1, anger): the 4v
     # field again, as its own basis so that a canvas with glasses can leave it out (their top
