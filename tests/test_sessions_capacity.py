@@ -24,7 +24,15 @@ from streamer.sessions.headroom import MIN_FPS
 from streamer.sessions.video import SessionEncoder
 
 SIZE = "128"  # small frames: the engine's sleep, not the real work, sets the capacity
-WINDOW_S = 4.0  # frames are counted over this window
+# Frames are counted over this window: long enough that a neighbour's load spike of a second
+# or two on a shared machine moves the count little, while a collapsed server (the engine
+# saturated, slots dropped) stays far under the floor all along.
+WINDOW_S = 8.0
+# The scheduler's rate is asserted exactly (never below MIN_FPS). What a client receives in
+# the window must reach this share of MIN_FPS frames: a session slowed to exactly 15 fps may
+# lose a slot or two to the machine, while a collapse delivers a fraction of it.
+DELIVERED_SHARE = 0.9
+FLOOR_FRAMES = DELIVERED_SHARE * MIN_FPS * WINDOW_S
 WAIT_S = 60.0  # only reached when the expected state never comes
 
 
@@ -82,18 +90,6 @@ async def _try_session(http: aiohttp.ClientSession, base: str, photo: bytes
     return c, ()
 
 
-async def _best_window(clients: list[SessionClient], floor: float, tries: int = 3) -> list[int]:
-    """Frames each client received in a window, retried up to ``tries`` windows until every
-    client reaches ``floor``: a neighbour's load spike on a shared machine can starve one
-    window, while a server that really collapsed misses the floor in every one of them."""
-    counts: list[int] = []
-    for _ in range(tries):
-        counts = await _frames_in_window(clients)
-        if min(counts) >= floor:
-            break
-    return counts
-
-
 async def _frames_in_window(clients: list[SessionClient]) -> list[int]:
     for c in clients:
         while not c.binary.empty():
@@ -138,9 +134,10 @@ async def test_past_measured_capacity_new_sessions_are_refused(start_server, mes
             assert health["admitting"] is False and 0 <= health["headroom"] <= 1
             async with http.get(srv.base_url + "/metrics") as r:
                 assert "liveportrait_session_load " in await r.text()
-            counts = await _best_window(clients, MIN_FPS * WINDOW_S)
+            counts = await _frames_in_window(clients)
             print("admitted", len(clients), "received in the window", counts)  # pytest -rA
-            assert min(counts) >= MIN_FPS * WINDOW_S, counts
+            assert all(s.rate >= MIN_FPS for s in registry_of(srv.state).active())
+            assert min(counts) >= FLOOR_FRAMES, counts
         finally:
             for c in clients:
                 await c.close()
@@ -170,11 +167,11 @@ async def test_overload_slows_every_session_down_never_below_15_fps(start_server
             rates = {s.rate for s in sessions}
             assert len(rates) == 1 and MIN_FPS <= rates.pop() < 25  # together, not below 15
             h0 = [(s.frames_rendered, s.frames_dropped) for s in sessions]
-            counts = await _best_window(clients, MIN_FPS * WINDOW_S)
+            counts = await _frames_in_window(clients)
             h1 = [(s.frames_rendered, s.frames_dropped, s.rate) for s in sessions]
             print("received", counts, "rendered/dropped before", h0, "after", h1)  # pytest -rA
-            assert min(counts) >= MIN_FPS * WINDOW_S, counts
             assert all(s.rate >= MIN_FPS for s in sessions)
+            assert min(counts) >= FLOOR_FRAMES, counts
             # The load falls: the rate comes back.
             engine.per_frame_s = 0.0
 
