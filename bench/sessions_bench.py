@@ -395,6 +395,15 @@ async ({photoB64, trials, jitterTarget, audio}) => {
 _BROWSER_FIELDS = ("received", "presented", "display", "callback")
 
 
+async def _launch_chromium(playwright):  # type: ignore[no-untyped-def]
+    """Debian's Chromium as the demo's viewers run it: host candidates visible on loopback,
+    sound allowed to play without a click."""
+    return await playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--disable-features=WebRtcHideLocalIpsWithMdns",
+              "--autoplay-policy=no-user-gesture-required"])
+
+
 async def latency_browser(server: Server, trials: int, jitter_target: float | None = None,
                           audio: bool = False, dump: bool = False) -> dict:
     import base64
@@ -403,10 +412,7 @@ async def latency_browser(server: Server, trials: int, jitter_target: float | No
 
     photo = base64.b64encode(sample_portrait_bytes("astronaut")).decode()
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--disable-features=WebRtcHideLocalIpsWithMdns",
-                  "--autoplay-policy=no-user-gesture-required"])
+        browser = await _launch_chromium(p)
         page = await browser.new_page()
         await page.goto(server.base_url + "/health")  # any same-origin page will do
         got = await page.evaluate(_BROWSER_JS, {"photoB64": photo, "trials": trials,
@@ -505,10 +511,7 @@ async def lipsync_browser(server: Server, silent_s: float = 6.0, after_s: float 
 
     photo = base64.b64encode(sample_portrait_bytes("astronaut")).decode()
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--disable-features=WebRtcHideLocalIpsWithMdns",
-                  "--autoplay-policy=no-user-gesture-required"])
+        browser = await _launch_chromium(p)
         page = await browser.new_page()
         await page.goto(server.base_url + "/health")
         rows = await page.evaluate(_LIPSYNC_JS, {

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Sequence
 
 import numpy as np
 
-from engine.api import Engine, EngineInfo, Source
-from engine.motion import Motion
+from avatar_testkit.engine_wrap import EngineWrapper
+from engine.api import Engine, Source
 
 HOOK = "engine_hooks:faulty"
 _CRASH, _STALL = 1, 2
@@ -29,15 +28,7 @@ def stall_image(seconds: int) -> np.ndarray:
     return np.array([[[_STALL, seconds, 0]]], np.uint8)
 
 
-class FaultyEngine:
-    def __init__(self, inner: Engine) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    @property
-    def info(self) -> EngineInfo:
-        return self.inner.info
-
+class FaultyEngine(EngineWrapper):
     def prepare(self, image: np.ndarray) -> Source:
         if image.shape[:2] == (1, 1):
             command, arg = int(image[0, 0, 0]), int(image[0, 0, 1])
@@ -46,13 +37,6 @@ class FaultyEngine:
             if command == _STALL:
                 time.sleep(arg)
         return self.inner.prepare(image)
-
-    def render(self, jobs: Sequence[tuple[Source, Motion]], mode: str = "crop",
-               size: int | None = None) -> list[np.ndarray]:
-        return self.inner.render(jobs, mode=mode, size=size)  # type: ignore[arg-type]
-
-    def release(self, source: Source) -> None:
-        self.inner.release(source)
 
 
 def faulty(engine: Engine) -> Engine:

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from avatar_testkit.engine_wrap import EngineWrapper
 from avatar_testkit.pyclient import SessionClient, portrait_form
 from avatar_testkit.wait import wait_until
 from streamer.config import SessionLimits
@@ -36,31 +37,20 @@ FLOOR_FRAMES = DELIVERED_SHARE * MIN_FPS * WINDOW_S
 WAIT_S = 60.0  # only reached when the expected state never comes
 
 
-class SlowEngine:
+class SlowEngine(EngineWrapper):
     """The real mesh engine, padded with a sleep so that every render call takes a fixed
     time per frame (changeable while running), whatever the real render cost on a loaded
     machine (as long as it stays below that time)."""
 
     def __init__(self, inner: Any, per_frame_s: float) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.per_frame_s = per_frame_s
-
-    @property
-    def info(self):  # type: ignore[no-untyped-def]
-        return self.inner.info
-
-    def prepare(self, image):  # type: ignore[no-untyped-def]
-        return self.inner.prepare(image)
 
     def render(self, jobs, mode="crop", size=None):  # type: ignore[no-untyped-def]
         end = time.perf_counter() + self.per_frame_s * len(jobs)
         frames = self.inner.render(jobs, mode=mode, size=size)
         time.sleep(max(0.0, end - time.perf_counter()))
         return frames
-
-    def release(self, source):  # type: ignore[no-untyped-def]
-        self.inner.release(source)
 
 
 async def _health(http: aiohttp.ClientSession, base: str) -> dict:
@@ -247,27 +237,16 @@ async def test_unchanged_frames_are_not_encoded_again() -> None:
     assert not enc.tracks
 
 
-class CountingEngine:
+class CountingEngine(EngineWrapper):
     """The real mesh engine; records which sources each render call carried."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.calls: list[list[int]] = []  # per call: id() of each job's source
-
-    @property
-    def info(self):  # type: ignore[no-untyped-def]
-        return self.inner.info
-
-    def prepare(self, image):  # type: ignore[no-untyped-def]
-        return self.inner.prepare(image)
 
     def render(self, jobs, mode="crop", size=None):  # type: ignore[no-untyped-def]
         self.calls.append([id(src) for src, _ in jobs])
         return self.inner.render(jobs, mode=mode, size=size)
-
-    def release(self, source):  # type: ignore[no-untyped-def]
-        self.inner.release(source)
 
 
 async def test_sessions_due_together_share_one_engine_call(start_server, mesh_engine,

@@ -14,37 +14,27 @@ from typing import Any
 
 import aiohttp
 
+from avatar_testkit.engine_wrap import EngineWrapper
 from avatar_testkit.pyclient import SessionClient
 from avatar_testkit.wait import wait_until
 from streamer.sessions import registry_of
 from streamer.sessions.headroom import MIN_FPS
 
 
-class WrappedEngine:
+class WrappedEngine(EngineWrapper):
     """The real mesh engine, plus a delay per render call and sources that fail on demand."""
 
     def __init__(self, inner: Any, delay_s: float = 0.0) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.delay_s = delay_s
         self.broken: set[int] = set()
         self._lock = threading.Lock()
-
-    @property
-    def info(self):  # type: ignore[no-untyped-def]
-        return self.inner.info
-
-    def prepare(self, image):  # type: ignore[no-untyped-def]
-        return self.inner.prepare(image)
 
     def render(self, jobs, mode="crop", size=None):  # type: ignore[no-untyped-def]
         if any(id(src) in self.broken for src, _ in jobs):
             raise RuntimeError("injected failure")
         time.sleep(self.delay_s)
         return self.inner.render(jobs, mode=mode, size=size)
-
-    def release(self, source):  # type: ignore[no-untyped-def]
-        self.inner.release(source)
 
 
 FRAME_TIMEOUT_S = 30.0  # per frame; only reached when frames stopped
