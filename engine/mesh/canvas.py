@@ -14,6 +14,7 @@ import numpy as np
 from engine.facs import FaceActivation
 
 from . import eyes as E
+from . import hairline
 from . import kernels
 from . import mouth as M
 from .action_units import SMOOTH_AUS, au_bases
@@ -126,6 +127,11 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
         aus[SMOOTH_AUS.index("4f")] = 0.0
         aus[SMOOTH_AUS.index("4w")] = aus[SMOOTH_AUS.index("4")] * (GLASSES_DRAW_GAIN / BROW_DRAW_GAIN)
         aus[SMOOTH_AUS.index("4u")] = aus[SMOOTH_AUS.index("4v")]
+    # Hair and hats do not bend with the brows: over them the brow fields are one translation
+    # (hairline.py); the glasses' rims keep theirs.
+    hair = hairline.hair_weights(hairline.hair_mask(image, points, frame), frame, grid.nodes)
+    hairline.hold_hair(aus, SMOOTH_AUS, *hair, (grid.gy, grid.gx), hairline.SMOOTH * frame.d / STEP,
+                       keep=None if found is None else found[0])
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade
