@@ -57,8 +57,8 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
     # Gaussians would add up between the brows): the glabella then stretches no more than
     # the skin under the brows, instead of a streak of smeared skin above the nose.
-    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.13, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
-          Handle(R.FOREHEAD_MID, 0.0, -0.07, 0.45)),
+    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.20, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_MID, 0.0, -0.10, 0.45)),
     "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.13, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
           Handle(R.FOREHEAD_OUTER, 0.0, -0.05, 0.3)),
     # Brows drawn together are anger's strongest cue to a face reader (and to an expression

@@ -47,6 +47,7 @@ BROW_LOWER_GAIN = 1.25
 # ends lowered further (field "4f", left out on glasses wearers, see build_canvas). More than
 # this squeezes the skin between the brows past the no-tearing bound (tests/test_mesh_engine.py).
 BROW_DRAW_GAIN = 1.7
+NOSE_FROWN = 0.5
 GLASSES_DRAW_GAIN = 1.35  # on glasses wearers, through the narrow field (build_canvas)
 BROW_TAIL = 0.7
 FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
@@ -169,11 +170,12 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     gains = {str(k): float(v) for k, v in aus.items()}
     if "12" in gains:
         gains["12"] *= SMILE_GAIN
-    frown = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
+    own = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
+    frown = own + NOSE_FROWN * gains.get("9", 0.0)
     gains["4u"] = BROW_LOWER_GAIN * frown
     if frown > 0:
         gains["4f"] = FROWN_LOWER * frown
-        gains["4"] -= frown
+        gains["4"] = gains.get("4", 0.0) - own
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
     if photo is not None:
@@ -189,7 +191,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         tear += aus.get(au, 0.0) * np.asarray(gains)
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
-    low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0))
+    low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
     close = 0.0
     if photo is not None:
         low += LOWER_LID_UNDO * photo.lower_lid
