@@ -117,6 +117,13 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "24": (Handle(R.UPPER_LIP_MID, 0.0, 0.03, 0.08), Handle(R.LOWER_LIP_MID, 0.0, -0.03, 0.08),
            Handle(R.MOUTH_CORNERS, -0.015, 0.0, 0.08)),
 }
+# Under glasses' rims the inner brow lift stays at its first strength (0.13 d): the rims take
+# the brow fields' mean and rise as one piece, and with the stronger lift Grace Hopper's
+# sadness read neutral 0.82 (0.30 with this one) and her surprise 0.55 (0.87).
+UNDER_RIMS: dict[str, tuple[Handle, ...]] = {
+    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.13, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_MID, 0.0, -0.07, 0.45)),
+}
 SMOOTH_AUS: tuple[str, ...] = tuple(AU_HANDLES)
 # Brow lifts must not drag the eye open (that is AU5's job, in eyes.py) nor stretch the
 # lashes: their fields fade over each eye and its lid, so the skin between the lid's crease
@@ -170,8 +177,11 @@ def handle_field(points: np.ndarray, frame: FaceFrame, handles: tuple[Handle, ..
     return out
 
 
-def au_bases(points: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> np.ndarray:
-    """(len(SMOOTH_AUS), M, 2) float32 fields, one per smooth action unit."""
+def au_bases(points: np.ndarray, frame: FaceFrame, nodes: np.ndarray,
+             handles: dict[str, tuple[Handle, ...]] | None = None) -> np.ndarray:
+    """(len(SMOOTH_AUS), M, 2) float32 fields, one per smooth action unit (``handles``
+    replaces some AUs' handles, e.g. UNDER_RIMS on glasses wearers)."""
     guard = eye_guard(points, frame, nodes)[:, None]
-    return np.stack([handle_field(points, frame, AU_HANDLES[k], nodes) * (guard if k in PROTECT_EYES else 1.0)
+    table = {**AU_HANDLES, **(handles or {})}
+    return np.stack([handle_field(points, frame, table[k], nodes) * (guard if k in PROTECT_EYES else 1.0)
                      for k in SMOOTH_AUS]).astype(np.float32)

@@ -16,7 +16,7 @@ from engine.facs import FaceActivation
 from . import eyes as E
 from . import kernels
 from . import mouth as M
-from .action_units import SMOOTH_AUS, au_bases
+from .action_units import SMOOTH_AUS, UNDER_RIMS, au_bases
 from .expression import SMILE_UNDO, PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
@@ -48,6 +48,7 @@ BROW_LOWER_GAIN = 1.25
 # this squeezes the skin between the brows past the no-tearing bound (tests/test_mesh_engine.py).
 BROW_DRAW_GAIN = 1.7
 NOSE_FROWN = 0.5
+FROWN_MAX = 0.7
 GLASSES_DRAW_GAIN = 1.35  # on glasses wearers, through the narrow field (build_canvas)
 BROW_TAIL = 0.7
 FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
@@ -113,9 +114,9 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     frame = face_frame(points)
     shape = (grid.gy, grid.gx, 2)
     fade = edge_fade(grid)[None, :, None].astype(np.float32)
-    aus = au_bases(points, frame, grid.nodes)
     # Glasses frames stay rigid: the brow and cheek fields fade out over them (rigid.py).
     found = rigid_weights(image, points, frame, grid.nodes)
+    aus = au_bases(points, frame, grid.nodes, UNDER_RIMS if found is not None else None)
     if found is not None:
         idx = [SMOOTH_AUS.index(k) for k in RIGID_AUS]
         part = aus[idx].astype(np.float64)
@@ -171,7 +172,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if "12" in gains:
         gains["12"] *= SMILE_GAIN
     own = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
-    frown = own + NOSE_FROWN * gains.get("9", 0.0)
+    frown = max(own, min(FROWN_MAX, own + NOSE_FROWN * gains.get("9", 0.0)))
     gains["4u"] = BROW_LOWER_GAIN * frown
     if frown > 0:
         gains["4f"] = FROWN_LOWER * frown
