@@ -57,6 +57,9 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
     # Gaussians would add up between the brows): the glabella then stretches no more than
     # the skin under the brows, instead of a streak of smeared skin above the nose.
+    # AU1 lifts the inner brows 0.20 d (the forehead 0.10 d), 1.5x its first strength: at
+    # 0.13 d sadness's oblique brows were too faint and smile_outdoor's sadness read neutral
+    # (0.36 vs sad 0.16; sad 0.42 now). Glasses wearers keep 0.13 d (UNDER_RIMS).
     "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.20, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
           Handle(R.FOREHEAD_MID, 0.0, -0.10, 0.45)),
     "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.13, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
@@ -66,7 +69,8 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # 0.11) so the inner eye corners stay put (wider folds a shut eye's lids under lowered
     # brows). Their inner lowering (4v) is rendered 1.25x in canvas.coefficients; the field
     # itself stays, as the photo's lowered brows are measured in its units (expression.py).
-    # AU9 wrinkles the nose 1.5x as far as at first (disgust's cue).
+    # AU9 wrinkles the nose 1.5x as far as at first (disgust's cue); its brows come mostly
+    # from the frown fields (canvas.NOSE_FROWN).
     # Its drawing together fades fast above the brows (GLABELLA_UP) and the handle above them
     # only lowers: reaching up, the narrow pull crushed the skin between them into a line that
     # AU1 (sadness, fear) then lifted up the forehead as a streak. The glabella compresses
@@ -118,8 +122,11 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
            Handle(R.MOUTH_CORNERS, -0.015, 0.0, 0.08)),
 }
 # Under glasses' rims the inner brow lift stays at its first strength (0.13 d): the rims take
-# the brow fields' mean and rise as one piece, and with the stronger lift Grace Hopper's
-# sadness read neutral 0.82 (0.30 with this one) and her surprise 0.55 (0.87).
+# the brow fields' mean and rise as one piece, so the stronger lift bent them past the rigidity
+# bound (tests/test_mesh_engine.py) and Grace Hopper's sadness read neutral 0.82 (0.30 with
+# this one) and her surprise 0.55 (0.87). The photo's own raised inner brows are measured in
+# AU_HANDLES' units (expression.py), so under rims they would be undone only 0.65x as far
+# (none of the test portraits has them).
 UNDER_RIMS: dict[str, tuple[Handle, ...]] = {
     "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.13, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
           Handle(R.FOREHEAD_MID, 0.0, -0.07, 0.45)),
