@@ -33,14 +33,16 @@ from avatar_testkit.portraits import PORTRAITS, available_portraits
 from engine.motion import EMOTIONS
 
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
-# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); now 21/42.
+# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); now 24/42.
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 20 / 42
+MIN_HIT_RATE = 23 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
+    # Disgust (its brows now lowered and drawn with the nose wrinkle) reads angry, sad or
+    # fearful with a disgusted probability of at most 0.09 on these; anger rises the most.
     *(("rises_most", p, "disgusted") for p in
-      ("grace_hopper", "astronaut", "surprised", "glasses")),
+      ("grace_hopper", "surprised", "glasses")),
     # Fear (AU1+2+4, AU5, AU20, AU16) reads as surprise or sadness to this judge on every portrait;
     # on grace_hopper its rise over neutral is +0.01 against sad's +0.03.
     *(("rises_most", p, "fearful") for p in

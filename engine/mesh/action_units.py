@@ -57,8 +57,11 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
     # Gaussians would add up between the brows): the glabella then stretches no more than
     # the skin under the brows, instead of a streak of smeared skin above the nose.
-    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.13, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
-          Handle(R.FOREHEAD_MID, 0.0, -0.07, 0.45)),
+    # AU1 lifts the inner brows 0.20 d (the forehead 0.10 d), 1.5x its first strength: at
+    # 0.13 d sadness's oblique brows were too faint and smile_outdoor's sadness read neutral
+    # (0.36 vs sad 0.16; sad 0.42 now). Glasses wearers keep 0.13 d (UNDER_RIMS).
+    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.20, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_MID, 0.0, -0.10, 0.45)),
     "2": (Handle(R.BROW_OUTER_UPPER, 0.01, -0.13, 0.18), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
           Handle(R.FOREHEAD_OUTER, 0.0, -0.05, 0.3)),
     # Brows drawn together are anger's strongest cue to a face reader (and to an expression
@@ -66,7 +69,8 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # 0.11) so the inner eye corners stay put (wider folds a shut eye's lids under lowered
     # brows). Their inner lowering (4v) is rendered 1.25x in canvas.coefficients; the field
     # itself stays, as the photo's lowered brows are measured in its units (expression.py).
-    # AU9 wrinkles the nose 1.5x as far as at first (disgust's cue).
+    # AU9 wrinkles the nose 1.5x as far as at first (disgust's cue); its brows come mostly
+    # from the frown fields (canvas.NOSE_FROWN).
     # Its drawing together fades fast above the brows (GLABELLA_UP) and the handle above them
     # only lowers: reaching up, the narrow pull crushed the skin between them into a line that
     # AU1 (sadness, fear) then lifted up the forehead as a streak. The glabella compresses
@@ -116,6 +120,16 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # corners in a little; the seam itself stays where it is.
     "24": (Handle(R.UPPER_LIP_MID, 0.0, 0.03, 0.08), Handle(R.LOWER_LIP_MID, 0.0, -0.03, 0.08),
            Handle(R.MOUTH_CORNERS, -0.015, 0.0, 0.08)),
+}
+# Under glasses' rims the inner brow lift stays at its first strength (0.13 d): the rims take
+# the brow fields' mean and rise as one piece, so the stronger lift bent them past the rigidity
+# bound (tests/test_mesh_engine.py) and Grace Hopper's sadness read neutral 0.82 (0.30 with
+# this one) and her surprise 0.55 (0.87). The photo's own raised inner brows are measured in
+# AU_HANDLES' units (expression.py), so under rims they would be undone only 0.65x as far
+# (none of the test portraits has them).
+UNDER_RIMS: dict[str, tuple[Handle, ...]] = {
+    "1": (Handle(R.BROW_INNER_UPPER, -0.01, -0.13, 0.17), Handle(R.BROW_MID_UPPER, 0.0, -0.05, 0.15),
+          Handle(R.FOREHEAD_MID, 0.0, -0.07, 0.45)),
 }
 SMOOTH_AUS: tuple[str, ...] = tuple(AU_HANDLES)
 # Brow lifts must not drag the eye open (that is AU5's job, in eyes.py) nor stretch the
@@ -170,8 +184,11 @@ def handle_field(points: np.ndarray, frame: FaceFrame, handles: tuple[Handle, ..
     return out
 
 
-def au_bases(points: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> np.ndarray:
-    """(len(SMOOTH_AUS), M, 2) float32 fields, one per smooth action unit."""
+def au_bases(points: np.ndarray, frame: FaceFrame, nodes: np.ndarray,
+             handles: dict[str, tuple[Handle, ...]] | None = None) -> np.ndarray:
+    """(len(SMOOTH_AUS), M, 2) float32 fields, one per smooth action unit (``handles``
+    replaces some AUs' handles, e.g. UNDER_RIMS on glasses wearers)."""
     guard = eye_guard(points, frame, nodes)[:, None]
-    return np.stack([handle_field(points, frame, AU_HANDLES[k], nodes) * (guard if k in PROTECT_EYES else 1.0)
+    table = {**AU_HANDLES, **(handles or {})}
+    return np.stack([handle_field(points, frame, table[k], nodes) * (guard if k in PROTECT_EYES else 1.0)
                      for k in SMOOTH_AUS]).astype(np.float32)

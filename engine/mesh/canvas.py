@@ -17,7 +17,7 @@ from . import eyes as E
 from . import hairline
 from . import kernels
 from . import mouth as M
-from .action_units import SMOOTH_AUS, au_bases
+from .action_units import SMOOTH_AUS, UNDER_RIMS, au_bases
 from .expression import SMILE_UNDO, PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
@@ -38,7 +38,7 @@ TEAR_GAINS: dict[int, tuple[float, float, float]] = {
 # edges keep of the free field grows with it).
 BROW_LOWER_GAIN = 1.25
 # A frown (AU4 beyond AU1: anger, the brows control, not the oblique brows of sadness or
-# fear) is rendered stronger than the plain AU4 fields: at 1.0x and level brows anger
+# fear; and a share of AU9, NOSE_FROWN below) is rendered stronger than the plain AU4 fields: at 1.0x and level brows anger
 # (AU4 0.84) read as neutral to the expression judge on every portrait (bench/fidelity.md).
 # BROW_DRAW_GAIN: the brows drawn together by the wide frown field "4w" (which takes the
 # frown's share of AU4 from the narrow "4"; its wide reach moves the inner ends about 0.6x as
@@ -48,6 +48,16 @@ BROW_LOWER_GAIN = 1.25
 # ends lowered further (field "4f", left out on glasses wearers, see build_canvas). More than
 # this squeezes the skin between the brows past the no-tearing bound (tests/test_mesh_engine.py).
 BROW_DRAW_GAIN = 1.7
+# The nose wrinkler (AU9, disgust) pulls the brows down and together too (procerus; the seed's
+# eyebrows read-out has -0.3 per AU9): NOSE_FROWN of it joins the frown above, so disgust's
+# brows are lowered and drawn like anger's (its own field "9" lowers them 0.045 d, which no
+# reader saw). With it disgust reads as itself on astronaut and smile_outdoor too (sad 0.43 and
+# neutral 0.35 before, bench/fidelity.md); at 0.8 anger rose the most on five. FROWN_MAX:
+# the most AU9 takes the frown to (a frown of its own, AU4's, is never cut): anger, disgust and
+# sadness together crushed the nose root under the brows and the raised nose wings (a backward
+# map's area ratio of 19.6 against the no-tearing bound of 16; 10.0 with this cap).
+NOSE_FROWN = 0.5
+FROWN_MAX = 0.7
 GLASSES_DRAW_GAIN = 1.35  # on glasses wearers, through the narrow field (build_canvas)
 BROW_TAIL = 0.7
 FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
@@ -113,9 +123,10 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     frame = face_frame(points)
     shape = (grid.gy, grid.gx, 2)
     fade = edge_fade(grid)[None, :, None].astype(np.float32)
-    aus = au_bases(points, frame, grid.nodes)
-    # Glasses frames stay rigid: the brow and cheek fields fade out over them (rigid.py).
+    # Glasses frames stay rigid: the brow and cheek fields fade out over them (rigid.py), and
+    # the inner brows rise only as far as the rims allow (action_units.UNDER_RIMS).
     found = rigid_weights(image, points, frame, grid.nodes)
+    aus = au_bases(points, frame, grid.nodes, UNDER_RIMS if found is not None else None)
     if found is not None:
         idx = [SMOOTH_AUS.index(k) for k in RIGID_AUS]
         part = aus[idx].astype(np.float64)
@@ -175,11 +186,12 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     gains = {str(k): float(v) for k, v in aus.items()}
     if "12" in gains:
         gains["12"] *= SMILE_GAIN
-    frown = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
+    own = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
+    frown = max(own, min(FROWN_MAX, own + NOSE_FROWN * gains.get("9", 0.0)))
     gains["4u"] = BROW_LOWER_GAIN * frown
     if frown > 0:
         gains["4f"] = FROWN_LOWER * frown
-        gains["4"] -= frown
+        gains["4"] = gains.get("4", 0.0) - own
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
     if photo is not None:
@@ -195,7 +207,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         tear += aus.get(au, 0.0) * np.asarray(gains)
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
-    low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0))
+    low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
     close = 0.0
     if photo is not None:
         low += LOWER_LID_UNDO * photo.lower_lid
