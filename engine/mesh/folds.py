@@ -1,0 +1,224 @@
+"""A smiling photo's folds, softened when an absolute expression undoes its smile.
+
+The mesh engine only moves pixels: undoing the photo's smile (expression.py, canvas.coefficients)
+puts the lip corners back, but the smile's shading stays where it was: the nasolabial folds from
+the nose wings to beyond the mouth corners and the bunched, lit cheek "apples". To a person (and
+to the expression judge) those still read as a smile: smile_outdoor's neutral read happy 0.83.
+
+Once per canvas, when the photo smiles, this module makes a "de-smiled" copy of the skin there by
+frequency separation of the luminance: the band between fine skin texture (kept: no plastic
+look) and the cheek's overall shading (kept: the face's colour and light) is flattened inside a
+feathered mask built from the landmarks (nose wing -> outside the mouth corner -> jaw line, up to
+the cheek's apple). The band is measured with a normalised convolution over skin only, so the
+lips, nostrils and eyes (left out of the weight) do not bleed their darkness into it, and the
+mask itself leaves those features, the jaw outline and glasses' rims alone.
+
+Per frame the render samples from a blend of the photo and its de-smiled copy, weighted by how
+much of the photo's smile the frame undoes (canvas.coefficients: 0 when the expression smiles at
+least as much as the photo, 1 for neutral and the unsmiling emotions). Only the mask's box is
+blended, and blends are cached per weight step (1/STEPS), so a steady expression costs nothing
+and a changing one one small blend per step (a step changes a pixel by at most 1/STEPS of its
+correction: no visible pop).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from . import regions as R
+from .geometry import FaceFrame
+
+# Per side: the region the smile's folds and cheek apples occupy, as a landmark polygon: the nose
+# wing, up the cheek below the eye, out to its side, down to above the jaw line, in below and
+# past the mouth corner, and back up along the upper lip's side to the nostril's base.
+FOLD_POLY = ((129, 50, 123, 147, 213, 192, 214, 212, 57, 186, 92, 165, 98),
+             (358, 280, 352, 376, 433, 416, 434, 432, 287, 410, 322, 391, 327))
+# Feathering of the mask's edge (Gaussian sigma, units of d).
+FEATHER = 0.06
+# Margins kept clear around the features whose lines are not folds (units of d).
+LIP_CLEAR = 0.04
+NOSTRIL_CLEAR = 0.03
+OVAL_CLEAR = 0.12
+# The shading band: finer than FINE (skin texture, pores) and coarser than COARSE (the cheek's
+# overall light and colour) are kept; the band between them is what a fold or a bunched cheek
+# adds (sigmas, units of d).
+FINE = 0.01
+COARSE = 0.22
+# How much of the band is flattened at weight 1.
+STRENGTH = 1.0
+# Blend weights are quantised to 1/STEPS; this many blended sources are kept per canvas.
+STEPS = 16
+CACHE = 3
+# The photo's smile (AU12 + AU20 undone, expression.estimate) below which nothing is softened.
+MIN_SMILE = 0.2
+
+
+def _poly(points: np.ndarray, idx: tuple[int, ...]) -> np.ndarray:
+    return np.round(points[list(idx), :2]).astype(np.int32)
+
+
+def fold_mask(shape: tuple[int, int], points: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: where the smile's shading is flattened."""
+    h, w = shape
+    d = frame.d
+    region = np.zeros((h, w), np.uint8)
+    for poly in FOLD_POLY:
+        cv2.fillPoly(region, [_poly(points, poly)], 1)
+    # Not folds: the lips (and teeth between them), the nostrils, the eyes; cleared with a margin.
+    keep_out = np.zeros((h, w), np.uint8)
+    lips = np.concatenate([_poly(points, R.LIP_UPPER_OUTER), _poly(points, R.LIP_LOWER_OUTER)[::-1]])
+    cv2.fillPoly(keep_out, [lips], 1)
+    keep_out = cv2.dilate(keep_out, _disc(LIP_CLEAR * d))
+    nose = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(nose, _nose_hull(points), 1)
+    nose = cv2.dilate(nose, _disc(NOSTRIL_CLEAR * d))
+    keep_out = np.maximum(keep_out, nose)
+    # Nor the jaw outline: the mask stays well inside the face's oval.
+    face = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(face, [_poly(points, R.FACE_OVAL)], 1)
+    face = cv2.erode(face, _disc(OVAL_CLEAR * d))
+    m = (region & face & (1 - keep_out)).astype(np.float32)
+    # Nothing above the cheek's apple: the lower lids' creases and glasses' lower rims stay.
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    below = (xx - frame.origin[0]) * frame.v[0] + (yy - frame.origin[1]) * frame.v[1]
+    m *= np.clip((below - 0.45 * d) / (0.1 * d), 0.0, 1.0)
+    s = FEATHER * d
+    m = cv2.GaussianBlur(m, (0, 0), s)
+    # The blur lets the mask creep back onto the features' edges: take it away there again.
+    m *= 1.0 - cv2.GaussianBlur(keep_out.astype(np.float32), (0, 0), 0.5 * s)
+    return np.clip(m, 0.0, 1.0)
+
+
+# The nose's lower part: tip, wings and nostrils (their hull).
+NOSE_LOW = (1, 2, 4, 5, 97, 98, 64, 129, 49, 48, 219, 79, 326, 327, 294, 358, 279, 278, 439, 309)
+
+
+def _nose_hull(points: np.ndarray) -> np.ndarray:
+    return cv2.convexHull(_poly(points, NOSE_LOW))
+
+
+def _disc(r: float) -> np.ndarray:
+    k = max(1, int(round(r)))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+
+
+def _skin_weight(shape: tuple[int, int], points: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """1 on skin, 0 on what is not (lips and mouth, nostrils, eyes, brows, beyond the face)."""
+    h, w = shape
+    face = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(face, [_poly(points, R.FACE_OVAL)], 1)
+    face = cv2.erode(face, _disc(0.03 * frame.d))
+    out = np.zeros((h, w), np.uint8)
+    lips = np.concatenate([_poly(points, R.LIP_UPPER_OUTER), _poly(points, R.LIP_LOWER_OUTER)[::-1]])
+    cv2.fillPoly(out, [lips], 1)
+    for eye in ((*R.EYE_R_UPPER, *R.EYE_R_LOWER[::-1]), (*R.EYE_L_UPPER, *R.EYE_L_LOWER[::-1])):
+        cv2.fillPoly(out, [_poly(points, eye)], 1)
+    cv2.fillConvexPoly(out, _nose_hull(points), 1)
+    out = cv2.dilate(out, _disc(0.03 * frame.d))
+    return (face & (1 - out)).astype(np.float32)
+
+
+def _smooth(x: np.ndarray, wgt: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised Gaussian: the weighted mean of x around each pixel (skin only)."""
+    if sigma <= 0:
+        return x
+    num = cv2.GaussianBlur(x * wgt, (0, 0), sigma)
+    den = cv2.GaussianBlur(wgt, (0, 0), sigma)
+    return num / np.maximum(den, 1e-3)
+
+
+def desmile_delta(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
+                  strength: float | None = None) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """(box, delta): the change (float32, (y1-y0, x1-x0, 3)) that flattens the smile's shading
+    inside the box of the fold mask, or None when the mask is empty."""
+    strength = STRENGTH if strength is None else strength
+    h, w = image.shape[:2]
+    mask = fold_mask((h, w), points, frame)
+    ys, xs = np.nonzero(mask > 1.0 / 255)
+    if len(xs) == 0:
+        return None
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    # The band is computed over the box grown by the coarse scale's reach.
+    pad = int(np.ceil(2.5 * COARSE * frame.d))
+    X0, Y0, X1, Y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+    rgb = image[Y0:Y1, X0:X1].astype(np.float32)
+    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    skin = _skin_weight((h, w), points, frame)[Y0:Y1, X0:X1]
+    fine = _smooth(luma, skin, FINE * frame.d)
+    coarse = _smooth(luma, skin, COARSE * frame.d)
+    band = fine - coarse
+    m = mask[Y0:Y1, X0:X1]
+    target = np.maximum(luma - strength * m * band, 1.0)
+    # The same change to every channel: the skin's colour stays (a relative change would
+    # saturate the reddish shadow as it lifts it).
+    new = np.clip(rgb + (target - luma)[..., None], 0.0, 255.0)
+    delta = (new - rgb)[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
+    return (x0, y0, x1, y1), np.ascontiguousarray(delta, dtype=np.float32)
+
+
+@dataclass
+class Folds:
+    """A canvas's de-smiled shading: per frame weight, the sources the render samples."""
+
+    box: tuple[int, int, int, int]
+    delta: np.ndarray  # (y1-y0, x1-x0, 3) float32
+    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def nbytes(self) -> int:
+        return int(self.delta.nbytes)
+
+    def sources(self, image: np.ndarray, rgba: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """(rgb, rgba): the canvas's pixels with ``weight`` of the correction applied (quantised
+        to 1/STEPS; 0 gives the canvas's own arrays). The arrays returned are never written."""
+        level = int(round(min(max(weight, 0.0), 1.0) * STEPS))
+        if level == 0:
+            return image, rgba
+        with self._lock:
+            hit = self._cache.get(level)
+            if hit is not None:
+                self._cache.move_to_end(level)
+                return hit
+        x0, y0, x1, y1 = self.box
+        out = image.copy()
+        part = image[y0:y1, x0:x1].astype(np.float32)
+        cv2.scaleAdd(self.delta, level / STEPS, part, dst=part)
+        out[y0:y1, x0:x1] = np.clip(np.rint(part), 0, 255).astype(np.uint8)
+        out_rgba = rgba.copy()
+        out_rgba[y0:y1, x0:x1, :3] = out[y0:y1, x0:x1]
+        pair = (out, out_rgba)
+        with self._lock:
+            self._cache[level] = pair
+            self._cache.move_to_end(level)
+            while len(self._cache) > CACHE:
+                self._cache.popitem(last=False)
+        return pair
+
+
+def build_folds(image: np.ndarray, points: np.ndarray, frame: FaceFrame, smile: float) -> Folds | None:
+    """The canvas's Folds when the photo smiles (``smile``: AU12 + AU20 it undoes), else None."""
+    if smile < MIN_SMILE:
+        return None
+    found = desmile_delta(image, points, frame)
+    if found is None:
+        return None
+    box, delta = found
+    return Folds(box=box, delta=delta)
+
+
+def photo_smile(aus: dict[str, float]) -> float:
+    """How much the photo smiles, in the estimate's units: its lip corners pulled up and out."""
+    return float(aus.get("12", 0.0) + aus.get("20", 0.0))
+
+
+def undone(photo_aus: dict[str, float], requested_12: float) -> float:
+    """The share of the photo's smile a frame undoes: 1 - requested smile / photo's smile,
+    in [0, 1] (``requested_12``: the frame's AU12 gain as rendered)."""
+    s = photo_smile(photo_aus)
+    if s < MIN_SMILE:
+        return 0.0
+    return float(np.clip(1.0 - requested_12 / s, 0.0, 1.0))
