@@ -46,8 +46,11 @@ OVAL_CLEAR = 0.12
 # The shading band: finer than FINE (skin texture, pores) and coarser than COARSE (the cheek's
 # overall light and colour) are kept; the band between them is what a fold or a bunched cheek
 # adds (sigmas, units of d).
-FINE = 0.01
+FINE = 0.02
 COARSE = 0.22
+# The mask starts this far below the eye line (units of d): above it the lower lids' creases
+# and glasses' lower rims stay.
+TOP = 0.45
 # How much of the band is flattened at weight 1.
 STRENGTH = 1.0
 # Blend weights are quantised to 1/STEPS; this many blended sources are kept per canvas.
@@ -85,7 +88,7 @@ def fold_mask(shape: tuple[int, int], points: np.ndarray, frame: FaceFrame) -> n
     # Nothing above the cheek's apple: the lower lids' creases and glasses' lower rims stay.
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     below = (xx - frame.origin[0]) * frame.v[0] + (yy - frame.origin[1]) * frame.v[1]
-    m *= np.clip((below - 0.45 * d) / (0.1 * d), 0.0, 1.0)
+    m *= np.clip((below - TOP * d) / (0.1 * d), 0.0, 1.0)
     s = FEATHER * d
     m = cv2.GaussianBlur(m, (0, 0), s)
     # The blur lets the mask creep back onto the features' edges: take it away there again.
@@ -215,10 +218,12 @@ def photo_smile(aus: dict[str, float]) -> float:
     return float(aus.get("12", 0.0) + aus.get("20", 0.0))
 
 
-def undone(photo_aus: dict[str, float], requested_12: float) -> float:
-    """The share of the photo's smile a frame undoes: 1 - requested smile / photo's smile,
-    in [0, 1] (``requested_12``: the frame's AU12 gain as rendered)."""
+def undone(photo_aus: dict[str, float], requested_12: float, full: float) -> float:
+    """The share of the photo's smile a frame undoes, in [0, 1]: 1 - requested / photo's smile
+    (``requested_12``: the frame's AU12 gain as rendered). A requested smile of ``full`` or more
+    (a happy face at intensity 1) keeps all of the folds, whatever the photo's estimate (a wide
+    smile is partly estimated as lip stretch, AU20, in other units)."""
     s = photo_smile(photo_aus)
     if s < MIN_SMILE:
         return 0.0
-    return float(np.clip(1.0 - requested_12 / s, 0.0, 1.0))
+    return float(np.clip(1.0 - requested_12 / min(s, full), 0.0, 1.0))
