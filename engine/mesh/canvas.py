@@ -205,7 +205,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
     own = close == 0.0 or aus.get(12, 0.0) >= 0.5
-    unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) if photo is not None else 0.0
+    unsmile = 0.0
+    if photo is not None:
+        unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
                         (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile)
 

@@ -6,7 +6,7 @@ the nose wings to beyond the mouth corners and the bunched, lit cheek "apples". 
 to the expression judge) those still read as a smile: smile_outdoor's neutral read happy 0.83.
 
 Once per canvas, when the photo smiles, this module makes a "de-smiled" copy of the skin there by
-frequency separation of the luminance: the band between fine skin texture (kept: no plastic
+frequency separation (per colour channel): the band between fine skin texture (kept: no plastic
 look) and the cheek's overall shading (kept: the face's colour and light) is flattened inside a
 feathered mask built from the landmarks (nose wing -> outside the mouth corner -> jaw line, up to
 the cheek's apple). The band is measured with a normalised convolution over skin only, so the
@@ -47,7 +47,7 @@ OVAL_CLEAR = 0.12
 # overall light and colour) are kept; the band between them is what a fold or a bunched cheek
 # adds (sigmas, units of d).
 FINE = 0.02
-COARSE = 0.22
+COARSE = 0.35
 # The mask starts this far below the eye line (units of d): above it the lower lids' creases
 # and glasses' lower rims stay.
 TOP = 0.45
@@ -56,6 +56,9 @@ STRENGTH = 1.0
 # Blend weights are quantised to 1/STEPS; this many blended sources are kept per canvas.
 STEPS = 16
 CACHE = 3
+# The nose wrinkler (AU9) and upper lip raiser (AU10) deepen the nasolabial furrow themselves
+# (FACS): a frame asking for this much of either keeps the photo's folds whole (disgust).
+FURROW_FULL = 1.0
 # The photo's smile (AU12 + AU20 undone, expression.estimate) below which nothing is softened.
 MIN_SMILE = 0.2
 
@@ -149,16 +152,14 @@ def desmile_delta(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
     pad = int(np.ceil(2.5 * COARSE * frame.d))
     X0, Y0, X1, Y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     rgb = image[Y0:Y1, X0:X1].astype(np.float32)
-    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     skin = _skin_weight((h, w), points, frame)[Y0:Y1, X0:X1]
-    fine = _smooth(luma, skin, FINE * frame.d)
-    coarse = _smooth(luma, skin, COARSE * frame.d)
-    band = fine - coarse
+    # Per channel, not on the luminance alone: a fold's shadow is tinted (reddish) and a cheek's
+    # highlight has the light's colour (bluish-white outdoors); taking the band's luminance away
+    # in any one colour left grey or blue patches.
+    band = np.stack([_smooth(rgb[..., i], skin, FINE * frame.d) - _smooth(rgb[..., i], skin, COARSE * frame.d)
+                     for i in range(3)], axis=-1)
     m = mask[Y0:Y1, X0:X1]
-    target = np.maximum(luma - strength * m * band, 1.0)
-    # The same change to every channel: the skin's colour stays (a relative change would
-    # saturate the reddish shadow as it lifts it).
-    new = np.clip(rgb + (target - luma)[..., None], 0.0, 255.0)
+    new = np.clip(rgb - (strength * m)[..., None] * band, 0.0, 255.0)
     delta = (new - rgb)[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
     return (x0, y0, x1, y1), np.ascontiguousarray(delta, dtype=np.float32)
 
@@ -227,3 +228,9 @@ def undone(photo_aus: dict[str, float], requested_12: float, full: float) -> flo
     if s < MIN_SMILE:
         return 0.0
     return float(np.clip(1.0 - requested_12 / min(s, full), 0.0, 1.0))
+
+
+def furrow_keeps(aus: dict[int, float]) -> float:
+    """The share of the folds a frame's own action units keep (AU9, AU10 furrow the same skin)."""
+    furrow = max(aus.get(9, 0.0), aus.get(10, 0.0))
+    return float(np.clip(furrow / FURROW_FULL, 0.0, 1.0))
