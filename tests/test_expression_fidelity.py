@@ -33,10 +33,11 @@ from avatar_testkit.portraits import PORTRAITS, available_portraits
 from engine.motion import EMOTIONS
 
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
-# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); now 21/42.
+# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); 21/42 with them,
+# 23/42 since a smiling photo's folds are softened when its smile is undone (engine/mesh/folds.py).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 20 / 42
+MIN_HIT_RATE = 22 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     *(("rises_most", p, "disgusted") for p in
@@ -45,7 +46,6 @@ KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # on grace_hopper its rise over neutral is +0.01 against sad's +0.03.
     *(("rises_most", p, "fearful") for p in
       ("grace_hopper", "astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses")),
-    ("neutral_removes", "smile_outdoor", "smile"),
 })
 
 
