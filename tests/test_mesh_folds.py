@@ -80,7 +80,7 @@ def test_neutral_softens_the_folds_and_keeps_the_texture(name: str, engine: Mesh
     # The pixels the neutral render samples: the folds' shading more than halved over the mask,
     # the skin's texture (1 px scale) mostly kept.
     k = coefficients(activation(Motion.emotion("neutral", 1.0)), src.expression)
-    softened = c.folds.sources(c.image, c.rgba, k.unsmile)[0]
+    softened = c.folds.source(c.rgba, k.unsmile)[..., :3]
     mid_s, fine_s = _bands(softened, mask, c.frame.d)
     mid_p, fine_p = _bands(c.image, mask, c.frame.d)
     assert mid_s < 0.6 * mid_p, (name, mid_s, mid_p)
@@ -181,22 +181,26 @@ def test_blends_are_cached_per_step_and_steps_are_small(sources: dict) -> None:
     _need("smile_teeth")
     c = sources["smile_teeth"].crop
     folds = c.folds
-    assert folds.sources(c.image, c.rgba, 0.0)[0] is c.image
-    a = folds.sources(c.image, c.rgba, 0.5)
-    assert folds.sources(c.image, c.rgba, 0.5 + 0.2 / F.STEPS) is a  # same quantised step: no new blend
-    b = folds.sources(c.image, c.rgba, 0.5 + 1.0 / F.STEPS)
+    assert folds.source(c.rgba, 0.0) is c.rgba
+    a = folds.source(c.rgba, 0.5)
+    assert folds.source(c.rgba, 0.5 + 0.2 / F.STEPS) is a  # same quantised step: no new blend
+    b = folds.source(c.rgba, 0.5 + 1.0 / F.STEPS)
     assert b is not a
     # One step changes a pixel by 1/STEPS of its correction (plus rounding): no visible pop.
-    step = np.abs(b[0].astype(np.int16) - a[0].astype(np.int16)).max()
+    step = np.abs(b.astype(np.int16) - a.astype(np.int16)).max()
     assert step <= np.ceil(np.abs(folds.delta).max() / F.STEPS) + 1
-    assert np.array_equal(b[1][..., :3], b[0]) and np.array_equal(b[1][..., 3], c.rgba[..., 3])
-    # Outside the mask's box the sources are the canvas's pixels.
+    assert np.array_equal(b[..., 3], c.rgba[..., 3])
+    # Outside the mask's box the source is the canvas's pixels.
     x0, y0, x1, y1 = folds.box
     outside = np.ones(c.image.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
-    assert np.array_equal(b[0][outside], c.image[outside])
-    # The canvas's own arrays are never written.
-    assert not np.shares_memory(b[0], c.image)
+    assert np.array_equal(b[outside], c.rgba[outside])
+    # The canvas's own arrays are never written, and the cache stays bounded.
+    assert not np.shares_memory(b, c.rgba)
+    for k in range(F.STEPS + 1):
+        folds.source(c.rgba, k / F.STEPS)
+    assert len(folds._cache) == F.CACHE
+    assert np.array_equal(c.rgba[..., :3], c.image)
 
 
 @pytest.mark.parametrize("name", SMILING)

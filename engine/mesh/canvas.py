@@ -105,7 +105,7 @@ class Canvas:
     folds: F.Folds | None = None
 
     def nbytes(self) -> int:
-        folds = self.folds.nbytes() if self.folds is not None else 0
+        folds = self.folds.nbytes(self.rgba) if self.folds is not None else 0
         return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes
                    + self.close.nbytes + folds)
 
@@ -335,12 +335,22 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     return Maps(moving, maps, opening)
 
 
+def _still(c: Canvas, rgba: np.ndarray, moving: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """A frame of the canvas as is, with the softened folds when ``rgba`` holds them (unless
+    the ``moving`` box, rendered over it next, covers them)."""
+    out = c.image.copy()
+    if rgba is not c.rgba:
+        x0, y0, x1, y1 = c.folds.box
+        if moving is None or not (moving[0] <= x0 and moving[1] <= y0 and x1 <= moving[2] and y1 <= moving[3]):
+            cv2.cvtColor(rgba[y0:y1, x0:x1], cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
+    return out
+
+
 def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
-    image, rgba = (c.folds.sources(c.image, c.rgba, k.unsmile) if c.folds is not None
-                   else (c.image, c.rgba))
+    rgba = c.folds.source(c.rgba, k.unsmile) if c.folds is not None else c.rgba
     m = backward_maps(c, k)
     if m is None:
-        return image.copy()
+        return _still(c, rgba)
     X0, Y0, X1, Y1 = m.box
     # The map may sample outside the box, so remap reads from the whole canvas; the
     # conversion back to RGB writes straight into the frame (which is all of it while the
@@ -349,7 +359,7 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
     if m.box == (0, 0, c.grid.width, c.grid.height):
         out = region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB)
     else:
-        out = image.copy()
+        out = _still(c, rgba, m.box)
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
         (x0, y0, x1, y1), op, gap, closed = m.opening

@@ -56,9 +56,10 @@ COARSE = 0.35
 TOP = 0.45
 # How much of the band is flattened at weight 1 (0.8 left the folds visible, 5 hits fewer).
 STRENGTH = 1.0
-# Blend weights are quantised to 1/STEPS; this many blended sources are kept per canvas.
+# Blend weights are quantised to 1/STEPS; this many blended sources (RGBA copies of the canvas,
+# 1 MB on the 512 crop) are kept per canvas: the bench's emotion mix needs 5 on the astronaut.
 STEPS = 16
-CACHE = 3
+CACHE = 6
 # The nose wrinkler (AU9) and upper lip raiser (AU10) deepen the nasolabial furrow themselves
 # (FACS): a frame asking for this much of either keeps the photo's folds whole (disgust).
 FURROW_FULL = 1.0
@@ -177,41 +178,39 @@ def desmile_delta(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
 
 @dataclass
 class Folds:
-    """A canvas's de-smiled shading: per frame weight, the sources the render samples."""
+    """A canvas's de-smiled shading: per frame weight, the RGBA source the render samples."""
 
     box: tuple[int, int, int, int]
     delta: np.ndarray  # (y1-y0, x1-x0, 3) float32
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def nbytes(self) -> int:
-        return int(self.delta.nbytes)
+    def nbytes(self, rgba: np.ndarray) -> int:
+        """The correction plus the most the blend cache holds for a canvas of ``rgba``'s size."""
+        return int(self.delta.nbytes + CACHE * rgba.nbytes)
 
-    def sources(self, image: np.ndarray, rgba: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
-        """(rgb, rgba): the canvas's pixels with ``weight`` of the correction applied (quantised
-        to 1/STEPS; 0 gives the canvas's own arrays). The arrays returned are never written."""
+    def source(self, rgba: np.ndarray, weight: float) -> np.ndarray:
+        """The canvas's RGBA pixels with ``weight`` of the correction applied (quantised to
+        1/STEPS; 0 gives ``rgba`` itself). The array returned is never written again."""
         level = int(round(min(max(weight, 0.0), 1.0) * STEPS))
         if level == 0:
-            return image, rgba
+            return rgba
         with self._lock:
             hit = self._cache.get(level)
             if hit is not None:
                 self._cache.move_to_end(level)
                 return hit
         x0, y0, x1, y1 = self.box
-        out = image.copy()
-        part = image[y0:y1, x0:x1].astype(np.float32)
+        out = rgba.copy()
+        part = rgba[y0:y1, x0:x1, :3].astype(np.float32)
         cv2.scaleAdd(self.delta, level / STEPS, part, dst=part)
-        out[y0:y1, x0:x1] = np.clip(np.rint(part), 0, 255).astype(np.uint8)
-        out_rgba = rgba.copy()
-        out_rgba[y0:y1, x0:x1, :3] = out[y0:y1, x0:x1]
-        pair = (out, out_rgba)
+        out[y0:y1, x0:x1, :3] = np.clip(np.rint(part), 0, 255).astype(np.uint8)
         with self._lock:
-            self._cache[level] = pair
+            self._cache[level] = out
             self._cache.move_to_end(level)
             while len(self._cache) > CACHE:
                 self._cache.popitem(last=False)
-        return pair
+        return out
 
 
 def build_folds(image: np.ndarray, points: np.ndarray, frame: FaceFrame, smile: float) -> Folds | None:
