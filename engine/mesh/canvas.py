@@ -14,6 +14,7 @@ import numpy as np
 from engine.facs import FaceActivation
 
 from . import eyes as E
+from . import folds as F
 from . import hairline
 from . import kernels
 from . import mouth as M
@@ -111,10 +112,13 @@ class Canvas:
     # The inner lips, and the seam's line continued to the jaw's reach beyond the corners
     # (see _seam_rows): fixed per canvas.
     seam_points: np.ndarray
+    # A smiling photo's folds softened (folds.py), sampled when a frame undoes the smile.
+    folds: F.Folds | None = None
 
     def nbytes(self) -> int:
+        folds = self.folds.nbytes(self.rgba) if self.folds is not None else 0
         return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes
-                   + self.close.nbytes)
+                   + self.close.nbytes + folds)
 
 
 def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | None = None) -> Canvas:
@@ -152,6 +156,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
                      + np.interp(k * M.JAW_WIDE, mouth.s_li, mouth.t_li) * mouth.v for k in (-1.0, 1.0)])
     seam_points = np.concatenate([points[list(M.R.LIP_UPPER_INNER), :2], points[list(M.R.LIP_LOWER_INNER), :2],
                                   ends]).astype(np.float64)
+    folds = F.build_folds(image, points, frame, F.photo_smile(expr.aus)) if expr is not None else None
     return Canvas(
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),
@@ -159,6 +164,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
         close=np.ascontiguousarray(close.reshape((-1,) + shape)),
         eyes=(E.eye_geom(points, frame, 0), E.eye_geom(points, frame, 1)), mouth=mouth,
         rgba=cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA), seam_points=seam_points,
+        folds=folds,
     )
 
 
@@ -175,6 +181,9 @@ class Coefficients:
     own_interior: bool = True
     # Lower lid travel (fraction of the opening, > 0 down) per eye, image-left first.
     low: tuple[float, float] = (0.0, 0.0)
+    # The share of the photo's smile this frame undoes: how much of its folds' shading is
+    # softened (folds.py; 0 keeps the photo's pixels).
+    unsmile: float = 0.0
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
@@ -214,8 +223,11 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
     own = close == 0.0 or aus.get(12, 0.0) >= 0.5
+    unsmile = 0.0
+    if photo is not None:
+        unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low))
+                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile)
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -341,19 +353,31 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     return Maps(moving, maps, opening)
 
 
+def _still(c: Canvas, rgba: np.ndarray, moving: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """A frame of the canvas as is, with the softened folds when ``rgba`` holds them (unless
+    the ``moving`` box, rendered over it next, covers them)."""
+    out = c.image.copy()
+    if rgba is not c.rgba:
+        x0, y0, x1, y1 = c.folds.box
+        if moving is None or not (moving[0] <= x0 and moving[1] <= y0 and x1 <= moving[2] and y1 <= moving[3]):
+            cv2.cvtColor(rgba[y0:y1, x0:x1], cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
+    return out
+
+
 def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
+    rgba = c.folds.source(c.rgba, k.unsmile) if c.folds is not None else c.rgba
     m = backward_maps(c, k)
     if m is None:
-        return c.image.copy()
+        return _still(c, rgba)
     X0, Y0, X1, Y1 = m.box
     # The map may sample outside the box, so remap reads from the whole canvas; the
     # conversion back to RGB writes straight into the frame (which is all of it while the
     # head sways: then nothing needs copying first).
-    moved = cv2.remap(c.rgba, m.maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.remap(rgba, m.maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if m.box == (0, 0, c.grid.width, c.grid.height):
         out = region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB)
     else:
-        out = c.image.copy()
+        out = _still(c, rgba, m.box)
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
         (x0, y0, x1, y1), op, gap, closed = m.opening
