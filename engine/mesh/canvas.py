@@ -27,11 +27,27 @@ from .warp import STEP, Grid, invert, make_grid, upsample
 TEAR_GAINS: dict[int, tuple[float, float, float]] = {
     25: (0.02, 0.07, 0.0),
     26: (0.015, 0.0, 0.20),
-    27: (0.01, 0.02, 0.12),  # mouth stretch: the jaw further down (surprise's oval)
+    # Mouth stretch: the jaw further down and the upper lip arched up with it, surprise's tall
+    # oval (with only the jaw going down the opening was a laugh's "D": flat on top, round below).
+    27: (0.08, 0.02, 0.16),
     10: (0.06, 0.0, 0.0),
     9: (0.025, 0.0, 0.0),
     16: (0.0, 0.05, 0.0),
 }
+# The painted teeth (mouth.paint): the upper row fades out as the jaw stretches into
+# surprise's oval (per unit AU27; gone from 0.67: a row of upper teeth under a wide open
+# mouth is a laugh's); the lower row shows per unit of min(AU16, AU20), a lower lip pulled
+# down and sideways (0: off, see the report in facs.py's fear entry).
+TEETH_HIDE = 1.5
+LOWER_TEETH = 0.0
+# Surprise's oval is narrow: per unit AU27 the corners are drawn in by the lip stretcher's
+# field run backwards (field "20", wider than the lip tightener's "23", so the skin beside the
+# corners is not pinched into creases), OVAL_NARROW units, plus OVAL_SMILE per unit of the
+# photo's own smile and stretch (its AU12 + AU20 estimate): a smiling photo's mouth is that
+# much wider, and a wide open mouth under it read as a laugh (smile_teeth, glasses:
+# bench/fidelity.md). More pinches the smiling photos' corner shadows into dark spikes.
+OVAL_NARROW = 0.6
+OVAL_SMILE = 0.4
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
@@ -158,6 +174,8 @@ class Coefficients:
     own_interior: bool = True
     # Lower lid travel (fraction of the opening, > 0 down) per eye, image-left first.
     low: tuple[float, float] = (0.0, 0.0)
+    # Painted teeth (mouth.paint): upper row height scale, lower row height scale.
+    teeth: tuple[float, float] = (1.0, 0.0)
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
@@ -176,6 +194,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         gains["4"] -= frown
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
+    if aus.get(27, 0.0) > 0:
+        wide = 0.0 if photo is None else photo.aus.get("12", 0.0) + photo.aus.get("20", 0.0)
+        gains["20"] = gains.get("20", 0.0) - (OVAL_NARROW + OVAL_SMILE * wide) * aus[27]
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
@@ -195,9 +216,13 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         low += LOWER_LID_UNDO * photo.lower_lid
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
-    own = close == 0.0 or aus.get(12, 0.0) >= 0.5
+    # A smile shows the photo's own interior again only where the photo smiles itself (its
+    # smiling teeth): the dark round mouth of a surprised photo under a smile read as sadness.
+    own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and photo is not None and "12" in photo.aus)
+    teeth = (max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0)),
+             min(1.0, LOWER_TEETH * min(aus.get(16, 0.0), aus.get(20, 0.0))))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low))
+                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), teeth)
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -250,7 +275,7 @@ def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
 class Maps:
     box: tuple[int, int, int, int]  # the output pixels that move; all others are the canvas as is
     maps: np.ndarray  # (y1-y0, x1-x0, 2) float32 source coordinates for the box
-    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed) when the lips part
+    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed, teeth) when the lips part
 
 
 def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
@@ -317,7 +342,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
                                 not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
             gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
-            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior)
+            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1], low)
     return Maps(moving, maps, opening)
@@ -338,6 +363,6 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
         out = c.image.copy()
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
-        (x0, y0, x1, y1), op, gap, closed = m.opening
-        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed)
+        (x0, y0, x1, y1), op, gap, closed, teeth = m.opening
+        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed, teeth)
     return out
