@@ -26,8 +26,7 @@ outside the read-outs (AU5, AU10, AU12, AU15, AU16, AU20, AU23) may also change,
 AUs may trade against each other as long as the columns stay the same (sadness: AU1 and AU4
 both 1.0 instead of 0.8 and 0.9, the same eyebrows value, so the inner brows still rise
 against the mesh's stronger AU4; fear: AU1 1.25, AU2 0.85, AU4 0.45 instead of 1.0, 0.6, 0.2,
-brows drawn together as they rise, and AU25 0.4 with AU26 0.2 instead of 0.4, the same mouth
-value).
+brows drawn together as they rise).
 Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
@@ -88,15 +87,15 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5,
                                   extra={15: 0.4, 23: 0.8, 27: 0.6}),
     # EMFACS fear: AU1+2+4 (the inner brows raised higher than the outer and drawn together:
-    # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU25 with a
-    # little jaw (AU26 0.2, under the seed's mouth read-out 0.4), and the mouth of horror: the
-    # upper lip raised (AU10, the upper teeth show), the corners pulled hard down (AU15) and the
-    # lower lip down (AU16), an arched, open grimace. Without AU20: lips stretched sideways over
-    # teeth read as a grin to the classifier (happy on the smiling photos), and a dropped jaw
-    # under wide eyes as surprise. The expression judge still reads fear as surprise (the
-    # wide-eyed portraits) or sadness on most portraits (bench/fidelity.md).
-    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 25: 0.4, 26: 0.2}, 1.2,
-                                extra={10: 1.2, 15: 1.2, 16: 1.0}),
+    # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (the
+    # lips stretched sideways), AU25+26 (a moderate jaw), and the open grimace of fear: the
+    # upper lip raised (AU10, the upper teeth show) and the corners and lower lip pulled down
+    # (AU15, AU16), so the opening arches instead of smiling. The expression judge still reads
+    # it as surprise on the wide-eyed portraits and as sadness or happiness on the smiling ones
+    # (bench/fidelity.md). AU15 1.2 without AU20 made grace_hopper's fear a hit, but FaceMesh
+    # then finds the mouth narrower, not stretched (tests/test_mesh_engine.py).
+    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4, 26: 0.4}, 1.2,
+                                extra={10: 1.2, 15: 0.95, 16: 1.0, 20: 0.25}),
     # EMFACS anger: AU4 (brows lowered and drawn together; the mesh engine renders it 1.35x,
     # BROW_DRAW_GAIN), AU5+7 (the glare), AU23+24 (lips pressed hard), AU17, AU15 (the corners
     # turned down, so the pressed mouth never curls into a smile).

@@ -34,12 +34,9 @@ TEAR_GAINS: dict[int, tuple[float, float, float]] = {
     9: (0.025, 0.0, 0.0),
     16: (0.0, 0.05, 0.0),
 }
-# The painted teeth (mouth.paint): the upper row fades out as the jaw stretches into
-# surprise's oval (per unit AU27; gone from 0.67: a row of upper teeth under a wide open
-# mouth is a laugh's); the lower row shows per unit of min(AU16, AU20), a lower lip pulled
-# down and sideways (0: off, see the report in facs.py's fear entry).
+# The painted upper teeth (mouth.paint) fade out as the jaw stretches into surprise's oval
+# (per unit AU27, gone from 0.67): a row of upper teeth under a wide open mouth is a laugh's.
 TEETH_HIDE = 1.5
-LOWER_TEETH = 0.0
 # Surprise's oval is narrow: per unit AU27 the corners are drawn in by the lip stretcher's
 # field run backwards (field "20", wider than the lip tightener's "23", so the skin beside the
 # corners is not pinched into creases), OVAL_NARROW units, plus OVAL_SMILE per unit of the
@@ -170,12 +167,12 @@ class Coefficients:
     close: float = 0.0  # 1: the photo's own open mouth is closed (Canvas.close)
     # An opening shows the photo's own interior (teeth) moving with the upper lip; False: it
     # is painted (the photo's interior is closed away, and its smiling teeth would bring the
-    # smile back: only a smile, AU12 >= 0.5, shows them again).
+    # smile back: only a smile, AU12 >= 0.5, shows them again, on a photo that smiles itself).
     own_interior: bool = True
     # Lower lid travel (fraction of the opening, > 0 down) per eye, image-left first.
     low: tuple[float, float] = (0.0, 0.0)
-    # Painted teeth (mouth.paint): upper row height scale, lower row height scale.
-    teeth: tuple[float, float] = (1.0, 0.0)
+    # Painted upper teeth (mouth.paint): 1 as drawn, 0 none.
+    teeth: float = 1.0
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
@@ -217,10 +214,10 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
     # A smile shows the photo's own interior again only where the photo smiles itself (its
-    # smiling teeth): the dark round mouth of a surprised photo under a smile read as sadness.
+    # smiling teeth); any other photo's interior (the `surprised` portrait's dark round mouth,
+    # read as sad under a smile) is painted, with teeth.
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and photo is not None and "12" in photo.aus)
-    teeth = (max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0)),
-             min(1.0, LOWER_TEETH * min(aus.get(16, 0.0), aus.get(20, 0.0))))
+    teeth = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
                         (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), teeth)
 
