@@ -38,13 +38,14 @@ TEAR_GAINS: dict[int, tuple[float, float, float]] = {
 # (per unit AU27, gone from 0.67): a row of upper teeth under a wide open mouth is a laugh's.
 TEETH_HIDE = 1.5
 # Surprise's oval is narrow: per unit AU27 the corners are drawn in by the lip stretcher's
-# field run backwards (field "20", wider than the lip tightener's "23", so the skin beside the
-# corners is not pinched into creases), OVAL_NARROW units, plus OVAL_SMILE per unit of the
-# photo's own smile and stretch (its AU12 + AU20 estimate): a smiling photo's mouth is that
-# much wider, and a wide open mouth under it read as a laugh (smile_teeth, glasses:
-# bench/fidelity.md). More pinches the smiling photos' corner shadows into dark spikes.
+# field run backwards (field "20": wider than the lip tightener's "23", so the skin beside the
+# corners is not pinched into creases), OVAL_NARROW units. On a smiling photo the jaw's
+# stretch also lifts what AU15 takes off the smile's undo overshoot (SMILE_UNDO, per unit
+# AU27 x OVAL_UNDO): the smile goes fully, and a wide open mouth under the photo's smile read
+# as a laugh (smile_teeth, bench/fidelity.md). Narrowing more by the photo's own smile width
+# folded the skin at the corners with the head turned (tests/test_mesh_engine.py).
 OVAL_NARROW = 0.6
-OVAL_SMILE = 0.4
+OVAL_UNDO = 1.0
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
@@ -192,12 +193,12 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
     if aus.get(27, 0.0) > 0:
-        wide = 0.0 if photo is None else photo.aus.get("12", 0.0) + photo.aus.get("20", 0.0)
-        gains["20"] = gains.get("20", 0.0) - (OVAL_NARROW + OVAL_SMILE * wide) * aus[27]
+        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * aus[27]
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
-                v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - aus.get(15, 0.0))
+                down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * aus.get(27, 0.0))
+                v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
             gains[key] = gains.get(key, 0.0) - v
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
@@ -214,9 +215,10 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
     # A smile shows the photo's own interior again only where the photo smiles itself (its
-    # smiling teeth); any other photo's interior (the `surprised` portrait's dark round mouth,
+    # corners raised or its lips stretched over its teeth); any other photo's interior (the `surprised` portrait's dark round mouth,
     # read as sad under a smile) is painted, with teeth.
-    own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and photo is not None and "12" in photo.aus)
+    smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
+    own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
     teeth = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
                         (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), teeth)
