@@ -33,18 +33,19 @@ from avatar_testkit.portraits import PORTRAITS, available_portraits
 from engine.motion import EMOTIONS
 
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
-# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); now 21/42.
+# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); now 22/42.
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 20 / 42
+MIN_HIT_RATE = 21 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     *(("rises_most", p, "disgusted") for p in
       ("grace_hopper", "astronaut", "surprised", "glasses")),
-    # Fear (AU1+2+4, AU5, AU20, AU16) reads as surprise or sadness to this judge on every portrait;
-    # on grace_hopper its rise over neutral is +0.01 against sad's +0.03.
+    # Fear (AU1+2+4, AU5, AU20 with the open grimace of AU10/15/16) reads as surprise on the
+    # wide-eyed portraits and as sadness or happiness on the others; it rises the most on
+    # grace_hopper only.
     *(("rises_most", p, "fearful") for p in
-      ("grace_hopper", "astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses")),
+      ("astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses")),
     ("neutral_removes", "smile_outdoor", "smile"),
 })
 
