@@ -215,8 +215,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
     # A smile shows the photo's own interior again only where the photo smiles itself (its
-    # corners raised or its lips stretched over its teeth); any other photo's interior (the `surprised` portrait's dark round mouth,
-    # read as sad under a smile) is painted, with teeth.
+    # corners raised or its lips stretched over its teeth); any other photo's interior (the
+    # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
     smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
     teeth = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0))
