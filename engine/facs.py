@@ -17,15 +17,16 @@ Recognisability vs the seed: the seed's numbers alone move a face too little to 
 emotion (an independent classifier labelled sad, angry and disgusted "neutral"). So each
 prototype also has ``extra`` action units, activated like ``base`` (intensity x scale x value)
 but never read out: only AUs the read-outs do not use (READOUT_AUS) may appear there. They
-add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness, anger and fear,
-the lip pressor AU24 in anger and disgust, the upper lip raiser AU10 in disgust and anger) and
+add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness and anger,
+the lip pressor AU24 in anger and disgust, the upper lip raiser AU10 in disgust, anger, fear) and
 the cues an expression classifier trained on FER2013 keys on: corners pulled down (AU15) so
-that an open or stretched mouth in fear and surprise does not read as a laugh, and the jaw
-stretched into an oval (AU27) in surprise. A base AU outside the read-outs (AU5, AU10, AU12,
-AU15, AU16, AU20, AU23) may also change, and read-out AUs may trade against each other as
-long as the columns stay the same (sadness: AU1 and AU4 both 1.0 instead of 0.8 and 0.9, the
-same eyebrows value, so the inner brows still rise against the mesh's stronger AU4; fear: AU1
-1.25, AU2 0.85, AU4 0.45 instead of 1.0, 0.6, 0.2, brows drawn together as they rise).
+that an open mouth in fear and surprise does not read as a laugh, and the jaw stretched
+into an oval (AU27) in surprise (the mesh engine narrows it, without upper teeth). A base AU
+outside the read-outs (AU5, AU10, AU12, AU15, AU16, AU20, AU23) may also change, and read-out
+AUs may trade against each other as long as the columns stay the same (sadness: AU1 and AU4
+both 1.0 instead of 0.8 and 0.9, the same eyebrows value, so the inner brows still rise
+against the mesh's stronger AU4; fear: AU1 1.25, AU2 0.85, AU4 0.45 instead of 1.0, 0.6, 0.2,
+brows drawn together as they rise).
 Engines may also render an AU more strongly per unit (the mesh engine's gains).
 """
 from __future__ import annotations
@@ -86,14 +87,15 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     "surprised": EmotionPrototype({1: 0.8, 2: 0.8, 5: 0.8, 25: 0.8, 26: 0.8}, 1.5,
                                   extra={15: 0.4, 23: 0.8, 27: 0.6}),
     # EMFACS fear: AU1+2+4 (the inner brows raised higher than the outer and drawn together:
-    # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (lips
-    # stretched sideways, lower lip pulled down by AU16, upper lip raised by AU10: the tense,
-    # squared mouth of fear), AU25; the corners pulled down (AU15) so the stretched mouth never
-    # reads as a smile. No jaw drop (the seed's AU26 0.4 is carried by AU25 0.4, same mouth
-    # read-out): wide eyes over a dropped jaw are what a reader (and the
-    # classifier) takes for surprise.
-    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4}, 1.2,
-                                extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
+    # seed AU2 0.6 / AU4 0.2 traded for 0.85 / 0.45, same eyebrows read-out), AU5, AU20 (the
+    # lips stretched sideways), AU25+26 (a moderate jaw), and the open grimace of fear: the
+    # upper lip raised (AU10, the upper teeth show) and the corners and lower lip pulled down
+    # (AU15, AU16), so the opening arches instead of smiling. The expression judge still reads
+    # it as surprise on the wide-eyed portraits and as sadness or happiness on the smiling ones
+    # (bench/fidelity.md). AU15 1.2 without AU20 made grace_hopper's fear a hit, but FaceMesh
+    # then finds the mouth narrower, not stretched (tests/test_mesh_engine.py).
+    "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4, 26: 0.4}, 1.2,
+                                extra={10: 1.2, 15: 0.95, 16: 1.0, 20: 0.25}),
     # EMFACS anger: AU4 (brows lowered and drawn together; the mesh engine renders it 1.35x,
     # BROW_DRAW_GAIN), AU5+7 (the glare), AU23+24 (lips pressed hard), AU17, AU15 (the corners
     # turned down, so the pressed mouth never curls into a smile).

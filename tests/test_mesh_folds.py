@@ -159,12 +159,13 @@ def test_blend_weight_follows_the_undone_smile(sources: dict) -> None:
     assert weight(Motion.emotion("neutral", 1.0)) == 1.0
     for e in ("sad", "surprised", "angry"):
         assert weight(Motion.emotion(e, 1.0)) == 1.0, e
-    # AU9 / AU10 furrow the same skin: disgust keeps the photo's folds, fear (AU10 0.4 x its
-    # scale) part of them.
+    # AU9 furrows the same skin: disgust keeps the photo's folds, and half of AU9 half of them;
+    # fear's raised upper lip (AU10 without AU9) keeps none.
     assert weight(Motion.emotion("disgusted", 1.0)) == 0.0
+    assert F.furrow_keeps({9: 0.5 * F.FURROW_FULL}) == pytest.approx(0.5)
     fear = activation(Motion.emotion("fearful", 1.0)).action_units
-    assert 0.0 < F.furrow_keeps(fear) < 1.0
-    assert weight(Motion.emotion("fearful", 1.0)) == pytest.approx(1.0 - F.furrow_keeps(fear))
+    assert fear.get(10, 0.0) > 1.0 and F.furrow_keeps(fear) == 0.0
+    assert weight(Motion.emotion("fearful", 1.0)) == 1.0
     assert weight(Motion.emotion("happy", 1.0)) == 0.0
     # Part of a smile: part of the folds kept, more of them the more it smiles.
     ws = [weight(Motion.emotion("happy", k)) for k in (0.2, 0.4, 0.6)]

@@ -29,11 +29,25 @@ from .warp import STEP, Grid, invert, make_grid, upsample
 TEAR_GAINS: dict[int, tuple[float, float, float]] = {
     25: (0.02, 0.07, 0.0),
     26: (0.015, 0.0, 0.20),
-    27: (0.01, 0.02, 0.12),  # mouth stretch: the jaw further down (surprise's oval)
+    # Mouth stretch: the jaw further down and the upper lip arched up with it, surprise's tall
+    # oval (with only the jaw going down the opening was a laugh's "D": flat on top, round below).
+    27: (0.08, 0.02, 0.16),
     10: (0.06, 0.0, 0.0),
     9: (0.025, 0.0, 0.0),
     16: (0.0, 0.05, 0.0),
 }
+# The painted upper teeth (mouth.paint) fade out as the jaw stretches into surprise's oval
+# (per unit AU27, gone from 0.67): a row of upper teeth under a wide open mouth is a laugh's.
+TEETH_HIDE = 1.5
+# Surprise's oval is narrow: per unit AU27 the corners are drawn in by the lip stretcher's
+# field run backwards (field "20": wider than the lip tightener's "23", so the skin beside the
+# corners is not pinched into creases), OVAL_NARROW units. On a smiling photo the jaw's
+# stretch also lifts what AU15 takes off the smile's undo overshoot (SMILE_UNDO, per unit
+# AU27 x OVAL_UNDO): the smile goes fully, and a wide open mouth under the photo's smile read
+# as a laugh (smile_teeth, bench/fidelity.md). Narrowing more by the photo's own smile width
+# folded the skin at the corners with the head turned (tests/test_mesh_engine.py).
+OVAL_NARROW = 0.6
+OVAL_UNDO = 1.0
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
@@ -177,13 +191,15 @@ class Coefficients:
     close: float = 0.0  # 1: the photo's own open mouth is closed (Canvas.close)
     # An opening shows the photo's own interior (teeth) moving with the upper lip; False: it
     # is painted (the photo's interior is closed away, and its smiling teeth would bring the
-    # smile back: only a smile, AU12 >= 0.5, shows them again).
+    # smile back: only a smile, AU12 >= 0.5, shows them again, on a photo that smiles itself).
     own_interior: bool = True
     # Lower lid travel (fraction of the opening, > 0 down) per eye, image-left first.
     low: tuple[float, float] = (0.0, 0.0)
     # The share of the photo's smile this frame undoes: how much of its folds' shading is
     # softened (folds.py; 0 keeps the photo's pixels).
     unsmile: float = 0.0
+    # Painted upper teeth (mouth.paint): 1 as drawn, 0 none.
+    teeth: float = 1.0
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
@@ -203,10 +219,13 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         gains["4"] = gains.get("4", 0.0) - own
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
+    if aus.get(27, 0.0) > 0:
+        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * aus[27]
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
-                v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - aus.get(15, 0.0))
+                down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * aus.get(27, 0.0))
+                v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
             gains[key] = gains.get(key, 0.0) - v
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
@@ -222,12 +241,17 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         low += LOWER_LID_UNDO * photo.lower_lid
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
-    own = close == 0.0 or aus.get(12, 0.0) >= 0.5
+    # A smile shows the photo's own interior again only where the photo smiles itself (its
+    # corners raised or its lips stretched over its teeth); any other photo's interior (the
+    # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
+    smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
+    own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
+    teeth = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0))
     unsmile = 0.0
     if photo is not None:
         unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile)
+                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile, teeth)
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -280,7 +304,7 @@ def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
 class Maps:
     box: tuple[int, int, int, int]  # the output pixels that move; all others are the canvas as is
     maps: np.ndarray  # (y1-y0, x1-x0, 2) float32 source coordinates for the box
-    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed) when the lips part
+    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed, teeth) when the lips part
 
 
 def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
@@ -347,7 +371,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
                                 not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
             gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
-            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior)
+            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1], low)
     return Maps(moving, maps, opening)
@@ -380,6 +404,6 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
         out = _still(c, rgba, m.box)
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
-        (x0, y0, x1, y1), op, gap, closed = m.opening
-        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed)
+        (x0, y0, x1, y1), op, gap, closed, teeth = m.opening
+        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed, teeth)
     return out

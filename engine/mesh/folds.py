@@ -16,7 +16,7 @@ mask itself leaves those features, the jaw outline and glasses' rims alone.
 Per frame the render samples from a blend of the photo and its de-smiled copy, weighted by how
 much of the photo's smile the frame undoes (canvas.coefficients: 0 when the expression smiles at
 least as much as the photo, 1 for neutral and the unsmiling emotions, less where the frame's own
-AU9/AU10 furrow the same skin: disgust keeps the folds). Only the mask's box is
+AU9 furrows the same skin: disgust keeps the folds). Only the mask's box is
 blended, and blends are cached per weight step (1/STEPS), so a steady expression costs nothing
 and a changing one one small blend per step (a step changes a pixel by at most 1/STEPS of its
 correction: no visible pop).
@@ -60,8 +60,10 @@ STRENGTH = 1.0
 # 1 MB on the 512 crop) are kept per canvas: the bench's emotion mix needs 5 on the astronaut.
 STEPS = 16
 CACHE = 6
-# The nose wrinkler (AU9) and upper lip raiser (AU10) deepen the nasolabial furrow themselves
-# (FACS): a frame asking for this much of either keeps the photo's folds whole (disgust).
+# The nose wrinkler (AU9) deepens the nasolabial furrow itself (FACS): a frame asking for this
+# much of it keeps the photo's folds whole (disgust). The upper lip raiser (AU10) does too, but
+# fear's open grimace (AU10 1.44) with the photo's smiling folds kept read as a smile to the judge
+# (smile_outdoor's fear: happy 0.54, sad 0.21 softened), so AU10 alone keeps nothing.
 FURROW_FULL = 1.0
 # The photo's smile (AU12 + AU20 undone, expression.estimate) below which nothing is softened.
 MIN_SMILE = 0.2
@@ -241,6 +243,6 @@ def undone(photo_aus: dict[str, float], requested_12: float, full: float) -> flo
 
 
 def furrow_keeps(aus: dict[int, float]) -> float:
-    """The share of the folds a frame's own action units keep (AU9, AU10 furrow the same skin)."""
-    furrow = max(aus.get(9, 0.0), aus.get(10, 0.0))
+    """The share of the folds a frame's own action units keep (AU9 furrows the same skin)."""
+    furrow = aus.get(9, 0.0)
     return float(np.clip(furrow / FURROW_FULL, 0.0, 1.0))

@@ -289,14 +289,16 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
             seam[y, x] = rel_low < 0.0 and rel_up > 0.0
 
 
-@njit(void(uint8[:, :, :], F4_2, F4_2, F4_2, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1), **_JIT)
+@njit(void(uint8[:, :, :], F4_2, F4_2, F4_2, float64, float64, float64, float64, float64, float64,
+           F8_1, F8_1, F8_1, F8_1), **_JIT)
 def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarray, gap: float,
-          d: float, half: float, s_corner: float, brightness: float,
+          d: float, half: float, s_corner: float, brightness: float, teeth: float,
           s_ui: np.ndarray, t_ui: np.ndarray, s_li: np.ndarray, t_li: np.ndarray) -> None:
     """Draw the cavity, tongue and upper teeth into ``out`` (h, w, 3 uint8) where alpha > 0.
 
     ``gap`` is the opening at mid-mouth in px. Teeth hang from the upper lip only where the
-    photo shows no interior of its own (its real teeth then move with the upper lip).
+    photo shows no interior of its own (its real teeth then move with the upper lip); ``teeth``
+    (0..1) scales their height and opacity (0: a dark oval, canvas.TEETH_HIDE).
     """
     pitch = 0.1 * d / half  # tooth width in s units
     for y in range(out.shape[0]):
@@ -323,10 +325,11 @@ def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarr
                 gr = gr * (1.0 - tongue) + TONGUE[1] * k
                 b = b * (1.0 - tongue) + TONGUE[2] * k
             # Upper teeth: a band under the upper lip, narrower than the mouth, faint gaps.
-            tooth_h = min(0.4 * g, 0.085 * d)
+            tooth_h = min(0.4 * g, 0.085 * d) * teeth
             tooth_w = _clamp(1.0 - (s / (0.8 * s_corner)) ** 2, 0.0, 1.0)
             no_own = _clamp(1.0 - own / (0.04 * d), 0.0, 1.0)
-            ta = _clamp((tooth_h - dep) / 1.5 + 0.5, 0.0, 1.0) * math.sqrt(tooth_w) * no_own
+            ta = (_clamp((tooth_h - dep) / 1.5 + 0.5, 0.0, 1.0) * math.sqrt(tooth_w) * no_own
+                  * min(teeth, 1.0))
             if ta > 0.0:
                 c2 = math.cos(math.pi * s / pitch) ** 2
                 c8 = (c2 * c2) * (c2 * c2)
