@@ -94,11 +94,15 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # classifier) takes for surprise.
     "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4}, 1.2,
                                 extra={10: 0.4, 15: 0.4, 16: 0.8, 20: 0.25}),
-    # EMFACS anger: AU4 (brows lowered and drawn together; the mesh engine renders it 1.35x,
-    # BROW_DRAW_GAIN), AU5+7 (the glare), AU23+24 (lips pressed hard), AU17, AU15 (the corners
-    # turned down, so the pressed mouth never curls into a smile).
+    # EMFACS anger, its open-mouthed variant (4+5+7+10+23+25/26): AU4 (brows lowered and
+    # drawn together; the mesh engine renders it stronger, BROW_DRAW_GAIN), AU5+7 (the glare),
+    # AU10 (the upper lip raised off the teeth), AU23, the jaw down (AU27 0.5 carries the
+    # AU26 the seed's mouth column leaves at 0.3; AU16 0.3 lowers the lower lip off the
+    # teeth) and AU15 0.6 (the corners turned down, so the bared teeth never read as a smile).
+    # The closed, pressed mouth (AU17+24 and AU15 0.4) read disgusted on both smiling photos
+    # (0.88 on smile_teeth) and neutral on the oldest portrait to the expression judge.
     "angry": EmotionPrototype({4: 0.7, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
-                              extra={15: 0.4, 17: 0.6, 24: 1.0}),
+                              extra={10: 1.0, 15: 0.6, 16: 0.3, 27: 0.5}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
     # AU10 1.35 and AU15+16 deepened (the upper lip high, the lower lip and corners down: the
     # squared mouth of disgust), AU20 0.5 widens it; the pressor AU24 is gone (it made a pout).
