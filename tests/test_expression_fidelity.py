@@ -33,10 +33,10 @@ from avatar_testkit.portraits import PORTRAITS, available_portraits
 from engine.motion import EMOTIONS
 
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
-# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); now 24/42.
+# expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); now 25/42.
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 23 / 42
+MIN_HIT_RATE = 24 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows now lowered and drawn with the nose wrinkle) reads angry, sad or
