@@ -17,8 +17,8 @@ Recognisability vs the seed: the seed's numbers alone move a face too little to 
 emotion (an independent classifier labelled sad, angry and disgusted "neutral"). So each
 prototype also has ``extra`` action units, activated like ``base`` (intensity x scale x value)
 but never read out: only AUs the read-outs do not use (READOUT_AUS) may appear there. They
-add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness, anger and fear,
-the lip pressor AU24 in anger and disgust, the upper lip raiser AU10 in disgust and anger) and
+add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness and disgust,
+the upper lip raiser AU10 in disgust, anger and fear, anger's jaw drop as AU27) and
 the cues an expression classifier trained on FER2013 keys on: corners pulled down (AU15) so
 that an open or stretched mouth in fear and surprise does not read as a laugh, and the jaw
 stretched into an oval (AU27) in surprise. A base AU outside the read-outs (AU5, AU10, AU12,
