@@ -39,8 +39,9 @@ from engine.motion import EMOTIONS
 MIN_HIT_RATE = 24 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
-    # Disgust (its brows now lowered and drawn with the nose wrinkle) reads angry, sad or
-    # fearful with a disgusted probability of at most 0.09 on these; anger rises the most.
+    # Disgust (its brows lowered and drawn with the nose wrinkle) reads neutral (grace_hopper),
+    # angry (surprised) or sad (glasses) with a disgusted probability of at most 0.11 on these;
+    # anger (sadness on glasses) rises the most.
     *(("rises_most", p, "disgusted") for p in
       ("grace_hopper", "surprised", "glasses")),
     # Fear (AU1+2+4, AU5, AU20, AU16) reads as surprise or sadness to this judge on every portrait;
