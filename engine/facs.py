@@ -17,8 +17,8 @@ Recognisability vs the seed: the seed's numbers alone move a face too little to 
 emotion (an independent classifier labelled sad, angry and disgusted "neutral"). So each
 prototype also has ``extra`` action units, activated like ``base`` (intensity x scale x value)
 but never read out: only AUs the read-outs do not use (READOUT_AUS) may appear there. They
-add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness and anger,
-the lip pressor AU24 in anger and disgust, the upper lip raiser AU10 in disgust, anger, fear) and
+add the EMFACS components the seed leaves out (the chin raiser AU17 in sadness and disgust,
+the upper lip raiser AU10 in disgust, anger and fear, anger's jaw drop as AU27) and
 the cues an expression classifier trained on FER2013 keys on: corners pulled down (AU15) so
 that an open mouth in fear and surprise does not read as a laugh, and the jaw stretched
 into an oval (AU27) in surprise (the mesh engine narrows it, without upper teeth). A base AU
@@ -96,16 +96,23 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # then finds the mouth narrower, not stretched (tests/test_mesh_engine.py).
     "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4, 26: 0.4}, 1.2,
                                 extra={10: 1.2, 15: 0.95, 16: 1.0, 20: 0.25}),
-    # EMFACS anger: AU4 (brows lowered and drawn together; the mesh engine renders it 1.35x,
-    # BROW_DRAW_GAIN), AU5+7 (the glare), AU23+24 (lips pressed hard), AU17, AU15 (the corners
-    # turned down, so the pressed mouth never curls into a smile).
+    # EMFACS anger, its open-mouthed variant (4+5+7+10+23+25/26): AU4 (brows lowered and
+    # drawn together; the mesh engine renders it stronger, BROW_DRAW_GAIN), AU5+7 (the glare),
+    # AU10 (the upper lip raised off the teeth), AU23, the jaw down (AU27 0.5 carries the
+    # AU26 the seed's mouth column leaves at 0.3; AU16 0.3 lowers the lower lip off the
+    # teeth) and AU15 0.6 (the corners turned down, so the bared teeth never read as a smile).
+    # The closed, pressed mouth (AU17+24 and AU15 0.4) read disgusted on both smiling photos
+    # (0.88 on smile_teeth) and neutral on the oldest portrait to the expression judge.
     "angry": EmotionPrototype({4: 0.7, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
-                              extra={15: 0.4, 17: 0.6, 24: 1.0}),
+                              extra={10: 1.0, 15: 0.6, 16: 0.3, 27: 0.5}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
     # AU10 1.35 and AU15+16 deepened (the upper lip high, the lower lip and corners down: the
     # squared mouth of disgust), AU20 0.5 widens it; the pressor AU24 is gone (it made a pout).
+    # AU17 0.8 (EMFACS 9+17, 10+17: the chin pushes the lower lip back up, a smaller opening
+    # than anger's): with 0.3 disgust read angry on grace_hopper and glasses (0.40, 0.34; 0.23
+    # and 0.30 now) and 0.42 on smile_outdoor (0.64 now).
     "disgusted": EmotionPrototype({9: 1.0, 10: 1.0, 15: 0.8, 16: 0.6, 25: 0.2}, 1.1,
-                                  extra={10: 0.35, 15: 0.5, 17: 0.3, 20: 0.5}),
+                                  extra={10: 0.35, 15: 0.5, 17: 0.8, 20: 0.5}),
 }
 
 # The seed's published table, kept here so a test can prove the read-outs reproduce it.
