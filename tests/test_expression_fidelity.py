@@ -35,10 +35,11 @@ from engine.motion import EMOTIONS
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
 # expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); 21/42 with them,
 # 25/42 since disgust's frown, the stronger inner-brow lift, the smiling photos' folds softened when
-# the smile is undone (engine/mesh/folds.py), surprise's oval and fear's open grimace.
+# the smile is undone (engine/mesh/folds.py), surprise's oval and fear's open grimace; 28/42 since
+# wide eyes relax the photo's raised lower lids and a neutral narrows eyes opened wider than at rest.
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 24 / 42
+MIN_HIT_RATE = 27 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows now lowered and drawn with the nose wrinkle) reads angry, sad or
