@@ -34,11 +34,12 @@ from engine.motion import EMOTIONS
 
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
 # expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); 21/42 with them,
-# 27/42 since disgust's frown, the stronger inner-brow lift, the smiling photos' folds softened when
-# the smile is undone (engine/mesh/folds.py), surprise's oval, fear's open grimace and open-mouthed anger.
+# 30/42 since disgust's frown, the stronger inner-brow lift, the smiling photos' folds softened when
+# the smile is undone (engine/mesh/folds.py), surprise's oval, fear's open grimace, open-mouthed anger,
+# and wide eyes relaxing the photo's raised lower lids (a neutral narrows eyes opened wider than at rest).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 26 / 42
+MIN_HIT_RATE = 29 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle) reads neutral (grace_hopper),

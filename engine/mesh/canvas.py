@@ -86,6 +86,15 @@ SMILE_GAIN = 1.25
 # smile_outdoor neutral's happy only drops 0.83 -> 0.73), so it is off until the mouth's undo
 # stops reading as a smile on its own. 1.0 turns it on.
 LOWER_LID_UNDO = 0.0
+# Eyes opened wide (AU5 beyond AU7's tightening: surprise, fear) undo it all the same, in
+# proportion: as the upper lid goes up the lower lid drops and relaxes, and a smile's bunched
+# lower lid under wide eyes kept the photo's crescent eyes (glasses' surprise read sad 0.25,
+# surprised 0.22; surprised 0.30-0.33 with it). Anger's AU5 comes with AU7, whose raised lower lid
+# stays. LOW_PER_AU5: the lower lid's own drop, fraction of the opening per unit of that AU5
+# (the white showing under the iris): grace_hopper's fear then reads fearful 0.60 (neutral
+# 0.41 over fearful 0.32 without); 0.2 and 0.3 lost glasses' surprise and grace's fear again.
+LOWER_LID_WIDE = 1.0
+LOW_PER_AU5 = 0.1
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -236,9 +245,11 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
+    wide = float(np.clip(aus.get(5, 0.0) - aus.get(7, 0.0), 0.0, 1.0))
+    low += LOW_PER_AU5 * wide
     close = 0.0
     if photo is not None:
-        low += LOWER_LID_UNDO * photo.lower_lid
+        low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
         lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
     # A smile shows the photo's own interior again only where the photo smiles itself (its
