@@ -39,6 +39,8 @@ SAMPLE_RADIUS = 0.04  # d
 # The brows' upper edge, outer to inner then inner to outer (the zone's lower bound).
 BROW_TOP = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
 ABOVE_BROWS = 0.12  # d above the brows' upper edge: where hair may begin
+BROW_CLEAR = 0.2  # d from the brows' upper edge, any way
+TEMPLE_RISE = 0.0
 # Not skin: darker than the skin by DARK spreads, or as far in hue (a, b) as CHROMA spreads,
 # or a little of both (blond hair is only somewhat darker and somewhat yellower than skin).
 DARK = 2.5
@@ -60,10 +62,13 @@ EDGE = 0.15
 FOLLOW = 0.5
 # The strongest brow activation an emotion asks for (surprise's AU1/AU2 0.8 x scale 1.5), and
 # the stretch allowed then between the hair and the brows (a fold comes at 1).
-MAX_ACTIVATION = 1.2
+MAX_ACTIVATION = 1.5
 MAX_STRAIN = 0.8
+# The hair's outline is smoothed over this (d): a ragged fringe's strands would otherwise
+# put kinks into the distance the fields are bounded by, and the warp would draw them.
+EDGE_SMOOTH = 0.05
 # How far (d) the scale of a field near the hair is smoothed.
-SMOOTH = 0.06
+SMOOTH = 0.12
 
 
 def _skin_stats(lab: np.ndarray, points: np.ndarray, frame: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -87,11 +92,15 @@ def _coords(xy: np.ndarray, frame: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _above_brows(xy: np.ndarray, points: np.ndarray, frame: FaceFrame) -> np.ndarray:
-    """(N,) how far (d) each pixel lies above the brows' upper edge (< 0 below it)."""
+    """(N,) how far (d) each pixel lies above the brows' upper edge (< 0 below it). Beyond
+    the brows' ends the edge rises (TEMPLE_RISE d per d outwards): hair at the temples, beside
+    the brows' tails, is not over them."""
     u, t = _coords(xy, frame)
     brow = frame.coords(points[list(BROW_TOP), :2].astype(np.float64))
     order = np.argsort(brow[:, 0])
-    return (np.interp(u, brow[order, 0], brow[order, 1]) - t).astype(np.float32)
+    lo, hi = float(brow[order[0], 0]), float(brow[order[-1], 0])
+    beyond = np.maximum(lo - u, 0.0) + np.maximum(u - hi, 0.0)
+    return (np.interp(u, brow[order, 0], brow[order, 1]) - TEMPLE_RISE * beyond - t).astype(np.float32)
 
 
 def _reach_box(frame: FaceFrame, w: int, h: int) -> tuple[int, int, int, int]:
@@ -119,16 +128,24 @@ def hair_mask(image: np.ndarray, points: np.ndarray, frame: FaceFrame) -> np.nda
     not_skin = (dark > DARK) | (chroma > CHROMA) | ((dark > BOTH[0]) & (chroma > BOTH[1]))
     k = max(3, int(round(0.03 * frame.d)) | 1)
     not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8)) > 0
-    # The zone: above the brows' upper edge (followed along the eye line, held flat beyond
-    # the brows' ends). Hair beside the brows (the temples) is left to move: holding it
-    # held the outer brows down.
+    # The zone: above the brows' upper edge (followed along the eye line, rising beyond the
+    # brows' ends). Hair beside the brows (the temples) is left to move: holding it held the
+    # outer brows down and kinked their tails.
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     above = _above_brows(np.stack([xx.ravel(), yy.ravel()], axis=1), p, frame).reshape(xx.shape)
-    zone = above > ABOVE_BROWS
+    # ... and clear of the brows by BROW_CLEAR d every way: hair right beside a brow's tail,
+    # held, pins it while the rest of the brow rises (a kink).
+    brows = np.zeros(xx.shape, np.uint8)
+    for side in (BROW_TOP[:5], BROW_TOP[5:]):
+        line = np.round(p[list(side)] - [x0, y0]).astype(np.int32)
+        cv2.polylines(brows, [line], False, 1, thickness=max(1, int(round(0.03 * frame.d))))
+    clear = cv2.distanceTransform((brows == 0).astype(np.uint8), cv2.DIST_L2, 5) > BROW_CLEAR * frame.d
+    zone = (above > ABOVE_BROWS) & clear
     # Ragged edges (strands, a speck of skin colour in blond hair) smoothed: the warp would
     # draw them as ragged lines.
     mask = cv2.morphologyEx((not_skin & zone).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
-    out[y0:y1, x0:x1] = cv2.medianBlur(mask * 255, max(3, (k + 2) | 1)) > 127
+    smooth = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), EDGE_SMOOTH * frame.d)
+    out[y0:y1, x0:x1] = smooth > 0.5
     return out
 
 
