@@ -94,7 +94,7 @@ def test_paint_touches_only_the_opening() -> None:
     s = np.zeros((20, 30), np.float32)
     knots = np.array([-1.0, 0.0, 1.0])
     flat = np.zeros(3)
-    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 1.0, knots, flat, knots, flat + 5.0)
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 1.0, 0.0, knots, flat, knots, flat + 5.0)
     np.testing.assert_array_equal(out[alpha == 0], before[alpha == 0])
     cavity = out[alpha == 1].astype(int)
     # A dark, reddish interior, not the skin that was there.
@@ -112,7 +112,7 @@ def test_paint_teeth_scale(teeth: float) -> None:
     knots = np.array([-1.0, 0.0, 1.0])
     flat = np.zeros(3)
     # No interior of the photo's own (its inner lips meet), a 12 px gap, d = 60 px.
-    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, teeth, knots, flat, knots, flat)
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, teeth, 0.0, knots, flat, knots, flat)
     top = out[4:6, 12:18].astype(int)  # just under the upper lip, mid-mouth
     if teeth > 0:
         assert top.min() > 150, "no teeth under the upper lip"
