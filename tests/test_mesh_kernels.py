@@ -118,3 +118,23 @@ def test_paint_teeth_scale(teeth: float) -> None:
         assert top.min() > 150, "no teeth under the upper lip"
     else:
         assert top.max() < 90, "teeth painted at scale 0"
+
+
+@pytest.mark.parametrize("lower", [1.0, 0.0])
+def test_paint_lower_teeth(lower: float) -> None:
+    """Lower teeth rest on the lower lip at 1 (fear's stretched lips); at 0 its edge is cavity."""
+    out = np.full((20, 30, 3), 150, np.uint8)
+    alpha = np.zeros((20, 30), np.float32)
+    alpha[4:16, 5:25] = 1.0
+    depth = np.broadcast_to((np.arange(20, dtype=np.float32) - 4.0)[:, None], (20, 30)).copy()
+    s = np.broadcast_to(np.linspace(-0.3, 0.3, 30, dtype=np.float32)[None, :], (20, 30)).copy()
+    knots = np.array([-1.0, 0.0, 1.0])
+    flat = np.zeros(3)
+    # A 12 px gap: the lower lip is at depth 12 (row 16); no upper teeth.
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 0.0, lower, knots, flat, knots, flat)
+    bottom = out[14:16, 12:18].astype(int)  # just over the lower lip, mid-mouth
+    if lower > 0:
+        assert bottom.mean() > 140, "no lower teeth over the lower lip"
+    else:
+        assert bottom.max() < 140, "lower teeth painted at scale 0"
+    assert out[8:10, 12:18].max() < 90, "the middle of the gap stays cavity"
