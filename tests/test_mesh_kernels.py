@@ -94,7 +94,7 @@ def test_paint_touches_only_the_opening() -> None:
     s = np.zeros((20, 30), np.float32)
     knots = np.array([-1.0, 0.0, 1.0])
     flat = np.zeros(3)
-    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 1.0, knots, flat, knots, flat + 5.0)
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 1.0, 0.0, knots, flat, knots, flat + 5.0)
     np.testing.assert_array_equal(out[alpha == 0], before[alpha == 0])
     cavity = out[alpha == 1].astype(int)
     # A dark, reddish interior, not the skin that was there.
@@ -112,9 +112,29 @@ def test_paint_teeth_scale(teeth: float) -> None:
     knots = np.array([-1.0, 0.0, 1.0])
     flat = np.zeros(3)
     # No interior of the photo's own (its inner lips meet), a 12 px gap, d = 60 px.
-    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, teeth, knots, flat, knots, flat)
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, teeth, 0.0, knots, flat, knots, flat)
     top = out[4:6, 12:18].astype(int)  # just under the upper lip, mid-mouth
     if teeth > 0:
         assert top.min() > 150, "no teeth under the upper lip"
     else:
         assert top.max() < 90, "teeth painted at scale 0"
+
+
+@pytest.mark.parametrize("lower", [1.0, 0.0])
+def test_paint_lower_teeth(lower: float) -> None:
+    """Lower teeth rest on the lower lip at 1 (fear's stretched lips); at 0 its edge is cavity."""
+    out = np.full((20, 30, 3), 150, np.uint8)
+    alpha = np.zeros((20, 30), np.float32)
+    alpha[4:16, 5:25] = 1.0
+    depth = np.broadcast_to((np.arange(20, dtype=np.float32) - 4.0)[:, None], (20, 30)).copy()
+    s = np.broadcast_to(np.linspace(-0.3, 0.3, 30, dtype=np.float32)[None, :], (20, 30)).copy()
+    knots = np.array([-1.0, 0.0, 1.0])
+    flat = np.zeros(3)
+    # A 12 px gap: the lower lip is at depth 12 (row 16); no upper teeth.
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 0.0, lower, knots, flat, knots, flat)
+    bottom = out[14:16, 12:18].astype(int)  # just over the lower lip, mid-mouth
+    if lower > 0:
+        assert bottom.mean() > 140, "no lower teeth over the lower lip"
+    else:
+        assert bottom.max() < 140, "lower teeth painted at scale 0"
+    assert out[8:10, 12:18].max() < 90, "the middle of the gap stays cavity"

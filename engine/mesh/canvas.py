@@ -48,6 +48,15 @@ TEETH_HIDE = 1.5
 # folded the skin at the corners with the head turned (tests/test_mesh_engine.py).
 OVAL_NARROW = 0.6
 OVAL_UNDO = 1.0
+# Fear's lips stretched hard (AU20 beyond STRETCH_KNEE: fear's 1.5; disgust's 0.55 and speech's
+# spread 1.0 stay below) bare the lower teeth as well (painted, STRETCH_TEETH per unit beyond the
+# knee, at most 1) and the jaw drops with them (STRETCH_JAW d per unit): the open grimace of fear,
+# not a lip pulled down off the upper teeth alone, which the expression judge read as surprise or
+# sadness. With both, grace_hopper's fear reads fearful (0.56; neutral 0.41 before,
+# bench/fidelity.md); on the other portraits fear stays second to surprise or sadness.
+STRETCH_KNEE = 1.0
+STRETCH_TEETH = 2.0
+STRETCH_JAW = 0.1
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
@@ -209,6 +218,8 @@ class Coefficients:
     unsmile: float = 0.0
     # Painted upper teeth (mouth.paint): 1 as drawn, 0 none.
     teeth: float = 1.0
+    # Painted lower teeth (mouth.paint, STRETCH_TEETH): 0 none, 1 full.
+    lower_teeth: float = 0.0
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
@@ -242,6 +253,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     tear = np.zeros(3)
     for au, gains in TEAR_GAINS.items():
         tear += aus.get(au, 0.0) * np.asarray(gains)
+    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
+    tear[2] += STRETCH_JAW * stretch
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
@@ -258,11 +271,12 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
     teeth = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0))
+    lower = teeth * min(1.0, STRETCH_TEETH * stretch)
     unsmile = 0.0
     if photo is not None:
         unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile, teeth)
+                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile, teeth, lower)
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -315,7 +329,7 @@ def _moving_box(g: Grid, back: np.ndarray) -> tuple[int, int, int, int] | None:
 class Maps:
     box: tuple[int, int, int, int]  # the output pixels that move; all others are the canvas as is
     maps: np.ndarray  # (y1-y0, x1-x0, 2) float32 source coordinates for the box
-    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed, teeth) when the lips part
+    opening: tuple | None  # (box relative to ``box``, Opening, gap px, closed, teeth, lower teeth) when the lips part
 
 
 def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
@@ -382,7 +396,8 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
                                 not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
             gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
-            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth)
+            opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth,
+                       k.lower_teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:
         E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1], low)
     return Maps(moving, maps, opening)
@@ -415,6 +430,6 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
         out = _still(c, rgba, m.box)
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
-        (x0, y0, x1, y1), op, gap, closed, teeth = m.opening
-        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed, teeth)
+        (x0, y0, x1, y1), op, gap, closed, teeth, lower = m.opening
+        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed, teeth, lower)
     return out

@@ -290,15 +290,16 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
 
 
 @njit(void(uint8[:, :, :], F4_2, F4_2, F4_2, float64, float64, float64, float64, float64, float64,
-           F8_1, F8_1, F8_1, F8_1), **_JIT)
+           float64, F8_1, F8_1, F8_1, F8_1), **_JIT)
 def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarray, gap: float,
-          d: float, half: float, s_corner: float, brightness: float, teeth: float,
+          d: float, half: float, s_corner: float, brightness: float, teeth: float, lower: float,
           s_ui: np.ndarray, t_ui: np.ndarray, s_li: np.ndarray, t_li: np.ndarray) -> None:
     """Draw the cavity, tongue and upper teeth into ``out`` (h, w, 3 uint8) where alpha > 0.
 
     ``gap`` is the opening at mid-mouth in px. Teeth hang from the upper lip only where the
     photo shows no interior of its own (its real teeth then move with the upper lip); ``teeth``
-    (0..1) scales their height and opacity (0: a dark oval, canvas.TEETH_HIDE).
+    (0..1) scales their height and opacity (0: a dark oval, canvas.TEETH_HIDE); ``lower``
+    (0..1) the lower teeth's, a band over the lower lip (fear's stretched lips, canvas.LOWER_TEETH).
     """
     pitch = 0.1 * d / half  # tooth width in s units
     for y in range(out.shape[0]):
@@ -338,6 +339,19 @@ def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarr
                 r = r * (1.0 - ta) + TEETH[0] * k
                 gr = gr * (1.0 - ta) + TEETH[1] * k
                 b = b * (1.0 - ta) + TEETH[2] * k
+            if lower > 0.0:
+                # Lower teeth: a lower, narrower band resting on the lower lip, a shade darker.
+                low_h = min(0.3 * g, 0.06 * d) * lower
+                low_w = _clamp(1.0 - (s / (0.65 * s_corner)) ** 2, 0.0, 1.0)
+                la = (_clamp((low_h - (g - dep)) / 1.5 + 0.5, 0.0, 1.0) * math.sqrt(low_w) * no_own
+                      * min(lower, 1.0))
+                if la > 0.0:
+                    c2 = math.cos(math.pi * s / (0.8 * pitch)) ** 2
+                    c8 = (c2 * c2) * (c2 * c2)
+                    k = 0.8 * (0.6 + 0.4 * low_w) * (1.0 - 0.18 * c8 * c8) * la
+                    r = r * (1.0 - la) + TEETH[0] * k
+                    gr = gr * (1.0 - la) + TEETH[1] * k
+                    b = b * (1.0 - la) + TEETH[2] * k
             out[y, x, 0] = np.uint8(_clamp(out[y, x, 0] * (1.0 - a) + r * brightness * a, 0.0, 255.0))
             out[y, x, 1] = np.uint8(_clamp(out[y, x, 1] * (1.0 - a) + gr * brightness * a, 0.0, 255.0))
             out[y, x, 2] = np.uint8(_clamp(out[y, x, 2] * (1.0 - a) + b * brightness * a, 0.0, 255.0))

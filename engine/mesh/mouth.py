@@ -207,13 +207,14 @@ def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool
 
 
 def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float, closed: bool = False,
-          teeth: float = 1.0) -> None:
+          teeth: float = 1.0, lower: float = 0.0) -> None:
     """Draw the cavity, tongue and teeth into ``out`` (the output box) where ``op.alpha`` > 0.
 
     ``gap`` is the opening at mid-mouth in px (kernels.paint has the shading). ``closed``: the
     photo's interior is closed away, so teeth are painted as for a closed photo. ``teeth``
-    scales the painted upper teeth (0: none, surprise's dark oval).
+    scales the painted upper teeth (0: none, surprise's dark oval), ``lower`` the lower ones
+    (0: none).
     """
     s_li, t_li = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
-    kernels.paint(out, op.alpha, op.depth, op.s, gap, m.d, m.half, m.s_corner, m.brightness, teeth,
+    kernels.paint(out, op.alpha, op.depth, op.s, gap, m.d, m.half, m.s_corner, m.brightness, teeth, lower,
                   m.s_ui, m.t_ui, s_li, t_li)
