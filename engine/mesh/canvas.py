@@ -153,7 +153,10 @@ class Canvas:
                    + self.close.nbytes + folds)
 
 
-def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | None = None) -> Canvas:
+def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | None = None,
+                 work_d: float | None = None) -> Canvas:
+    """The canvas for ``image``; ``work_d``: the hair mask and the folds' shading are made on a
+    copy shrunk to that inter-ocular distance (the full-resolution canvas: geometry.FULL_WORK_D)."""
     h, w = image.shape[:2]
     grid = make_grid(w, h)
     frame = face_frame(points)
@@ -176,7 +179,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
         aus[SMOOTH_AUS.index("4u")] = aus[SMOOTH_AUS.index("4v")]
     # Hair and hats do not bend with the brows: over them the brow fields are one translation
     # (hairline.py); the glasses' rims keep theirs.
-    hair = hairline.hair_weights(hairline.hair_mask(image, points, frame), frame, grid.nodes)
+    hair = hairline.hair_weights(hairline.hair_mask(image, points, frame, work_d), frame, grid.nodes)
     hairline.hold_hair(aus, SMOOTH_AUS, *hair, (grid.gy, grid.gx), hairline.SMOOTH * frame.d / STEP,
                        keep=None if found is None else found[0])
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
@@ -188,7 +191,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
                      + np.interp(k * M.JAW_WIDE, mouth.s_li, mouth.t_li) * mouth.v for k in (-1.0, 1.0)])
     seam_points = np.concatenate([points[list(M.R.LIP_UPPER_INNER), :2], points[list(M.R.LIP_LOWER_INNER), :2],
                                   ends]).astype(np.float64)
-    folds = F.build_folds(image, points, frame, F.photo_smile(expr.aus)) if expr is not None else None
+    folds = F.build_folds(image, points, frame, F.photo_smile(expr.aus), work_d) if expr is not None else None
     return Canvas(
         image=np.ascontiguousarray(image), points=points.astype(np.float32), frame=frame, grid=grid,
         smooth=np.ascontiguousarray(smooth.reshape((-1,) + shape)),

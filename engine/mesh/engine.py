@@ -15,7 +15,7 @@ from engine.motion import Motion
 
 from .canvas import Canvas, build_canvas, coefficients, render_canvas
 from .expression import PhotoExpression, estimate
-from .geometry import crop_photo, portrait_crop
+from .geometry import FULL_WORK_D, crop_photo, portrait_crop
 from .warp import STEP
 
 MODEL_VERSION = "mesh-0.1.0"
@@ -47,7 +47,7 @@ class MeshSource(Source):
                 pts = self.points.copy()
                 pts[:, 0] -= x0
                 pts[:, 1] -= y0
-                self._full = build_canvas(self.image[y0:y1, x0:x1].copy(), pts, self.expression)
+                self._full = build_canvas(self.image[y0:y1, x0:x1].copy(), pts, self.expression, FULL_WORK_D)
             return self._full
 
     def nbytes(self) -> int:

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from . import regions as R
-from .geometry import FaceFrame
+from .geometry import FaceFrame, reduced
 
 # Per side: the region the smile's folds and cheek apples occupy, as a landmark polygon: the nose
 # wing, up the cheek below the eye, out to its side, down to above the jaw line, in below and
@@ -152,13 +152,33 @@ def _smooth(x: np.ndarray, wgt: np.ndarray, sigma: float) -> np.ndarray:
     return both[..., :-1] / np.maximum(both[..., -1:], 1e-3)
 
 
+def _in_face_box(make, shape: tuple[int, int], points: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """``make(shape, points, frame)`` (a mask that is 0 outside the face's oval) computed over
+    the oval's box only (a margin of 0.1 d), zero elsewhere: a full-resolution canvas is mostly
+    not face."""
+    h, w = shape
+    oval = points[list(R.FACE_OVAL), :2]
+    pad = 0.1 * frame.d
+    x0, y0 = (max(0, int(np.floor(v - pad))) for v in oval.min(axis=0))
+    x1, y1 = (int(np.ceil(v + pad)) + 1 for v in oval.max(axis=0))
+    x1, y1 = min(w, x1), min(h, y1)
+    out = np.zeros((h, w), np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    pts = points.astype(np.float32).copy()
+    pts[:, :2] -= (x0, y0)
+    box = FaceFrame(origin=frame.origin - (x0, y0), u=frame.u, v=frame.v, d=frame.d)
+    out[y0:y1, x0:x1] = make((y1 - y0, x1 - x0), pts, box)
+    return out
+
+
 def desmile_delta(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
                   strength: float | None = None) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """(box, delta): the change (float32, (y1-y0, x1-x0, 3)) that flattens the smile's shading
     inside the box of the fold mask, or None when the mask is empty."""
     strength = STRENGTH if strength is None else strength
     h, w = image.shape[:2]
-    mask = fold_mask((h, w), points, frame)
+    mask = _in_face_box(fold_mask, (h, w), points, frame)
     ys, xs = np.nonzero(mask > 1.0 / 255)
     if len(xs) == 0:
         return None
@@ -167,7 +187,7 @@ def desmile_delta(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
     pad = int(np.ceil(2.5 * COARSE * frame.d))
     X0, Y0, X1, Y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     rgb = image[Y0:Y1, X0:X1].astype(np.float32)
-    skin = _skin_weight((h, w), points, frame)[Y0:Y1, X0:X1]
+    skin = _in_face_box(_skin_weight, (h, w), points, frame)[Y0:Y1, X0:X1]
     # Per channel, not on the luminance alone: a fold's shadow is tinted (reddish) and a cheek's
     # highlight has the light's colour (bluish-white outdoors); taking the band's luminance away
     # in any one colour left grey or blue patches.
@@ -215,11 +235,25 @@ class Folds:
         return out
 
 
-def build_folds(image: np.ndarray, points: np.ndarray, frame: FaceFrame, smile: float) -> Folds | None:
-    """The canvas's Folds when the photo smiles (``smile``: AU12 + AU20 it undoes), else None."""
+def build_folds(image: np.ndarray, points: np.ndarray, frame: FaceFrame, smile: float,
+                work_d: float | None = None) -> Folds | None:
+    """The canvas's Folds when the photo smiles (``smile``: AU12 + AU20 it undoes), else None.
+    With ``work_d`` a large canvas's correction is made on a copy shrunk to that d and scaled
+    back up (the correction is the mid band, smooth at that scale)."""
     if smile < MIN_SMILE:
         return None
-    found = desmile_delta(image, points, frame)
+    h, w = image.shape[:2]
+    scale, small, pts, fr = reduced((h, w), points, frame, work_d)
+    if scale >= 1.0:
+        found = desmile_delta(image, points, frame)
+    else:
+        tiny = cv2.resize(np.ascontiguousarray(image), (small[1], small[0]), interpolation=cv2.INTER_AREA)
+        found = desmile_delta(tiny, pts, fr)
+        if found is not None:
+            (x0, y0, x1, y1), delta = found
+            box = (int(x0 / scale), int(y0 / scale), min(w, int(np.ceil(x1 / scale))), min(h, int(np.ceil(y1 / scale))))
+            delta = cv2.resize(delta, (box[2] - box[0], box[3] - box[1]), interpolation=cv2.INTER_LINEAR)
+            found = box, np.ascontiguousarray(delta, dtype=np.float32)
     if found is None:
         return None
     box, delta = found

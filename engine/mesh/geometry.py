@@ -113,3 +113,23 @@ def crop_photo(image: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     a = np.clip(dist / BEYOND_BLUR_PX, 0.0, 1.0)[..., None]
     mixed = out.astype(np.float32) * (1 - a) + blurred.astype(np.float32) * a
     return np.where(inside[..., None] > 0, out, np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
+
+
+# Per-canvas masks and shading (hair, folds) are smooth at the scale of the face: on the
+# full-resolution canvas (built while live sessions wait for the engine) they are computed on a
+# copy shrunk to this d, about the 512 crop's own.
+FULL_WORK_D = 64.0
+
+
+def reduced(shape: tuple[int, int], points: np.ndarray, frame: FaceFrame,
+            work_d: float | None) -> tuple[float, tuple[int, int], np.ndarray, FaceFrame]:
+    """(scale, shape, points, frame) shrunk so that d is at most ``work_d`` (None, or a
+    smaller d: scale 1, unchanged)."""
+    s = 1.0 if work_d is None else min(1.0, work_d / frame.d)
+    if s >= 1.0:
+        return 1.0, shape, points, frame
+    h, w = shape
+    pts = points.astype(np.float32).copy()
+    pts[:, :2] *= s
+    small = FaceFrame(origin=frame.origin * s, u=frame.u, v=frame.v, d=frame.d * s)
+    return s, (max(1, int(round(h * s))), max(1, int(round(w * s)))), pts, small

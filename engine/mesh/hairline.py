@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from . import regions as R
-from .geometry import FaceFrame
+from .geometry import FaceFrame, reduced
+from .warp import sample_at
 
 # Skin samples: the glabella, the nose bridge, the lower forehead over each inner brow, the
 # mid-forehead and the cheeks (each a small square around the landmark).
@@ -111,10 +112,15 @@ def _reach_box(frame: FaceFrame, w: int, h: int) -> tuple[int, int, int, int]:
     return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
 
 
-def hair_mask(image: np.ndarray, points: np.ndarray, frame: FaceFrame) -> np.ndarray:
+def hair_mask(image: np.ndarray, points: np.ndarray, frame: FaceFrame, work_d: float | None = None) -> np.ndarray:
     """(h, w) bool: hair, hats and whatever else is not skin above the brows (looked for only
     where the brow fields reach)."""
     h, w = image.shape[:2]
+    scale, small, pts, fr = reduced((h, w), points, frame, work_d)
+    if scale < 1.0:   # a full-resolution canvas: found on a shrunk copy
+        tiny = cv2.resize(np.ascontiguousarray(image), (small[1], small[0]), interpolation=cv2.INTER_AREA)
+        mask = hair_mask(tiny, pts, fr).astype(np.float32)
+        return cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
     x0, y0, x1, y1 = _reach_box(frame, w, h)
     out = np.zeros((h, w), bool)
     if x1 - x0 < 8 or y1 - y0 < 8:
@@ -153,18 +159,12 @@ def hair_weights(mask: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> tuple
     """(distance, edge) at ``nodes``, each (M,): the distance in pixels to the nearest hair
     pixel (0 on the hair), and 1 on the hair within EDGE d of its edge (where the fields
     reach it), 0 elsewhere."""
-    xy = nodes.astype(np.float32)
-
-    def at(img: np.ndarray) -> np.ndarray:
-        return cv2.remap(img, xy[:, 0].reshape(-1, 1), xy[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE).ravel().astype(np.float64)
-
     if not mask.any():
         return np.full(len(nodes), 1e6), np.zeros(len(nodes))
     outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
     inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
     edge = (mask & (inside < EDGE * frame.d)).astype(np.float32)
-    return at(outside), at(edge)
+    return sample_at(outside, nodes), sample_at(edge, nodes)
 
 
 def hold_hair(bases: np.ndarray, keys: tuple[str, ...], distance: np.ndarray, edge: np.ndarray,

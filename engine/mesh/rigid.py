@@ -25,6 +25,7 @@ import numpy as np
 
 from . import regions as R
 from .geometry import FaceFrame
+from .warp import sample_at
 
 GLASSES_BRIDGE = 10.0
 # Edge strength (Sobel of the grey image smoothed by 1 px) that counts as a frame's edge,
@@ -90,9 +91,7 @@ def rigid_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
     edges = cv2.dilate(edges, np.ones((k, k), np.uint8)).astype(np.float32)
     rigid = cv2.GaussianBlur(edges, (0, 0), RIGID_BLUR * frame.d)
     rigid = np.clip(rigid * 2.0, 0.0, 1.0)  # the rim itself keeps weight 1: the ramp lies beyond it
-    xy = nodes.astype(np.float32)
-    at = cv2.remap(rigid, xy[:, 0].reshape(-1, 1), xy[:, 1].reshape(-1, 1), cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_CONSTANT, borderValue=0.0).ravel().astype(np.float64)
+    at = sample_at(rigid, nodes, cv2.BORDER_CONSTANT, 0.0)
     # Above each upper lid (at the same point along the eye; beyond the corners, above the
     # corner) by more than TOP_CLEAR d, fading in over the next 0.08 d: the whole top rim,
     # cat-eye ends included, moves as one piece.

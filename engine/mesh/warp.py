@@ -86,3 +86,21 @@ def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
         n = y1 - (grid.height - e)
         out[-n:, :, 1] += (np.arange(grid.height - e, y1, dtype=np.float32) - (grid.height - e - 0.5))[:, None]
     return out
+
+
+# cv2.remap takes maps under 32767 rows and columns: points go in rows of this many.
+SAMPLE_ROW = 4096
+
+
+def sample_at(img: np.ndarray, points: np.ndarray, border: int = cv2.BORDER_REPLICATE,
+              value: float = 0.0) -> np.ndarray:
+    """(N,) float64 bilinear samples of a one-channel image at points (N, 2) in pixels (any N:
+    a full-resolution canvas has more grid nodes than remap takes in one column)."""
+    n = len(points)
+    rows = max(1, -(-n // SAMPLE_ROW))
+    xy = np.zeros((rows * SAMPLE_ROW, 2), np.float32)
+    xy[:n] = points
+    xy = xy.reshape(rows, SAMPLE_ROW, 2)
+    out = cv2.remap(img, np.ascontiguousarray(xy[..., 0]), np.ascontiguousarray(xy[..., 1]), cv2.INTER_LINEAR,
+                    borderMode=border, borderValue=value)
+    return out.ravel()[:n].astype(np.float64)
