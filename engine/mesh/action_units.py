@@ -108,8 +108,8 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "9": (Handle(R.NOSE_WING, 0.0, -0.105, 0.10), Handle(R.NASOLABIAL, 0.0, -0.0675, 0.12),
           Handle(R.BROW_INNER, -0.0225, 0.045, 0.12)),
     # Disgust's sneer (canvas.SNEER, driven by AU9): the upper lip and nose wing raised on one
-    # side only (the portrait's right, image-left), the unilateral AU10 that FER2013's disgust
-    # faces show; the symmetric lift is the tear field's (mouth.py). Reaching up (the nasolabial
+    # side only (the portrait's right, image-left): a unilateral AU10, the sneer of disgust; the
+    # symmetric lift is the tear field's (mouth.py). Reaching up (the nasolabial
     # furrow deepens with it) more than down, so the lower lip follows it less.
     "10s": (Handle(R.LIP_UPPER_OUTER[3], 0.0, -0.06, 0.08, SNEER_UP), Handle(R.NOSE_WING[0], 0.0, -0.04, 0.09)),
     "12": (Handle(R.MOUTH_CORNERS, 0.06, -0.085, 0.14), Handle(R.NASOLABIAL, 0.02, -0.04, 0.15),
