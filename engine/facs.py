@@ -105,14 +105,18 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # teeth) and AU15 0.6 (the corners turned down, so the bared teeth never read as a smile).
     # The closed, pressed mouth (AU17+24 and AU15 0.4) read disgusted on both smiling photos
     # (0.88 on smile_teeth) and neutral on the oldest portrait to the expression judge.
+    # AU17 0.4 (EMFACS anger's chin raiser, 4+5+7+17+23) firms the lower lip under the open
+    # mouth: grace_hopper's anger reads angry 0.38 (neutral 0.28 / angry 0.26 without; glasses
+    # 0.62 -> 0.73). A narrow peak: at 0.3 and 0.5 she reads neutral again (0.33 / 0.36).
     "angry": EmotionPrototype({4: 0.7, 5: 0.8, 7: 0.8, 23: 1.0, 25: 0.3}, 1.2,
-                              extra={10: 1.0, 15: 0.6, 16: 0.3, 27: 0.5}),
+                              extra={10: 1.0, 15: 0.6, 16: 0.3, 17: 0.4, 27: 0.5}),
     # EMFACS disgust: AU9 (nose wrinkled), AU10 (upper lip raised), AU15/16, AU17, AU24.
     # AU10 1.35 and AU15+16 deepened (the upper lip high, the lower lip and corners down: the
     # squared mouth of disgust), AU20 0.5 widens it; the pressor AU24 is gone (it made a pout).
     # AU17 0.8 (EMFACS 9+17, 10+17: the chin pushes the lower lip back up, a smaller opening
     # than anger's): with 0.3 disgust read angry on grace_hopper and glasses (0.40, 0.34; 0.23
-    # and 0.30 now) and 0.42 on smile_outdoor (0.64 now).
+    # and 0.30 now) and 0.42 on smile_outdoor (0.64 now). The mesh engine also raises one side of
+    # the upper lip more (its sneer, canvas.SNEER per unit AU9).
     "disgusted": EmotionPrototype({9: 1.0, 10: 1.0, 15: 0.8, 16: 0.6, 25: 0.2}, 1.1,
                                   extra={10: 0.35, 15: 0.5, 17: 0.8, 20: 0.5}),
 }

@@ -52,6 +52,8 @@ BROW_WIDE = 0.32
 DRAW_UP = 0.1
 # The narrow drawing together (field "4": sadness, fear) reaches only this far above the brows.
 GLABELLA_UP = 0.06
+# The sneer's reach above the upper lip (field "10s").
+SNEER_UP = 0.14
 AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     # Brow lifts carry the forehead along (second handle) so the skin above is not crushed.
     # The forehead goes up as one sheet (one wide handle on the midline, not a pair whose
@@ -105,6 +107,11 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "7": (Handle(R.LOWER_LID, 0.0, -0.03, 0.06), Handle(R.UNDER_EYE, 0.0, -0.02, 0.07)),
     "9": (Handle(R.NOSE_WING, 0.0, -0.105, 0.10), Handle(R.NASOLABIAL, 0.0, -0.0675, 0.12),
           Handle(R.BROW_INNER, -0.0225, 0.045, 0.12)),
+    # Disgust's sneer (canvas.SNEER, driven by AU9): the upper lip and nose wing raised on one
+    # side only (the portrait's right, image-left): a unilateral AU10, the sneer of disgust; the
+    # symmetric lift is the tear field's (mouth.py). Reaching up (the nasolabial
+    # furrow deepens with it) more than down, so the lower lip follows it less.
+    "10s": (Handle(R.LIP_UPPER_OUTER[3], 0.0, -0.06, 0.08, SNEER_UP), Handle(R.NOSE_WING[0], 0.0, -0.04, 0.09)),
     "12": (Handle(R.MOUTH_CORNERS, 0.06, -0.085, 0.14), Handle(R.NASOLABIAL, 0.02, -0.04, 0.15),
          Handle(R.CHEEK_LOW, 0.0, -0.03, 0.16)),
     "15": (Handle(R.MOUTH_CORNERS, 0.01, 0.13, 0.12), Handle(R.LOWER_LIP_SIDE, 0.0, 0.045, 0.12)),

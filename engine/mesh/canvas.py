@@ -82,6 +82,12 @@ BROW_DRAW_GAIN = 1.7
 # map's area ratio of 19.6 against the no-tearing bound of 16; 10.0 with this cap).
 NOSE_FROWN = 0.5
 FROWN_MAX = 0.7
+# Disgust's one-sided sneer (field "10s", action_units.py) per unit of AU9: the upper lip and
+# nose wing raised further on the portrait's right side. With it astronaut's disgust reads
+# disgusted 0.45 (fearful 0.34 / disgusted 0.25 without); smile_outdoor keeps 0.48 over angry
+# 0.27. 1.25-1.4 hold both; from 1.5 smile_outdoor's disgust nears anger (0.37 / 0.36) and at 3
+# reads angry. The other side's sneer read angry on grace_hopper and fearful on astronaut.
+SNEER = 1.3
 GLASSES_DRAW_GAIN = 1.35  # on glasses wearers, through the narrow field (build_canvas)
 BROW_TAIL = 0.7
 FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
@@ -242,6 +248,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         gains["4"] = gains.get("4", 0.0) - own
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
+    if "9" in gains:
+        gains["10s"] = SNEER * gains["9"]
     if aus.get(27, 0.0) > 0:
         gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * aus[27]
     if photo is not None:
