@@ -96,6 +96,13 @@ class PhotoExpression:
     # Lower lid travel (fraction of the photo's opening, > 0 down) that puts the photo's
     # raised lower lids (a smile's AU6) back on the reference: undone under "neutral".
     lower_lid: float = 0.0
+    # The brows' slant: inner brows' height above the outer ones' beyond the reference's
+    # (units of d, > 0 the inner ends higher: the oblique brow of worry), and how far one unit
+    # of AU1's and of AU2's field changes it (canvas.coefficients levels surprise's brows with
+    # them). ``rims``: the face wears glasses (rigid.py), whose brows rise under the rims.
+    brow_slant: float = 0.0
+    slant_per_au: tuple[float, float] = (0.19, -0.10)
+    rims: bool = False
     # The raw measures (units of d, or ratios), for docs and tests.
     measures: dict[str, float] = field(default_factory=dict)
 
@@ -199,6 +206,11 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     if off_out > 0:
         per = -_unit_shift(points, fr, "2", outer_idx, None, "2" in PROTECT_EYES)
         aus["2"] = min(MAX_UNDO, off_out / max(per, 1e-3))
+    slant = float(inner - outer) - (INNER_BROW_REF - OUTER_BROW_REF)
+    measures["brow_slant"] = slant
+    mid_idx = [*R.BROW_MID, *R.BROW_MID_UPPER, *outer_idx]
+    per_au = tuple(_unit_shift(points, fr, k, mid_idx, None, True) - _unit_shift(points, fr, k, inner_idx, None, True)
+                   for k in ("1", "2"))
 
     # Lower lids: a smile's cheek raise (AU6) bunches them up; measured as the lowest point
     # of each lower lid below its corner line, over the eye's width (both eyes' mean).
@@ -235,7 +247,11 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     measures["lips_apart"] = lips
     teeth = _teeth_fraction(np.asarray(image), points) if lips > LIPS_CLOSED else 0.0
     measures["teeth"] = teeth
+    from .rigid import GLASSES_BRIDGE, bridge_score
+
+    rims = bridge_score(np.asarray(image), points, fr) >= GLASSES_BRIDGE
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
+                           brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
                            measures=measures)
 
 
