@@ -22,6 +22,10 @@ pitch foreshortens vertical ratios, so each measure has a dead zone (``*_TOLERAN
 which the photo counts as neutral, and corrections are capped: only a clear expression is
 undone, and a face that is merely shaped differently is left as it is.
 
+The brows' slant (inner over outer height, beyond the reference's 0.02 d) is kept too, with how
+far one unit of AU1 and of AU2 changes it: surprise's brows are levelled with it
+(canvas.ARCH_SLANT), whatever slant the photo's own brows have inside their dead zone.
+
 Action units are estimated in the mesh's own units: the measured offset divided by how far
 one unit of the AU's displacement field moves the same landmarks, so undoing the estimate
 (a negative activation of the same field) puts the landmarks back on the reference.
