@@ -40,7 +40,7 @@ from engine.motion import EMOTIONS
 # opened wider than at rest). Hair and hats held still (engine/mesh/hairline.py) cost two near-ties.
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 28 / 42
+MIN_HIT_RATE = 29 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle) reads neutral (grace_hopper),
