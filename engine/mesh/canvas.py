@@ -110,6 +110,16 @@ LOWER_LID_UNDO = 0.0
 # 0.41 over fearful 0.32 without); 0.2 and 0.3 lost glasses' surprise and grace's fear again.
 LOWER_LID_WIDE = 1.0
 LOW_PER_AU5 = 0.1
+# Surprise's brows (AU1+AU2 without AU4) rise level: the inner ends' lift (AU1, the larger
+# field) is cut until the brows' slant (expression.PhotoExpression.brow_slant: inner over
+# outer height beyond the reference) is ARCH_SLANT d, the outer ends a little the higher, an
+# arch. At the full AU1 the inner ends rose 0.1 d above the outer ones on the smiling photos, the
+# oblique brow of worry, and smile_outdoor's surprise read happy 0.50 (surprised 0.23;
+# bench/fidelity.md); at -0.09..-0.11 it reads surprised (0.37 / happy 0.32 at -0.10), at
+# -0.12 happy again, and below it smile_teeth's surprise turns angry (its own brows already
+# slant down inwards). Glasses wearers keep the full lift: under their rims (UNDER_RIMS) the
+# inner brows rise less already, and any less read angry.
+ARCH_SLANT = -0.10
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -258,6 +268,13 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
                 down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * aus.get(27, 0.0))
                 v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
             gains[key] = gains.get(key, 0.0) - v
+        # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
+        # ones (see ARCH_SLANT): the inner lift is cut to what leaves that slant.
+        g1, g2 = aus.get(1, 0.0), aus.get(2, 0.0)
+        if g1 > 0 and g2 > 0 and aus.get(4, 0.0) <= 0 and not photo.rims:
+            a1, a2 = photo.slant_per_au
+            want = (ARCH_SLANT - photo.brow_slant - gains.get("2", 0.0) * a2) / max(a1, 1e-3)
+            gains["1"] = min(gains["1"], max(want, gains["1"] - g1))
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]

@@ -22,6 +22,10 @@ pitch foreshortens vertical ratios, so each measure has a dead zone (``*_TOLERAN
 which the photo counts as neutral, and corrections are capped: only a clear expression is
 undone, and a face that is merely shaped differently is left as it is.
 
+The brows' slant (inner over outer height, beyond the reference's 0.02 d) is kept too, with how
+far one unit of AU1 and of AU2 changes it: surprise's brows are levelled with it
+(canvas.ARCH_SLANT), whatever slant the photo's own brows have inside their dead zone.
+
 Action units are estimated in the mesh's own units: the measured offset divided by how far
 one unit of the AU's displacement field moves the same landmarks, so undoing the estimate
 (a negative activation of the same field) puts the landmarks back on the reference.
@@ -53,14 +57,17 @@ LOWER_LID_UNDO_MAX = 0.35
 # fraction of the reference ratio for the eyes). A corner offset of 0.02 d is a couple of
 # pixels on a 512 crop; brows vary most between people. The eyes' zone is lopsided: the
 # canonical eye is drawn with relaxed, slightly lowered lids, and FaceMesh reads open eyes in
-# real photos at 0.28-0.38 of their width; beyond 1.3x the reference (0.34) a photo's eye is
-# opened wider than at rest (AU5) and is brought back to 0.34, below 0.85x (0.22) squinting
+# real photos at 0.28-0.38 of their width; beyond 1.2x the reference (0.31) a photo's eye is
+# opened wider than at rest (AU5) and is brought back to 0.31, below 0.85x (0.22) squinting
 # (AU6/7). (At 1.6x, 0.42, the astronaut's wide smiling eyes, 0.355, stayed, and her neutral
-# render read happy 0.26 / neutral 0.24 / fearful 0.21; at 1.3x neutral 0.33, happy 0.16.)
+# render read happy 0.26 / neutral 0.24 / fearful 0.21; at 1.3x neutral 0.33, happy 0.16.
+# At 1.2x her disgust reads disgusted 0.43 (fearful 0.34 / disgusted 0.25 at 1.3x: her wide
+# eyes read as fear), bench/fidelity.md; at 1.15x grace_hopper's eye, 1.16x, is touched too
+# and her anger flips on a three-way tie; at 1.1x her happiness is lost.)
 CORNER_TOLERANCE = 0.02
 MOUTH_WIDTH_TOLERANCE = 0.1
 BROW_TOLERANCE = 0.06
-EYE_TOLERANCE = (0.15, 0.3)
+EYE_TOLERANCE = (0.15, 0.2)
 # Inner lips closer than this (units of d) are closed (FaceMesh reads a closed mouth as
 # 0-0.01 d apart).
 LIPS_CLOSED = 0.02
@@ -96,6 +103,13 @@ class PhotoExpression:
     # Lower lid travel (fraction of the photo's opening, > 0 down) that puts the photo's
     # raised lower lids (a smile's AU6) back on the reference: undone under "neutral".
     lower_lid: float = 0.0
+    # The brows' slant: inner brows' height above the outer ones' beyond the reference's
+    # (units of d, > 0 the inner ends higher: the oblique brow of worry), and how far one unit
+    # of AU1's and of AU2's field changes it (canvas.coefficients levels surprise's brows with
+    # them). ``rims``: the face wears glasses (rigid.py), whose brows rise under the rims.
+    brow_slant: float = 0.0
+    slant_per_au: tuple[float, float] = (0.19, -0.10)
+    rims: bool = False
     # The raw measures (units of d, or ratios), for docs and tests.
     measures: dict[str, float] = field(default_factory=dict)
 
@@ -199,6 +213,11 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     if off_out > 0:
         per = -_unit_shift(points, fr, "2", outer_idx, None, "2" in PROTECT_EYES)
         aus["2"] = min(MAX_UNDO, off_out / max(per, 1e-3))
+    slant = float(inner - outer) - (INNER_BROW_REF - OUTER_BROW_REF)
+    measures["brow_slant"] = slant
+    mid_idx = [*R.BROW_MID, *R.BROW_MID_UPPER, *outer_idx]
+    per_au = tuple(_unit_shift(points, fr, k, mid_idx, None, True) - _unit_shift(points, fr, k, inner_idx, None, True)
+                   for k in ("1", "2"))
 
     # Lower lids: a smile's cheek raise (AU6) bunches them up; measured as the lowest point
     # of each lower lid below its corner line, over the eye's width (both eyes' mean).
@@ -235,7 +254,11 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     measures["lips_apart"] = lips
     teeth = _teeth_fraction(np.asarray(image), points) if lips > LIPS_CLOSED else 0.0
     measures["teeth"] = teeth
+    from .rigid import GLASSES_BRIDGE, bridge_score
+
+    rims = bridge_score(np.asarray(image), points, fr) >= GLASSES_BRIDGE
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
+                           brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
                            measures=measures)
 
 
