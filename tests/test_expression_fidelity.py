@@ -38,10 +38,11 @@ from engine.motion import EMOTIONS
 # the smile is undone (engine/mesh/folds.py), surprise's oval, fear's open grimace with its lower teeth
 # bared, open-mouthed anger, and wide eyes relaxing the photo's raised lower lids (a neutral narrows eyes
 # opened wider than at rest). Hair and hats held still (engine/mesh/hairline.py) cost two near-ties.
-# 30/42 with disgust's one-sided sneer (astronaut) and anger's chin raiser (grace_hopper, a near-tie).
+# 31/42 with disgust's one-sided sneer (astronaut), anger's chin raiser (grace_hopper, a near-tie) and
+# surprise's brows raised level instead of the worried slant (smile_outdoor).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 29 / 42
+MIN_HIT_RATE = 30 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle) reads neutral (grace_hopper),
