@@ -57,6 +57,14 @@ OVAL_UNDO = 1.0
 STRETCH_KNEE = 1.0
 STRETCH_TEETH = 2.0
 STRETCH_JAW = 0.1
+# The jaw stretched with it (STRETCH_OVAL units of AU27 per unit beyond the knee: fear's 0.6, its
+# tall opening, the upper lip arched off the teeth and the corners drawn in by OVAL_NARROW): the
+# flat grimace alone read sad on smile_teeth (0.69; fearful 0.63 with it, bench/fidelity.md).
+STRETCH_OVAL = 1.2
+# Fear's oblique brow: with AU1 and AU4 together (the inner brows raised and drawn together) the
+# outer lift (AU2) is held down, TAIL_HOLD per unit AU4 and at most all of it; surprise's arch
+# (AU1+2 without AU4) keeps it, sadness has none. Fear's full AU2 lift read as surprise.
+TAIL_HOLD = 1.85
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
@@ -239,12 +247,16 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         gains["4"] = gains.get("4", 0.0) - own
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
-    if aus.get(27, 0.0) > 0:
-        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * aus[27]
+    if aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
+        gains["2"] = gains.get("2", 0.0) - min(aus.get(2, 0.0), TAIL_HOLD * aus[4])
+    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
+    oval = aus.get(27, 0.0) + STRETCH_OVAL * stretch  # the jaw's stretch, fear's included
+    if oval > 0:
+        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * oval
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
-                down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * aus.get(27, 0.0))
+                down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
                 v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
             gains[key] = gains.get(key, 0.0) - v
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
@@ -252,8 +264,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
                float(act.breath)]
     tear = np.zeros(3)
     for au, gains in TEAR_GAINS.items():
-        tear += aus.get(au, 0.0) * np.asarray(gains)
-    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
+        tear += (oval if au == 27 else aus.get(au, 0.0)) * np.asarray(gains)
     tear[2] += STRETCH_JAW * stretch
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
@@ -270,7 +281,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
     smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
-    teeth = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0))
+    teeth = max(0.0, 1.0 - TEETH_HIDE * oval)
     lower = teeth * min(1.0, STRETCH_TEETH * stretch)
     unsmile = 0.0
     if photo is not None:
