@@ -53,17 +53,24 @@ OVAL_UNDO = 1.0
 # knee, at most 1) and the jaw drops with them (STRETCH_JAW d per unit): the open grimace of fear,
 # not a lip pulled down off the upper teeth alone, which the expression judge read as surprise or
 # sadness. With both, grace_hopper's fear reads fearful (0.56; neutral 0.41 before,
-# bench/fidelity.md); on the other portraits fear stays second to surprise or sadness.
+# bench/fidelity.md).
 STRETCH_KNEE = 1.0
 STRETCH_TEETH = 2.0
 STRETCH_JAW = 0.1
 # The jaw stretched with it (STRETCH_OVAL units of AU27 per unit beyond the knee: fear's 0.6, its
-# tall opening, the upper lip arched off the teeth and the corners drawn in by OVAL_NARROW): the
-# flat grimace alone read sad on smile_teeth (0.69; fearful 0.63 with it, bench/fidelity.md).
+# tall opening, the upper lip arched off the teeth and the corners drawn in by OVAL_NARROW; its
+# painted upper teeth fade as surprise's do, TEETH_HIDE, the lower ones stay): the flat grimace
+# read sad on smile_teeth (0.69; fearful 0.78 with this and TAIL_HOLD, bench/fidelity.md; 0.66-0.69
+# for 1.0-1.4; 0.64 with the lower teeth hidden too, and the `surprised` portrait's fear 0.05 instead of 0.27). On
+# astronaut and the `surprised` portrait fear still reads surprised, sad on smile_outdoor and
+# glasses.
 STRETCH_OVAL = 1.2
 # Fear's oblique brow: with AU1 and AU4 together (the inner brows raised and drawn together) the
 # outer lift (AU2) is held down, TAIL_HOLD per unit AU4 and at most all of it; surprise's arch
-# (AU1+2 without AU4) keeps it, sadness has none. Fear's full AU2 lift read as surprise.
+# (AU1+2 without AU4) keeps it, sadness has none. Fear's full AU2 arch is surprise's brow; held
+# down alone (the old open grimace) it only traded surprise for sadness (astronaut still surprised
+# 0.83, smile_outdoor sad 0.80); with the tall opening it keeps grace_hopper's fear fearful (0.41
+# over surprised 0.24; surprised 0.51 over fearful 0.34 without it).
 TAIL_HOLD = 1.85
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
@@ -282,7 +289,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
     teeth = max(0.0, 1.0 - TEETH_HIDE * oval)
-    lower = teeth * min(1.0, STRETCH_TEETH * stretch)
+    # Only a requested AU27 hides the lower teeth: fear's own stretch (STRETCH_OVAL) keeps them.
+    lower = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0)) * min(1.0, STRETCH_TEETH * stretch)
     unsmile = 0.0
     if photo is not None:
         unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
