@@ -61,9 +61,9 @@ STRETCH_JAW = 0.1
 # tall opening, the upper lip arched off the teeth and the corners drawn in by OVAL_NARROW; its
 # painted upper teeth fade as surprise's do, TEETH_HIDE, the lower ones stay): the flat grimace
 # read sad on smile_teeth (0.69; fearful 0.78 with this and TAIL_HOLD, bench/fidelity.md; 0.66-0.69
-# for 1.0-1.4; 0.64 with the lower teeth hidden too, and the `surprised` portrait's fear 0.05 instead of 0.27). On
-# astronaut and the `surprised` portrait fear still reads surprised, sad on smile_outdoor and
-# glasses.
+# for 1.0-1.4; 0.64 with the lower teeth hidden too, and the `surprised` portrait's fear 0.05
+# instead of 0.27). On astronaut and the `surprised` portrait fear still reads surprised, sad on
+# smile_outdoor and glasses.
 STRETCH_OVAL = 1.2
 # Fear's oblique brow: with AU1 and AU4 together (the inner brows raised and drawn together) the
 # outer lift (AU2) is held down, TAIL_HOLD per unit AU4 and at most all of it; surprise's arch
