@@ -58,19 +58,21 @@ STRETCH_KNEE = 1.0
 STRETCH_TEETH = 2.0
 STRETCH_JAW = 0.1
 # The jaw stretched with it (STRETCH_OVAL units of AU27 per unit beyond the knee: fear's 0.6, its
-# tall opening, the upper lip arched off the teeth and the corners drawn in by OVAL_NARROW; its
-# painted upper teeth fade as surprise's do, TEETH_HIDE, the lower ones stay): the flat grimace
-# read sad on smile_teeth (0.69; fearful 0.78 with this and TAIL_HOLD, bench/fidelity.md; 0.66-0.69
-# for 1.0-1.4; 0.64 with the lower teeth hidden too, and the `surprised` portrait's fear 0.05
-# instead of 0.27). On astronaut and the `surprised` portrait fear still reads surprised, sad on
-# smile_outdoor and glasses.
+# tall opening, the upper lip arched off the teeth; its painted upper teeth fade as surprise's do,
+# TEETH_HIDE, the lower ones stay): the flat grimace read sad on smile_teeth (0.69; fearful 0.66
+# with this and TAIL_HOLD, bench/fidelity.md). Its corners are drawn in (OVAL_NARROW) for only
+# STRETCH_NARROW of that oval: fully, FaceMesh found grace_hopper's mouth stretched 0.033 d, under
+# the 0.035 of tests/test_mesh_engine.py (0.046 now; the judge reads 0.6 and 1.0 alike). Hiding the
+# lower teeth too made the `surprised` portrait's fear 0.05 (0.21 now). On astronaut and the
+# `surprised` portrait fear still reads surprised, sad on smile_outdoor and glasses.
 STRETCH_OVAL = 1.2
+STRETCH_NARROW = 0.3
 # Fear's oblique brow: with AU1 and AU4 together (the inner brows raised and drawn together) the
 # outer lift (AU2) is held down, TAIL_HOLD per unit AU4 and at most all of it; surprise's arch
 # (AU1+2 without AU4) keeps it, sadness has none. Fear's full AU2 arch is surprise's brow; held
 # down alone (the old open grimace) it only traded surprise for sadness (astronaut still surprised
-# 0.83, smile_outdoor sad 0.80); with the tall opening it keeps grace_hopper's fear fearful (0.41
-# over surprised 0.24; surprised 0.51 over fearful 0.34 without it).
+# 0.83, smile_outdoor sad 0.80); with the tall opening it keeps grace_hopper's fear fearful (0.50
+# over surprised 0.21; surprised 0.51 over fearful 0.34 without it, lower teeth hidden).
 TAIL_HOLD = 1.85
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
@@ -259,7 +261,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
     oval = aus.get(27, 0.0) + STRETCH_OVAL * stretch  # the jaw's stretch, fear's included
     if oval > 0:
-        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * oval
+        narrow = oval - (1.0 - STRETCH_NARROW) * STRETCH_OVAL * stretch
+        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * narrow
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
