@@ -91,10 +91,10 @@ PROTOTYPES: dict[str, EmotionPrototype] = {
     # lips stretched sideways), AU25+26 (a moderate jaw), and the open grimace of fear: the
     # upper lip raised (AU10, the upper teeth show) and the corners and lower lip pulled down
     # (AU15, AU16), so the opening arches instead of smiling (the mesh engine also bares the
-    # lower teeth and drops the jaw a little for AU20 this strong: canvas.STRETCH_*, which makes
-    # grace_hopper's fear read fearful). The expression judge still reads it as surprise on the
-    # wide-eyed portraits and as sadness on the smiling ones (bench/fidelity.md; fear rises the
-    # most on grace_hopper only). AU15 1.2 without AU20 made grace_hopper's fear a hit, but FaceMesh
+    # lower teeth and stretches the jaw into a tall opening for AU20 this strong, canvas.STRETCH_*,
+    # and holds the outer brows down where AU1 meets AU4, canvas.TAIL_HOLD: fear then reads
+    # fearful on grace_hopper and smile_teeth). The expression judge still reads it as surprise on
+    # the wide-eyed portraits and as sadness on the other smiling ones (bench/fidelity.md). AU15 1.2 without AU20 made grace_hopper's fear a hit, but FaceMesh
     # then finds the mouth narrower, not stretched (tests/test_mesh_engine.py).
     "fearful": EmotionPrototype({1: 1.25, 2: 0.85, 4: 0.45, 5: 1.0, 20: 1.0, 25: 0.4, 26: 0.4}, 1.2,
                                 extra={10: 1.2, 15: 0.95, 16: 1.0, 20: 0.25}),

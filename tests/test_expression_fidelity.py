@@ -39,10 +39,11 @@ from engine.motion import EMOTIONS
 # bared, open-mouthed anger, and wide eyes relaxing the photo's raised lower lids (a neutral narrows eyes
 # opened wider than at rest). Hair and hats held still (engine/mesh/hairline.py) cost two near-ties.
 # 31/42 with disgust's one-sided sneer (astronaut), anger's chin raiser (grace_hopper, a near-tie) and
-# surprise's brows raised level instead of the worried slant (smile_outdoor).
+# surprise's brows raised level instead of the worried slant (smile_outdoor); 32/42 with fear's jaw
+# stretched into a tall opening and its oblique brows (smile_teeth's fear).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 30 / 42
+MIN_HIT_RATE = 31 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle) reads neutral (grace_hopper),
@@ -50,11 +51,11 @@ KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # anger (sadness on glasses) rises the most.
     *(("rises_most", p, "disgusted") for p in
       ("grace_hopper", "surprised", "glasses")),
-    # Fear (AU1+2+4, AU5, AU20 with the open grimace of AU10/15/16, lower teeth bared) reads as
-    # surprise on the wide-eyed portraits and as sadness or neutral on the others; it is the top
-    # class on grace_hopper only.
+    # Fear (AU1+4 with the outer brows held down, AU5, AU20 with the open grimace of AU10/15/16 and
+    # the jaw stretched into a tall opening) reads as surprise on the wide-eyed portraits and as
+    # sadness on the others; it is the top class on grace_hopper and smile_teeth only.
     *(("rises_most", p, "fearful") for p in
-      ("astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses")),
+      ("astronaut", "surprised", "smile_outdoor", "glasses")),
 })
 
 

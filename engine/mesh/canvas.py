@@ -53,10 +53,27 @@ OVAL_UNDO = 1.0
 # knee, at most 1) and the jaw drops with them (STRETCH_JAW d per unit): the open grimace of fear,
 # not a lip pulled down off the upper teeth alone, which the expression judge read as surprise or
 # sadness. With both, grace_hopper's fear reads fearful (0.56; neutral 0.41 before,
-# bench/fidelity.md); on the other portraits fear stays second to surprise or sadness.
+# bench/fidelity.md).
 STRETCH_KNEE = 1.0
 STRETCH_TEETH = 2.0
 STRETCH_JAW = 0.1
+# The jaw stretched with it (STRETCH_OVAL units of AU27 per unit beyond the knee: fear's 0.6, its
+# tall opening, the upper lip arched off the teeth; its painted upper teeth fade as surprise's do,
+# TEETH_HIDE, the lower ones stay): the flat grimace read sad on smile_teeth (0.69; fearful 0.66
+# with this and TAIL_HOLD, bench/fidelity.md). Its corners are drawn in (OVAL_NARROW) for only
+# STRETCH_NARROW of that oval: fully, FaceMesh found grace_hopper's mouth stretched 0.033 d, under
+# the 0.035 of tests/test_mesh_engine.py (0.046 now; the judge reads 0.6 and 1.0 alike). Hiding the
+# lower teeth too made the `surprised` portrait's fear 0.05 (0.21 now). On astronaut and the
+# `surprised` portrait fear still reads surprised, sad on smile_outdoor and glasses.
+STRETCH_OVAL = 1.2
+STRETCH_NARROW = 0.3
+# Fear's oblique brow: with AU1 and AU4 together (the inner brows raised and drawn together) the
+# outer lift (AU2) is held down, TAIL_HOLD per unit AU4 and at most all of it; surprise's arch
+# (AU1+2 without AU4) keeps it, sadness has none. Fear's full AU2 arch is surprise's brow; held
+# down alone (the old open grimace) it only traded surprise for sadness (astronaut still surprised
+# 0.83, smile_outdoor sad 0.80); with the tall opening it keeps grace_hopper's fear fearful (0.50
+# over surprised 0.21; surprised 0.51 over fearful 0.34 without it, lower teeth hidden).
+TAIL_HOLD = 1.85
 # The brows' inner lowering (field 4u: 4v reaching up the forehead) per unit of AU4 beyond AU1: 1.25x its field, for anger
 # to read; more bends glasses' top rims (the rims take the brow fields' mean, and what their
 # edges keep of the free field grows with it).
@@ -260,12 +277,17 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
     if "9" in gains:
         gains["10s"] = SNEER * gains["9"]
-    if aus.get(27, 0.0) > 0:
-        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * aus[27]
+    if aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
+        gains["2"] = gains.get("2", 0.0) - min(aus.get(2, 0.0), TAIL_HOLD * aus[4])
+    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
+    oval = aus.get(27, 0.0) + STRETCH_OVAL * stretch  # the jaw's stretch, fear's included
+    if oval > 0:
+        narrow = oval - (1.0 - STRETCH_NARROW) * STRETCH_OVAL * stretch
+        gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * narrow
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
-                down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * aus.get(27, 0.0))
+                down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
                 v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
             gains[key] = gains.get(key, 0.0) - v
         # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
@@ -280,8 +302,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
                float(act.breath)]
     tear = np.zeros(3)
     for au, gains in TEAR_GAINS.items():
-        tear += aus.get(au, 0.0) * np.asarray(gains)
-    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
+        tear += (oval if au == 27 else aus.get(au, 0.0)) * np.asarray(gains)
     tear[2] += STRETCH_JAW * stretch
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
@@ -298,8 +319,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
     smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
-    teeth = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0))
-    lower = teeth * min(1.0, STRETCH_TEETH * stretch)
+    teeth = max(0.0, 1.0 - TEETH_HIDE * oval)
+    # Only a requested AU27 hides the lower teeth: fear's own stretch (STRETCH_OVAL) keeps them.
+    lower = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0)) * min(1.0, STRETCH_TEETH * stretch)
     unsmile = 0.0
     if photo is not None:
         unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
