@@ -111,6 +111,13 @@ FROWN_LOWER = 0.35 * BROW_LOWER_GAIN
 # The smile (AU12) requested is rendered 1.25x (the photo's own smile is undone at 1x): at
 # 1x the oldest portrait's smile read as neutral. 1.5 reads no better and looks forced.
 SMILE_GAIN = 1.25
+# A smile on a photo whose mouth is narrower than the reference (expression.PhotoExpression.narrow:
+# the `surprised` portrait's puckered O, 0.706 d against 0.78, inside the width's dead zone)
+# widens it back, SMILE_WIDEN x that deficit as lip stretch (AU20) per unit AU12 (at most 1):
+# a smile drawn on the narrow mouth curved down and read sad. Alone 2.0 gave happy 0.15 (fearful
+# 0.34); with mouth.CLOSE_UP_SHARE_ROUND (0.6) it reads happy at 2.0 and 2.5 (0.37, 0.47), not at
+# 1.5 or 3.0 (sad 0.46, 0.40); at a share of 0.7, 1.5-2.5 all read happy.
+SMILE_WIDEN = 2.5
 # How much of the photo's raised lower lid (a smile's AU6, expression.estimate) an absolute
 # expression undoes (eyes.py lower lid travel). The undo works on the picture (the smiling
 # photos' neutral eyes open to a relaxed lower lid, no tears) but the judge scores it 2 hits
@@ -218,7 +225,11 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
     mouth = M.mouth_geom(points, frame, image)
     tear = M.tear_bases(mouth, grid.nodes) * fade
-    share = M.CLOSE_UP_SHARE_TEETH if (expr is not None and expr.teeth > 0.2) else M.CLOSE_UP_SHARE
+    share = M.CLOSE_UP_SHARE
+    if expr is not None and expr.teeth > 0.2:
+        share = M.CLOSE_UP_SHARE_TEETH
+    elif expr is not None and expr.mouth_open and not ({"12", "20"} & set(expr.aus)):
+        share = M.CLOSE_UP_SHARE_ROUND
     close = M.close_bases(mouth, grid.nodes, share) * fade
     ends = np.array([mouth.centre + k * M.JAW_WIDE * mouth.half * mouth.u
                      + np.interp(k * M.JAW_WIDE, mouth.s_li, mouth.t_li) * mouth.v for k in (-1.0, 1.0)])
@@ -290,6 +301,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
                 down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
                 v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
             gains[key] = gains.get(key, 0.0) - v
+        if photo.narrow > 0 and aus.get(12, 0.0) > 0:
+            gains["20"] = gains.get("20", 0.0) + SMILE_WIDEN * min(1.0, aus[12]) * photo.narrow
         # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
         # ones (see ARCH_SLANT): the inner lift is cut to what leaves that slant.
         g1, g2 = aus.get(1, 0.0), aus.get(2, 0.0)

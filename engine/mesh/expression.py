@@ -110,6 +110,9 @@ class PhotoExpression:
     brow_slant: float = 0.0
     slant_per_au: tuple[float, float] = (0.19, -0.10)
     rims: bool = False
+    # The photo's mouth narrower than the reference (MOUTH_WIDTH_REF, inside its dead zone or
+    # not), as the lip stretcher's (AU20) activation that widens it back (canvas.SMILE_WIDEN).
+    narrow: float = 0.0
     # The raw measures (units of d, or ratios), for docs and tests.
     measures: dict[str, float] = field(default_factory=dict)
 
@@ -195,6 +198,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     excess = _beyond(width - MOUTH_WIDTH_REF, MOUTH_WIDTH_TOLERANCE) - aus.get("12", 0.0) * widens("12")
     if excess > 0:
         aus["20"] = min(MAX_UNDO, excess / max(widens("20"), 1e-3))
+    narrow = min(MAX_UNDO, max(0.0, MOUTH_WIDTH_REF - width) / max(widens("20"), 1e-3))
 
     # Brows: heights above the eye line (y is down, so the height is -y).
     inner = -np.mean([y(i) for i in (*R.BROW_INNER, *R.BROW_INNER_UPPER)])
@@ -259,6 +263,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     rims = bridge_score(np.asarray(image), points, fr) >= GLASSES_BRIDGE
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
                            brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
+                           narrow=float(narrow),
                            measures=measures)
 
 

@@ -136,6 +136,12 @@ def tear_bases(m: MouthGeom, nodes: np.ndarray) -> np.ndarray:
 # overlap by CLOSE_OVERLAP px so no line of the interior is left between them.
 CLOSE_UP_SHARE = 0.35
 CLOSE_UP_SHARE_TEETH = 0.5  # a toothy smile raised its upper lip: more of the close is there
+# A mouth opened without a smile (the `surprised` portrait's round O, its jaw dropped) closes with
+# the upper lip brought down further: with the lower lip raised by 0.65 of the gap its thick,
+# pouting lower lip closed high under a narrow mouth and its smile read sad (0.50, happy 0.04);
+# with 0.6 and canvas.SMILE_WIDEN happy 0.47 / sad 0.18, and its neutral keeps 0.54 (0.39 at
+# 0.65, 0.75 lost it). 0.6-0.7 read happy, 0.5 and 0.75 not (bench/fidelity.md).
+CLOSE_UP_SHARE_ROUND = 0.6
 CLOSE_OVERLAP = 1.0
 
 
