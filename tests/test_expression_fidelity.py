@@ -40,10 +40,11 @@ from engine.motion import EMOTIONS
 # opened wider than at rest). Hair and hats held still (engine/mesh/hairline.py) cost two near-ties.
 # 31/42 with disgust's one-sided sneer (astronaut), anger's chin raiser (grace_hopper, a near-tie) and
 # surprise's brows raised level instead of the worried slant (smile_outdoor); 32/42 with fear's jaw
-# stretched into a tall opening and its oblique brows (smile_teeth's fear).
+# stretched into a tall opening and its oblique brows (smile_teeth's fear); 33/42 with the `surprised`
+# portrait's round open mouth closed lower and widened back under a smile (its happiness).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 31 / 42
+MIN_HIT_RATE = 32 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle) reads neutral (grace_hopper),
