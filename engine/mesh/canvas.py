@@ -134,6 +134,13 @@ LOWER_LID_UNDO = 0.0
 # 0.41 over fearful 0.32 without); 0.2 and 0.3 lost glasses' surprise and grace's fear again.
 LOWER_LID_WIDE = 1.0
 LOW_PER_AU5 = 0.1
+# Fear on a glasses wearer (PhotoExpression.rims): the rims hold the brows, so the oblique
+# worried brow reads little and fear's down-turned corners (AU15) read sad (glasses 0.45).
+# Per unit of fear's stretch (AU20 beyond STRETCH_KNEE, 0.5 at intensity 1) the corners turn
+# down less, the lips stretch wider and the chin firms the lower lip: grace_hopper's fear
+# reads fearful 0.65 over surprised 0.13 (0.50 / 0.21 without), glasses' sad drops to 0.32
+# (fearful 0.13, still not its top class nor its biggest rise: angry rises +0.18).
+RIMS_FEAR: dict[str, float] = {"15": -1.2, "17": 1.0, "20": 1.0}
 # Surprise's brows (AU1+AU2 without AU4) rise level: the inner ends' lift (AU1, the larger
 # field) is cut until the brows' slant (expression.PhotoExpression.brow_slant: inner over
 # outer height beyond the reference) is ARCH_SLANT d, the outer ends a little the higher, an
@@ -295,6 +302,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if oval > 0:
         narrow = oval - (1.0 - STRETCH_NARROW) * STRETCH_OVAL * stretch
         gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * narrow
+    if photo is not None and photo.rims:
+        for key, v in RIMS_FEAR.items():
+            gains[key] = gains.get(key, 0.0) + v * stretch
     if photo is not None:
         for key, v in photo.aus.items():
             if key == "12":
