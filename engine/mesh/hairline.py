@@ -10,14 +10,15 @@ attached to the scalp, not to the skin the brows move, so here:
   the glabella, the nose bridge, the lower forehead and the cheeks (robust median and
   spread in Lab), and a pixel is *not skin* when it is much darker than that skin, or of
   another hue, or somewhat of both. Hair is what is not skin above the brows (their upper
-  edge, less ``ABOVE_BROWS`` d) or beside the face's outline above the eye line (the temples); the brows themselves, lashes, glasses rims and beards lie lower down.
-  Specks (a mole, a shadowed wrinkle) are opened away.
-* **How do the fields stop?** Each brow and forehead field (``FIELDS``) is scaled down, per grid node, so
-  that at the strongest activation rendered (``MAX_ACTIVATION``) it moves a node at most
-  ``MAX_STRAIN`` times the node's distance to the nearest hair pixel. So the hair itself
-  stays, the skin between the brows and the hair takes the stretch (at most
-  ``MAX_STRAIN``: no fold-over), and where the hair is far the field is untouched. A fringe
-  that covers the brows holds them too, as it hides them on a real face.
+  edge, less ``ABOVE_BROWS`` d) and ``BROW_CLEAR`` d clear of them every way; the brows
+  themselves, lashes, glasses rims and beards lie lower down. Specks are opened away and
+  the outline smoothed (``EDGE_SMOOTH``).
+* **How do the fields stop?** Over the hair each brow and forehead field (``FIELDS``)
+  becomes one translation, ``FOLLOW`` of its pull on the hair's edge. Off the hair the
+  field's departure from that translation is scaled down, per grid node, so that at the
+  strongest activation (``MAX_ACTIVATION``) it is at most ``MAX_STRAIN`` times the node's
+  distance to the hair: the skin between the brows and the hair takes the stretch, with
+  no fold-over.
 
 Measured on the six test portraits (the forward field over the hair within 0.15 d of its
 edge, tests/test_mesh_hairline.py): at intensity 1.0 it bent by 0.09-0.19 d (max minus min
@@ -29,7 +30,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import regions as R
 from .geometry import FaceFrame, reduced
 from .warp import sample_at
 
@@ -41,7 +41,6 @@ SAMPLE_RADIUS = 0.04  # d
 BROW_TOP = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
 ABOVE_BROWS = 0.12  # d above the brows' upper edge: where hair may begin
 BROW_CLEAR = 0.2  # d from the brows' upper edge, any way
-TEMPLE_RISE = 0.0
 # Not skin: darker than the skin by DARK spreads, or as far in hue (a, b) as CHROMA spreads,
 # or a little of both (blond hair is only somewhat darker and somewhat yellower than skin).
 DARK = 2.5
@@ -93,15 +92,12 @@ def _coords(xy: np.ndarray, frame: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _above_brows(xy: np.ndarray, points: np.ndarray, frame: FaceFrame) -> np.ndarray:
-    """(N,) how far (d) each pixel lies above the brows' upper edge (< 0 below it). Beyond
-    the brows' ends the edge rises (TEMPLE_RISE d per d outwards): hair at the temples, beside
-    the brows' tails, is not over them."""
+    """(N,) how far (d) each pixel lies above the brows' upper edge (< 0 below it; held flat
+    beyond the brows' ends)."""
     u, t = _coords(xy, frame)
     brow = frame.coords(points[list(BROW_TOP), :2].astype(np.float64))
     order = np.argsort(brow[:, 0])
-    lo, hi = float(brow[order[0], 0]), float(brow[order[-1], 0])
-    beyond = np.maximum(lo - u, 0.0) + np.maximum(u - hi, 0.0)
-    return (np.interp(u, brow[order, 0], brow[order, 1]) - TEMPLE_RISE * beyond - t).astype(np.float32)
+    return (np.interp(u, brow[order, 0], brow[order, 1]) - t).astype(np.float32)
 
 
 def _reach_box(frame: FaceFrame, w: int, h: int) -> tuple[int, int, int, int]:
@@ -134,9 +130,9 @@ def hair_mask(image: np.ndarray, points: np.ndarray, frame: FaceFrame, work_d: f
     not_skin = (dark > DARK) | (chroma > CHROMA) | ((dark > BOTH[0]) & (chroma > BOTH[1]))
     k = max(3, int(round(0.03 * frame.d)) | 1)
     not_skin = cv2.morphologyEx(not_skin.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8)) > 0
-    # The zone: above the brows' upper edge (followed along the eye line, rising beyond the
-    # brows' ends). Hair beside the brows (the temples) is left to move: holding it held the
-    # outer brows down and kinked their tails.
+    # The zone: above the brows' upper edge (followed along the eye line, held flat beyond
+    # the brows' ends). Hair beside the brows (the temples) is left to move: holding it held
+    # the outer brows down.
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     above = _above_brows(np.stack([xx.ravel(), yy.ravel()], axis=1), p, frame).reshape(xx.shape)
     # ... and clear of the brows by BROW_CLEAR d every way: hair right beside a brow's tail,
