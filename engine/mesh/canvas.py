@@ -6,6 +6,7 @@ basis fields, so a frame is a weighted sum of bases, two small inversions and a 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -307,7 +308,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
-    wide = float(np.clip(aus.get(5, 0.0) - aus.get(7, 0.0), 0.0, 1.0))
+    wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
     low += LOW_PER_AU5 * wide
     close = 0.0
     if photo is not None:
@@ -342,10 +343,10 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
         return None
     lx, ly, hx, hy = kernels.extent(back, i0, j0, i1, j1)
     lo, hi = (lx, ly), (hx, hy)
-    x0 = max(0, int(np.floor(box[0] - hi[0] - pad)))
-    y0 = max(0, int(np.floor(box[1] - hi[1] - pad)))
-    x1 = min(w, int(np.ceil(box[2] - lo[0] + pad)))
-    y1 = min(h, int(np.ceil(box[3] - lo[1] + pad)))
+    x0 = max(0, math.floor(box[0] - hi[0] - pad))
+    y0 = max(0, math.floor(box[1] - hi[1] - pad))
+    x1 = min(w, math.ceil(box[2] - lo[0] + pad))
+    y1 = min(h, math.ceil(box[3] - lo[1] + pad))
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
@@ -356,7 +357,7 @@ def _seam_rows(c: Canvas, b_up: np.ndarray, b_low: np.ndarray) -> tuple[int, int
     lo_low, hi_low = kernels.landed_rows(c.seam_points, b_low, float(STEP))
     lo, hi = min(lo_up, lo_low), max(hi_up, hi_low)
     margin = 6 + 0.05 * c.frame.d
-    return int(np.floor(lo - margin)), int(np.ceil(hi + margin))
+    return math.floor(lo - margin), math.ceil(hi + margin)
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
