@@ -301,10 +301,13 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
-    tear = np.zeros(3)
+    # Summed as plain floats (the same operations in the same order as numpy's): per-frame
+    # numpy calls on 3-vectors cost more than the arithmetic.
+    up, lip, jaw = 0.0, 0.0, 0.0
     for au, gains in TEAR_GAINS.items():
-        tear += (oval if au == 27 else aus.get(au, 0.0)) * np.asarray(gains)
-    tear[2] += STRETCH_JAW * stretch
+        a = oval if au == 27 else aus.get(au, 0.0)
+        up, lip, jaw = up + a * gains[0], lip + a * gains[1], jaw + a * gains[2]
+    tear = np.array([up, lip, jaw + STRETCH_JAW * stretch])
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
