@@ -153,6 +153,34 @@ def invert(forward: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: float,
             back[j, i, 0], back[j, i, 1] = bx, by
 
 
+@njit(void(F4_3, int64, int64, int64, int64, int64, int64, int64), **_JIT)
+def edge_positions(out: np.ndarray, x0: int, y0: int, x1: int, y1: int, width: int, height: int,
+                   e: int) -> None:
+    """Within ``e`` px of the canvas edge, add each pixel's offset from the edge node's centre
+    to the upsampled map ``out`` (the box [x0,x1) x [y0,y1)), in float32 as numpy would
+    (warp.upsample): resize held the edge node's value there. One pass instead of four
+    strided numpy updates plus their ramps."""
+    h, w = out.shape[0], out.shape[1]
+    if x0 < e:
+        for y in range(h):
+            for x in range(x0, min(e, x1)):
+                out[y, x - x0, 0] += np.float32(x - (e - 0.5))
+    if x1 > width - e:
+        for y in range(h):
+            for x in range(max(width - e, x0), x1):
+                out[y, w - (x1 - x), 0] += np.float32(x - (width - e - 0.5))
+    if y0 < e:
+        for y in range(y0, min(e, y1)):
+            d = np.float32(y - (e - 0.5))
+            for x in range(w):
+                out[y - y0, x, 1] += d
+    if y1 > height - e:
+        for y in range(max(height - e, y0), y1):
+            d = np.float32(y - (height - e - 0.5))
+            for x in range(w):
+                out[h - (y1 - y), x, 1] += d
+
+
 @njit(types.UniTuple(int64, 4)(F4_3, float64), **_JIT)
 def moving_nodes(back: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
     """(i0, j0, i1, j1): the nodes whose |B| exceeds ``threshold`` in x or y; empty as i1 = 0."""
