@@ -401,9 +401,14 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     t = k.tear
     cl = k.close
     opens = float(t.sum()) > 1e-5 or cl > 0
-    f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
+    # The fields combined in place (kernels.add_scaled: numpy's float32 rounding, no temporaries).
+    f_up = base
+    if t[0] > 0:
+        f_up = np.empty_like(base)
+        kernels.add_scaled(f_up, base, t[0], c.tear[0])
     if cl > 0:
-        f_up = f_up + cl * c.close[0]
+        f_in, f_up = f_up, (f_up if f_up is not base else np.empty_like(base))
+        kernels.add_scaled(f_up, f_in, cl, c.close[0])
     b_up = invert(g, f_up)
     b_low = None
     mouth_box = None
@@ -416,9 +421,11 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             x0, y0, x1, y1 = mouth_box
             block = (max(0, x0 // STEP - 2), max(0, y0 // STEP - 2),
                      min(g.gx, x1 // STEP + 3), min(g.gy, y1 // STEP + 3))
-            f_low = base + t[1] * c.tear[1] + t[2] * c.tear[2]
+            f_low = np.empty_like(base)
+            kernels.add_scaled(f_low, base, t[1], c.tear[1])
+            kernels.add_scaled(f_low, f_low, t[2], c.tear[2])
             if cl > 0:
-                f_low = f_low + cl * c.close[1]
+                kernels.add_scaled(f_low, f_low, cl, c.close[1])
             b_low = invert(g, f_low, block)
     moving = _moving_box(g, b_up)
     if mouth_box is not None:

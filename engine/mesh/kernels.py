@@ -73,6 +73,16 @@ def weighted_sum(coeffs: np.ndarray, bases: np.ndarray, out: np.ndarray) -> None
             out[i] += a * row[i]
 
 
+@njit(void(F4_3, F4_3, float32, F4_3), **_JIT)
+def add_scaled(out: np.ndarray, base: np.ndarray, a: float, field: np.ndarray) -> None:
+    """out = base + a * field on the grid (out may be base), in float32 as numpy's
+    ``base + a * field`` rounds it, without allocating the product and the sum."""
+    for j in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            for c in range(out.shape[2]):
+                out[j, i, c] = base[j, i, c] + a * field[j, i, c]
+
+
 @njit(float32[:, :, ::1](F4_3, float64), **_JIT)
 def _newton_table(f: np.ndarray, step: float) -> np.ndarray:
     """(gy, gx, 6) per node: F, then the entries a, b, c, d of I + dF by central
