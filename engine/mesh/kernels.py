@@ -256,6 +256,11 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
             t = rx * vx + ry * vy
             tu = interp(s, s_up, t_up)
             tl = interp(s, s_low, t_low)
+            # Above the lid skin, or below the lower lid (and its skin when it moves), no lid
+            # or gaze term reaches the pixel: its source stays as it is (rewriting it would
+            # give back the same float32 coordinates), so skip the arithmetic.
+            if t <= tu - skin or t >= max(tl + (skin_low if low != 0.0 else 0.0), tu) + 1e-3:
+                continue
             h = max(tl - tu, 0.0)
             t_new = t
             if lid:
