@@ -6,6 +6,7 @@ basis fields, so a frame is a weighted sum of bases, two small inversions and a 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -323,14 +324,17 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
-    tear = np.zeros(3)
+    # Summed as plain floats (the same operations in the same order as numpy's): per-frame
+    # numpy calls on 3-vectors cost more than the arithmetic.
+    up, lip, jaw = 0.0, 0.0, 0.0
     for au, gains in TEAR_GAINS.items():
-        tear += (oval if au == 27 else aus.get(au, 0.0)) * np.asarray(gains)
-    tear[2] += STRETCH_JAW * stretch
+        a = oval if au == 27 else aus.get(au, 0.0)
+        up, lip, jaw = up + a * gains[0], lip + a * gains[1], jaw + a * gains[2]
+    tear = np.array([up, lip, jaw + STRETCH_JAW * stretch])
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
-    wide = float(np.clip(aus.get(5, 0.0) - aus.get(7, 0.0), 0.0, 1.0))
+    wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
     low += LOW_PER_AU5 * wide
     close = 0.0
     if photo is not None:
@@ -365,10 +369,10 @@ def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: 
         return None
     lx, ly, hx, hy = kernels.extent(back, i0, j0, i1, j1)
     lo, hi = (lx, ly), (hx, hy)
-    x0 = max(0, int(np.floor(box[0] - hi[0] - pad)))
-    y0 = max(0, int(np.floor(box[1] - hi[1] - pad)))
-    x1 = min(w, int(np.ceil(box[2] - lo[0] + pad)))
-    y1 = min(h, int(np.ceil(box[3] - lo[1] + pad)))
+    x0 = max(0, math.floor(box[0] - hi[0] - pad))
+    y0 = max(0, math.floor(box[1] - hi[1] - pad))
+    x1 = min(w, math.ceil(box[2] - lo[0] + pad))
+    y1 = min(h, math.ceil(box[3] - lo[1] + pad))
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
@@ -379,7 +383,7 @@ def _seam_rows(c: Canvas, b_up: np.ndarray, b_low: np.ndarray) -> tuple[int, int
     lo_low, hi_low = kernels.landed_rows(c.seam_points, b_low, float(STEP))
     lo, hi = min(lo_up, lo_low), max(hi_up, hi_low)
     margin = 6 + 0.05 * c.frame.d
-    return int(np.floor(lo - margin)), int(np.ceil(hi + margin))
+    return math.floor(lo - margin), math.ceil(hi + margin)
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
@@ -420,9 +424,14 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     t = k.tear
     cl = k.close
     opens = float(t.sum()) > 1e-5 or cl > 0
-    f_up = base + t[0] * c.tear[0] if t[0] > 0 else base
+    # The fields combined in place (kernels.add_scaled: numpy's float32 rounding, no temporaries).
+    f_up = base
+    if t[0] > 0:
+        f_up = np.empty_like(base)
+        kernels.add_scaled(f_up, base, t[0], c.tear[0])
     if cl > 0:
-        f_up = f_up + cl * c.close[0]
+        f_in, f_up = f_up, (f_up if f_up is not base else np.empty_like(base))
+        kernels.add_scaled(f_up, f_in, cl, c.close[0])
     b_up = invert(g, f_up)
     b_low = None
     mouth_box = None
@@ -435,9 +444,11 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             x0, y0, x1, y1 = mouth_box
             block = (max(0, x0 // STEP - 2), max(0, y0 // STEP - 2),
                      min(g.gx, x1 // STEP + 3), min(g.gy, y1 // STEP + 3))
-            f_low = base + t[1] * c.tear[1] + t[2] * c.tear[2]
+            f_low = np.empty_like(base)
+            kernels.add_scaled(f_low, base, t[1], c.tear[1])
+            kernels.add_scaled(f_low, f_low, t[2], c.tear[2])
             if cl > 0:
-                f_low = f_low + cl * c.close[1]
+                kernels.add_scaled(f_low, f_low, cl, c.close[1])
             b_low = invert(g, f_low, block)
     moving = _moving_box(g, b_up)
     if mouth_box is not None:

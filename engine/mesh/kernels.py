@@ -73,6 +73,16 @@ def weighted_sum(coeffs: np.ndarray, bases: np.ndarray, out: np.ndarray) -> None
             out[i] += a * row[i]
 
 
+@njit(void(float32[:, :, ::1], float32[:, :, ::1], float32, float32[:, :, ::1]), **_JIT)
+def add_scaled(out: np.ndarray, base: np.ndarray, a: float, field: np.ndarray) -> None:
+    """out = base + a * field on the grid (out may be base), in float32 as numpy's
+    ``base + a * field`` rounds it, without allocating the product and the sum. All three
+    are whole grids (C order): one flat loop the compiler vectorizes."""
+    o, x, f = out.reshape(-1), base.reshape(-1), field.reshape(-1)
+    for k in range(o.shape[0]):
+        o[k] = x[k] + a * f[k]
+
+
 @njit(float32[:, :, ::1](F4_3, float64), **_JIT)
 def _newton_table(f: np.ndarray, step: float) -> np.ndarray:
     """(gy, gx, 6) per node: F, then the entries a, b, c, d of I + dF by central
@@ -153,6 +163,34 @@ def invert(forward: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: float,
             back[j, i, 0], back[j, i, 1] = bx, by
 
 
+@njit(void(F4_3, int64, int64, int64, int64, int64, int64, int64), **_JIT)
+def edge_positions(out: np.ndarray, x0: int, y0: int, x1: int, y1: int, width: int, height: int,
+                   e: int) -> None:
+    """Within ``e`` px of the canvas edge, add each pixel's offset from the edge node's centre
+    to the upsampled map ``out`` (the box [x0,x1) x [y0,y1)), in float32 as numpy would
+    (warp.upsample): resize held the edge node's value there. One pass instead of four
+    strided numpy updates plus their ramps."""
+    h, w = out.shape[0], out.shape[1]
+    if x0 < e:
+        for y in range(h):
+            for x in range(x0, min(e, x1)):
+                out[y, x - x0, 0] += np.float32(x - (e - 0.5))
+    if x1 > width - e:
+        for y in range(h):
+            for x in range(max(width - e, x0), x1):
+                out[y, w - (x1 - x), 0] += np.float32(x - (width - e - 0.5))
+    if y0 < e:
+        for y in range(y0, min(e, y1)):
+            d = np.float32(y - (e - 0.5))
+            for x in range(w):
+                out[y - y0, x, 1] += d
+    if y1 > height - e:
+        for y in range(max(height - e, y0), y1):
+            d = np.float32(y - (height - e - 0.5))
+            for x in range(w):
+                out[h - (y1 - y), x, 1] += d
+
+
 @njit(types.UniTuple(int64, 4)(F4_3, float64), **_JIT)
 def moving_nodes(back: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
     """(i0, j0, i1, j1): the nodes whose |B| exceeds ``threshold`` in x or y; empty as i1 = 0."""
@@ -218,6 +256,11 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
             t = rx * vx + ry * vy
             tu = interp(s, s_up, t_up)
             tl = interp(s, s_low, t_low)
+            # Above the lid skin, or below the lower lid (and its skin when it moves), no lid
+            # or gaze term reaches the pixel: its source stays as it is (rewriting it would
+            # give back the same float32 coordinates), so skip the arithmetic.
+            if t <= tu - skin or t >= max(tl + (skin_low if low != 0.0 else 0.0), tu) + 1e-3:
+                continue
             h = max(tl - tu, 0.0)
             t_new = t
             if lid:

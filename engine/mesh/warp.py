@@ -73,18 +73,8 @@ def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
     # Within half a cell of the canvas edge resize holds the edge node's value; there the
     # displacement is the edge node's, and the position is the pixel's own.
     e = STEP // 2
-    if x0 < e:
-        n = e - x0
-        out[:, :n, 0] += np.arange(x0, e, dtype=np.float32) - (e - 0.5)
-    if x1 > grid.width - e:
-        n = x1 - (grid.width - e)
-        out[:, -n:, 0] += np.arange(grid.width - e, x1, dtype=np.float32) - (grid.width - e - 0.5)
-    if y0 < e:
-        n = e - y0
-        out[:n, :, 1] += (np.arange(y0, e, dtype=np.float32) - (e - 0.5))[:, None]
-    if y1 > grid.height - e:
-        n = y1 - (grid.height - e)
-        out[-n:, :, 1] += (np.arange(grid.height - e, y1, dtype=np.float32) - (grid.height - e - 0.5))[:, None]
+    if x0 < e or y0 < e or x1 > grid.width - e or y1 > grid.height - e:
+        kernels.edge_positions(out, x0, y0, x1, y1, grid.width, grid.height, e)
     return out
 
 
