@@ -126,13 +126,18 @@ class SessionClient:
             if not got_track.done():
                 got_track.set_result(track)
 
+        await self.negotiate(timeout)
+        track = await asyncio.wait_for(got_track, timeout)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._pull(track)))
+
+    async def negotiate(self, timeout: float = 10.0) -> None:
+        """Offer ``self.pc`` (its transceivers already added) over the WebSocket and apply the
+        server's answer."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
         n = len(self.events)
         await self.send({"type": "offer", "sdp": self.pc.localDescription.sdp})
         answer = await self.wait_for("answer", timeout=timeout, after=n)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-        track = await asyncio.wait_for(got_track, timeout)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._pull(track)))
 
     async def _pull(self, track: Any) -> None:
         try:

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streamer.samples import sample_portrait_bytes  # noqa: E402
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
 from aiortc.mediastreams import MediaStreamError  # noqa: E402
 from avatar_testkit.pyclient import SessionClient  # noqa: E402
 
@@ -165,11 +165,7 @@ class Receiver:
             else:
                 self.tasks.append(asyncio.get_running_loop().create_task(self._pull_audio(track)))
 
-        await c.pc.setLocalDescription(await c.pc.createOffer())
-        n = len(c.events)
-        await c.send({"type": "offer", "sdp": c.pc.localDescription.sdp})
-        answer = await c.wait_for("answer", timeout=timeout, after=n)
-        await c.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        await c.negotiate(timeout)
         track = await asyncio.wait_for(got_video, timeout)
         self.tasks.append(asyncio.get_running_loop().create_task(self._pull(track, decode_only)))
 

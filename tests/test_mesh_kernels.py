@@ -101,16 +101,20 @@ def test_paint_touches_only_the_opening() -> None:
     assert cavity.max() < 90 and (cavity[:, 0] > cavity[:, 2]).all()
 
 
-@pytest.mark.parametrize("teeth", [1.0, 0.0])
-def test_paint_teeth_scale(teeth: float) -> None:
-    """Teeth hang under the upper lip at scale 1; at 0 (surprise's oval) the top of the gap is cavity."""
+def _open_gap() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A 12 px opening (rows 4-15) on a grey 20x30 patch: (out, alpha, depth, s, knots, flat)."""
     out = np.full((20, 30, 3), 150, np.uint8)
     alpha = np.zeros((20, 30), np.float32)
     alpha[4:16, 5:25] = 1.0
     depth = np.broadcast_to((np.arange(20, dtype=np.float32) - 4.0)[:, None], (20, 30)).copy()
     s = np.broadcast_to(np.linspace(-0.3, 0.3, 30, dtype=np.float32)[None, :], (20, 30)).copy()
-    knots = np.array([-1.0, 0.0, 1.0])
-    flat = np.zeros(3)
+    return out, alpha, depth, s, np.array([-1.0, 0.0, 1.0]), np.zeros(3)
+
+
+@pytest.mark.parametrize("teeth", [1.0, 0.0])
+def test_paint_teeth_scale(teeth: float) -> None:
+    """Teeth hang under the upper lip at scale 1; at 0 (surprise's oval) the top of the gap is cavity."""
+    out, alpha, depth, s, knots, flat = _open_gap()
     # No interior of the photo's own (its inner lips meet), a 12 px gap, d = 60 px.
     K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, teeth, 0.0, knots, flat, knots, flat)
     top = out[4:6, 12:18].astype(int)  # just under the upper lip, mid-mouth
@@ -123,13 +127,7 @@ def test_paint_teeth_scale(teeth: float) -> None:
 @pytest.mark.parametrize("lower", [1.0, 0.0])
 def test_paint_lower_teeth(lower: float) -> None:
     """Lower teeth rest on the lower lip at 1 (fear's stretched lips); at 0 its edge is cavity."""
-    out = np.full((20, 30, 3), 150, np.uint8)
-    alpha = np.zeros((20, 30), np.float32)
-    alpha[4:16, 5:25] = 1.0
-    depth = np.broadcast_to((np.arange(20, dtype=np.float32) - 4.0)[:, None], (20, 30)).copy()
-    s = np.broadcast_to(np.linspace(-0.3, 0.3, 30, dtype=np.float32)[None, :], (20, 30)).copy()
-    knots = np.array([-1.0, 0.0, 1.0])
-    flat = np.zeros(3)
+    out, alpha, depth, s, knots, flat = _open_gap()
     # A 12 px gap: the lower lip is at depth 12 (row 16); no upper teeth.
     K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 0.0, lower, knots, flat, knots, flat)
     bottom = out[14:16, 12:18].astype(int)  # just over the lower lip, mid-mouth
