@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Mapping
 
 import cv2
 import numpy as np
@@ -277,21 +278,19 @@ class Coefficients:
     lower_teeth: float = 0.0
 
 
-def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
-    """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
-    expression is undone first: its action units are subtracted, its open mouth is closed
-    and the lids are measured against the neutral opening."""
-    aus = act.action_units
-    yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
+def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None) -> tuple[dict[str, float], float, float]:
+    """The smooth fields' gains for one frame, and the mouth's (oval, stretch): the jaw's
+    stretch into an oval (AU27, fear's stretch included) and fear's lip stretch beyond the knee."""
     gains = {str(k): float(v) for k, v in aus.items()}
     if "12" in gains:
         gains["12"] *= SMILE_GAIN
-    own = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))  # AU4 not cancelled by AU1
-    frown = max(own, min(FROWN_MAX, own + NOSE_FROWN * gains.get("9", 0.0)))
+    # The frown: AU4 not cancelled by AU1, and disgust's nose wrinkle adding to it.
+    plain = max(0.0, gains.get("4", 0.0) - gains.get("1", 0.0))
+    frown = max(plain, min(FROWN_MAX, plain + NOSE_FROWN * gains.get("9", 0.0)))
     gains["4u"] = BROW_LOWER_GAIN * frown
     if frown > 0:
         gains["4f"] = FROWN_LOWER * frown
-        gains["4"] = gains.get("4", 0.0) - own
+        gains["4"] = gains.get("4", 0.0) - plain
         gains["4w"] = BROW_DRAW_GAIN * frown
         gains["2"] = gains.get("2", 0.0) + BROW_TAIL * frown
     if "9" in gains:
@@ -303,34 +302,57 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if oval > 0:
         narrow = oval - (1.0 - STRETCH_NARROW) * STRETCH_OVAL * stretch
         gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * narrow
-    if photo is not None and photo.rims:
+    if photo is not None:
+        _undo_photo(gains, aus, photo, oval, stretch)
+    return gains, oval, stretch
+
+
+def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoExpression,
+                oval: float, stretch: float) -> None:
+    """In place: the photo's own expression subtracted (absolute expressions), and the
+    renderings that depend on the photo (glasses wearers' fear, a narrow mouth's smile,
+    surprise's level brows)."""
+    if photo.rims:
         for key, v in RIMS_FEAR.items():
             gains[key] = gains.get(key, 0.0) + v * stretch
-    if photo is not None:
-        for key, v in photo.aus.items():
-            if key == "12":
-                down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
-                v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
-            gains[key] = gains.get(key, 0.0) - v
-        if photo.narrow > 0 and aus.get(12, 0.0) > 0:
-            gains["20"] = gains.get("20", 0.0) + SMILE_WIDEN * min(1.0, aus[12]) * photo.narrow
-        # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
-        # ones (see ARCH_SLANT): the inner lift is cut to what leaves that slant.
-        g1, g2 = aus.get(1, 0.0), aus.get(2, 0.0)
-        if g1 > 0 and g2 > 0 and aus.get(4, 0.0) <= 0 and not photo.rims:
-            a1, a2 = photo.slant_per_au
-            want = (ARCH_SLANT - photo.brow_slant - gains.get("2", 0.0) * a2) / max(a1, 1e-3)
-            gains["1"] = min(gains["1"], max(want, gains["1"] - g1))
+    for key, v in photo.aus.items():
+        if key == "12":
+            down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
+            v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
+        gains[key] = gains.get(key, 0.0) - v
+    if photo.narrow > 0 and aus.get(12, 0.0) > 0:
+        gains["20"] = gains.get("20", 0.0) + SMILE_WIDEN * min(1.0, aus[12]) * photo.narrow
+    # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
+    # ones (see ARCH_SLANT): the inner lift is cut to what leaves that slant.
+    g1, g2 = aus.get(1, 0.0), aus.get(2, 0.0)
+    if g1 > 0 and g2 > 0 and aus.get(4, 0.0) <= 0 and not photo.rims:
+        a1, a2 = photo.slant_per_au
+        want = (ARCH_SLANT - photo.brow_slant - gains.get("2", 0.0) * a2) / max(a1, 1e-3)
+        gains["1"] = min(gains["1"], max(want, gains["1"] - g1))
+
+
+def _tear(aus: Mapping[int, float], oval: float, stretch: float) -> np.ndarray:
+    """(upper lip lift, lower lip drop, jaw drop) in units of d. Summed as plain floats (the
+    same operations in the same order as numpy's): per-frame numpy calls on 3-vectors cost
+    more than the arithmetic."""
+    up, lip, jaw = 0.0, 0.0, 0.0
+    for au, (g_up, g_lip, g_jaw) in TEAR_GAINS.items():
+        a = oval if au == 27 else aus.get(au, 0.0)
+        up, lip, jaw = up + a * g_up, lip + a * g_lip, jaw + a * g_jaw
+    return np.array([up, lip, jaw + STRETCH_JAW * stretch])
+
+
+def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
+    """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
+    expression is undone first: its action units are subtracted, its open mouth is closed
+    and the lids are measured against the neutral opening."""
+    aus = act.action_units
+    yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
+    gains, oval, stretch = _smooth_gains(aus, photo)
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
-    # Summed as plain floats (the same operations in the same order as numpy's): per-frame
-    # numpy calls on 3-vectors cost more than the arithmetic.
-    up, lip, jaw = 0.0, 0.0, 0.0
-    for au, gains in TEAR_GAINS.items():
-        a = oval if au == 27 else aus.get(au, 0.0)
-        up, lip, jaw = up + a * gains[0], lip + a * gains[1], jaw + a * gains[2]
-    tear = np.array([up, lip, jaw + STRETCH_JAW * stretch])
+    tear = _tear(aus, oval, stretch)
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
