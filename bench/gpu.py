@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"stage": "warp_decode+stitching", "precision": pname, "batch": b,
                             "median_ms": statistics.median(ms)})
             print(f"    {pname} batch {b}: {statistics.median(ms):.2f} ms", flush=True)
-            del feat
+            feat = x_s = None  # frees this batch's copies before the next batch allocates its own
     if args.compile and dev.type == "cuda":
         core = LivePortraitCore(load_models(ckpt, dev), Precision(dev, torch.float16, channels_last=True))
         core.enable_compile()
@@ -195,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     # 4. table
     print(f"\n[3] timings on {dev}: median of {repeats} runs after {warmup} warm-up"
           + (" (CUDA events)" if dev.type == "cuda" else " (perf_counter)"))
-    print(f"| stage | precision | batch | ms per call | ms per frame | frames/s |")
-    print(f"|---|---|---|---|---|---|")
+    print("| stage | precision | batch | ms per call | ms per frame | frames/s |")
+    print("|---|---|---|---|---|---|")
     for r in results:
         med = r["median_ms"]
         if med is None:

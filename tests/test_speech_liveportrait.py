@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from engine.facs import activation
 from engine.liveportrait import emotions as em
 from engine.liveportrait.pipeline import LivePortraitCore, Precision
 from engine.motion import Motion

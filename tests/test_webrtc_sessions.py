@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import io
 import time
 
 import aiohttp
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from PIL import Image
 
 from avatar_testkit.pyclient import SessionClient
 from avatar_testkit.wait import WaitTimeout, wait_until

@@ -45,7 +45,7 @@ def report(s: Scores, section: str, command: str) -> str:
     for p in s.cells:
         lines += [f"### {p}", "", "| requested | " + " | ".join(EMOTIONS) + " | top |",
                   "| --- |" + " --- |" * (len(EMOTIONS) + 1)]
-        rows = ([(f"*photo*", s.raw[p])] if p in s.raw else []) + [(e, s.cells[p][e]) for e in EMOTIONS]
+        rows = ([("*photo*", s.raw[p])] if p in s.raw else []) + [(e, s.cells[p][e]) for e in EMOTIONS]
         for label, c in rows:
             if not c.probs:
                 lines.append(f"| {label} |" + " - |" * len(EMOTIONS) + " no face |")

@@ -148,11 +148,10 @@ PROTECT_EYES = ("1", "2")
 def eye_guard(points: np.ndarray, frame: FaceFrame, nodes: np.ndarray) -> np.ndarray:
     """(M,) weights: 0.05 over each eye, its lid up to the crease and below, rising to 1 at the brow."""
     guard = np.ones(len(nodes))
-    for side, (upper, lower) in enumerate(((R.EYE_R_UPPER, R.EYE_R_LOWER), (R.EYE_L_UPPER, R.EYE_L_LOWER))):
+    for side, upper in enumerate((R.EYE_R_UPPER, R.EYE_L_UPPER)):
         p = points[:, :2].astype(np.float64)
         c = p[list(R.EYE_CORNERS[side])].mean(axis=0)
         t_up = float(((p[list(upper)] - c) @ frame.v).min())
-        t_low = float(((p[list(lower)] - c) @ frame.v).max())
         t_brow = float((p[[R.BROW_INNER[side], R.BROW_MID[side], R.BROW_OUTER[side]]] - c).mean(axis=0) @ frame.v)
         crease = t_up - 0.35 * (t_up - t_brow)  # the lid's top: the stretch starts above it
         rel = nodes - c

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 _DEPTHS = (3, 3, 9, 3)
 _DIMS = (96, 192, 384, 768)
