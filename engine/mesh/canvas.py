@@ -320,8 +320,16 @@ def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoE
             down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
             v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
         gains[key] = gains.get(key, 0.0) - v
+    frown_amt = BROW_FULL * min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0))) + BROW_FULL_9 * min(1.0, aus.get(9, 0.0))
+    if frown_amt > 0 and not photo.rims and photo.eye_scale[0] < 1.0:
+        for key, v in photo.brow_rest.items():
+            gains[key] = gains.get(key, 0.0) - frown_amt * v
+    if photo.round_mouth and aus.get(9, 0.0) > 0:
+        gains["10s"] = gains.get("10s", 0.0) + DISG_SNEER * aus[9]
     if photo.narrow > 0 and aus.get(12, 0.0) > 0:
         gains["20"] = gains.get("20", 0.0) + SMILE_WIDEN * min(1.0, aus[12]) * photo.narrow
+    if photo.round_mouth and aus.get(9, 0.0) > 0:
+        gains["20"] = gains.get("20", 0.0) + DISG_WIDEN * min(1.0, aus[9]) * photo.narrow
     # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
     # ones (see ARCH_SLANT): the inner lift is cut to what leaves that slant.
     g1, g2 = aus.get(1, 0.0), aus.get(2, 0.0)
@@ -342,11 +350,65 @@ def _tear(aus: Mapping[int, float], oval: float, stretch: float) -> np.ndarray:
     return np.array([up, lip, jaw + STRETCH_JAW * stretch])
 
 
+# EXPERIMENT knobs
+PRESS = 1.2
+PRESS_24 = 0.0
+PRESS_17 = 0.0
+PRESS_KEEP10 = 0.0
+DISG_CLOSE = 1.0
+DISG_WIDEN = 0.0
+ANGER_WIDEN = 0.0
+PRESS_OVER = 0.6
+PRESS_15 = 0.0
+DISG_15 = 1.0
+DISG_10 = 1.0
+DISG_6 = 1.2
+EYE_FULL = 1.0
+BROW_FULL = 1.0
+BROW_FULL_9 = 2.25
+DISG_SNEER = 0.0
+DISG_17 = 0.0
+DISG_7 = 0.5
+
+
+def _round_mouth(aus: Mapping[int, float]) -> dict[int, float]:
+    out = dict(aus)
+    plain = max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0))
+    press = min(1.0, PRESS * min(plain, aus.get(23, 0.0)))
+    if press > 0:
+        for k in (25, 26, 27, 16):
+            if k in out:
+                out[k] *= (1.0 - press)
+        if 10 in out:
+            out[10] *= (1.0 - press * (1.0 - PRESS_KEEP10))
+        out[24] = out.get(24, 0.0) + PRESS_24 * press
+        out[17] = out.get(17, 0.0) + PRESS_17 * press
+        if 15 in out:
+            out[15] *= 1.0 - press * (1.0 - PRESS_15)
+    d = aus.get(9, 0.0)
+    if d > 0 and DISG_CLOSE > 0:
+        c = min(1.0, DISG_CLOSE * d)
+        for k in (25, 26, 27, 16):
+            if k in out:
+                out[k] *= (1.0 - c)
+    if d > 0:
+        if 15 in out:
+            out[15] = min(1.5, out[15] * DISG_15)
+        if 10 in out:
+            out[10] = min(1.5, out[10] * DISG_10)
+        out[6] = min(1.5, out.get(6, 0.0) + DISG_6 * d)
+        out[7] = min(1.5, out.get(7, 0.0) + DISG_7 * d)
+        out[17] = min(1.5, out.get(17, 0.0) + DISG_17 * d)
+    return out
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
     and the lids are measured against the neutral opening."""
     aus = act.action_units
+    if photo is not None and photo.round_mouth:
+        aus = _round_mouth(aus)
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo)
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
@@ -361,8 +423,18 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     close = 0.0
     if photo is not None:
         low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
-        lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
+        sc = photo.eye_scale
+        frown_amt = min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)) + aus.get(9, 0.0))
+        if EYE_FULL > 0 and sc[0] < 1.0 and frown_amt > 0:
+            from .expression import EYE_RATIO_REF
+            full = EYE_RATIO_REF / max(0.5 * (photo.measures["eye_ratio_0"] + photo.measures["eye_ratio_1"]), 1e-3)
+            f = EYE_FULL * frown_amt
+            sc = (sc[0] + (full - sc[0]) * f, sc[1] + (full - sc[1]) * f)
+        lids = (eye_travel(sc[0], lids[0]), eye_travel(sc[1], lids[1]))
         close = 1.0 if photo.mouth_open else 0.0
+        if photo.round_mouth:
+            plain = max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0))
+            close += PRESS_OVER * min(1.0, PRESS * min(plain, aus.get(23, 0.0)))
     # A smile shows the photo's own interior again only where the photo smiles itself (its
     # corners raised or its lips stretched over its teeth); any other photo's interior (the
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.

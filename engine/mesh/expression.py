@@ -113,12 +113,20 @@ class PhotoExpression:
     # The photo's mouth narrower than the reference (MOUTH_WIDTH_REF, inside its dead zone or
     # not), as the lip stretcher's (AU20) activation that widens it back (canvas.SMILE_WIDEN).
     narrow: float = 0.0
+    # The brows' raise inside the dead zone (activation units of AU1, AU2), left by ``aus``.
+    brow_rest: dict[str, float] = field(default_factory=dict)
     # The raw measures (units of d, or ratios), for docs and tests.
     measures: dict[str, float] = field(default_factory=dict)
 
     @property
     def mouth_open(self) -> bool:
         return self.lips_apart > LIPS_CLOSED
+
+    @property
+    def round_mouth(self) -> bool:
+        """The photo's mouth is open without a smile or a stretch, narrower than the reference:
+        a round O (the `surprised` portrait)."""
+        return self.mouth_open and self.narrow > 0 and not ({"12", "20"} & set(self.aus))
 
 
 def _beyond(x: float, tol: float) -> float:
@@ -217,6 +225,14 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     if off_out > 0:
         per = -_unit_shift(points, fr, "2", outer_idx, None, "2" in PROTECT_EYES)
         aus["2"] = min(MAX_UNDO, off_out / max(per, 1e-3))
+    # What the dead zone leaves of a raise (activation units): a frown undoes it all.
+    rest: dict[str, float] = {}
+    if inner - INNER_BROW_REF > 0:
+        per = -_unit_shift(points, fr, "1", inner_idx, None, "1" in PROTECT_EYES)
+        rest["1"] = max(0.0, min(MAX_UNDO, (inner - INNER_BROW_REF) / max(per, 1e-3)) - aus.get("1", 0.0))
+    if outer - OUTER_BROW_REF > 0:
+        per = -_unit_shift(points, fr, "2", outer_idx, None, "2" in PROTECT_EYES)
+        rest["2"] = max(0.0, min(MAX_UNDO, (outer - OUTER_BROW_REF) / max(per, 1e-3)) - aus.get("2", 0.0))
     slant = float(inner - outer) - (INNER_BROW_REF - OUTER_BROW_REF)
     measures["brow_slant"] = slant
     mid_idx = [*R.BROW_MID, *R.BROW_MID_UPPER, *outer_idx]
@@ -263,7 +279,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     rims = bridge_score(np.asarray(image), points, fr) >= GLASSES_BRIDGE
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
                            brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
-                           narrow=float(narrow),
+                           narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
                            measures=measures)
 
 
