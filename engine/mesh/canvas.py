@@ -324,6 +324,10 @@ def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoE
     if frown_amt > 0 and not photo.rims and photo.eye_scale[0] < 1.0:
         for key, v in photo.brow_rest.items():
             gains[key] = gains.get(key, 0.0) - frown_amt * v
+    if stretch > 0 and aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0 and not photo.rims and photo.eye_scale[0] < 1.0 and photo.brow_rest:
+        gains["1"] = gains.get("1", 0.0) * FEAR_1 - FEAR_REST * photo.brow_rest.get("1", 0.0)
+        gains["2"] = gains.get("2", 0.0) * FEAR_2 - FEAR_REST * photo.brow_rest.get("2", 0.0)
+        gains["4w"] = gains.get("4w", 0.0) + FEAR_DRAW * aus[4]
     if photo.round_mouth and aus.get(9, 0.0) > 0:
         gains["10s"] = gains.get("10s", 0.0) + DISG_SNEER * aus[9]
     if photo.narrow > 0 and aus.get(12, 0.0) > 0:
@@ -367,6 +371,11 @@ EYE_FULL = 1.0
 BROW_FULL = 1.0
 BROW_FULL_9 = 2.25
 DISG_SNEER = 0.0
+FEAR_1 = 0.25
+FEAR_2 = 0.0
+FEAR_REST = 0.0
+FEAR_DRAW = 0.5
+FEAR_5 = 1.0
 DISG_17 = 0.0
 DISG_7 = 0.5
 
