@@ -153,6 +153,37 @@ RIMS_FEAR: dict[str, float] = {"15": -1.2, "17": 1.0, "20": 1.0}
 # slant down inwards). Glasses wearers keep the full lift: under their rims (UNDER_RIMS) the
 # inner brows rise less already, and any less read angry.
 ARCH_SLANT = -0.10
+# A round-mouthed photo (expression.PhotoExpression.round_mouth: the `surprised` portrait's narrow
+# O). Open-mouthed anger's jaw and lifted upper lip made the narrow mouth a round O again, a fear
+# and surprise cue (fearful 0.53, surprised 0.27, angry 0.14; bench/fidelity.md): there anger
+# takes EMFACS's other prototype, the lips pressed shut (canvas._round_mouth). PRESS: how shut per
+# unit of min(frown, AU23) (1.2: fully from anger's 0.84); PRESS_OVER: the photo's own gap closed
+# that much further (the close fields past 1), or a dark sliver stayed under the upper lip where
+# the corners' pull bends the seam. Pressed: angry 0.79 (0.51 with the sliver, 0.69-0.79 with
+# the corners' pull kept 0-50%; the lip pressor AU24 on top read fearful again, 0.44).
+PRESS = 1.2
+PRESS_OVER = 0.6
+# Disgust there keeps the jaw shut under its raised upper lip and raises the cheeks (AU6) and
+# lower lids (AU7) per unit AU9: disgusted 0.50 over angry 0.19 (fearful 0.50 / angry 0.30
+# before). Neighbours read disgusted or angry (0.30-0.50 disgusted, 0.20-0.52 angry: a
+# near-tie as top class), but disgusted rises the most against neutral in all but two of 15
+# tried; an opening widened (AU20 by the narrow width, 1-3x) read fearful.
+DISGUST_CHEEK = 1.2
+DISGUST_LIDS = 0.5
+# A photo with raised brows and wide eyes (PhotoExpression.raised: brows raised inside their dead
+# zone, eyes past theirs): a frown (AU4 beyond AU1, per unit up to 1) first undoes what the dead
+# zone left of the photo's raise, FROWN_BROW_UNDO times it (the `surprised` portrait's anger
+# 0.69 -> 0.79); disgust's nose frown NOSE_BROW_UNDO times per unit AU9 (at 1.5 and 2.5 disgust
+# read angry, at 2.0-2.25 disgusted: it is part of the near-tie above). Fear there keeps
+# RAISED_FEAR_LIFT of its inner lift (AU1) and none of the outer (AU2), and draws the brows
+# together RAISED_FEAR_DRAW per unit AU4 (field "4w"): on top of the photo's own raise the full
+# lift was surprise's brow (surprised 0.82); with this fearful 0.73 (0.72-0.84 for lift 0.15-0.35
+# and draw 0.3-0.7; no cut at all: 0.69, the cut alone at 0.25: 0.57). The same cut on
+# astronaut (wide eyes, brows not raised) still read surprised (0.57-0.62).
+FROWN_BROW_UNDO = 1.0
+NOSE_BROW_UNDO = 2.25
+RAISED_FEAR_LIFT = 0.25
+RAISED_FEAR_DRAW = 0.5
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -237,7 +268,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     share = M.CLOSE_UP_SHARE
     if expr is not None and expr.teeth > 0.2:
         share = M.CLOSE_UP_SHARE_TEETH
-    elif expr is not None and expr.mouth_open and not ({"12", "20"} & set(expr.aus)):
+    elif expr is not None and expr.round_mouth:
         share = M.CLOSE_UP_SHARE_ROUND
     close = M.close_bases(mouth, grid.nodes, share) * fade
     ends = np.array([mouth.centre + k * M.JAW_WIDE * mouth.half * mouth.u
@@ -320,20 +351,19 @@ def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoE
             down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
             v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
         gains[key] = gains.get(key, 0.0) - v
-    frown_amt = BROW_FULL * min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0))) + BROW_FULL_9 * min(1.0, aus.get(9, 0.0))
-    if frown_amt > 0 and not photo.rims and photo.eye_scale[0] < 1.0:
+    if photo.raised and not photo.rims:
+        # A raised-brow, wide-eyed photo (PhotoExpression.raised): a frown first takes the brows
+        # down from where they are (what the dead zone left of their raise), fear's lift is cut.
+        down = (FROWN_BROW_UNDO * min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)))
+                + NOSE_BROW_UNDO * min(1.0, aus.get(9, 0.0)))
         for key, v in photo.brow_rest.items():
-            gains[key] = gains.get(key, 0.0) - frown_amt * v
-    if stretch > 0 and aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0 and not photo.rims and photo.eye_scale[0] < 1.0 and photo.brow_rest:
-        gains["1"] = gains.get("1", 0.0) * FEAR_1 - FEAR_REST * photo.brow_rest.get("1", 0.0)
-        gains["2"] = gains.get("2", 0.0) * FEAR_2 - FEAR_REST * photo.brow_rest.get("2", 0.0)
-        gains["4w"] = gains.get("4w", 0.0) + FEAR_DRAW * aus[4]
-    if photo.round_mouth and aus.get(9, 0.0) > 0:
-        gains["10s"] = gains.get("10s", 0.0) + DISG_SNEER * aus[9]
+            gains[key] = gains.get(key, 0.0) - down * v
+        if stretch > 0 and aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
+            gains["1"] = gains.get("1", 0.0) * RAISED_FEAR_LIFT
+            gains["2"] = 0.0
+            gains["4w"] = gains.get("4w", 0.0) + RAISED_FEAR_DRAW * aus[4]
     if photo.narrow > 0 and aus.get(12, 0.0) > 0:
         gains["20"] = gains.get("20", 0.0) + SMILE_WIDEN * min(1.0, aus[12]) * photo.narrow
-    if photo.round_mouth and aus.get(9, 0.0) > 0:
-        gains["20"] = gains.get("20", 0.0) + DISG_WIDEN * min(1.0, aus[9]) * photo.narrow
     # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
     # ones (see ARCH_SLANT): the inner lift is cut to what leaves that slant.
     g1, g2 = aus.get(1, 0.0), aus.get(2, 0.0)
@@ -354,61 +384,35 @@ def _tear(aus: Mapping[int, float], oval: float, stretch: float) -> np.ndarray:
     return np.array([up, lip, jaw + STRETCH_JAW * stretch])
 
 
-# EXPERIMENT knobs
-PRESS = 1.2
-PRESS_24 = 0.0
-PRESS_17 = 0.0
-PRESS_KEEP10 = 0.0
-DISG_CLOSE = 1.0
-DISG_WIDEN = 0.0
-ANGER_WIDEN = 0.0
-PRESS_OVER = 0.6
-PRESS_15 = 0.0
-DISG_15 = 1.0
-DISG_10 = 1.0
-DISG_6 = 1.2
-EYE_FULL = 1.0
-BROW_FULL = 1.0
-BROW_FULL_9 = 2.25
-DISG_SNEER = 0.0
-FEAR_1 = 0.25
-FEAR_2 = 0.0
-FEAR_REST = 0.0
-FEAR_DRAW = 0.5
-FEAR_5 = 1.0
-DISG_17 = 0.0
-DISG_7 = 0.5
+# The opening's action units (mouth.py's tear, TEAR_GAINS), and the corners' pull down that came
+# with anger's bared teeth (facs.py: so they never read as a smile).
+_OPENING = (10, 15, 16, 25, 26, 27)
+_JAW = (16, 25, 26, 27)
 
 
-def _round_mouth(aus: Mapping[int, float]) -> dict[int, float]:
+def _round_mouth(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """The requested action units as rendered on a round-mouthed photo
+    (PhotoExpression.round_mouth), and how far anger's lips are pressed shut (0..1).
+
+    Anger: the frown with the lip tightener (AU4 beyond AU1, and AU23) presses the lips shut
+    (PRESS); its opening and corners' pull fade with it. Disgust: the jaw stays closed under the
+    raised upper lip (AU9 closes AU16/25/26/27), the cheeks and lower lids go up
+    (DISGUST_CHEEK, DISGUST_LIDS per unit AU9)."""
     out = dict(aus)
-    plain = max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0))
-    press = min(1.0, PRESS * min(plain, aus.get(23, 0.0)))
+    press = min(1.0, PRESS * min(max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)), aus.get(23, 0.0)))
     if press > 0:
-        for k in (25, 26, 27, 16):
+        for k in _OPENING:
             if k in out:
-                out[k] *= (1.0 - press)
-        if 10 in out:
-            out[10] *= (1.0 - press * (1.0 - PRESS_KEEP10))
-        out[24] = out.get(24, 0.0) + PRESS_24 * press
-        out[17] = out.get(17, 0.0) + PRESS_17 * press
-        if 15 in out:
-            out[15] *= 1.0 - press * (1.0 - PRESS_15)
-    d = aus.get(9, 0.0)
-    if d > 0 and DISG_CLOSE > 0:
-        c = min(1.0, DISG_CLOSE * d)
-        for k in (25, 26, 27, 16):
+                out[k] *= 1.0 - press
+    nose = aus.get(9, 0.0)
+    if nose > 0:
+        shut = min(1.0, nose)
+        for k in _JAW:
             if k in out:
-                out[k] *= (1.0 - c)
-    if d > 0:
-        if 15 in out:
-            out[15] = min(1.5, out[15] * DISG_15)
-        if 10 in out:
-            out[10] = min(1.5, out[10] * DISG_10)
-        out[6] = min(1.5, out.get(6, 0.0) + DISG_6 * d)
-        out[7] = min(1.5, out.get(7, 0.0) + DISG_7 * d)
-        out[17] = min(1.5, out.get(17, 0.0) + DISG_17 * d)
-    return out
+                out[k] *= 1.0 - shut
+        out[6] = min(1.5, out.get(6, 0.0) + DISGUST_CHEEK * nose)
+        out[7] = min(1.5, out.get(7, 0.0) + DISGUST_LIDS * nose)
+    return out, press
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
@@ -416,8 +420,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     expression is undone first: its action units are subtracted, its open mouth is closed
     and the lids are measured against the neutral opening."""
     aus = act.action_units
+    press = 0.0
     if photo is not None and photo.round_mouth:
-        aus = _round_mouth(aus)
+        aus, press = _round_mouth(aus)
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo)
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
@@ -433,17 +438,13 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if photo is not None:
         low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
         sc = photo.eye_scale
-        frown_amt = min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)) + aus.get(9, 0.0))
-        if EYE_FULL > 0 and sc[0] < 1.0 and frown_amt > 0:
-            from .expression import EYE_RATIO_REF
-            full = EYE_RATIO_REF / max(0.5 * (photo.measures["eye_ratio_0"] + photo.measures["eye_ratio_1"]), 1e-3)
-            f = EYE_FULL * frown_amt
-            sc = (sc[0] + (full - sc[0]) * f, sc[1] + (full - sc[1]) * f)
+        frown = min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)) + aus.get(9, 0.0))
+        if frown > 0 and sc[0] < 1.0:
+            # A frown on a wide-eyed photo: its eyes are measured against the reference itself,
+            # not the dead zone's edge (expression.EYE_TOLERANCE), so the lids narrow from there.
+            sc = tuple(x + (photo.eye_scale_full - x) * frown for x in sc)
         lids = (eye_travel(sc[0], lids[0]), eye_travel(sc[1], lids[1]))
-        close = 1.0 if photo.mouth_open else 0.0
-        if photo.round_mouth:
-            plain = max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0))
-            close += PRESS_OVER * min(1.0, PRESS * min(plain, aus.get(23, 0.0)))
+        close = (1.0 if photo.mouth_open else 0.0) + PRESS_OVER * press
     # A smile shows the photo's own interior again only where the photo smiles itself (its
     # corners raised or its lips stretched over its teeth); any other photo's interior (the
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
@@ -582,7 +583,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),
                                 not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
-            gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
+            gap = max(0.0, float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid)
             opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth,
                        k.lower_teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:

@@ -113,8 +113,12 @@ class PhotoExpression:
     # The photo's mouth narrower than the reference (MOUTH_WIDTH_REF, inside its dead zone or
     # not), as the lip stretcher's (AU20) activation that widens it back (canvas.SMILE_WIDEN).
     narrow: float = 0.0
-    # The brows' raise inside the dead zone (activation units of AU1, AU2), left by ``aus``.
+    # What ``aus`` leaves of the brows' raise above the reference (activation units of AU1 and
+    # AU2: the raise inside the dead zone), and the eye scale that puts the eyes on the
+    # reference opening itself (not the dead zone's edge). canvas.coefficients uses both for
+    # frowns and fear on a raised-brow, wide-eyed photo (``raised``).
     brow_rest: dict[str, float] = field(default_factory=dict)
+    eye_scale_full: float = 1.0
     # The raw measures (units of d, or ratios), for docs and tests.
     measures: dict[str, float] = field(default_factory=dict)
 
@@ -124,9 +128,16 @@ class PhotoExpression:
 
     @property
     def round_mouth(self) -> bool:
-        """The photo's mouth is open without a smile or a stretch, narrower than the reference:
-        a round O (the `surprised` portrait)."""
-        return self.mouth_open and self.narrow > 0 and not ({"12", "20"} & set(self.aus))
+        """The mouth open without a smile or a stretch: a round O (the `surprised` portrait).
+        Its open mouth closes with the upper lip brought down further (mouth.CLOSE_UP_SHARE_ROUND),
+        and anger and disgust keep the lips shut on it (canvas._round_mouth)."""
+        return self.mouth_open and not ({"12", "20"} & set(self.aus))
+
+    @property
+    def raised(self) -> bool:
+        """Brows raised above the reference (inside their dead zone or not) with eyes opened
+        wider than their dead zone: a surprised look that frowns and fear start from."""
+        return bool(self.brow_rest) and self.eye_scale[0] < 1.0
 
 
 def _beyond(x: float, tol: float) -> float:
@@ -270,6 +281,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
         scales.append(target / max(ratio, 1e-3))
     # Both eyes take the same correction (the mean): a wink in the photo stays a wink.
     s = float(np.mean(scales))
+    full = EYE_RATIO_REF / max(float(np.mean([measures["eye_ratio_0"], measures["eye_ratio_1"]])), 1e-3)
     lips = max(0.0, y(14) - y(13))
     measures["lips_apart"] = lips
     teeth = _teeth_fraction(np.asarray(image), points) if lips > LIPS_CLOSED else 0.0
@@ -280,6 +292,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
                            brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
                            narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
+                           eye_scale_full=float(full),
                            measures=measures)
 
 
