@@ -156,32 +156,38 @@ ARCH_SLANT = -0.10
 # A round-mouthed photo (expression.PhotoExpression.round_mouth: the `surprised` portrait's narrow
 # O). Open-mouthed anger's jaw and lifted upper lip made the narrow mouth a round O again, a fear
 # and surprise cue (fearful 0.53, surprised 0.27, angry 0.14; bench/fidelity.md): there anger
-# takes EMFACS's other prototype, the lips pressed shut (canvas._round_mouth). PRESS: how shut per
-# unit of min(frown, AU23) (1.2: fully from anger's 0.84); PRESS_OVER: the photo's own gap closed
-# that much further (the close fields past 1), or a dark sliver stayed under the upper lip where
-# the corners' pull bends the seam. Pressed: angry 0.79 (0.51 with the sliver, 0.69-0.79 with
-# the corners' pull kept 0-50%; the lip pressor AU24 on top read fearful again, 0.44).
+# takes EMFACS's other prototype, the lips pressed shut (_round_mouth). PRESS: how shut per unit
+# of min(frown, AU23) (1.2: fully from anger's 0.84); PRESS_OVER: the photo's own gap closed that
+# much further (the close fields past 1), or a dark sliver stayed under the upper lip where the
+# corners' pull bends the seam. Pressed, with the frown below: angry 0.75 (0.51 with the sliver;
+# the corners' pull kept at 25-50% also read angry; the lip pressor AU24 on top read fearful
+# again, 0.44).
 PRESS = 1.2
 PRESS_OVER = 0.6
-# Disgust there keeps the jaw shut under its raised upper lip and raises the cheeks (AU6) and
-# lower lids (AU7) per unit AU9: disgusted 0.50 over angry 0.19 (fearful 0.50 / angry 0.30
-# before). Neighbours read disgusted or angry (0.30-0.50 disgusted, 0.20-0.52 angry: a
-# near-tie as top class), but disgusted rises the most against neutral in all but two of 15
-# tried; an opening widened (AU20 by the narrow width, 1-3x) read fearful.
+# Disgust there keeps the jaw shut under its raised upper lip (AU16/25/26/27 fade with AU9) and
+# raises the cheeks (AU6) and lower lids (AU7) per unit AU9: disgusted 0.35 over fearful 0.30
+# (fearful 0.50 / angry 0.30 before). A narrow peak (see FROWN_INNER_MAX); an opening widened
+# instead (AU20 by the narrow width, 1-3x) read fearful 0.48-0.62.
 DISGUST_CHEEK = 1.2
 DISGUST_LIDS = 0.5
 # A photo with raised brows and wide eyes (PhotoExpression.raised: brows raised inside their dead
 # zone, eyes past theirs): a frown (AU4 beyond AU1, per unit up to 1) first undoes what the dead
-# zone left of the photo's raise, FROWN_BROW_UNDO times it (the `surprised` portrait's anger
-# 0.69 -> 0.79); disgust's nose frown NOSE_BROW_UNDO times per unit AU9 (at 1.5 and 2.5 disgust
-# read angry, at 2.0-2.25 disgusted: it is part of the near-tie above). Fear there keeps
-# RAISED_FEAR_LIFT of its inner lift (AU1) and none of the outer (AU2), and draws the brows
-# together RAISED_FEAR_DRAW per unit AU4 (field "4w"): on top of the photo's own raise the full
-# lift was surprise's brow (surprised 0.82); with this fearful 0.73 (0.72-0.84 for lift 0.15-0.35
-# and draw 0.3-0.7; no cut at all: 0.69, the cut alone at 0.25: 0.57). The same cut on
-# astronaut (wide eyes, brows not raised) still read surprised (0.57-0.62).
+# zone left of the photo's raise, FROWN_BROW_UNDO times it, disgust's nose frown NOSE_BROW_UNDO
+# times per unit AU9 (anger 0.69 -> 0.75-0.80; disgust read angry or fearful below 2.0).
+# The inner ends' part (AU1's field run backwards) is capped at FROWN_INNER_MAX times: further,
+# with the frown's own lowering, it folded the skin at the inner eye corners (1 pixel for anger at
+# 1.0, 33 for disgust at 2.25; none up to 0.7). Disgust reads disgusted only for a cap of
+# 0.55-0.6 (fearful 0.35-0.44 at 0.5 and 0.65-0.7, and with the disgust gains above moved by
+# 0.1-0.2; uncapped it read disgusted in most of those); anger reads angry 0.75-0.80 for 0.5-0.8.
 FROWN_BROW_UNDO = 1.0
+FROWN_INNER_MAX = 0.6
 NOSE_BROW_UNDO = 2.25
+# Fear there keeps RAISED_FEAR_LIFT of its inner lift (AU1; what TAIL_HOLD leaves of its outer
+# lift goes too) and draws the brows together RAISED_FEAR_DRAW per unit AU4 (field "4w"): on top of
+# the photo's own raise the full lift was surprise's brow (surprised 0.82); with this fearful 0.73
+# (0.72-0.84 for a lift of 0.15-0.35 and a draw of 0.3-0.7; no lift and no draw: 0.69; the lift
+# cut without the draw: 0.57 at 0.25, surprised at 0.5). On astronaut (wide eyes, brows not
+# raised) the same read surprised still (0.57-0.62), so it is kept to raised brows.
 RAISED_FEAR_LIFT = 0.25
 RAISED_FEAR_DRAW = 0.5
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
@@ -341,8 +347,8 @@ def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None) -> tu
 def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoExpression,
                 oval: float, stretch: float) -> None:
     """In place: the photo's own expression subtracted (absolute expressions), and the
-    renderings that depend on the photo (glasses wearers' fear, a narrow mouth's smile,
-    surprise's level brows)."""
+    renderings that depend on the photo (glasses wearers' fear, a raised-brow photo's frowns
+    and fear, a narrow mouth's smile, surprise's level brows)."""
     if photo.rims:
         for key, v in RIMS_FEAR.items():
             gains[key] = gains.get(key, 0.0) + v * stretch
@@ -357,7 +363,7 @@ def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoE
         down = (FROWN_BROW_UNDO * min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)))
                 + NOSE_BROW_UNDO * min(1.0, aus.get(9, 0.0)))
         for key, v in photo.brow_rest.items():
-            gains[key] = gains.get(key, 0.0) - down * v
+            gains[key] = gains.get(key, 0.0) - (min(down, FROWN_INNER_MAX) if key == "1" else down) * v
         if stretch > 0 and aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
             gains["1"] = gains.get("1", 0.0) * RAISED_FEAR_LIFT
             gains["2"] = 0.0
