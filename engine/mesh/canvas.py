@@ -153,6 +153,43 @@ RIMS_FEAR: dict[str, float] = {"15": -1.2, "17": 1.0, "20": 1.0}
 # slant down inwards). Glasses wearers keep the full lift: under their rims (UNDER_RIMS) the
 # inner brows rise less already, and any less read angry.
 ARCH_SLANT = -0.10
+# A round-mouthed photo (expression.PhotoExpression.round_mouth: the `surprised` portrait's narrow
+# O). Open-mouthed anger's jaw and lifted upper lip made the narrow mouth a round O again, a fear
+# and surprise cue (fearful 0.53, surprised 0.27, angry 0.14; bench/fidelity.md): there anger
+# takes EMFACS's other prototype, the lips pressed shut (_round_mouth). PRESS: how shut per unit
+# of min(frown, AU23) (1.2: fully from anger's 0.84); PRESS_OVER: the photo's own gap closed that
+# much further (the close fields past 1), or a dark sliver stayed under the upper lip where the
+# corners' pull bends the seam. Pressed, with the frown below: angry 0.75 (0.51 with the sliver;
+# the corners' pull kept at 25-50% also read angry; the lip pressor AU24 on top read fearful
+# again, 0.44).
+PRESS = 1.2
+PRESS_OVER = 0.6
+# Disgust there keeps the jaw shut under its raised upper lip (AU16/25/26/27 fade with AU9) and
+# raises the cheeks (AU6) and lower lids (AU7) per unit AU9: disgusted 0.35 over fearful 0.30
+# (fearful 0.50 / angry 0.30 before). A narrow peak (see FROWN_INNER_MAX); an opening widened
+# instead (AU20 by the narrow width, 1-3x) read fearful 0.48-0.62.
+DISGUST_CHEEK = 1.2
+DISGUST_LIDS = 0.5
+# A photo with raised brows and wide eyes (PhotoExpression.raised: brows raised inside their dead
+# zone, eyes past theirs): a frown (AU4 beyond AU1, per unit up to 1) first undoes what the dead
+# zone left of the photo's raise, FROWN_BROW_UNDO times it, disgust's nose frown NOSE_BROW_UNDO
+# times per unit AU9 (anger 0.69 -> 0.75-0.80; disgust read angry or fearful below 2.0).
+# The inner ends' part (AU1's field run backwards) is capped at FROWN_INNER_MAX times: further,
+# with the frown's own lowering, it folded the skin at the inner eye corners (1 pixel for anger at
+# 1.0, 33 for disgust at 2.25; none up to 0.7). Disgust reads disgusted only for a cap of
+# 0.55-0.6 (fearful 0.35-0.44 at 0.5 and 0.65-0.7, and with the disgust gains above moved by
+# 0.1-0.2; uncapped it read disgusted in most of those); anger reads angry 0.75-0.80 for 0.5-0.8.
+FROWN_BROW_UNDO = 1.0
+FROWN_INNER_MAX = 0.6
+NOSE_BROW_UNDO = 2.25
+# Fear there keeps RAISED_FEAR_LIFT of its inner lift (AU1; what TAIL_HOLD leaves of its outer
+# lift goes too) and draws the brows together RAISED_FEAR_DRAW per unit AU4 (field "4w"): on top of
+# the photo's own raise the full lift was surprise's brow (surprised 0.82); with this fearful 0.73
+# (0.72-0.84 for a lift of 0.15-0.35 and a draw of 0.3-0.7; no lift and no draw: 0.69; the lift
+# cut without the draw: 0.57 at 0.25, surprised at 0.5). On astronaut (wide eyes, brows not
+# raised) the same read surprised still (0.57-0.62), so it is kept to raised brows.
+RAISED_FEAR_LIFT = 0.25
+RAISED_FEAR_DRAW = 0.5
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -237,7 +274,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     share = M.CLOSE_UP_SHARE
     if expr is not None and expr.teeth > 0.2:
         share = M.CLOSE_UP_SHARE_TEETH
-    elif expr is not None and expr.mouth_open and not ({"12", "20"} & set(expr.aus)):
+    elif expr is not None and expr.round_mouth:
         share = M.CLOSE_UP_SHARE_ROUND
     close = M.close_bases(mouth, grid.nodes, share) * fade
     ends = np.array([mouth.centre + k * M.JAW_WIDE * mouth.half * mouth.u
@@ -310,8 +347,8 @@ def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None) -> tu
 def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoExpression,
                 oval: float, stretch: float) -> None:
     """In place: the photo's own expression subtracted (absolute expressions), and the
-    renderings that depend on the photo (glasses wearers' fear, a narrow mouth's smile,
-    surprise's level brows)."""
+    renderings that depend on the photo (glasses wearers' fear, a raised-brow photo's frowns
+    and fear, a narrow mouth's smile, surprise's level brows)."""
     if photo.rims:
         for key, v in RIMS_FEAR.items():
             gains[key] = gains.get(key, 0.0) + v * stretch
@@ -320,6 +357,17 @@ def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoE
             down = max(0.0, aus.get(15, 0.0) - OVAL_UNDO * oval)
             v *= 1.0 + (SMILE_UNDO - 1.0) * max(0.0, 1.0 - down)
         gains[key] = gains.get(key, 0.0) - v
+    if photo.raised and not photo.rims:
+        # A raised-brow, wide-eyed photo (PhotoExpression.raised): a frown first takes the brows
+        # down from where they are (what the dead zone left of their raise), fear's lift is cut.
+        down = (FROWN_BROW_UNDO * min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)))
+                + NOSE_BROW_UNDO * min(1.0, aus.get(9, 0.0)))
+        for key, v in photo.brow_rest.items():
+            gains[key] = gains.get(key, 0.0) - (min(down, FROWN_INNER_MAX) if key == "1" else down) * v
+        if stretch > 0 and aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
+            gains["1"] = gains.get("1", 0.0) * RAISED_FEAR_LIFT
+            gains["2"] = 0.0
+            gains["4w"] = gains.get("4w", 0.0) + RAISED_FEAR_DRAW * aus[4]
     if photo.narrow > 0 and aus.get(12, 0.0) > 0:
         gains["20"] = gains.get("20", 0.0) + SMILE_WIDEN * min(1.0, aus[12]) * photo.narrow
     # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
@@ -342,11 +390,45 @@ def _tear(aus: Mapping[int, float], oval: float, stretch: float) -> np.ndarray:
     return np.array([up, lip, jaw + STRETCH_JAW * stretch])
 
 
+# The opening's action units (mouth.py's tear, TEAR_GAINS), and the corners' pull down that came
+# with anger's bared teeth (facs.py: so they never read as a smile).
+_OPENING = (10, 15, 16, 25, 26, 27)
+_JAW = (16, 25, 26, 27)
+
+
+def _round_mouth(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """The requested action units as rendered on a round-mouthed photo
+    (PhotoExpression.round_mouth), and how far anger's lips are pressed shut (0..1).
+
+    Anger: the frown with the lip tightener (AU4 beyond AU1, and AU23) presses the lips shut
+    (PRESS); its opening and corners' pull fade with it. Disgust: the jaw stays closed under the
+    raised upper lip (AU9 closes AU16/25/26/27), the cheeks and lower lids go up
+    (DISGUST_CHEEK, DISGUST_LIDS per unit AU9)."""
+    out = dict(aus)
+    press = min(1.0, PRESS * min(max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)), aus.get(23, 0.0)))
+    if press > 0:
+        for k in _OPENING:
+            if k in out:
+                out[k] *= 1.0 - press
+    nose = aus.get(9, 0.0)
+    if nose > 0:
+        shut = min(1.0, nose)
+        for k in _JAW:
+            if k in out:
+                out[k] *= 1.0 - shut
+        out[6] = min(1.5, out.get(6, 0.0) + DISGUST_CHEEK * nose)
+        out[7] = min(1.5, out.get(7, 0.0) + DISGUST_LIDS * nose)
+    return out, press
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
     and the lids are measured against the neutral opening."""
     aus = act.action_units
+    press = 0.0
+    if photo is not None and photo.round_mouth:
+        aus, press = _round_mouth(aus)
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo)
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
@@ -361,8 +443,14 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     close = 0.0
     if photo is not None:
         low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
-        lids = (eye_travel(photo.eye_scale[0], lids[0]), eye_travel(photo.eye_scale[1], lids[1]))
-        close = 1.0 if photo.mouth_open else 0.0
+        sc = photo.eye_scale
+        frown = min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)) + aus.get(9, 0.0))
+        if frown > 0 and sc[0] < 1.0:
+            # A frown on a wide-eyed photo: its eyes are measured against the reference itself,
+            # not the dead zone's edge (expression.EYE_TOLERANCE), so the lids narrow from there.
+            sc = tuple(x + (photo.eye_scale_full - x) * frown for x in sc)
+        lids = (eye_travel(sc[0], lids[0]), eye_travel(sc[1], lids[1]))
+        close = (1.0 if photo.mouth_open else 0.0) + PRESS_OVER * press
     # A smile shows the photo's own interior again only where the photo smiles itself (its
     # corners raised or its lips stretched over its teeth); any other photo's interior (the
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
@@ -501,7 +589,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),
                                 not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
-            gap = float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid
+            gap = max(0.0, float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid)
             opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth,
                        k.lower_teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:

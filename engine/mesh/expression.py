@@ -113,12 +113,31 @@ class PhotoExpression:
     # The photo's mouth narrower than the reference (MOUTH_WIDTH_REF, inside its dead zone or
     # not), as the lip stretcher's (AU20) activation that widens it back (canvas.SMILE_WIDEN).
     narrow: float = 0.0
+    # What ``aus`` leaves of the brows' raise above the reference (activation units of AU1 and
+    # AU2: the raise inside the dead zone), and the eye scale that puts the eyes on the
+    # reference opening itself (not the dead zone's edge). canvas.coefficients uses both for
+    # frowns and fear on a raised-brow, wide-eyed photo (``raised``).
+    brow_rest: dict[str, float] = field(default_factory=dict)
+    eye_scale_full: float = 1.0
     # The raw measures (units of d, or ratios), for docs and tests.
     measures: dict[str, float] = field(default_factory=dict)
 
     @property
     def mouth_open(self) -> bool:
         return self.lips_apart > LIPS_CLOSED
+
+    @property
+    def round_mouth(self) -> bool:
+        """The mouth open without a smile or a stretch: a round O (the `surprised` portrait).
+        Its open mouth closes with the upper lip brought down further (mouth.CLOSE_UP_SHARE_ROUND),
+        and anger and disgust keep the lips shut on it (canvas._round_mouth)."""
+        return self.mouth_open and not ({"12", "20"} & set(self.aus))
+
+    @property
+    def raised(self) -> bool:
+        """Brows raised above the reference (inside their dead zone or not) with eyes opened
+        wider than their dead zone: a surprised look that frowns and fear start from."""
+        return bool(self.brow_rest) and self.eye_scale[0] < 1.0
 
 
 def _beyond(x: float, tol: float) -> float:
@@ -217,6 +236,14 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     if off_out > 0:
         per = -_unit_shift(points, fr, "2", outer_idx, None, "2" in PROTECT_EYES)
         aus["2"] = min(MAX_UNDO, off_out / max(per, 1e-3))
+    # What the dead zone leaves of a raise (activation units): a frown undoes it all.
+    rest: dict[str, float] = {}
+    if inner - INNER_BROW_REF > 0:
+        per = -_unit_shift(points, fr, "1", inner_idx, None, "1" in PROTECT_EYES)
+        rest["1"] = max(0.0, min(MAX_UNDO, (inner - INNER_BROW_REF) / max(per, 1e-3)) - aus.get("1", 0.0))
+    if outer - OUTER_BROW_REF > 0:
+        per = -_unit_shift(points, fr, "2", outer_idx, None, "2" in PROTECT_EYES)
+        rest["2"] = max(0.0, min(MAX_UNDO, (outer - OUTER_BROW_REF) / max(per, 1e-3)) - aus.get("2", 0.0))
     slant = float(inner - outer) - (INNER_BROW_REF - OUTER_BROW_REF)
     measures["brow_slant"] = slant
     mid_idx = [*R.BROW_MID, *R.BROW_MID_UPPER, *outer_idx]
@@ -254,6 +281,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
         scales.append(target / max(ratio, 1e-3))
     # Both eyes take the same correction (the mean): a wink in the photo stays a wink.
     s = float(np.mean(scales))
+    full = EYE_RATIO_REF / max(float(np.mean([measures["eye_ratio_0"], measures["eye_ratio_1"]])), 1e-3)
     lips = max(0.0, y(14) - y(13))
     measures["lips_apart"] = lips
     teeth = _teeth_fraction(np.asarray(image), points) if lips > LIPS_CLOSED else 0.0
@@ -263,7 +291,8 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     rims = bridge_score(np.asarray(image), points, fr) >= GLASSES_BRIDGE
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
                            brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
-                           narrow=float(narrow),
+                           narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
+                           eye_scale_full=float(full),
                            measures=measures)
 
 
