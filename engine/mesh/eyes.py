@@ -5,6 +5,13 @@ across it (down). With c the lid travel (0 open as photographed, 1 closed, < 0 w
 the upper lid edge moves from t_up to t_up + c*h (h = the opening). The lid skin above it
 stretches down over the eye and the visible eye compresses under it; both maps are monotone
 in t, so nothing folds. Gaze slides the iris inside the opening with a smooth bump.
+
+The lid map works on source coordinates, after the smooth fields. Behind glasses those
+stretch the band between the lid and the top rim (the rim rises with the brows as one piece,
+rigid.py; the lid stays), so a lid shift in source pixels shows magnified: grace_hopper's
+rims sit on her upper lids, and her widened lids' lash line and lashes filled the lens up to
+the rim in a dark peak. There the widening lid's travel and lash line are scaled per column
+so that it rises by the requested share of the opening in output pixels (kernels.lid_stretch).
 """
 from __future__ import annotations
 
@@ -36,6 +43,9 @@ LOW_PER_AU9 = -0.15
 LOW_MAX = 0.35
 
 
+_NO_SHARE = np.ones(1)  # kernels.eye's per-column share when it is not used
+
+
 @dataclass(frozen=True)
 class EyeGeom:
     centre: np.ndarray  # (2,) px, middle of the corners
@@ -55,6 +65,9 @@ class EyeGeom:
     # The same with the lower lid's skin below (only when the lower lid moves: a bigger box
     # costs every blinking frame).
     box_low: tuple[int, int, int, int]
+    # Glasses (rigid.py): the top rims rise with the brows over a still lid, and a widening
+    # lid's travel is measured in output pixels (kernels.lid_stretch).
+    rims: bool = False
 
 
 def _curve(points: np.ndarray, idx: tuple[int, ...], centre: np.ndarray, u: np.ndarray,
@@ -65,8 +78,8 @@ def _curve(points: np.ndarray, idx: tuple[int, ...], centre: np.ndarray, u: np.n
     return s[order], t[order]
 
 
-def eye_geom(points: np.ndarray, frame: FaceFrame, side: int) -> EyeGeom:
-    """side 0: the image-left eye (portrait's right), 1: the image-right eye."""
+def eye_geom(points: np.ndarray, frame: FaceFrame, side: int, rims: bool = False) -> EyeGeom:
+    """side 0: the image-left eye (portrait's right), 1: the image-right eye; ``rims``: glasses."""
     p = points[:, :2].astype(np.float64)
     upper = (R.EYE_R_UPPER, R.EYE_L_UPPER)[side]
     lower = (R.EYE_R_LOWER, R.EYE_L_LOWER)[side]
@@ -95,7 +108,7 @@ def eye_geom(points: np.ndarray, frame: FaceFrame, side: int) -> EyeGeom:
 
     return EyeGeom(centre, u, v, s_up, t_up, s_low, t_low, skin, skin_low, iris_s, float(iris @ v),
                    width, max(opening, 1.0), box(float(t_low.max() + pad)),
-                   box(float(t_low.max() + skin_low + pad)))
+                   box(float(t_low.max() + skin_low + pad)), rims)
 
 
 def lid_travel(close: float, widen: float) -> float:
@@ -136,6 +149,14 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     # The source of s: [c+g-r, c+g+r] from [c-r, c+r] (a shift by g), linear to the corners
     # lo and hi, identity beyond.
     g = float(min(max(gx, lo + r + 1 - c), hi - r - 1 - c))
+    share = _NO_SHARE
+    squeezed = eye.rims and lid and travel < -1e-4
+    if squeezed:
+        share = np.empty(q.shape[1])
+        kernels.lid_stretch(q, float(eye.centre[0]), float(eye.centre[1]), float(eye.u[0]), float(eye.u[1]),
+                            float(eye.v[0]), float(eye.v[1]), eye.s_up, eye.t_up, eye.s_low, eye.t_low,
+                            float(travel), share)
     kernels.eye(q, float(eye.centre[0]), float(eye.centre[1]), float(eye.u[0]), float(eye.u[1]),
                 float(eye.v[0]), float(eye.v[1]), eye.s_up, eye.t_up, eye.s_low, eye.t_low,
-                float(eye.skin), float(travel), float(eye.skin_low), low, lid, gazing, g, float(gy), lo, hi, r, float(c))
+                float(eye.skin), float(travel), float(eye.skin_low), low, lid, gazing, g, float(gy), lo, hi, r, float(c),
+                squeezed, share)
