@@ -43,7 +43,7 @@ LOW_PER_AU9 = -0.15
 LOW_MAX = 0.35
 
 
-_NO_SHARE = np.ones(1)  # kernels.eye's per-column share when it is not used
+_NO_SHARE = np.ones((1, 2), np.float32)  # kernels.eye's per-column share when it is not used
 
 
 @dataclass(frozen=True)
@@ -152,10 +152,10 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     share = _NO_SHARE
     squeezed = eye.rims and lid and travel < -1e-4
     if squeezed:
-        share = np.empty(q.shape[1])
+        share = np.empty((q.shape[1], 2), np.float32)
         kernels.lid_stretch(q, float(eye.centre[0]), float(eye.centre[1]), float(eye.u[0]), float(eye.u[1]),
                             float(eye.v[0]), float(eye.v[1]), eye.s_up, eye.t_up, eye.s_low, eye.t_low,
-                            float(travel), share)
+                            float(travel), float(eye.skin), share)
     kernels.eye(q, float(eye.centre[0]), float(eye.centre[1]), float(eye.u[0]), float(eye.u[1]),
                 float(eye.v[0]), float(eye.v[1]), eye.s_up, eye.t_up, eye.s_low, eye.t_low,
                 float(eye.skin), float(travel), float(eye.skin_low), low, lid, gazing, g, float(gy), lo, hi, r, float(c),

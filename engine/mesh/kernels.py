@@ -235,22 +235,35 @@ def landed_rows(points: np.ndarray, back: np.ndarray, step: float) -> tuple[floa
 
 # ---------------------------------------------------------------- eyes
 
-@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, F8_1), **_JIT)
+@njit(float64(F4_3, int64, float64, float64, float64, float64, float64), **_JIT)
+def _t_at(q: np.ndarray, x: int, row: float, cx: float, cy: float, vx: float, vy: float) -> float:
+    """t (across the eye) of the source that output row ``row`` (sub-pixel) of column x maps to."""
+    row = min(max(row, 0.0), q.shape[0] - 1.0)
+    k = min(int(row), q.shape[0] - 2)
+    w = row - k
+    ax = (1.0 - w) * q[k, x, 0] + w * q[k + 1, x, 0] - cx
+    ay = (1.0 - w) * q[k, x, 1] + w * q[k + 1, x, 1] - cy
+    return ax * vx + ay * vy
+
+
+@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, F4_2), **_JIT)
 def lid_stretch(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
                 s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
-                travel: float, out: np.ndarray) -> None:
-    """Per column of ``q`` (h, w, 2, the backward map before the lids), into ``out`` (w,): the
-    share of a widening lid's travel (``travel`` < 0, as eye() takes it) to apply in source
-    units so that the lid rises by travel * opening output pixels.
+                travel: float, skin: float, out: np.ndarray) -> None:
+    """Per column of ``q`` (h, w, 2, the backward map before the lids), into ``out`` (w, 2):
+    the shares of a widening lid's travel (``travel`` < 0, as eye() takes it) and of its lash
+    line to apply in source units so that the lid rises by travel * opening output pixels and
+    its lash line keeps its height in the output.
 
     Under glasses the top rims rise with the brows as one piece while the lid stays, so the
     smooth map stretches the band between them (about 3x on grace_hopper): a source shift
     there shows magnified, and the lid's lashes filled the lens up to the rim (a dark peaked
-    smear). The share is the band's mean squeeze: the source distance covered by the
-    intended rise, read off the column, over that rise (1 where nothing is stretched)."""
+    smear). The shares are read off the column: the source distance the output rise (then
+    the lash line above it) covers, over that rise (lash line); 1 where nothing is stretched."""
     rows = q.shape[0]
     for x in range(q.shape[1]):
-        out[x] = 1.0
+        out[x, 0] = 1.0
+        out[x, 1] = 1.0
         prev_t, prev_tu, prev_h = 0.0, 0.0, 0.0
         for y in range(rows):
             rx, ry = q[y, x, 0] - cx, q[y, x, 1] - cy
@@ -261,29 +274,23 @@ def lid_stretch(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: f
             if t >= tu:
                 if y == 0:
                     break
-                # The lid's output row (between y - 1 and y), then the row the lid should rise to.
-                f = (prev_tu - prev_t) / max((t - tu) - (prev_t - prev_tu), 1e-6)
-                rise = -travel * prev_h
+                # The lid's output row (between y - 1 and y), then the rows its lash line
+                # should rise to (the box ends first: what it holds is measured).
+                at = y - 1 + (prev_tu - prev_t) / max((t - tu) - (prev_t - prev_tu), 1e-6)
+                rise = min(-travel * prev_h, at)
                 if rise <= 1e-3:
                     break
-                at = y - 1 + f - rise
-                if at <= 0.0:
-                    # The map's box ends first: measure over what it holds.
-                    rise = y - 1 + f
-                    at = 0.0
-                    if rise <= 1e-3:
-                        break
-                k = min(int(at), rows - 2)
-                w = at - k
-                ax = (1.0 - w) * q[k, x, 0] + w * q[k + 1, x, 0] - cx
-                ay = (1.0 - w) * q[k, x, 1] + w * q[k + 1, x, 1] - cy
-                covered = prev_tu - (ax * vx + ay * vy)
-                out[x] = min(max(covered / rise, 0.05), 1.0)
+                tu2 = _t_at(q, x, at - rise, cx, cy, vx, vy)
+                out[x, 0] = min(max((prev_tu - tu2) / (-travel * prev_h), 0.05), 1.0)
+                lash = min(min(LASH * prev_h, 0.35 * skin), at - rise)
+                if lash > 1e-3:
+                    top = _t_at(q, x, at - rise - lash, cx, cy, vx, vy)
+                    out[x, 1] = min(max((tu2 - top) / min(LASH * prev_h, 0.35 * skin), 0.05), 1.0)
                 break
             prev_t, prev_tu, prev_h = t, tu, h
 
 
-@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64, boolean, F8_1), **_JIT)
+@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64, boolean, F4_2), **_JIT)
 def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
         s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
         skin: float, travel: float, skin_low: float, low: float, lid: bool,
@@ -297,7 +304,7 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
     deep, whose bottom stays) stretch or squeeze linearly, so that map is monotone too.
     Along it (s) gaze slides the iris by ``g`` inside the opening, fading towards the lids.
     ``squeezed``: the upper lid's travel and lash line are scaled per column by ``share``
-    (lid_stretch), so a widening lid rises as far in the output as requested.
+    (w, 2; lid_stretch), so a widening lid rises as far in the output as requested.
     """
     mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
     for y in range(q.shape[0]):
@@ -306,7 +313,7 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
             s = rx * ux + ry * uy
             t = rx * vx + ry * vy
             tu = interp(s, s_up, t_up)
-            tr = travel * share[x] if squeezed else travel
+            tr = travel * share[x, 0] if squeezed else travel
             tl = interp(s, s_low, t_low)
             # Above the lid skin, or below the lower lid (and its skin when it moves), no lid
             # or gaze term reaches the pixel: its source stays as it is (rewriting it would
@@ -320,7 +327,7 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
                 top = tu - skin
                 lash = min(LASH * h, 0.35 * skin)
                 if squeezed:
-                    lash *= share[x]
+                    lash *= share[x, 1]
                 rise = (t - top) / max(tu2 - lash - top, 1e-3)
                 fall = (tl - t) / max(tl - tu2, 1e-3)
                 trap = max(min(min(rise, fall), 1.0), 0.0)
