@@ -17,6 +17,7 @@ from engine.mesh.canvas import backward_maps, coefficients
 from engine.mesh.engine import activation
 from engine.motion import Motion
 from engine.mesh import kernels as K
+from engine.mesh.eyes import RIMS_WIDEN
 
 
 def _grace() -> np.ndarray:
@@ -32,19 +33,21 @@ def grace():
     return MeshEngine().prepare(_grace())
 
 
-def _lash_rows(maps, box, eye, xs) -> np.ndarray:
+def _rows(maps, box, eye, xs, above: float = 0.0) -> np.ndarray:
     """Per output column in ``xs``: the output row (sub-pixel) where the backward map crosses
-    the photo's upper lash line, i.e. where the lid shows."""
+    the photo's upper lash line (or ``above`` that many of its lash heights above it)."""
     X0, Y0 = box[0], box[1]
     rows = []
     for x in xs:
         col = maps[:, x - X0].astype(np.float64) - eye.centre
         s, t = col @ eye.u, col @ eye.v
         tu = np.interp(s, eye.s_up, eye.t_up)
+        h = np.interp(s, eye.s_low, eye.t_low) - tu
+        line = tu - above * np.minimum(K.LASH * h, 0.35 * eye.skin)
         y0 = int(eye.centre[1] - 3 * eye.opening) - Y0
-        below = np.nonzero(t[y0:] >= tu[y0:])[0]
+        below = np.nonzero(t[y0:] >= line[y0:])[0]
         k = y0 + int(below[0])
-        a, b = t[k - 1] - tu[k - 1], t[k] - tu[k]
+        a, b = t[k - 1] - line[k - 1], t[k] - line[k]
         rows.append(Y0 + k - 1 + (-a) / (b - a))
     return np.array(rows)
 
@@ -61,14 +64,16 @@ def test_widened_lid_rises_as_asked_behind_glasses(grace, emotion):
         assert travel < -0.2  # wide eyes
         # The middle half of the eye (between the corners), where the lid rises most.
         xs = np.arange(int(eye.centre[0] - eye.width / 4), int(eye.centre[0] + eye.width / 4) + 1)
-        rise = _lash_rows(m0.maps, m0.box, eye, xs) - _lash_rows(m.maps, m.box, eye, xs)
+        lid = _rows(m.maps, m.box, eye, xs)
+        rise = _rows(m0.maps, m0.box, eye, xs) - lid
         s = (np.stack([xs, np.full(len(xs), eye.centre[1])], 1) - eye.centre) @ eye.u
-        asked = -travel * (np.interp(s, eye.s_low, eye.t_low) - np.interp(s, eye.s_up, eye.t_up))
-        # Source-pixel travel showed 1.3-1.7x as tall here (medians 1.43 and 1.30: the lashes up
-        # to the rim); the lid now rises 1.00-1.06x as far as asked.
-        ratio = rise / asked
-        assert np.median(ratio) < 1.12 and ratio.max() < 1.2, (emotion, np.round(ratio, 2))
-        assert ratio.min() > 0.85, (emotion, np.round(ratio, 2))  # still as wide as asked
+        h = np.interp(s, eye.s_low, eye.t_low) - np.interp(s, eye.s_up, eye.t_up)
+        ratio = rise / (-travel * RIMS_WIDEN * h)
+        # The lid rises as far as asked (glasses wearers' RIMS_WIDEN included) all along: in
+        # source pixels it rose 1.1x as far near the corners' side and 1.7x over the iris (a
+        # peak of lashes up to the rim: max over min 1.47 surprised, 1.34 fearful).
+        assert 0.88 < np.median(ratio) < 1.12, (emotion, np.round(ratio, 2))
+        assert ratio.max() / ratio.min() < 1.15, (emotion, np.round(ratio, 2))
 
 
 def test_lid_stretch_reads_the_squeeze():

@@ -136,11 +136,10 @@ LOWER_LID_UNDO = 0.0
 # 0.41 over fearful 0.32 without); 0.2 and 0.3 lost glasses' surprise and grace's fear again.
 LOWER_LID_WIDE = 1.0
 LOW_PER_AU5 = 0.1
-# Glasses wearers (PhotoExpression.rims) drop the lower lid this much less: their widened upper
-# lid rises by the requested output pixels (kernels.lid_stretch), no more, and with the full
-# drop the glasses portrait's surprise read sad 0.28 (surprised 0.17; 0.15 more drop: happy
-# 0.33); with half of it, surprised 0.27 over angry 0.19 (none of it: 0.26 / 0.20, and
-# grace_hopper's fear 0.56 instead of 0.66).
+# Glasses wearers (PhotoExpression.rims) drop the lower lid this much less (their upper lid
+# rises in output pixels, eyes.RIMS_WIDEN): with the full drop the glasses portrait's surprise
+# read angry 0.22 over surprised 0.20 (measured with RIMS_WIDEN 1.5), with half of it surprised
+# 0.34 over happy 0.19, with none of it 0.28 over angry 0.21 (and grace_hopper's fear falls).
 RIMS_LOW_KEEP = 0.05
 # Fear on a glasses wearer (PhotoExpression.rims): the rims hold the brows, so the oblique
 # worried brow reads little and fear's down-turned corners (AU15) read sad (glasses 0.45).
