@@ -246,6 +246,14 @@ def _t_at(q: np.ndarray, x: int, row: float, cx: float, cy: float, vx: float, vy
     return ax * vx + ay * vy
 
 
+@njit(float64(F4_3, int64, int64, float64, float64, float64, float64, float64, float64, F8_1, F8_1), **_JIT)
+def _below_lid(q: np.ndarray, y: int, x: int, cx: float, cy: float, ux: float, uy: float, vx: float,
+               vy: float, s_up: np.ndarray, t_up: np.ndarray) -> float:
+    """How far below the upper lash line (t) the source of output pixel (y, x) lies."""
+    rx, ry = q[y, x, 0] - cx, q[y, x, 1] - cy
+    return rx * vx + ry * vy - interp(rx * ux + ry * uy, s_up, t_up)
+
+
 @njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, F4_2), **_JIT)
 def lid_stretch(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
                 s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
@@ -264,30 +272,36 @@ def lid_stretch(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: f
     for x in range(q.shape[1]):
         out[x, 0] = 1.0
         out[x, 1] = 1.0
-        prev_t, prev_tu, prev_h = 0.0, 0.0, 0.0
-        for y in range(rows):
-            rx, ry = q[y, x, 0] - cx, q[y, x, 1] - cy
-            s = rx * ux + ry * uy
-            t = rx * vx + ry * vy
-            tu = interp(s, s_up, t_up)
-            h = max(interp(s, s_low, t_low) - tu, 0.0)
-            if t >= tu:
-                if y == 0:
-                    break
-                # The lid's output row (between y - 1 and y), then the rows its lash line
-                # should rise to (the box ends first: what it holds is measured).
-                at = y - 1 + (prev_tu - prev_t) / max((t - tu) - (prev_t - prev_tu), 1e-6)
-                rise = min(-travel * prev_h, at)
-                if rise <= 1e-3:
-                    break
-                tu2 = _t_at(q, x, at - rise, cx, cy, vx, vy)
-                out[x, 0] = min(max((prev_tu - tu2) / (-travel * prev_h), 0.05), 1.0)
-                lash = min(min(LASH * prev_h, 0.35 * skin), at - rise)
-                if lash > 1e-3:
-                    top = _t_at(q, x, at - rise - lash, cx, cy, vx, vy)
-                    out[x, 1] = min(max((tu2 - top) / min(LASH * prev_h, 0.35 * skin), 0.05), 1.0)
-                break
-            prev_t, prev_tu, prev_h = t, tu, h
+        # The lid's output row: where the column's source crosses the lash line (the map is
+        # monotone down a column, so bisect: a few rows per column, not all of them).
+        if _below_lid(q, 0, x, cx, cy, ux, uy, vx, vy, s_up, t_up) >= 0.0:
+            continue
+        lo, hi = 0, rows - 1
+        if _below_lid(q, hi, x, cx, cy, ux, uy, vx, vy, s_up, t_up) < 0.0:
+            continue
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _below_lid(q, mid, x, cx, cy, ux, uy, vx, vy, s_up, t_up) < 0.0:
+                lo = mid
+            else:
+                hi = mid
+        a = _below_lid(q, lo, x, cx, cy, ux, uy, vx, vy, s_up, t_up)
+        b = _below_lid(q, hi, x, cx, cy, ux, uy, vx, vy, s_up, t_up)
+        at = lo + (-a) / max(b - a, 1e-6)
+        rx, ry = q[lo, x, 0] - cx, q[lo, x, 1] - cy
+        s = rx * ux + ry * uy
+        tu = interp(s, s_up, t_up)
+        h = max(interp(s, s_low, t_low) - tu, 0.0)
+        # The rows its lash line should rise to (the box ends first: what it holds is measured).
+        rise = min(-travel * h, at)
+        if rise <= 1e-3:
+            continue
+        tu2 = _t_at(q, x, at - rise, cx, cy, vx, vy)
+        out[x, 0] = min(max((tu - tu2) / (-travel * h), 0.05), 1.0)
+        lash = min(min(LASH * h, 0.35 * skin), at - rise)
+        if lash > 1e-3:
+            top = _t_at(q, x, at - rise - lash, cx, cy, vx, vy)
+            out[x, 1] = min(max((tu2 - top) / min(LASH * h, 0.35 * skin), 0.05), 1.0)
 
 
 @njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64, boolean, F4_2), **_JIT)
