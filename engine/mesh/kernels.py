@@ -235,11 +235,81 @@ def landed_rows(points: np.ndarray, back: np.ndarray, step: float) -> tuple[floa
 
 # ---------------------------------------------------------------- eyes
 
-@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64), **_JIT)
+@njit(float64(F4_3, int64, float64, float64, float64, float64, float64), **_JIT)
+def _t_at(q: np.ndarray, x: int, row: float, cx: float, cy: float, vx: float, vy: float) -> float:
+    """t (across the eye) of the source that output row ``row`` (sub-pixel) of column x maps to."""
+    row = min(max(row, 0.0), q.shape[0] - 1.0)
+    k = min(int(row), q.shape[0] - 2)
+    w = row - k
+    ax = (1.0 - w) * q[k, x, 0] + w * q[k + 1, x, 0] - cx
+    ay = (1.0 - w) * q[k, x, 1] + w * q[k + 1, x, 1] - cy
+    return ax * vx + ay * vy
+
+
+@njit(float64(F4_3, int64, int64, float64, float64, float64, float64, float64, float64, F8_1, F8_1), **_JIT)
+def _below_lid(q: np.ndarray, y: int, x: int, cx: float, cy: float, ux: float, uy: float, vx: float,
+               vy: float, s_up: np.ndarray, t_up: np.ndarray) -> float:
+    """How far below the upper lash line (t) the source of output pixel (y, x) lies."""
+    rx, ry = q[y, x, 0] - cx, q[y, x, 1] - cy
+    return rx * vx + ry * vy - interp(rx * ux + ry * uy, s_up, t_up)
+
+
+@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, F4_2), **_JIT)
+def lid_stretch(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
+                s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
+                travel: float, skin: float, out: np.ndarray) -> None:
+    """Per column of ``q`` (h, w, 2, the backward map before the lids), into ``out`` (w, 2):
+    the shares of a widening lid's travel (``travel`` < 0, as eye() takes it) and of its lash
+    line to apply in source units so that the lid rises by travel * opening output pixels and
+    its lash line keeps its height in the output.
+
+    Under glasses the top rims rise with the brows as one piece while the lid stays, so the
+    smooth map stretches the band between them (about 3x on grace_hopper): a source shift
+    there shows magnified, and the lid's lashes filled the lens up to the rim (a dark peaked
+    smear). The shares are read off the column: the source distance the output rise (then
+    the lash line above it) covers, over that rise (lash line); 1 where nothing is stretched."""
+    rows = q.shape[0]
+    for x in range(q.shape[1]):
+        out[x, 0] = 1.0
+        out[x, 1] = 1.0
+        # The lid's output row: where the column's source crosses the lash line (the map is
+        # monotone down a column, so bisect: a few rows per column, not all of them).
+        if _below_lid(q, 0, x, cx, cy, ux, uy, vx, vy, s_up, t_up) >= 0.0:
+            continue
+        lo, hi = 0, rows - 1
+        if _below_lid(q, hi, x, cx, cy, ux, uy, vx, vy, s_up, t_up) < 0.0:
+            continue
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _below_lid(q, mid, x, cx, cy, ux, uy, vx, vy, s_up, t_up) < 0.0:
+                lo = mid
+            else:
+                hi = mid
+        a = _below_lid(q, lo, x, cx, cy, ux, uy, vx, vy, s_up, t_up)
+        b = _below_lid(q, hi, x, cx, cy, ux, uy, vx, vy, s_up, t_up)
+        at = lo + (-a) / max(b - a, 1e-6)
+        rx, ry = q[lo, x, 0] - cx, q[lo, x, 1] - cy
+        s = rx * ux + ry * uy
+        tu = interp(s, s_up, t_up)
+        h = max(interp(s, s_low, t_low) - tu, 0.0)
+        # The rows its lash line should rise to (the box ends first: what it holds is measured).
+        rise = min(-travel * h, at)
+        if rise <= 1e-3:
+            continue
+        tu2 = _t_at(q, x, at - rise, cx, cy, vx, vy)
+        out[x, 0] = min(max((tu - tu2) / (-travel * h), 0.05), 1.0)
+        lash = min(min(LASH * h, 0.35 * skin), at - rise)
+        if lash > 1e-3:
+            top = _t_at(q, x, at - rise - lash, cx, cy, vx, vy)
+            out[x, 1] = min(max((tu2 - top) / min(LASH * h, 0.35 * skin), 0.05), 1.0)
+
+
+@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64, boolean, F4_2), **_JIT)
 def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
         s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
         skin: float, travel: float, skin_low: float, low: float, lid: bool,
-        gaze: bool, g: float, gy_px: float, lo: float, hi: float, r: float, c: float) -> None:
+        gaze: bool, g: float, gy_px: float, lo: float, hi: float, r: float, c: float,
+        squeezed: bool, share: np.ndarray) -> None:
     """Rewrite the source coordinates ``q`` (h, w, 2) in place for one eye (see eyes.py).
 
     Across the eye (t) the lid maps piecewise linearly: top of the lid skin stays, the lash
@@ -247,6 +317,8 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
     ``low`` of the opening (down > 0): the visible eye and the lid skin below it (``skin_low``
     deep, whose bottom stays) stretch or squeeze linearly, so that map is monotone too.
     Along it (s) gaze slides the iris by ``g`` inside the opening, fading towards the lids.
+    ``squeezed``: the upper lid's travel and lash line are scaled per column by ``share``
+    (w, 2; lid_stretch), so a widening lid rises as far in the output as requested.
     """
     mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
     for y in range(q.shape[0]):
@@ -255,6 +327,7 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
             s = rx * ux + ry * uy
             t = rx * vx + ry * vy
             tu = interp(s, s_up, t_up)
+            tr = travel * share[x, 0] if squeezed else travel
             tl = interp(s, s_low, t_low)
             # Above the lid skin, or below the lower lid (and its skin when it moves), no lid
             # or gaze term reaches the pixel: its source stays as it is (rewriting it would
@@ -264,13 +337,15 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
             h = max(tl - tu, 0.0)
             t_new = t
             if lid:
-                tu2 = tu + travel * h
+                tu2 = tu + tr * h
                 top = tu - skin
                 lash = min(LASH * h, 0.35 * skin)
+                if squeezed:
+                    lash *= share[x, 1]
                 rise = (t - top) / max(tu2 - lash - top, 1e-3)
                 fall = (tl - t) / max(tl - tu2, 1e-3)
                 trap = max(min(min(rise, fall), 1.0), 0.0)
-                t_new = t - (travel * h) * trap
+                t_new = t - (tr * h) * trap
                 if low != 0.0:
                     sh = low * h
                     tl2 = tl + sh
