@@ -55,8 +55,8 @@ FURROW_SPAN = (0.03, 0.0)
 ROOT_LINES = (0.3, 1.0, 1.7)
 # The nasolabial fold deepened: a broad soft shadow (it deepens the fold a smiling photo
 # already has rather than drawing a second line beside it).
-NASOLABIAL_WIDTH = 0.018
-NASOLABIAL_DEPTH = 0.2
+NASOLABIAL_WIDTH = 0.025
+NASOLABIAL_DEPTH = 0.25
 # Its depth along it, nose wing to mouth corner (clipped to [0, 1]): deepest near the nose.
 NASOLABIAL_TAPER = (1.4, 0.4)
 # The highlight beside the valley: this share of the depth, offset HIGHLIGHT_OFFSET sigmas to
