@@ -78,7 +78,10 @@ WAVE = 0.008
 CLEAR = 0.03
 EDGE_FACTOR = 4.0
 EDGE_FLOOR = 60.0
-# Where one activation unit reaches full weight.
+# A crease forms once the muscle pulls hard enough: from ONSET of an action unit, full at FULL.
+# (A crease drawn from the first hint of a frown made FaceMesh read half an expression's
+# landmarks nearly as far moved as the whole one's: tests/test_mesh_engine.py.)
+ONSET = 0.3
 FULL = 1.0
 # Composed sources kept per canvas (RGBA copies of the canvas).
 CACHE = 6
@@ -316,8 +319,5 @@ def weights(aus: Mapping[int, float]) -> tuple[float, float, float, float]:
     a1, a2, a4, a9 = (float(aus.get(k, 0.0)) for k in (1, 2, 4, 9))
     if a1 > 0 and a4 > 0:
         a2 = max(0.0, a2 - TAIL_HOLD * a4)  # fear's outer brows held down: no outer lines
-    w9 = a9 / FULL
-    w4 = (a4 + NOSE_FROWN * a9) / FULL
-    w1 = a1 / FULL
-    w2 = min(a1, a2) / FULL
-    return tuple(float(np.clip(x, 0.0, 1.0)) for x in (w9, w4, w1, w2))  # type: ignore[return-value]
+    raw = (a9, a4 + NOSE_FROWN * a9, a1, min(a1, a2))
+    return tuple(float(np.clip((x - ONSET) / (FULL - ONSET), 0.0, 1.0)) for x in raw)  # type: ignore[return-value]
