@@ -173,6 +173,9 @@ def test_a_steady_expression_reuses_its_source_and_the_cache_is_bounded(sources:
     for i in range(3 * C.CACHE):
         cr.source(c.rgba, 0, ((i + 1) / (3 * C.CACHE), 0.0, 0.0, 0.0))
         assert len(cr._cache) <= C.CACHE
+    # A full-resolution canvas keeps fewer copies: the cache's bytes are bounded too.
+    big = np.zeros((2048, 2048, 4), np.uint8)
+    assert C.CACHE_BYTES // big.nbytes < 2 and cr.nbytes(big) <= 2 * big.nbytes + sum(x.nbytes for x in cr.layers)
     # The canvas's own cache, after rendering the same frame twice: one entry, the same array.
     k = coefficients(_act("disgusted", 1.0), sources[name].expression)
     assert _source(c, k) is _source(c, k)

@@ -44,7 +44,7 @@ LAYERS = ("9", "4", "1", "2")
 # Width of a crease's dark valley (Gaussian sigma across it, units of d) and its depth at weight
 # 1 (the relative drop of the pixel values at the valley's floor), per layer.
 CREASE_WIDTH = 0.008
-DEPTH: dict[str, float] = {"9": 0.22, "4": 0.2, "1": 0.16, "2": 0.16}
+DEPTH: dict[str, float] = {"9": 0.22, "4": 0.2, "1": 0.1, "2": 0.1}
 # The glabella's furrows: wider, from FURROW_SPAN[0] d below the inner brows' lower edge to
 # FURROW_SPAN[1] d below their upper edge (the skin there stretches when the inner brows rise).
 FURROW_WIDTH = 0.010
@@ -83,8 +83,11 @@ EDGE_FLOOR = 60.0
 # landmarks nearly as far moved as the whole one's: tests/test_mesh_engine.py.)
 ONSET = 0.3
 FULL = 1.0
-# Composed sources kept per canvas (RGBA copies of the canvas).
-CACHE = 6
+# Composed sources kept per canvas (RGBA copies of the canvas): the bench's emotion mix needs
+# 10 per portrait crop (five creasing emotions at two intensities; with 6, nearly every frame
+# was a miss: +10% per frame); at most CACHE_BYTES of them (a full-resolution canvas keeps fewer).
+CACHE = 12
+CACHE_BYTES = 16 << 20
 # Fear's outer brow lift held down by its AU4 (canvas.TAIL_HOLD): its forehead lines stay central.
 TAIL_HOLD = 1.85
 # The share of AU9 that draws the brows together (canvas.NOSE_FROWN): disgust's glabella furrows.
@@ -118,15 +121,21 @@ def _draw(acc: np.ndarray, origin: tuple[int, int], frame: FaceFrame, curve: np.
           depth: float, lit: np.ndarray, seed: int, taper: np.ndarray | None = None) -> None:
     """Add one crease (``curve``: (n, 2) face-frame points) to ``acc`` (its top-left pixel at
     ``origin``). ``lit``: the face-frame direction of the highlight side; ``taper``: (n,)
-    extra weight along the curve (1 if None)."""
+    extra weight along the curve (1 if None).
+
+    The curve is drawn as an anti-aliased line whose value is its depth along it, and blurred
+    across (a Gaussian valley: a blurred line's profile); the highlight is the same line moved
+    to the lit side and blurred wider."""
     h, w = acc.shape
     xy = frame.origin + (curve[:, :1] * frame.u + curve[:, 1:] * frame.v) * frame.d
     sig = max(0.6, width * frame.d)
-    reach = (HIGHLIGHT_OFFSET + 2.5 * HIGHLIGHT_WIDTH) * sig
-    x0 = max(0, int(np.floor(xy[:, 0].min() - reach)) - origin[0])
-    y0 = max(0, int(np.floor(xy[:, 1].min() - reach)) - origin[1])
-    x1 = min(w, int(np.ceil(xy[:, 0].max() + reach)) + 1 - origin[0])
-    y1 = min(h, int(np.ceil(xy[:, 1].max() + reach)) + 1 - origin[1])
+    lit_px = (lit[0] * frame.u + lit[1] * frame.v) / max(float(np.hypot(*(lit[0] * frame.u + lit[1] * frame.v))), 1e-6)
+    shift = HIGHLIGHT_OFFSET * sig * lit_px
+    reach = int(np.ceil(HIGHLIGHT_OFFSET * sig + 3.0 * HIGHLIGHT_WIDTH * sig)) + 2
+    x0 = max(0, int(np.floor(xy[:, 0].min())) - reach - origin[0])
+    y0 = max(0, int(np.floor(xy[:, 1].min())) - reach - origin[1])
+    x1 = min(w, int(np.ceil(xy[:, 0].max())) + reach + 1 - origin[0])
+    y1 = min(h, int(np.ceil(xy[:, 1].max())) + reach + 1 - origin[1])
     if x1 <= x0 or y1 <= y0:
         return
     # Along the crease: feathered ends, slow depth waves, the caller's taper.
@@ -139,23 +148,20 @@ def _draw(acc: np.ndarray, origin: tuple[int, int], frame: FaceFrame, curve: np.
     along *= 1.0 - DEPTH_JITTER * 0.5 * (1 + 0.6 * np.sin(2 * np.pi * 1.3 * t + ph[0]) + 0.4 * np.sin(2 * np.pi * 3.1 * t + ph[1]))
     if taper is not None:
         along *= taper
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    px = np.stack([xx + origin[0], yy + origin[1]], axis=-1).reshape(-1, 1, 2)
-    diff = px - xy[None].astype(np.float32)
-    dist2 = (diff ** 2).sum(-1)
-    k = dist2.argmin(axis=1)
-    rows = np.arange(len(k))
-    near = diff[rows, k]  # pixel minus its nearest curve point
-    # The signed offset towards the lit side (image direction of ``lit``).
-    lit_px = (lit[0] * frame.u + lit[1] * frame.v).astype(np.float32)
-    side = near @ lit_px
-    dist = np.sqrt(dist2[rows, k])
-    a = along[k].astype(np.float32)
-    dark = np.exp(-0.5 * (dist / sig) ** 2)
-    hl = np.exp(-0.5 * ((side - HIGHLIGHT_OFFSET * sig) / (HIGHLIGHT_WIDTH * sig)) ** 2)
-    hl *= np.exp(-0.5 * (np.maximum(dist - abs(side), 0) / sig) ** 2)  # only across, not past the ends
-    val = a * depth * (-dark + HIGHLIGHT * hl)
-    acc[y0:y1, x0:x1] += val.reshape(y1 - y0, x1 - x0)
+    box = (y1 - y0, x1 - x0)
+    rel = xy - (origin[0] + x0, origin[1] + y0)
+    out = np.zeros(box, np.float32)
+    for offset, blur, gain in ((np.zeros(2), sig, -1.0), (shift, HIGHLIGHT_WIDTH * sig, HIGHLIGHT)):
+        line = np.zeros(box, np.float32)
+        pts = np.round((rel + offset) * 16).astype(np.int32)
+        for i in range(n - 1):
+            v = float(0.5 * (along[i] + along[i + 1]))
+            if v > 1e-3:
+                cv2.line(line, tuple(pts[i]), tuple(pts[i + 1]), v, 1, cv2.LINE_AA, shift=4)
+        # A one-pixel line blurred by sigma peaks at 1 / (sqrt(2 pi) sigma): scaled back to its value.
+        line = cv2.GaussianBlur(line, (0, 0), blur) * (np.sqrt(2 * np.pi) * blur)
+        out += gain * line
+    acc[y0:y1, x0:x1] += depth * out
 
 
 def _ff(points: np.ndarray, frame: FaceFrame, idx) -> np.ndarray:
@@ -248,6 +254,10 @@ def _keep_out(image: np.ndarray, points: np.ndarray, frame: FaceFrame, box: tupl
     return cv2.GaussianBlur(free, (0, 0), max(0.5, 0.5 * CLEAR * frame.d))
 
 
+def _entries(rgba: np.ndarray) -> int:
+    return int(min(CACHE, max(2, CACHE_BYTES // max(1, rgba.nbytes))))
+
+
 @dataclass
 class Creases:
     """A canvas's crease layers and the composed sources the render samples."""
@@ -258,7 +268,8 @@ class Creases:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def nbytes(self, rgba: np.ndarray) -> int:
-        return int(sum(x.nbytes for x in self.layers) + CACHE * rgba.nbytes)
+        """The layers plus the most the cache holds for a canvas of ``rgba``'s size."""
+        return int(sum(x.nbytes for x in self.layers) + _entries(rgba) * rgba.nbytes)
 
     def source(self, base: np.ndarray, fold_level: int, weights: tuple[float, ...]) -> np.ndarray:
         """``base`` (the canvas's RGBA, its folds softened at ``fold_level``) with each layer at
@@ -283,7 +294,7 @@ class Creases:
         with self._lock:
             self._cache[key] = out
             self._cache.move_to_end(key)
-            while len(self._cache) > CACHE:
+            while len(self._cache) > _entries(base):
                 self._cache.popitem(last=False)
         return out
 
