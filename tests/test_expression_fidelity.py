@@ -41,18 +41,16 @@ from engine.motion import EMOTIONS
 # 31/42 with disgust's one-sided sneer (astronaut), anger's chin raiser (grace_hopper, a near-tie) and
 # surprise's brows raised level instead of the worried slant (smile_outdoor); 32/42 with fear's jaw
 # stretched into a tall opening and its oblique brows (smile_teeth's fear); 33/42 with the `surprised`
-# portrait's round open mouth closed lower and widened back under a smile (its happiness). Expression
-# creases (engine/mesh/creases.py) keep 33/42 and widen the disgust margins (astronaut 0.44 -> 0.73,
-# smile_outdoor 0.48 -> 0.51, the `surprised` portrait's disgust now rises the most).
+# portrait's round open mouth closed lower and widened back under a smile (its happiness); 34/42 with
+# expression creases (engine/mesh/creases.py: the `surprised` portrait's disgust, 0.39 over fearful 0.32).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 32 / 42
+MIN_HIT_RATE = 33 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle, its creases shaded in) reads
-    # neutral (grace_hopper) or sad (glasses) with a disgusted probability of at most 0.02 on these;
-    # anger (sadness on glasses) rises the most. (The `surprised` portrait's disgust, 0.31 over a
-    # fearful rise of 0.25 with the nasolabial shadow, is a near-tie: 0.028 d wide it fails again.)
+    # neutral (grace_hopper) or happy (glasses: its deepened nasolabial folds on a smiling photo)
+    # with a disgusted probability of at most 0.02 on these; anger (happiness on glasses) rises the most.
     *(("rises_most", p, "disgusted") for p in
       ("grace_hopper", "glasses")),
     # Fear (AU1+4 with the outer brows held down, AU5, AU20 with the open grimace of AU10/15/16 and
