@@ -522,11 +522,21 @@ def _still(c: Canvas, rgba: np.ndarray, moving: tuple[int, int, int, int] | None
     the ``moving`` box, rendered over it next, covers them)."""
     out = c.image.copy()
     if rgba is not c.rgba:
-        boxes = [b.box for b in (c.folds, c.creases) if b is not None]
-        x0, y0, x1, y1 = boxes[0] if len(boxes) == 1 else _union(boxes[0], boxes[1])
-        if moving is None or not (moving[0] <= x0 and moving[1] <= y0 and x1 <= moving[2] and y1 <= moving[3]):
-            cv2.cvtColor(rgba[y0:y1, x0:x1], cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
+        for b in (c.folds, c.creases):
+            # Only what the moving box, rendered over it next, leaves of each box.
+            for x0, y0, x1, y1 in ([b.box] if moving is None else _outside(b.box, moving)) if b is not None else ():
+                cv2.cvtColor(rgba[y0:y1, x0:x1], cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
     return out
+
+
+def _outside(box: tuple[int, int, int, int], cover: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """``box`` less ``cover``, as up to four boxes (the strips above, below, left and right)."""
+    x0, y0, x1, y1 = box
+    cx0, cy0, cx1, cy1 = max(x0, cover[0]), max(y0, cover[1]), min(x1, cover[2]), min(y1, cover[3])
+    if cx0 >= cx1 or cy0 >= cy1:
+        return [box]
+    parts = [(x0, y0, x1, cy0), (x0, cy1, x1, y1), (x0, cy0, cx0, cy1), (cx1, cy0, x1, cy1)]
+    return [p for p in parts if p[2] > p[0] and p[3] > p[1]]
 
 
 def _source(c: Canvas, k: Coefficients) -> np.ndarray:

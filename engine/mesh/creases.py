@@ -327,8 +327,10 @@ def build_creases(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
 
 def weights(aus: Mapping[int, float]) -> tuple[float, float, float, float]:
     """A frame's layer weights (LAYERS' order) from its action units."""
+    # Plain floats: this runs every frame, and numpy's scalar calls cost more than the arithmetic.
     a1, a2, a4, a9 = (float(aus.get(k, 0.0)) for k in (1, 2, 4, 9))
     if a1 > 0 and a4 > 0:
         a2 = max(0.0, a2 - TAIL_HOLD * a4)  # fear's outer brows held down: no outer lines
-    raw = (a9, a4 + NOSE_FROWN * a9, a1, min(a1, a2))
-    return tuple(float(np.clip((x - ONSET) / (FULL - ONSET), 0.0, 1.0)) for x in raw)  # type: ignore[return-value]
+    s = 1.0 / (FULL - ONSET)
+    w9, w4, w1, w2 = ((x - ONSET) * s for x in (a9, a4 + NOSE_FROWN * a9, a1, min(a1, a2)))
+    return (min(max(w9, 0.0), 1.0), min(max(w4, 0.0), 1.0), min(max(w1, 0.0), 1.0), min(max(w2, 0.0), 1.0))
