@@ -17,7 +17,7 @@ import pytest
 
 from avatar_testkit.portraits import available_portraits, portrait_rgb
 from engine.facs import activation
-from engine.mesh import MeshEngine
+from engine.mesh import MeshEngine, canvas
 from engine.mesh import creases as C
 from engine.mesh import folds as F
 from engine.mesh import hairline
@@ -123,6 +123,8 @@ def test_no_creases_without_their_action_units(emotion: str, engine: MeshEngine,
 
 
 def test_weights_follow_the_action_units() -> None:
+    # The constants creases.py shares with the canvas (it cannot import canvas, which imports it).
+    assert C.TAIL_HOLD == canvas.TAIL_HOLD and C.NOSE_FROWN == canvas.NOSE_FROWN
     w = dict(zip(C.LAYERS, C.weights(_act("disgusted", 1.0).action_units)))
     assert w["9"] == 1.0 and 0 < w["4"] < 1.0 and w["1"] == w["2"] == 0.0
     w = dict(zip(C.LAYERS, C.weights(_act("surprised", 1.0).action_units)))

@@ -13,12 +13,12 @@ per canvas, from the landmarks, this module makes one shading layer per crease g
   horizontal lines, and ``"2"`` (AU2 with it: surprise) their outer parts: fear's and sadness's
   creases stay central, surprise's run across the forehead.
 
-A crease is a soft dark line (a Gaussian across it, CREASE_WIDTH wide) with a faint highlight on
+A crease is a soft dark line (a Gaussian across it, sigma CREASE_WIDTH) with a faint highlight on
 its lit side (the ridge beside the valley), feathered at both ends and varying a little in depth
 along its length (a drawn line is even). The layer is a relative change of the pixel's value
 (multiplicative), so a crease is as visible on pale skin as on dark skin. Creases stay off what
 is not bare skin: hair (hairline.py's mask), strong edges (glasses rims, the brows' hairs, the
-photo's own deep wrinkles: rigid.py's measure) and the brows, eyes and nostrils.
+photo's own deep wrinkles: rigid.py's measure) and the brows, eyes, nostrils and lips.
 
 Per frame the render samples a source with the layers applied at the frame's weights (canvas.
 coefficients: the AU activations), composed with the softened folds (folds.py). Weights are
@@ -46,7 +46,7 @@ LAYERS = ("9", "4", "1", "2")
 CREASE_WIDTH = 0.008
 DEPTH: dict[str, float] = {"9": 0.22, "4": 0.2, "1": 0.1, "2": 0.1}
 # The glabella's furrows: wider, from FURROW_SPAN[0] d below the inner brows' lower edge to
-# FURROW_SPAN[1] d below their upper edge (the skin there stretches when the inner brows rise).
+# FURROW_SPAN[1] d above their upper edge (the skin there stretches when the inner brows rise).
 FURROW_WIDTH = 0.010
 FURROW_SPAN = (0.03, 0.0)
 # The nose root's wrinkles: where they cross the midline, as fractions of the way from the
@@ -88,21 +88,16 @@ FULL = 1.0
 # was a miss: +10% per frame); at most CACHE_BYTES of them (a full-resolution canvas keeps fewer).
 CACHE = 12
 CACHE_BYTES = 16 << 20
-# Fear's outer brow lift held down by its AU4 (canvas.TAIL_HOLD): its forehead lines stay central.
+# Fear's outer brow lift held down by its AU4 (canvas.TAIL_HOLD, equal: canvas imports this
+# module): its forehead lines stay central.
 TAIL_HOLD = 1.85
-# The share of AU9 that draws the brows together (canvas.NOSE_FROWN): disgust's glabella furrows.
+# The share of AU9 that draws the brows together (canvas.NOSE_FROWN, equal): disgust's furrows.
 NOSE_FROWN = 0.5
 
 # The brows' upper edge, outer to inner, per side (hairline.BROW_TOP) and lower edge.
 BROW_TOP = ((70, 63, 105, 66, 107), (300, 293, 334, 296, 336))
 BROW_LOW = ((46, 53, 52, 65, 55), (276, 283, 282, 295, 285))
 NOSE_ROOT = (168, 6)
-
-
-@dataclass(frozen=True)
-class Layer:
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in canvas pixels
-    shade: np.ndarray  # (y1-y0, x1-x0) float32: the relative change at weight 1
 
 
 def _curve(ctrl: np.ndarray, n: int = 48) -> np.ndarray:
@@ -129,8 +124,8 @@ def _draw(acc: np.ndarray, origin: tuple[int, int], frame: FaceFrame, curve: np.
     h, w = acc.shape
     xy = frame.origin + (curve[:, :1] * frame.u + curve[:, 1:] * frame.v) * frame.d
     sig = max(0.6, width * frame.d)
-    lit_px = (lit[0] * frame.u + lit[1] * frame.v) / max(float(np.hypot(*(lit[0] * frame.u + lit[1] * frame.v))), 1e-6)
-    shift = HIGHLIGHT_OFFSET * sig * lit_px
+    towards = lit[0] * frame.u + lit[1] * frame.v
+    shift = HIGHLIGHT_OFFSET * sig * towards / max(float(np.hypot(*towards)), 1e-6)
     reach = int(np.ceil(HIGHLIGHT_OFFSET * sig + 3.0 * HIGHLIGHT_WIDTH * sig)) + 2
     x0 = max(0, int(np.floor(xy[:, 0].min())) - reach - origin[0])
     y0 = max(0, int(np.floor(xy[:, 1].min())) - reach - origin[1])
@@ -145,7 +140,8 @@ def _draw(acc: np.ndarray, origin: tuple[int, int], frame: FaceFrame, curve: np.
     along = end * end * (3 - 2 * end)
     rng = np.random.default_rng(seed)
     ph = rng.uniform(0, 2 * np.pi, 2)
-    along *= 1.0 - DEPTH_JITTER * 0.5 * (1 + 0.6 * np.sin(2 * np.pi * 1.3 * t + ph[0]) + 0.4 * np.sin(2 * np.pi * 3.1 * t + ph[1]))
+    wave = 0.6 * np.sin(2 * np.pi * 1.3 * t + ph[0]) + 0.4 * np.sin(2 * np.pi * 3.1 * t + ph[1])
+    along *= 1.0 - DEPTH_JITTER * 0.5 * (1 + wave)
     if taper is not None:
         along *= taper
     box = (y1 - y0, x1 - x0)
@@ -198,7 +194,8 @@ def _geometry(points: np.ndarray, frame: FaceFrame) -> dict[str, list[tuple]]:
         v = float(root[0, 1] + f * (root[1, 1] - root[0, 1]))
         cu = float(root[0, 0] + f * (root[1, 0] - root[0, 0]))
         ctrl = np.array([[cu - half, v + 0.03], [cu, v], [cu + half, v + 0.03]])
-        out["9"].append((_curve(ctrl, 32), CREASE_WIDTH * 0.9, DEPTH["9"] * (1.0 - 0.2 * j), np.array([0.0, 1.0]), None))
+        out["9"].append((_curve(ctrl, 32), CREASE_WIDTH * 0.9, DEPTH["9"] * (1.0 - 0.2 * j),
+                         np.array([0.0, 1.0]), None))
     # "9": the nasolabial lines, from above the nose wing to beside and below the mouth corner.
     for side, (wing, corner) in enumerate(zip(R.NOSE_WING, R.MOUTH_CORNERS)):
         s = -1 if side == 0 else 1
