@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.facs import FaceActivation
 
+from . import creases as C
 from . import eyes as E
 from . import folds as F
 from . import hairline
@@ -237,11 +238,14 @@ class Canvas:
     seam_points: np.ndarray
     # A smiling photo's folds softened (folds.py), sampled when a frame undoes the smile.
     folds: F.Folds | None = None
+    # Expression creases (creases.py), shaded in per frame by its AU activations.
+    creases: C.Creases | None = None
 
     def nbytes(self) -> int:
         folds = self.folds.nbytes(self.rgba) if self.folds is not None else 0
+        creases = self.creases.nbytes(self.rgba) if self.creases is not None else 0
         return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes
-                   + self.close.nbytes + folds)
+                   + self.close.nbytes + folds + creases)
 
 
 def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | None = None,
@@ -270,7 +274,8 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
         aus[SMOOTH_AUS.index("4u")] = aus[SMOOTH_AUS.index("4v")]
     # Hair and hats do not bend with the brows: over them the brow fields are one translation
     # (hairline.py); the glasses' rims keep theirs.
-    hair = hairline.hair_weights(hairline.hair_mask(image, points, frame, work_d), frame, grid.nodes)
+    hair_px = hairline.hair_mask(image, points, frame, work_d)
+    hair = hairline.hair_weights(hair_px, frame, grid.nodes)
     hairline.hold_hair(aus, SMOOTH_AUS, *hair, (grid.gy, grid.gx), hairline.SMOOTH * frame.d / STEP,
                        keep=None if found is None else found[0])
     smooth = np.concatenate([aus, head_bases(points, frame, grid.nodes)]) * fade
@@ -295,7 +300,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
         eyes=(E.eye_geom(points, frame, 0, found is not None), E.eye_geom(points, frame, 1, found is not None)),
         mouth=mouth,
         rgba=cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA), seam_points=seam_points,
-        folds=folds,
+        folds=folds, creases=C.build_creases(image, points, frame, hair_px),
     )
 
 
@@ -319,6 +324,8 @@ class Coefficients:
     teeth: float = 1.0
     # Painted lower teeth (mouth.paint, STRETCH_TEETH): 0 none, 1 full.
     lower_teeth: float = 0.0
+    # The expression creases' weights (creases.LAYERS' order), from the frame's action units.
+    creases: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
 
 
 def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None) -> tuple[dict[str, float], float, float]:
@@ -471,7 +478,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if photo is not None:
         unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
-                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile, teeth, lower)
+                        (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile, teeth, lower,
+                        C.weights(aus))
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -610,14 +618,34 @@ def _still(c: Canvas, rgba: np.ndarray, moving: tuple[int, int, int, int] | None
     the ``moving`` box, rendered over it next, covers them)."""
     out = c.image.copy()
     if rgba is not c.rgba:
-        x0, y0, x1, y1 = c.folds.box
-        if moving is None or not (moving[0] <= x0 and moving[1] <= y0 and x1 <= moving[2] and y1 <= moving[3]):
-            cv2.cvtColor(rgba[y0:y1, x0:x1], cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
+        for b in (c.folds, c.creases):
+            # Only what the moving box, rendered over it next, leaves of each box.
+            for x0, y0, x1, y1 in ([b.box] if moving is None else _outside(b.box, moving)) if b is not None else ():
+                cv2.cvtColor(rgba[y0:y1, x0:x1], cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
     return out
 
 
-def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
+def _outside(box: tuple[int, int, int, int], cover: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """``box`` less ``cover``, as up to four boxes (the strips above, below, left and right)."""
+    x0, y0, x1, y1 = box
+    cx0, cy0, cx1, cy1 = max(x0, cover[0]), max(y0, cover[1]), min(x1, cover[2]), min(y1, cover[3])
+    if cx0 >= cx1 or cy0 >= cy1:
+        return [box]
+    parts = [(x0, y0, x1, cy0), (x0, cy1, x1, y1), (x0, cy0, cx0, cy1), (cx1, cy0, x1, cy1)]
+    return [p for p in parts if p[2] > p[0] and p[3] > p[1]]
+
+
+def _source(c: Canvas, k: Coefficients) -> np.ndarray:
+    """The RGBA pixels a frame samples: the folds softened, then the creases shaded in."""
     rgba = c.folds.source(c.rgba, k.unsmile) if c.folds is not None else c.rgba
+    if c.creases is None:
+        return rgba
+    level = int(round(min(max(k.unsmile, 0.0), 1.0) * F.STEPS)) if c.folds is not None else 0
+    return c.creases.source(rgba, level, k.creases)
+
+
+def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
+    rgba = _source(c, k)
     m = backward_maps(c, k)
     if m is None:
         return _still(c, rgba)
