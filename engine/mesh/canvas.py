@@ -196,6 +196,21 @@ NOSE_BROW_UNDO = 2.25
 # raised) the same read surprised still (0.57-0.62), so it is kept to raised brows.
 RAISED_FEAR_LIFT = 0.25
 RAISED_FEAR_DRAW = 0.5
+# Fear on a wide-eyed photo whose brows are not raised (PhotoExpression.wide: the astronaut's wide
+# smiling eyes, still open to the dead zone's edge under neutral). The usual fear (the jaw stretched
+# into a tall opening, AU1+2 on top of those eyes) read surprised 0.89 there (RAISED_FEAR's brows:
+# 0.57-0.62; no AU5, brows drawn harder or a shorter jaw alone: still surprised or sad, fearful
+# <= 0.13). It takes EMFACS's other prototype instead, 1+2+4+5+20+25: the lips stretched apart over
+# the teeth (the jaw not dropped: WIDE_FEAR_TALL of the tall opening, AU26 off; AU16/AU15, the lower
+# lip's and corners' pull down, mostly off; the upper lip raised less) and the brows drawn together
+# harder (AU4 up, AU1 a little down), per unit of fear's stretch (AU20 beyond STRETCH_KNEE, 0.5 at
+# intensity 1): fearful 0.65 (sad 0.14, surprised 0.15). Every table value moved by its own step
+# (AU1 0/-1, AU10 -0.5/-1.5, AU15 and AU16 -1.5/-2.5, AU25 +-0.5, AU26 -0.5) keeps it fearful
+# (0.30-0.61); a quarter of the tall opening back made it surprised again (0.49), AU4 +0.5 or +1.5
+# sad or fear by a hair.
+WIDE_FEAR: dict[int, float] = {1: -0.5, 4: 1.0, 10: -1.0, 15: -2.0, 16: -2.0, 26: -1.0}
+WIDE_FEAR_TALL = 0.0
+WIDE_FEAR_TEETH = 2.5
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -328,9 +343,11 @@ class Coefficients:
     creases: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
 
 
-def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None) -> tuple[dict[str, float], float, float]:
+def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None,
+                  tall: float = 1.0) -> tuple[dict[str, float], float, float]:
     """The smooth fields' gains for one frame, and the mouth's (oval, stretch): the jaw's
-    stretch into an oval (AU27, fear's stretch included) and fear's lip stretch beyond the knee."""
+    stretch into an oval (AU27, fear's stretch included: ``tall`` of it) and fear's lip stretch
+    beyond the knee."""
     gains = {str(k): float(v) for k, v in aus.items()}
     if "12" in gains:
         gains["12"] *= SMILE_GAIN
@@ -348,9 +365,9 @@ def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None) -> tu
     if aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
         gains["2"] = gains.get("2", 0.0) - min(aus.get(2, 0.0), TAIL_HOLD * aus[4])
     stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
-    oval = aus.get(27, 0.0) + STRETCH_OVAL * stretch  # the jaw's stretch, fear's included
+    oval = aus.get(27, 0.0) + tall * STRETCH_OVAL * stretch  # the jaw's stretch, fear's included
     if oval > 0:
-        narrow = oval - (1.0 - STRETCH_NARROW) * STRETCH_OVAL * stretch
+        narrow = oval - (1.0 - STRETCH_NARROW) * tall * STRETCH_OVAL * stretch
         gains["20"] = gains.get("20", 0.0) - OVAL_NARROW * narrow
     if photo is not None:
         _undo_photo(gains, aus, photo, oval, stretch)
@@ -434,6 +451,19 @@ def _round_mouth(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return out, press
 
 
+def _wide_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
+    """Fear's action units as rendered on a wide-eyed photo (PhotoExpression.wide), and the share
+    of its tall opening kept (1: none of this is fear). EMFACS's fear with the lips stretched apart
+    over the teeth and the jaw not dropped (WIDE_FEAR per unit of fear's stretch, none below it)."""
+    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
+    if stretch <= 0 or aus.get(1, 0.0) <= 0 or aus.get(4, 0.0) <= 0:
+        return dict(aus), 1.0, 1.0
+    out = dict(aus)
+    for k, v in WIDE_FEAR.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * stretch)
+    return out, WIDE_FEAR_TALL, WIDE_FEAR_TEETH
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -442,8 +472,11 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     press = 0.0
     if photo is not None and photo.round_mouth:
         aus, press = _round_mouth(aus)
+    tall, bared = 1.0, 1.0
+    if photo is not None and photo.wide:
+        aus, tall, bared = _wide_fear(aus)
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
-    gains, oval, stretch = _smooth_gains(aus, photo)
+    gains, oval, stretch = _smooth_gains(aus, photo, tall)
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
@@ -473,7 +506,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
     teeth = max(0.0, 1.0 - TEETH_HIDE * oval)
     # Only a requested AU27 hides the lower teeth: fear's own stretch (STRETCH_OVAL) keeps them.
-    lower = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0)) * min(1.0, STRETCH_TEETH * stretch)
+    lower = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0)) * min(1.0, STRETCH_TEETH * stretch) * bared
     unsmile = 0.0
     if photo is not None:
         unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))

@@ -139,6 +139,12 @@ class PhotoExpression:
         wider than their dead zone: a surprised look that frowns and fear start from."""
         return bool(self.brow_rest) and self.eye_scale[0] < 1.0
 
+    @property
+    def wide(self) -> bool:
+        """Eyes opened wider than their dead zone under brows that are not raised (the astronaut's
+        wide smiling eyes): fear takes its lips-stretched prototype there (canvas._wide_fear)."""
+        return self.eye_scale[0] < 1.0 and not self.brow_rest
+
 
 def _beyond(x: float, tol: float) -> float:
     """How far x lies beyond the dead zone [-tol, tol] (signed), 0 inside it."""
