@@ -22,7 +22,7 @@ from . import hairline
 from . import kernels
 from . import mouth as M
 from .action_units import SMOOTH_AUS, UNDER_RIMS, au_bases
-from .expression import SMILE_UNDO, PhotoExpression, eye_travel
+from .expression import EYE_TRAVEL_MIN, SMILE_UNDO, PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
 from .rigid import RIGID_AUS, rigid_weights, rigidify
@@ -211,6 +211,10 @@ RAISED_FEAR_DRAW = 0.5
 WIDE_FEAR: dict[int, float] = {1: -0.5, 4: 1.0, 10: -1.0, 15: -2.0, 16: -2.0, 26: -1.0}
 WIDE_FEAR_TALL = 0.0
 WIDE_FEAR_TEETH = 2.5
+# Fear on a narrow-eyed photo (PhotoExpression.narrow_eyes): NARROW_FEAR_LOW, NARROW_FEAR.
+NARROW_FEAR_LOW = 0.6
+NARROW_FEAR: dict[int, float] = {4: -0.7}
+NARROW_FEAR_OPEN = 0.3
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -464,6 +468,19 @@ def _wide_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float
     return out, WIDE_FEAR_TALL, WIDE_FEAR_TEETH
 
 
+def _narrow_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
+    """Fear's action units as rendered on a narrow-eyed photo (PhotoExpression.narrow_eyes), and
+    its lower lids' further drop (fraction of the opening): NARROW_FEAR and NARROW_FEAR_LOW per
+    unit of fear's stretch."""
+    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
+    if stretch <= 0 or aus.get(1, 0.0) <= 0 or aus.get(4, 0.0) <= 0:
+        return dict(aus), 0.0, 0.0
+    out = dict(aus)
+    for k, v in NARROW_FEAR.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * stretch)
+    return out, NARROW_FEAR_LOW * stretch, NARROW_FEAR_OPEN * stretch
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -475,6 +492,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     tall, bared = 1.0, 1.0
     if photo is not None and photo.wide:
         aus, tall, bared = _wide_fear(aus)
+    drop, wider = 0.0, 0.0
+    if photo is not None and photo.narrow_eyes:
+        aus, drop, wider = _narrow_fear(aus)
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo, tall)
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
@@ -482,10 +502,11 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
                float(act.breath)]
     tear = _tear(aus, oval, stretch)
     # The portrait's left eye is the image-right one.
-    lids = (E.lid_travel(act.eye_close_right, act.eye_widen), E.lid_travel(act.eye_close_left, act.eye_widen))
+    lids = (E.lid_travel(act.eye_close_right, act.eye_widen) - wider,
+            E.lid_travel(act.eye_close_left, act.eye_widen) - wider)
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
     wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
-    low += LOW_PER_AU5 * wide
+    low += LOW_PER_AU5 * wide + drop
     close = 0.0
     if photo is not None:
         low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
@@ -495,7 +516,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
             # A frown on a wide-eyed photo: its eyes are measured against the reference itself,
             # not the dead zone's edge (expression.EYE_TOLERANCE), so the lids narrow from there.
             sc = tuple(x + (photo.eye_scale_full - x) * frown for x in sc)
-        lids = (eye_travel(sc[0], lids[0]), eye_travel(sc[1], lids[1]))
+        lowest = EYE_TRAVEL_MIN - wider
+        lids = (eye_travel(sc[0], lids[0], lowest), eye_travel(sc[1], lids[1], lowest))
         if photo.rims:
             low -= RIMS_LOW_KEEP * wide
         close = (1.0 if photo.mouth_open else 0.0) + PRESS_OVER * press

@@ -68,6 +68,7 @@ CORNER_TOLERANCE = 0.02
 MOUTH_WIDTH_TOLERANCE = 0.1
 BROW_TOLERANCE = 0.06
 EYE_TOLERANCE = (0.15, 0.2)
+NARROW_EYES = 1.1
 # Inner lips closer than this (units of d) are closed (FaceMesh reads a closed mouth as
 # 0-0.01 d apart).
 LIPS_CLOSED = 0.02
@@ -144,6 +145,12 @@ class PhotoExpression:
         """Eyes opened wider than their dead zone under brows that are not raised (the astronaut's
         wide smiling eyes): fear takes its lips-stretched prototype there (canvas._wide_fear)."""
         return self.eye_scale[0] < 1.0 and not self.brow_rest
+
+    @property
+    def narrow_eyes(self) -> bool:
+        """Eyes opened less than the reference by more than NARROW_EYES (inside their dead zone or
+        not): fear drops their lower lids further (canvas._narrow_fear)."""
+        return self.eye_scale_full > NARROW_EYES
 
 
 def _beyond(x: float, tol: float) -> float:
@@ -302,10 +309,10 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
                            measures=measures)
 
 
-def eye_travel(scale: float, travel: float) -> float:
+def eye_travel(scale: float, travel: float, lowest: float = EYE_TRAVEL_MIN) -> float:
     """Lid travel relative to the photo's opening that gives ``travel`` relative to the
-    neutral opening (scale = neutral opening / photo's opening)."""
+    neutral opening (scale = neutral opening / photo's opening), at least ``lowest``."""
     from .eyes import CLOSE_MAX
 
     t = 1.0 - scale * (1.0 - travel)
-    return float(min(max(t, EYE_TRAVEL_MIN), CLOSE_MAX))
+    return float(min(max(t, lowest), CLOSE_MAX))

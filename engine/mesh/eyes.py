@@ -41,6 +41,7 @@ LOW_PER_AU7 = -0.08
 # smile_outdoor (0.39 and 0.44 without; smile_teeth 0.73, 0.83 without, still its top class).
 LOW_PER_AU9 = -0.15
 LOW_MAX = 0.35
+LOW_MAX_DOWN = 0.55
 # Behind glasses a widening lid rises this much further (in output pixels; kernels.lid_stretch):
 # the lens shows the eye smaller and its lid drawn less, and with the lid's rise as asked and
 # no further the glasses wearers' surprise read fearful (grace_hopper 0.51 over 0.42) and
@@ -139,7 +140,7 @@ def apply_eye(q: np.ndarray, eye: EyeGeom, travel: float, gaze_x: float, gaze_y:
     the eye's outline never moves. The per-pixel loop is kernels.eye.
     """
     # Plain min/max on scalars (np.clip is ~10 us a call, twice per eye per frame).
-    low = min(max(float(low), -LOW_MAX), LOW_MAX)
+    low = min(max(float(low), -LOW_MAX), LOW_MAX_DOWN)
     lid = abs(travel) >= 1e-4 or abs(low) >= 1e-4
     gazing = abs(gaze_x) >= 1e-4 or abs(gaze_y) >= 1e-4
     if not lid and not gazing:
