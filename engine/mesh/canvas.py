@@ -198,23 +198,33 @@ RAISED_FEAR_LIFT = 0.25
 RAISED_FEAR_DRAW = 0.5
 # Fear on a wide-eyed photo whose brows are not raised (PhotoExpression.wide: the astronaut's wide
 # smiling eyes, still open to the dead zone's edge under neutral). The usual fear (the jaw stretched
-# into a tall opening, AU1+2 on top of those eyes) read surprised 0.89 there (RAISED_FEAR's brows:
-# 0.57-0.62; no AU5, brows drawn harder or a shorter jaw alone: still surprised or sad, fearful
-# <= 0.13). It takes EMFACS's other prototype instead, 1+2+4+5+20+25: the lips stretched apart over
-# the teeth (the jaw not dropped: WIDE_FEAR_TALL of the tall opening, AU26 off; AU16/AU15, the lower
-# lip's and corners' pull down, mostly off; the upper lip raised less) and the brows drawn together
-# harder (AU4 up, AU1 a little down), per unit of fear's stretch (AU20 beyond STRETCH_KNEE, 0.5 at
-# intensity 1): fearful 0.65 (sad 0.14, surprised 0.15). Every table value moved by its own step
-# (AU1 0/-1, AU10 -0.5/-1.5, AU15 and AU16 -1.5/-2.5, AU25 +-0.5, AU26 -0.5) keeps it fearful
-# (0.30-0.61); a quarter of the tall opening back made it surprised again (0.49), AU4 +0.5 or +1.5
-# sad or fear by a hair.
+# into a tall dark opening, the brows lifted over those eyes) read surprised 0.89 there; RAISED_FEAR's
+# brows 0.57-0.62; AU5 off, the brows drawn harder or the tall opening cut alone: surprised or sad,
+# fearful <= 0.13. It takes EMFACS's other fear prototype instead (1+2+4+5+20+25): the lips
+# stretched apart over clenched teeth, the jaw not dropped (WIDE_FEAR_TALL of the tall opening;
+# AU26 off), the lower lip's and corners' pull down (AU16, AU15) mostly gone, the upper lip raised
+# less (AU10), and the brows drawn together harder (AU4 up, AU1 a little down): WIDE_FEAR per unit
+# of fear's stretch (AU20 beyond STRETCH_KNEE, 0.5 at intensity 1; nothing below the knee). The
+# painted lower teeth are WIDE_FEAR_TEETH times as tall, up to the upper ones (the band stops at
+# 0.3 of the gap): with the plain band a dark slit between the rows read sad 0.35 (1.5x: surprised
+# 0.46). Fearful 0.56 (sad 0.19); each value moved on its own (AU1 0/-1, AU4 +0.75/+1.25, AU10
+# -0.5/-1.5, AU15 and AU16 -1.5/-2.5, AU26 -0.5, teeth 2.0/3.0, a quarter of the tall opening back)
+# keeps it fearful, 0.46-0.66.
 WIDE_FEAR: dict[int, float] = {1: -0.5, 4: 1.0, 10: -1.0, 15: -2.0, 16: -2.0, 26: -1.0}
 WIDE_FEAR_TALL = 0.0
 WIDE_FEAR_TEETH = 2.5
-# Fear on a narrow-eyed photo (PhotoExpression.narrow_eyes): NARROW_FEAR_LOW, NARROW_FEAR.
+# Fear on a narrow-eyed photo (PhotoExpression.narrow_eyes: smile_outdoor's eyes, 0.23 of their
+# width open against the reference's 0.26). The upper lid's rise is capped (EYE_TRAVEL_MIN) and
+# showed little white: with its oblique brows fear read sad 0.67 (fearful 0.17). There the lower
+# lids drop further, NARROW_FEAR_LOW of the opening per unit of fear's stretch (the white under the
+# iris; past eyes.LOW_MAX, up to eyes.LOW_MAX_DOWN), the upper lids may rise NARROW_FEAR_OPEN more
+# (both eyes round, not peaked: 0.5 and more peaked the lid), and the brows are drawn together less
+# (NARROW_FEAR: less AU4, so TAIL_HOLD keeps less of the outer lift down; less oblique). Fearful
+# 0.40 (sad 0.29); AU4 -0.5/-0.9, drop 0.5/0.7, rise 0.2/0.4 keep it (0.34-0.48). Without the
+# rise it held at some AU4 only (a coin toss with sad, 0.3-0.45 each); the drop alone, sad 0.59.
 NARROW_FEAR_LOW = 0.6
-NARROW_FEAR: dict[int, float] = {4: -0.7}
 NARROW_FEAR_OPEN = 0.3
+NARROW_FEAR: dict[int, float] = {4: -0.7}
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -456,9 +466,10 @@ def _round_mouth(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
 
 
 def _wide_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
-    """Fear's action units as rendered on a wide-eyed photo (PhotoExpression.wide), and the share
-    of its tall opening kept (1: none of this is fear). EMFACS's fear with the lips stretched apart
-    over the teeth and the jaw not dropped (WIDE_FEAR per unit of fear's stretch, none below it)."""
+    """Fear's action units as rendered on a wide-eyed photo (PhotoExpression.wide), the share of its
+    tall opening kept and the painted lower teeth's height (both 1 when the frame is not fear's):
+    EMFACS's fear with the lips stretched apart over clenched teeth (WIDE_FEAR, WIDE_FEAR_TALL,
+    WIDE_FEAR_TEETH)."""
     stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
     if stretch <= 0 or aus.get(1, 0.0) <= 0 or aus.get(4, 0.0) <= 0:
         return dict(aus), 1.0, 1.0
@@ -469,9 +480,9 @@ def _wide_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float
 
 
 def _narrow_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
-    """Fear's action units as rendered on a narrow-eyed photo (PhotoExpression.narrow_eyes), and
-    its lower lids' further drop (fraction of the opening): NARROW_FEAR and NARROW_FEAR_LOW per
-    unit of fear's stretch."""
+    """Fear's action units as rendered on a narrow-eyed photo (PhotoExpression.narrow_eyes), its
+    lower lids' further drop and its upper lids' further rise (fractions of the opening; 0 when the
+    frame is not fear's): NARROW_FEAR, NARROW_FEAR_LOW, NARROW_FEAR_OPEN per unit of its stretch."""
     stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
     if stretch <= 0 or aus.get(1, 0.0) <= 0 or aus.get(4, 0.0) <= 0:
         return dict(aus), 0.0, 0.0
@@ -506,7 +517,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
             E.lid_travel(act.eye_close_left, act.eye_widen) - wider)
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
     wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
-    low += LOW_PER_AU5 * wide + drop
+    low += LOW_PER_AU5 * wide
     close = 0.0
     if photo is not None:
         low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
@@ -521,6 +532,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         if photo.rims:
             low -= RIMS_LOW_KEEP * wide
         close = (1.0 if photo.mouth_open else 0.0) + PRESS_OVER * press
+    # Only a narrow-eyed photo's fear drops the lower lids past LOW_MAX (eyes.LOW_MAX_DOWN).
+    low = min(low, E.LOW_MAX) + drop
     # A smile shows the photo's own interior again only where the photo smiles itself (its
     # corners raised or its lips stretched over its teeth); any other photo's interior (the
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.

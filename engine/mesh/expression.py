@@ -68,6 +68,8 @@ CORNER_TOLERANCE = 0.02
 MOUTH_WIDTH_TOLERANCE = 0.1
 BROW_TOLERANCE = 0.06
 EYE_TOLERANCE = (0.15, 0.2)
+# Eyes narrower than the reference: the reference opening over the photo's more than NARROW_EYES
+# (smile_outdoor 1.12; the other portraits 0.65-1.05). Fear opens them further (canvas.NARROW_FEAR_*).
 NARROW_EYES = 1.1
 # Inner lips closer than this (units of d) are closed (FaceMesh reads a closed mouth as
 # 0-0.01 d apart).
@@ -148,8 +150,8 @@ class PhotoExpression:
 
     @property
     def narrow_eyes(self) -> bool:
-        """Eyes opened less than the reference by more than NARROW_EYES (inside their dead zone or
-        not): fear drops their lower lids further (canvas._narrow_fear)."""
+        """Eyes open less than the reference (eye_scale_full beyond NARROW_EYES, inside their dead
+        zone or not): fear drops their lower lids further (canvas._narrow_fear)."""
         return self.eye_scale_full > NARROW_EYES
 
 

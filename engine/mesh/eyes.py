@@ -33,7 +33,8 @@ SKIN_LOW = 0.16
 # happy's Duchenne eyes: the oldest portrait's smile reads happy 0.80 with it, 0.47 at 0.12,
 # 0.32 without) and of AU7 (the
 # lid tightener). AU7 stays mild: -0.2 turned the astronaut's anger into disgust for the
-# judge. LOW_MAX: the most the lower lid ever moves either way.
+# judge. LOW_MAX: the most the lower lid ever moves either way; LOW_MAX_DOWN: down, where only fear
+# on a narrow-eyed photo goes past LOW_MAX (canvas.NARROW_FEAR_LOW).
 LOW_PER_AU6 = -0.2
 LOW_PER_AU7 = -0.08
 # AU9 (disgust's nose wrinkle) bunches the lower lids up as well (EMFACS: the lower lids
