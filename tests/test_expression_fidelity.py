@@ -44,10 +44,12 @@ from engine.motion import EMOTIONS
 # portrait's round open mouth closed lower and widened back under a smile (its happiness); 36/42 with
 # that portrait's anger pressed shut, its disgust's jaw kept shut under cheeks and lids raised, frowns
 # starting from its raised brows and wide eyes, and its fear's brow lift cut (its 7/7); the same with
-# expression creases (engine/mesh/creases.py), which make disgust read more surely where it reads.
+# expression creases (engine/mesh/creases.py), which make disgust read more surely where it reads;
+# 38/42 with fear keyed on the photo's eyes (engine/mesh/canvas.py WIDE_FEAR_*, NARROW_FEAR_*: the
+# wide-eyed astronaut's lips stretched over clenched teeth, smile_outdoor's narrow eyes opened further).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 35 / 42
+MIN_HIT_RATE = 37 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle, its creases shaded in) reads
@@ -56,10 +58,9 @@ KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     *(("rises_most", p, "disgusted") for p in
       ("grace_hopper", "glasses")),
     # Fear (AU1+4 with the outer brows held down, AU5, AU20 with the open grimace of AU10/15/16 and
-    # the jaw stretched into a tall opening) reads as surprise on the wide-eyed astronaut and as
-    # sadness on the others; it is the top class on grace_hopper, smile_teeth and surprised only.
-    *(("rises_most", p, "fearful") for p in
-      ("astronaut", "smile_outdoor", "glasses")),
+    # the jaw stretched into a tall opening) reads angry or sad on the glasses wearer (fearful 0.12;
+    # no eye, brow or mouth variant tried there passed 0.14); it is the top class everywhere else.
+    ("rises_most", "glasses", "fearful"),
 })
 
 

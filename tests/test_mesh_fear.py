@@ -1,0 +1,153 @@
+"""Fear keyed on the photo's eyes (engine/mesh/canvas.py: WIDE_FEAR_*, NARROW_FEAR_*).
+
+On a wide-eyed photo whose brows are not raised (expression.PhotoExpression.wide: the astronaut)
+the usual fear's tall dark opening under wide eyes read as surprise; there fear takes EMFACS's
+other prototype, the lips stretched apart over clenched teeth with the jaw not dropped and the
+brows drawn together harder. On a narrow-eyed photo (PhotoExpression.narrow_eyes: smile_outdoor)
+its eyes showed little white and fear read sad; there the lower lids drop further, the upper lids
+rise a little more and the brows are drawn together less. Nothing changes below fear's lip-stretch
+knee, and no other portrait has either trait. Checked on the warp's coefficients and on landmarks
+FaceMesh re-detects in the renders (units of the inter-ocular distance d, as in
+tests/test_mesh_engine.py, whose detector noise is at most 0.02, 0.007 for the eye opening).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from avatar_testkit.portraits import available_portraits, portrait_rgb  # noqa: E402
+from engine.facs import activation  # noqa: E402
+from engine.mesh import MeshEngine  # noqa: E402
+from engine.mesh import canvas as K  # noqa: E402
+from engine.mesh.canvas import coefficients  # noqa: E402
+from engine.motion import Motion  # noqa: E402
+from test_mesh_engine import _full_map, face_metrics  # noqa: E402
+
+
+def _need(name: str) -> None:
+    if name not in available_portraits():
+        msg = f"portrait {name} missing: run `make portraits` (CI does, through make test)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def engine() -> MeshEngine:
+    return MeshEngine()
+
+
+@pytest.fixture(scope="module")
+def sources(engine):
+    out = {}
+    for name in ("astronaut", "smile_outdoor"):
+        _need(name)
+        out[name] = engine.prepare(portrait_rgb(name))
+    return out
+
+
+@pytest.fixture(scope="module")
+def metrics(engine, sources) -> dict[str, dict[str, dict[str, float]]]:
+    """Re-detected measures of fear and surprise per portrait, relative to the neutral render's."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, src in sources.items():
+        n = face_metrics(engine.render([(src, Motion())])[0])
+        out[name] = {}
+        for e in ("fearful", "surprised"):
+            m = face_metrics(engine.render([(src, Motion.emotion(e, 1.0))])[0], n["d"])
+            out[name][e] = {k: m[k] - n[k] for k in m}
+    return out
+
+
+def test_the_traits(engine, sources):
+    wide, narrow = sources["astronaut"].expression, sources["smile_outdoor"].expression
+    assert wide.wide and not wide.narrow_eyes
+    assert narrow.narrow_eyes and not narrow.wide
+
+
+@pytest.mark.parametrize("name", ["grace_hopper", "smile_teeth", "surprised", "glasses"])
+def test_other_photos_have_neither(engine, name):
+    """Their fear (a hit on the first three) stays as it was."""
+    _need(name)
+    e = engine.prepare(portrait_rgb(name)).expression
+    assert not e.wide and not e.narrow_eyes
+
+
+def _without(expr, trait: str):
+    """The same photo read without one trait (its eyes at the reference opening)."""
+    if trait == "wide":
+        return dataclasses.replace(expr, eye_scale=(1.0, 1.0))
+    return dataclasses.replace(expr, eye_scale_full=1.0)
+
+
+def test_wide_eyed_fear_stretches_the_lips_over_clenched_teeth(sources):
+    expr = sources["astronaut"].expression
+    act = activation(Motion.emotion("fearful", 1.0))
+    k, plain = coefficients(act, expr), coefficients(act, _without(expr, "wide"))
+    stretch = act.action_units[20] - K.STRETCH_KNEE
+    # No tall opening (the upper teeth are not faded for it), the jaw only fear's own small drop.
+    assert k.teeth == 1.0 and plain.teeth < 0.5
+    assert k.tear[2] == pytest.approx(K.STRETCH_JAW * stretch, abs=1e-6) and plain.tear[2] > 2 * k.tear[2]
+    # The lower teeth painted up to the upper ones (clenched), the brows drawn together harder.
+    assert k.lower_teeth > plain.lower_teeth >= 1.0
+    i4 = K.SMOOTH_AUS.index("4")
+    assert k.smooth[i4] > plain.smooth[i4] + 0.3
+
+
+def test_narrow_eyed_fear_opens_the_eyes_further(sources):
+    expr = sources["smile_outdoor"].expression
+    act = activation(Motion.emotion("fearful", 1.0))
+    k, plain = coefficients(act, expr), coefficients(act, _without(expr, "narrow"))
+    assert all(a > b + 0.1 for a, b in zip(k.low, plain.low))      # the lower lids drop further
+    assert all(a < b - 0.1 for a, b in zip(k.lids, plain.lids))    # the upper lids rise further
+    assert max(k.low) <= 0.55 and min(k.lids) >= -0.6               # within the eye's bounds
+
+
+@pytest.mark.parametrize("name,trait", [("astronaut", "wide"), ("smile_outdoor", "narrow")])
+def test_nothing_changes_below_the_knee_or_for_other_emotions(sources, name, trait):
+    expr = sources[name].expression
+    for motion in (Motion.emotion("fearful", 0.6), Motion.emotion("surprised", 1.0), Motion.emotion("sad", 1.0)):
+        act = activation(motion)
+        k, plain = coefficients(act, expr), coefficients(act, _without(expr, trait))
+        if trait == "narrow":
+            assert k.low == plain.low and k.lids == plain.lids and np.array_equal(k.smooth, plain.smooth)
+        else:
+            assert np.array_equal(k.tear, plain.tear) and k.teeth == plain.teeth
+            assert k.lower_teeth == plain.lower_teeth and np.array_equal(k.smooth, plain.smooth)
+
+
+def test_wide_eyed_fear_moves_the_face_the_facs_way(metrics):
+    """Measured: lips 0.12 d apart (0.33 with the tall opening, surprise 0.45), inner brows 0.045 d
+    closer (0.00), mouth 0.093 d wider, eyes 0.029 d more open."""
+    f, s = metrics["astronaut"]["fearful"], metrics["astronaut"]["surprised"]
+    assert f["lips_apart"] < 0.2 and f["lips_apart"] < 0.5 * s["lips_apart"], f
+    assert f["inner_brow_gap"] < -0.02, f
+    assert f["mouth_width"] > 0.06 and f["eye_open"] > 0.02 and f["brow_y"] < -0.03, f
+
+
+def test_narrow_eyed_fear_opens_the_eyes_the_facs_way(metrics):
+    """Measured: eyes 0.067 d more open (0.027 without; surprise 0.022), brows 0.114 d higher
+    (0.061 without)."""
+    f, s = metrics["smile_outdoor"]["fearful"], metrics["smile_outdoor"]["surprised"]
+    assert f["eye_open"] > 0.045 and f["eye_open"] > s["eye_open"] + 0.02, f
+    assert f["brow_y"] < -0.08 and f["mouth_width"] > 0.035, f
+
+
+@pytest.mark.parametrize("name,intensity", [(n, i) for n in ("astronaut", "smile_outdoor") for i in (0.8, 1.0)])
+def test_no_fold_overs(sources, name, intensity):
+    """As tests/test_mesh_engine.py's: the backward map keeps its orientation everywhere off the
+    lips' seam."""
+    full, alpha = _full_map(sources[name], Motion.emotion("fearful", intensity))
+    g = np.gradient
+    det = g(full[..., 0], axis=1) * g(full[..., 1], axis=0) - g(full[..., 0], axis=0) * g(full[..., 1], axis=1)
+    seam = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    bad = (det <= 0) & ~seam
+    assert not bad.any(), f"{name} {intensity}: {bad.sum()} folded pixels, min det {det[~seam].min():.3f}"
