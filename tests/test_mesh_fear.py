@@ -5,14 +5,13 @@ the usual fear's tall dark opening under wide eyes read as surprise; there fear 
 other prototype, the lips stretched apart over clenched teeth with the jaw not dropped and the
 brows drawn together harder. On a narrow-eyed photo (PhotoExpression.narrow_eyes: smile_outdoor)
 its eyes showed little white and fear read sad; there the lower lids drop further, the upper lids
-rise a little more and the brows are drawn together less. Nothing changes below fear's lip-stretch
-knee, and no other portrait has either trait. Checked on the warp's coefficients and on landmarks
+rise a little more and the brows are drawn together less. No other emotion changes, and no other
+portrait has either trait. Checked on the warp's coefficients and on landmarks
 FaceMesh re-detects in the renders (units of the inter-ocular distance d, as in
 tests/test_mesh_engine.py, whose detector noise is at most 0.02, 0.007 for the eye opening).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -81,17 +80,18 @@ def test_other_photos_have_neither(engine, name):
     assert not e.wide and not e.narrow_eyes
 
 
-def _without(expr, trait: str):
-    """The same photo read without one trait (its eyes at the reference opening)."""
-    if trait == "wide":
-        return dataclasses.replace(expr, eye_scale=(1.0, 1.0))
-    return dataclasses.replace(expr, eye_scale_full=1.0)
+def _plain(act, expr, trait: str):
+    """The frame's coefficients on the same photo read without one trait."""
+    prop = "wide" if trait == "wide" else "narrow_eyes"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(expr), prop, property(lambda self: False))
+        return coefficients(act, expr)
 
 
 def test_wide_eyed_fear_stretches_the_lips_over_clenched_teeth(sources):
     expr = sources["astronaut"].expression
     act = activation(Motion.emotion("fearful", 1.0))
-    k, plain = coefficients(act, expr), coefficients(act, _without(expr, "wide"))
+    k, plain = coefficients(act, expr), _plain(act, expr, "wide")
     stretch = act.action_units[20] - K.STRETCH_KNEE
     # No tall opening (the upper teeth are not faded for it), the jaw only fear's own small drop.
     assert k.teeth == 1.0 and plain.teeth < 0.5
@@ -105,23 +105,39 @@ def test_wide_eyed_fear_stretches_the_lips_over_clenched_teeth(sources):
 def test_narrow_eyed_fear_opens_the_eyes_further(sources):
     expr = sources["smile_outdoor"].expression
     act = activation(Motion.emotion("fearful", 1.0))
-    k, plain = coefficients(act, expr), coefficients(act, _without(expr, "narrow"))
+    k, plain = coefficients(act, expr), _plain(act, expr, "narrow")
     assert all(a > b + 0.1 for a, b in zip(k.low, plain.low))      # the lower lids drop further
     assert all(a < b - 0.1 for a, b in zip(k.lids, plain.lids))    # the upper lids rise further
     assert max(k.low) <= 0.55 and min(k.lids) >= -0.6               # within the eye's bounds
 
 
 @pytest.mark.parametrize("name,trait", [("astronaut", "wide"), ("smile_outdoor", "narrow")])
-def test_nothing_changes_below_the_knee_or_for_other_emotions(sources, name, trait):
+def test_other_emotions_are_unchanged(sources, name, trait):
     expr = sources[name].expression
-    for motion in (Motion.emotion("fearful", 0.6), Motion.emotion("surprised", 1.0), Motion.emotion("sad", 1.0)):
-        act = activation(motion)
-        k, plain = coefficients(act, expr), coefficients(act, _without(expr, trait))
-        if trait == "narrow":
-            assert k.low == plain.low and k.lids == plain.lids and np.array_equal(k.smooth, plain.smooth)
-        else:
-            assert np.array_equal(k.tear, plain.tear) and k.teeth == plain.teeth
-            assert k.lower_teeth == plain.lower_teeth and np.array_equal(k.smooth, plain.smooth)
+    for e in ("happy", "sad", "surprised", "angry", "disgusted"):
+        act = activation(Motion.emotion(e, 1.0))
+        k, plain = coefficients(act, expr), _plain(act, expr, trait)
+        assert np.array_equal(k.smooth, plain.smooth) and np.array_equal(k.tear, plain.tear), e
+        assert (k.lids, k.low, k.teeth, k.lower_teeth) == (plain.lids, plain.low, plain.teeth, plain.lower_teeth), e
+
+
+def test_wide_eyed_fear_never_drops_the_jaw(sources):
+    """In proportion to fear's lip stretch at every intensity: keyed to the stretch beyond its knee,
+    the jaw dropped up to intensity 0.67 and closed again above it."""
+    expr = sources["astronaut"].expression
+    for i in (0.3, 0.5, 0.7):
+        act = activation(Motion.emotion("fearful", i))
+        k, plain = coefficients(act, expr), _plain(act, expr, "wide")
+        assert k.tear[2] <= K.STRETCH_JAW * max(0.0, act.action_units[20] - K.STRETCH_KNEE) + 1e-6, i
+        assert plain.tear[2] > k.tear[2] + 0.02, i
+
+
+def test_narrow_eyed_fear_starts_at_the_knee(sources):
+    """Its eyes only open further with intensity: below the lip stretch's knee, nothing changes."""
+    expr = sources["smile_outdoor"].expression
+    act = activation(Motion.emotion("fearful", 0.6))
+    k, plain = coefficients(act, expr), _plain(act, expr, "narrow")
+    assert k.low == plain.low and k.lids == plain.lids and np.array_equal(k.smooth, plain.smooth)
 
 
 def test_wide_eyed_fear_moves_the_face_the_facs_way(metrics):

@@ -203,14 +203,17 @@ RAISED_FEAR_DRAW = 0.5
 # fearful <= 0.13. It takes EMFACS's other fear prototype instead (1+2+4+5+20+25): the lips
 # stretched apart over clenched teeth, the jaw not dropped (WIDE_FEAR_TALL of the tall opening;
 # AU26 off), the lower lip's and corners' pull down (AU16, AU15) mostly gone, the upper lip raised
-# less (AU10), and the brows drawn together harder (AU4 up, AU1 a little down): WIDE_FEAR per unit
-# of fear's stretch (AU20 beyond STRETCH_KNEE, 0.5 at intensity 1; nothing below the knee). The
-# painted lower teeth are WIDE_FEAR_TEETH times as tall, up to the upper ones (the band stops at
+# less (AU10), and the brows drawn together harder (AU4 up, AU1 a little down): WIDE_FEAR at full
+# fear, in proportion to its lip stretch (AU20 over WIDE_FEAR_FULL, fear's at intensity 1) where
+# AU1, AU4 and AU5 meet, so the jaw never drops on the way there (keyed to the stretch beyond the
+# knee, the mouth opened up to intensity 0.67 and closed again above it, and fear at 1.0 moved
+# FaceMesh's landmarks barely more than at 0.5, tests/test_mesh_engine.py). The painted lower teeth are WIDE_FEAR_TEETH times as tall, up to the upper ones (the band stops at
 # 0.3 of the gap): with the plain band a dark slit between the rows read sad 0.35 (1.5x: surprised
 # 0.46). Fearful 0.56 (sad 0.19); each value moved on its own (AU1 0/-1, AU4 +0.75/+1.25, AU10
 # -0.5/-1.5, AU15 and AU16 -1.5/-2.5, AU26 -0.5, teeth 2.0/3.0, a quarter of the tall opening back)
 # keeps it fearful, 0.46-0.66.
-WIDE_FEAR: dict[int, float] = {1: -0.5, 4: 1.0, 10: -1.0, 15: -2.0, 16: -2.0, 26: -1.0}
+WIDE_FEAR: dict[int, float] = {1: -0.25, 4: 0.5, 10: -0.5, 15: -1.0, 16: -1.0, 26: -0.5}
+WIDE_FEAR_FULL = 1.5
 WIDE_FEAR_TALL = 0.0
 WIDE_FEAR_TEETH = 2.5
 # Fear on a narrow-eyed photo (PhotoExpression.narrow_eyes: smile_outdoor's eyes, 0.23 of their
@@ -467,15 +470,15 @@ def _round_mouth(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
 
 def _wide_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
     """Fear's action units as rendered on a wide-eyed photo (PhotoExpression.wide), the share of its
-    tall opening kept and the painted lower teeth's height (both 1 when the frame is not fear's):
+    tall opening kept and the painted lower teeth's height (both 1 unless AU1, AU4 and AU5 meet):
     EMFACS's fear with the lips stretched apart over clenched teeth (WIDE_FEAR, WIDE_FEAR_TALL,
     WIDE_FEAR_TEETH)."""
-    stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
-    if stretch <= 0 or aus.get(1, 0.0) <= 0 or aus.get(4, 0.0) <= 0:
+    if min(aus.get(1, 0.0), aus.get(4, 0.0), aus.get(5, 0.0)) <= 0:
         return dict(aus), 1.0, 1.0
+    share = min(1.0, aus.get(20, 0.0) / WIDE_FEAR_FULL)
     out = dict(aus)
     for k, v in WIDE_FEAR.items():
-        out[k] = max(0.0, out.get(k, 0.0) + v * stretch)
+        out[k] = max(0.0, out.get(k, 0.0) + v * share)
     return out, WIDE_FEAR_TALL, WIDE_FEAR_TEETH
 
 
