@@ -315,7 +315,7 @@ def _full_map(src: MeshSource, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
         full[Y0:Y1, X0:X1] = m.maps
         if m.opening is not None:
             (x0, y0, x1, y1), op = m.opening[:2]
-            alpha[Y0 + y0:Y0 + y1, X0 + x0:X0 + x1] = np.maximum(np.maximum(op.alpha, op.seam), op.blend)
+            alpha[Y0 + y0:Y0 + y1, X0 + x0:X0 + x1] = np.maximum(np.maximum(op.alpha, op.seam), 0.0 if op.blend is None else op.blend)
     return full, alpha
 
 

@@ -399,7 +399,7 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
     Where the lips part by less than ``fill_w`` px (the slivers two nearly closed sides leave)
     the gap takes the nearer lip's edge rather than the painted interior, which drew them as
     black strokes; the interior's alpha grows back as the gap widens to ``fill_w``. ``blend``
-    is 0 everywhere otherwise."""
+    is left as it is everywhere else (it comes zeroed)."""
     for y in range(q_up.shape[0]):
         for x in range(q_up.shape[1]):
             ux_up, uy_up = q_up[y, x, 0], q_up[y, x, 1]
@@ -415,40 +415,42 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
             # Only the slit between the inner lip corners opens: beyond them the coarse grid
             # may leave sub-pixel slivers between the two sides, which must not be painted.
             ends = _clamp(20.0 * lip_profile(s_u, s_corner), 0.0, 1.0)
-            w = 0.0
             if line_w > 0.0:
-                # rel_up - rel_low: how far apart the two lip edges land (< 0: they overlap, and
-                # the lower lip's edge is the seam).
-                thin = _clamp(1.0 - (rel_up - rel_low) / fill_w, 0.0, 1.0)
-                if rel_low < 0.0 and rel_up > 0.0 and thin > 0.0:
-                    # A sliver: filled from the nearer lip, half a pixel inside its edge.
-                    if rel_up <= -rel_low:
-                        q_up[y, x, 0] -= (rel_up + 0.5) * vx
-                        q_up[y, x, 1] -= (rel_up + 0.5) * vy
-                    else:
-                        q_up[y, x, 0] = q_low[y, x, 0] + (0.5 - rel_low) * vx
-                        q_up[y, x, 1] = q_low[y, x, 1] + (0.5 - rel_low) * vy
-                elif thin > 0.0:
-                    # The lower lip's edge in output px: the lower side's map runs at ``rate``
-                    # source px per output row across it.
-                    ya, yb = max(y - 1, 0), min(y + 1, q_low.shape[0] - 1)
-                    rate = ((q_low[yb, x, 0] - q_low[ya, x, 0]) * vx
-                            + (q_low[yb, x, 1] - q_low[ya, x, 1]) * vy) / max(yb - ya, 1)
-                    rho = rel_low / max(rate, 0.25)
-                    w = _clamp(0.5 - abs(rho) / (2.0 * line_w), 0.0, 0.5) * thin * ends
-                    if w > 0.0:
-                        if rel_low >= 0.0:  # the lower lip won: mix in the upper lip
-                            k = max(rel_up + 0.5, 0.0)
-                            other[y, x, 0], other[y, x, 1] = ux_up - k * vx, uy_up - k * vy
-                        else:  # the upper lip won: mix in the lower lip
-                            k = max(0.5 - rel_low, 0.0)
-                            other[y, x, 0], other[y, x, 1] = q_low[y, x, 0] + k * vx, q_low[y, x, 1] + k * vy
-                a = a * (1.0 - thin)
+                # Only pixels near the lower lip's edge or in a gap: the rest of the band is as is.
+                near = abs(rel_low) < 2.0 * line_w
+                if (a > 0.0 or near) and rel_up - rel_low < fill_w:
+                    # rel_up - rel_low: how far apart the two lip edges land (< 0: they overlap, and
+                    # the lower lip's edge is the seam).
+                    thin = min(1.0 - (rel_up - rel_low) / fill_w, 1.0)
+                    if rel_low < 0.0 and rel_up > 0.0:
+                        # A sliver: filled from the nearer lip, half a pixel inside its edge.
+                        if rel_up <= -rel_low:
+                            q_up[y, x, 0] -= (rel_up + 0.5) * vx
+                            q_up[y, x, 1] -= (rel_up + 0.5) * vy
+                        else:
+                            q_up[y, x, 0] = q_low[y, x, 0] + (0.5 - rel_low) * vx
+                            q_up[y, x, 1] = q_low[y, x, 1] + (0.5 - rel_low) * vy
+                    elif near:
+                        # The lower lip's edge in output px: the lower side's map runs at ``rate``
+                        # source px per output row across it (at most 2 counted).
+                        ya, yb = max(y - 1, 0), min(y + 1, q_low.shape[0] - 1)
+                        rate = ((q_low[yb, x, 0] - q_low[ya, x, 0]) * vx
+                                + (q_low[yb, x, 1] - q_low[ya, x, 1]) * vy) / max(yb - ya, 1)
+                        rho = rel_low / min(max(rate, 0.25), 2.0)
+                        w = _clamp(0.5 - abs(rho) / (2.0 * line_w), 0.0, 0.5) * thin * ends
+                        if w > 0.0:
+                            blend[y, x] = w
+                            if rel_low >= 0.0:  # the lower lip won: mix in the upper lip
+                                k = max(rel_up + 0.5, 0.0)
+                                other[y, x, 0], other[y, x, 1] = ux_up - k * vx, uy_up - k * vy
+                            else:  # the upper lip won: mix in the lower lip
+                                k = max(0.5 - rel_low, 0.0)
+                                other[y, x, 0], other[y, x, 1] = q_low[y, x, 0] + k * vx, q_low[y, x, 1] + k * vy
+                    a = a * (1.0 - thin)
             alpha[y, x] = a * ends
             depth[y, x] = max(rel_up, 0.0)
             s_out[y, x] = s_u
             seam[y, x] = rel_low < 0.0 and rel_up > 0.0
-            blend[y, x] = w
 
 
 @njit(void(uint8[:, :, :], F4_2, F4_2, F4_2, float64, float64, float64, float64, float64, float64,
