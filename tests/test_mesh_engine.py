@@ -315,7 +315,8 @@ def _full_map(src: MeshSource, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
         full[Y0:Y1, X0:X1] = m.maps
         if m.opening is not None:
             (x0, y0, x1, y1), op = m.opening[:2]
-            alpha[Y0 + y0:Y0 + y1, X0 + x0:X0 + x1] = np.maximum(np.maximum(op.alpha, op.seam), 0.0 if op.blend is None else op.blend)
+            seam = np.maximum(op.alpha, op.seam)
+            alpha[Y0 + y0:Y0 + y1, X0 + x0:X0 + x1] = seam if op.blend is None else np.maximum(seam, op.blend)
     return full, alpha
 
 
