@@ -136,3 +136,72 @@ def test_paint_lower_teeth(lower: float) -> None:
     else:
         assert bottom.max() < 140, "lower teeth painted at scale 0"
     assert out[8:10, 12:18].max() < 90, "the middle of the gap stays cavity"
+
+
+def test_blend_seam_matches_remap() -> None:
+    """The closed lips' seam mix: the source sampled bilinearly at ``other``,
+    weighted by ``blend``; pixels with no weight untouched."""
+    rng = np.random.default_rng(5)
+    source = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
+    out = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    before = out.copy()
+    other = np.dstack([rng.uniform(1, 48, (12, 16)), rng.uniform(1, 38, (12, 16))]).astype(np.float32)
+    blend = (rng.uniform(0, 0.5, (12, 16)) * (rng.uniform(size=(12, 16)) > 0.4)).astype(np.float32)
+    K.blend_seam(out, source, blend, other)
+    sx, sy = other[..., 0].astype(float), other[..., 1].astype(float)
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+    src = source[..., :3].astype(float)
+    sampled = ((src[y0, x0] * (1 - fx) + src[y0, x0 + 1] * fx) * (1 - fy)
+               + (src[y0 + 1, x0] * (1 - fx) + src[y0 + 1, x0 + 1] * fx) * fy)
+    want = before * (1 - blend[..., None]) + sampled * blend[..., None]
+    np.testing.assert_allclose(out.astype(float), want, atol=0.51)  # rounded to uint8
+    np.testing.assert_array_equal(out[blend == 0], before[blend == 0])
+
+
+def _closed_lips(gap: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Two sides' maps over a 30x60 band around a level mouth (centre (30, 15), inner lips at
+    t = -5 (upper) and +5 (lower)): the upper lip's edge lands at t_out 0.3 + 0.05 x, the lower
+    one's ``gap`` px below it (negative: they overlap)."""
+    y, x = np.mgrid[0:30, 0:60].astype(np.float32)
+    t_out = y - 15.0 - 0.05 * (x - 30.0)
+    q_up = np.dstack([x, 15.0 + t_out - 5.3 + 0.05 * (x - 30.0)]).astype(np.float32)
+    q_low = np.dstack([x, 15.0 + t_out + 5.0 - 0.3 - gap + 0.05 * (x - 30.0)]).astype(np.float32)
+    knots = np.array([-1.0, 0.0, 1.0])
+    geom = (30.0, 15.0, 1.0, 0.0, 0.0, 1.0, 40.0, 1.0, knots, np.full(3, 5.0), knots, np.full(3, -5.0))
+    return q_up, q_low, geom
+
+
+def _sides(q_up, q_low, geom, line_w):
+    q = q_up.copy()
+    shape = q.shape[:2]
+    out = [np.zeros(shape, np.float32) for _ in range(3)]
+    out += [np.zeros(shape, np.bool_), np.zeros(shape, np.float32), np.zeros(shape + (2,), np.float32)]
+    K.choose_sides(q, q_low, *geom, line_w, 2.0, *out)
+    return q, out
+
+
+def test_choose_sides_blends_where_closed_lips_meet() -> None:
+    q_up, q_low, geom = _closed_lips(-2.0)
+    q_off, (alpha_off, *_rest, blend_off, _o) = _sides(q_up, q_low, geom, 0.0)
+    q_on, (alpha, _d, _s, _seam, blend, other) = _sides(q_up, q_low, geom, 1.25)
+    assert not blend_off.any() and not alpha_off.any() and not alpha.any()  # lips overlap: no opening
+    np.testing.assert_array_equal(q_on, q_off)  # the map itself is unchanged
+    # Every column mixes the two lips over a pixel or two at the lower lip's edge, no further.
+    t_low = q_low[..., 1] - 15.0 - 5.0  # the lower side's source relative to its edge
+    assert (blend.max(axis=0)[5:-5] > 0.1).all() and blend.max() <= 0.5
+    assert (np.abs(t_low[blend > 0]) < 2 * 1.25 + 1e-6).all()
+    # The mixed-in colour comes from inside the other lip.
+    up_won = (t_low < 0) & (blend > 0)
+    assert (other[..., 1][up_won] - 15.0 >= 5.0).all()
+    assert (other[..., 1][(t_low >= 0) & (blend > 0)] - 15.0 <= -5.0).all()
+
+
+def test_choose_sides_fills_thin_slivers_from_the_lips() -> None:
+    q_up, q_low, geom = _closed_lips(1.0)  # the lips part by 1 px
+    _q, (alpha_off, *_r) = _sides(q_up, q_low, geom, 0.0)
+    q, (alpha, _d, _s, seam, _b, _o) = _sides(q_up, q_low, geom, 1.25)
+    assert seam.any() and alpha_off[seam].max() > 0.5
+    assert (alpha <= alpha_off).all() and alpha[seam].max() <= 0.5 * alpha_off[seam].max() + 1e-6
+    t = q[..., 1][seam] - 15.0  # the sliver's pixels now sample a lip, not the interior between them
+    assert ((t <= -5.0 + 1e-4) | (t >= 5.0 - 1e-4)).all()

@@ -732,5 +732,5 @@ def render_canvas(c: Canvas, k: Coefficients) -> np.ndarray:
         region = cv2.cvtColor(moved, cv2.COLOR_RGBA2RGB, dst=out[Y0:Y1, X0:X1])
     if m.opening is not None:
         (x0, y0, x1, y1), op, gap, closed, teeth, lower = m.opening
-        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed, teeth, lower)
+        M.paint(region[y0:y1, x0:x1], c.mouth, op, gap, closed, teeth, lower, rgba)
     return out

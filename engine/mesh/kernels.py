@@ -377,20 +377,33 @@ def lip_profile(s: float, s_corner: float) -> float:
     return x * math.sqrt(x)
 
 
-@njit(void(F4_3, F4_3, float64, float64, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, F4_2, F4_2, F4_2, boolean[:, :]), **_JIT)
+@njit(void(F4_3, F4_3, float64, float64, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1,
+           float64, float64, F4_2, F4_2, F4_2, boolean[:, :], F4_2, F4_3), **_JIT)
 def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: float, uy: float,
                  vx: float, vy: float, half: float, s_corner: float, s_li: np.ndarray, t_li: np.ndarray,
-                 s_ub: np.ndarray, t_ub: np.ndarray,
-                 alpha: np.ndarray, depth: np.ndarray, s_out: np.ndarray, seam: np.ndarray) -> None:
+                 s_ub: np.ndarray, t_ub: np.ndarray, line_w: float, fill_w: float,
+                 alpha: np.ndarray, depth: np.ndarray, s_out: np.ndarray, seam: np.ndarray,
+                 blend: np.ndarray, other: np.ndarray) -> None:
     """Per pixel of the mouth band: whichever side maps back onto its own half of the source
     wins (written into ``q_up``); pixels neither claims are the opening, with its alpha,
     depth below the upper lip and mouth coordinate s. The lower side owns the source below
     the lower inner lip (t_li); the upper side owns the source above t_ub (the lower inner
     lip too, so the photo's own interior moves with the upper lip, or the upper inner lip
-    when that interior is closed away and an opening is painted instead)."""
+    when that interior is closed away and an opening is painted instead).
+
+    ``line_w`` > 0 (the photo's open mouth closed away): where the closed lips meet, the map
+    jumps from one lip edge to the other, and a per-pixel choice draws that line as a hard
+    staircase. Pixels within ``line_w`` output px of the lower lip's edge get ``blend``, the
+    weight of the other side's colour (its map, kept inside that side's own lip, in ``other``):
+    the two lips' colours are mixed by how much of the pixel each covers, an antialiased seam.
+    Where the lips part by less than ``fill_w`` px (the slivers two nearly closed sides leave)
+    the gap takes the nearer lip's edge rather than the painted interior, which drew them as
+    black strokes; the interior's alpha grows back as the gap widens to ``fill_w``. ``blend``
+    is left as it is everywhere else (it comes zeroed)."""
     for y in range(q_up.shape[0]):
         for x in range(q_up.shape[1]):
-            rx, ry = q_up[y, x, 0] - cx, q_up[y, x, 1] - cy
+            ux_up, uy_up = q_up[y, x, 0], q_up[y, x, 1]
+            rx, ry = ux_up - cx, uy_up - cy
             s_u = (rx * ux + ry * uy) / half
             rel_up = rx * vx + ry * vy - interp(s_u, s_ub, t_ub)  # <= 0: the upper side's own
             lx, ly = q_low[y, x, 0] - cx, q_low[y, x, 1] - cy
@@ -401,7 +414,40 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
             a = _clamp(min(-rel_low, rel_up) + 0.5, 0.0, 1.0)
             # Only the slit between the inner lip corners opens: beyond them the coarse grid
             # may leave sub-pixel slivers between the two sides, which must not be painted.
-            alpha[y, x] = a * _clamp(20.0 * lip_profile(s_u, s_corner), 0.0, 1.0)
+            ends = _clamp(20.0 * lip_profile(s_u, s_corner), 0.0, 1.0)
+            if line_w > 0.0:
+                # Only pixels near the lower lip's edge or in a gap: the rest of the band is as is.
+                near = abs(rel_low) < 2.0 * line_w
+                if (a > 0.0 or near) and rel_up - rel_low < fill_w:
+                    # rel_up - rel_low: how far apart the two lip edges land (< 0: they overlap, and
+                    # the lower lip's edge is the seam).
+                    thin = min(1.0 - (rel_up - rel_low) / fill_w, 1.0)
+                    if rel_low < 0.0 and rel_up > 0.0:
+                        # A sliver: filled from the nearer lip, half a pixel inside its edge.
+                        if rel_up <= -rel_low:
+                            q_up[y, x, 0] -= (rel_up + 0.5) * vx
+                            q_up[y, x, 1] -= (rel_up + 0.5) * vy
+                        else:
+                            q_up[y, x, 0] = q_low[y, x, 0] + (0.5 - rel_low) * vx
+                            q_up[y, x, 1] = q_low[y, x, 1] + (0.5 - rel_low) * vy
+                    elif near:
+                        # The lower lip's edge in output px: the lower side's map runs at ``rate``
+                        # source px per output row across it (at most 2 counted).
+                        ya, yb = max(y - 1, 0), min(y + 1, q_low.shape[0] - 1)
+                        rate = ((q_low[yb, x, 0] - q_low[ya, x, 0]) * vx
+                                + (q_low[yb, x, 1] - q_low[ya, x, 1]) * vy) / max(yb - ya, 1)
+                        rho = rel_low / min(max(rate, 0.25), 2.0)
+                        w = _clamp(0.5 - abs(rho) / (2.0 * line_w), 0.0, 0.5) * thin * ends
+                        if w > 0.0:
+                            blend[y, x] = w
+                            if rel_low >= 0.0:  # the lower lip won: mix in the upper lip
+                                k = max(rel_up + 0.5, 0.0)
+                                other[y, x, 0], other[y, x, 1] = ux_up - k * vx, uy_up - k * vy
+                            else:  # the upper lip won: mix in the lower lip
+                                k = max(0.5 - rel_low, 0.0)
+                                other[y, x, 0], other[y, x, 1] = q_low[y, x, 0] + k * vx, q_low[y, x, 1] + k * vy
+                    a = a * (1.0 - thin)
+            alpha[y, x] = a * ends
             depth[y, x] = max(rel_up, 0.0)
             s_out[y, x] = s_u
             seam[y, x] = rel_low < 0.0 and rel_up > 0.0
@@ -473,3 +519,24 @@ def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarr
             out[y, x, 0] = np.uint8(_clamp(out[y, x, 0] * (1.0 - a) + r * brightness * a, 0.0, 255.0))
             out[y, x, 1] = np.uint8(_clamp(out[y, x, 1] * (1.0 - a) + gr * brightness * a, 0.0, 255.0))
             out[y, x, 2] = np.uint8(_clamp(out[y, x, 2] * (1.0 - a) + b * brightness * a, 0.0, 255.0))
+
+
+@njit(void(uint8[:, :, :], uint8[:, :, :], F4_2, F4_3), **_JIT)
+def blend_seam(out: np.ndarray, source: np.ndarray, blend: np.ndarray, other: np.ndarray) -> None:
+    """Mix into ``out`` (h, w, 3 uint8) the ``source`` (H, W, >=3 uint8) sampled bilinearly at
+    ``other`` with weight ``blend`` (choose_sides' antialiased seam of closed lips)."""
+    hh, ww = source.shape[0], source.shape[1]
+    for y in range(out.shape[0]):
+        for x in range(out.shape[1]):
+            k = blend[y, x]
+            if k <= 0.0:
+                continue
+            sx = min(max(other[y, x, 0], 0.0), ww - 1.0)
+            sy = min(max(other[y, x, 1], 0.0), hh - 1.0)
+            x0, y0 = int(sx), int(sy)
+            x1, y1 = min(x0 + 1, ww - 1), min(y0 + 1, hh - 1)
+            fx, fy = sx - x0, sy - y0
+            for ch in range(3):
+                c = ((source[y0, x0, ch] * (1.0 - fx) + source[y0, x1, ch] * fx) * (1.0 - fy)
+                     + (source[y1, x0, ch] * (1.0 - fx) + source[y1, x1, ch] * fx) * fy)
+                out[y, x, ch] = np.uint8(_clamp(out[y, x, ch] * (1.0 - k) + c * k + 0.5, 0.0, 255.0))

@@ -188,6 +188,26 @@ def close_bases(m: MouthGeom, nodes: np.ndarray, up_share: float) -> np.ndarray:
     return np.stack([C_up[:, None] * vec_down, C_low[:, None] * vec_up]).astype(np.float32)
 
 
+# Where the photo's closed-away lips meet, the two sides' maps jump from the upper lip's edge
+# to the lower one's (the interior between them is skipped): per pixel one side or the other,
+# a hard edge stair-stepped along the slanted line (the `surprised` portrait's pressed anger, a
+# backward-map area ratio of 28.8 there). Within LIP_SEAM_W output px of it the two lips'
+# colours are mixed by how much of the pixel each covers (kernels.choose_sides, blend_seam).
+# A darkened lip line there instead (a 2 px line darkened 15-30%) turned smile_teeth's neutral
+# disgusted (0.45-0.48 over neutral 0.25; neutral 0.40 without it). smile_outdoor's neutral is a
+# near-tie with happy: 0.55 / 0.41 at 1.25, 0.56 / 0.40 at 1.5, 0.48 / 0.49 at 1.0; from 1.75
+# smile_teeth's neutral reads disgusted again (0.39-0.52).
+LIP_SEAM_W = 1.25
+# Slivers where the closed lips part by less than LIP_FILL_W px (the two sides' fields differ
+# there: glasses' sad corners) are filled from the lip edges, not painted as interior (they
+# were thin black strokes); the painted interior fades in as the gap widens. 1.5-3 px read
+# alike; at 4 the `surprised` portrait's smile (its painted opening thins at the ends) read
+# fearful 0.30 over happy 0.26.
+LIP_FILL_W = 2.0
+_NO_BLEND = np.zeros((1, 1), np.float32)  # (the kernel's arguments when there is no seam)
+_NO_OTHER = np.zeros((1, 1, 2), np.float32)
+
+
 @dataclass
 class Opening:
     """The painted gap inside an output box: alpha and where in the gap each pixel is."""
@@ -196,6 +216,10 @@ class Opening:
     depth: np.ndarray  # (h, w) px below the upper lip edge
     s: np.ndarray  # (h, w) mouth coordinate
     seam: np.ndarray  # (h, w) bool: claimed by neither side (the opening, and slivers at its ends)
+    # Where the photo's lips are closed away (else None): the other lip's share (h, w) float32
+    # 0..0.5 where the closed lips meet, and where that lip is sampled, (h, w, 2) float32.
+    blend: np.ndarray | None
+    other: np.ndarray | None
 
 
 def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool = False) -> Opening:
@@ -204,23 +228,28 @@ def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool
     closed away (Canvas.close), so any opening is painted rather than showing it (a smile's
     teeth would bring the smile back)."""
     shape = q_up.shape[:2]
+    seam_w = LIP_SEAM_W if closed else 0.0
     op = Opening(np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.float32),
-                 np.empty(shape, np.bool_))
+                 np.empty(shape, np.bool_), np.zeros(shape, np.float32) if seam_w > 0 else None,
+                 np.empty(shape + (2,), np.float32) if seam_w > 0 else None)
     s_ub, t_ub = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
     kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li, s_ub, t_ub,
-                         op.alpha, op.depth, op.s, op.seam)
+                         seam_w, LIP_FILL_W, op.alpha, op.depth, op.s, op.seam,
+                         _NO_BLEND if op.blend is None else op.blend, _NO_OTHER if op.other is None else op.other)
     return op
 
 
 def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float, closed: bool = False,
-          teeth: float = 1.0, lower: float = 0.0) -> None:
+          teeth: float = 1.0, lower: float = 0.0, source: np.ndarray | None = None) -> None:
     """Draw the cavity, tongue and teeth into ``out`` (the output box) where ``op.alpha`` > 0.
 
     ``gap`` is the opening at mid-mouth in px (kernels.paint has the shading). ``closed``: the
     photo's interior is closed away, so teeth are painted as for a closed photo. ``teeth``
     scales the painted upper teeth (0: none, surprise's dark oval), ``lower`` the lower ones
-    (0: none).
+    (0: none). ``source``: the pixels the frame was sampled from, for the closed lips' seam.
     """
     s_li, t_li = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
+    if source is not None and op.blend is not None and op.other is not None:
+        kernels.blend_seam(out, source, op.blend, op.other)
     kernels.paint(out, op.alpha, op.depth, op.s, gap, m.d, m.half, m.s_corner, m.brightness, teeth, lower,
                   m.s_ui, m.t_ui, s_li, t_li)
