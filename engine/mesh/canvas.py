@@ -614,6 +614,47 @@ def _weighted(coeffs: np.ndarray, bases: np.ndarray) -> np.ndarray:
     return out
 
 
+# The expression's fields act at the photo's lip edges. Where its open mouth is closed away
+# (Canvas.close), those edges meet, but the fields still differ between them: the `surprised`
+# portrait's lips are ~50 px apart, and under AU15 (sadness's corners down) its lower lip fell
+# away from the upper one at the corners (dark crescents 4-6 px wide; glasses' sad corners too).
+# So the closing comes first and the expression acts on the closed lips: each side's field is
+# read at its nodes' closed positions (node + close), and the met lips move as one. Only AU15
+# parts them, and only with the mouth otherwise shut: the composition fades in with AU15's gain
+# up to CORNERS_AT_CLOSED and out as any tear opens the mouth (up to CORNERS_OPEN_FADE), so
+# a stream blends into it without a jump. Composed for every closed-mouth emotion instead,
+# smile_teeth's neutral read disgusted 0.30 over neutral 0.26 (0.42 neutral without).
+CORNERS_AT_CLOSED = 0.6
+CORNERS_OPEN_FADE = 0.05
+_AU15 = SMOOTH_AUS.index("15")
+
+
+def _closed_weight(k: Coefficients) -> float:
+    """How far the expression is read at the closed lips (0: at the photo's own lip edges)."""
+    sad = min(max(float(k.smooth[_AU15]) / CORNERS_AT_CLOSED, 0.0), 1.0)
+    return sad * min(max(1.0 - float(k.tear.sum()) / CORNERS_OPEN_FADE, 0.0), 1.0)
+
+
+def _at_closed(c: Canvas, field: np.ndarray, close: np.ndarray, amount: float) -> np.ndarray:
+    """``field`` read at each node's closed position (node + amount * close), bilinearly
+    between nodes (edge values held beyond the grid). Only the nodes around the mouth box
+    (where the close fields live) are resampled; the rest are copied."""
+    g = c.grid
+    out = field.copy()
+    x0, y0, x1, y1 = c.mouth.box
+    i0, j0 = max(0, x0 // STEP - 1), max(0, y0 // STEP - 1)
+    i1, j1 = min(g.gx, x1 // STEP + 2), min(g.gy, y1 // STEP + 2)
+    if i1 <= i0 or j1 <= j0:
+        return out
+    # cv2.remap over the block in grid units (its bilinear weights come in 1/32 steps of a
+    # node, 0.25 px: well under the fields' own accuracy), the field's edge held beyond it.
+    d = close[j0:j1, i0:i1] * np.float32(amount / STEP)
+    mx = d[..., 0] + np.arange(i0, i1, dtype=np.float32)[None, :]
+    my = d[..., 1] + np.arange(j0, j1, dtype=np.float32)[:, None]
+    out[j0:j1, i0:i1] = cv2.remap(field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
 def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     """The backward map over the moving part of the canvas, or None when nothing moves."""
     g = c.grid
@@ -622,12 +663,16 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     cl = k.close
     opens = float(t.sum()) > 1e-5 or cl > 0
     # The fields combined in place (kernels.add_scaled: numpy's float32 rounding, no temporaries).
-    f_up = base
+    # Under a sad mouth on a closed-away open photo the expression acts on the closed lips:
+    # each side's field is read where its lips land (_at_closed), see CORNERS_AT_CLOSED.
+    w = _closed_weight(k) if cl > 0 else 0.0
+    e_up = _at_closed(c, base, c.close[0], w * cl) if w > 0 else base
+    f_up = e_up
     if t[0] > 0:
         f_up = np.empty_like(base)
-        kernels.add_scaled(f_up, base, t[0], c.tear[0])
+        kernels.add_scaled(f_up, e_up, t[0], c.tear[0])
     if cl > 0:
-        f_in, f_up = f_up, (f_up if f_up is not base else np.empty_like(base))
+        f_in, f_up = f_up, (f_up if f_up is not e_up else np.empty_like(base))
         kernels.add_scaled(f_up, f_in, cl, c.close[0])
     b_up = invert(g, f_up)
     b_low = None
@@ -642,7 +687,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             block = (max(0, x0 // STEP - 2), max(0, y0 // STEP - 2),
                      min(g.gx, x1 // STEP + 3), min(g.gy, y1 // STEP + 3))
             f_low = np.empty_like(base)
-            kernels.add_scaled(f_low, base, t[1], c.tear[1])
+            kernels.add_scaled(f_low, _at_closed(c, base, c.close[1], w * cl) if w > 0 else base, t[1], c.tear[1])
             kernels.add_scaled(f_low, f_low, t[2], c.tear[2])
             if cl > 0:
                 kernels.add_scaled(f_low, f_low, cl, c.close[1])
