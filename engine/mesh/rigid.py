@@ -17,6 +17,12 @@ Found once per canvas from the image:
   brows as straight pieces instead of bending around each brow's bump, the lower rims and the
   bridge stay, the skin above (forehead, brows above the rim) moves freely, and the eye moves
   inside the lens by its own per-pixel lid map.
+* **How far the top rims rise?** Glasses rest on the nose and ears; the brows move behind
+  them. Where the brows sit low over the lids the rims rest on the lids, and the lens's thin
+  top between rim and lid would take all of a rim's rise as a stretch (Grace Hopper: 2.7x at
+  brows=1, her lens's white glints with it): there the rims rise by RIM_LIFT_MIN of the
+  brows' motion and the brows slide out above them (rim_lift). Below a rim its translation
+  fades out over the lens's top down to the lid.
 """
 from __future__ import annotations
 
