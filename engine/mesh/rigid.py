@@ -21,8 +21,7 @@ Found once per canvas from the image:
   them. Where the brows sit low over the lids the rims rest on the lids, and the lens's thin
   top between rim and lid would take all of a rim's rise as a stretch (Grace Hopper: 2.7x at
   brows=1, her lens's white glints with it): there the rims rise by RIM_LIFT_MIN of the
-  brows' motion and the brows slide out above them (rim_lift). Below a rim its translation
-  fades out over the lens's top down to the lid.
+  brows' motion and the brows slide out above them (rim_lift).
 """
 from __future__ import annotations
 
@@ -39,10 +38,7 @@ GLASSES_BRIDGE = 10.0
 EDGE_FACTOR = 4.0
 EDGE_FLOOR = 60.0
 RIGID_BLUR = 0.07  # d
-# The frame's top part: below a top rim its motion fades out over the lens's top, from the upper lid
-# (no clearance) to LENS_FADE d above it (it was 0.05 to 0.13 d: a ramp half as long, stretched twice as much).
-LENS_CLEAR = 0.0
-LENS_FADE = 0.13
+TOP_CLEAR = 0.05  # d: how far above the upper lid the frame's top part may begin
 # Glasses sit on the nose and ears, not on the brows. Where the brows sit low, close over the
 # upper lids (Grace Hopper: their inner and middle points 0.13 d above the lid line), the rims
 # rest on the lids and hide the brows, and the lens's top between rim and lid is too thin to
@@ -113,8 +109,8 @@ def rigid_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
     rigid = np.clip(rigid * 2.0, 0.0, 1.0)  # the rim itself keeps weight 1: the ramp lies beyond it
     at = sample_at(rigid, nodes, cv2.BORDER_CONSTANT, 0.0)
     # Above each upper lid (at the same point along the eye; beyond the corners, above the
-    # corner), fading in from LENS_CLEAR to LENS_FADE d above it: the whole top rim, cat-eye
-    # ends included, moves as one piece.
+    # corner) by more than TOP_CLEAR d, fading in over the next 0.08 d: the whole top rim,
+    # cat-eye ends included, moves as one piece.
     top = np.zeros(len(nodes))
     for side, upper in enumerate((R.EYE_R_UPPER, R.EYE_L_UPPER)):
         c = p[list(R.EYE_CORNERS[side])].mean(axis=0)
@@ -124,7 +120,7 @@ def rigid_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
         x = (nodes - c) @ frame.u
         t = (nodes - c) @ frame.v
         lid = np.interp(x, ls[order], lt[order])
-        rise = np.clip((lid - LENS_CLEAR * frame.d - t) / ((LENS_FADE - LENS_CLEAR) * frame.d), 0.0, 1.0) * (np.abs(x) < 0.6 * frame.d)
+        rise = np.clip((lid - TOP_CLEAR * frame.d - t) / (0.08 * frame.d), 0.0, 1.0) * (np.abs(x) < 0.6 * frame.d)
         top = np.maximum(top, rise * rise * (3 - 2 * rise))
     return at, at * top
 
