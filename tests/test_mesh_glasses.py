@@ -18,6 +18,7 @@ from engine.mesh.engine import activation
 from engine.motion import Motion
 from engine.mesh import kernels as K
 from engine.mesh.eyes import RIMS_WIDEN
+from engine.mesh.rigid import RIM_LIFT_MIN, rim_lift
 
 
 def _grace() -> np.ndarray:
@@ -92,3 +93,41 @@ def test_lid_stretch_reads_the_squeeze():
     out = np.empty((w, 2), np.float32)
     K.lid_stretch(q, 1.0, 30.0, 1.0, 0.0, 0.0, 1.0, s_up, t_up, s_up, t_low, -0.35, 10.0, out)
     np.testing.assert_allclose(out, [[1.0, 1.0], [0.5, 0.5], [1.0, 1.0]], atol=1e-6)
+
+
+
+def _lens_top_stretch(c, maps, box, eye) -> float:
+    """The largest vertical magnification (1 / d(source y)/d(output y)) over the lens's top
+    below Grace's rims (the photo from the upper lid to 0.12 d above it; the middle of the eye
+    +-0.25 d)."""
+    X0, Y0 = box[0], box[1]
+    d = c.frame.d
+    worst = 1.0
+    for x in range(int(eye.centre[0] - 0.25 * d), int(eye.centre[0] + 0.25 * d) + 1):
+        rows = slice(int(eye.centre[1] - 0.6 * d) - Y0, int(eye.centre[1]) - Y0)
+        src = maps[rows, x - X0].astype(np.float64)
+        rel = src - eye.centre
+        lid = np.interp(rel @ eye.u, eye.s_up, eye.t_up)
+        t = rel @ eye.v
+        step = np.diff(src[:, 1])
+        inside = ((t > lid - 0.12 * d) & (t < lid))[:-1]
+        if inside.any():
+            worst = max(worst, float(1.0 / step[inside].min()))
+    return worst
+
+
+@pytest.mark.parametrize("motion", ["brows", "surprised", "fearful"])
+def test_lens_top_is_not_stretched_when_brows_rise(grace, motion):
+    """Grace's top rims rest on her upper lids and hide her low brows: lifted with the brows
+    they stretched the thin lens top between rim and lid, white glints and all (max over both
+    eyes, smooth fields: brows=1 2.74x, surprise 3.06x, fear 1.95x). Where the brows sit low
+    the rims rise by rigid.RIM_LIFT_MIN of the brows' lift: 1.60x, 1.72x, 1.19x."""
+    c = grace.crop
+    assert rim_lift(c.points, c.frame) == pytest.approx(RIM_LIFT_MIN)
+    m = Motion(baseline="photo").with_controls(brows=1.0) if motion == "brows" else Motion.emotion(motion, 1.0)
+    k = coefficients(activation(m), grace.expression)
+    k = dataclasses.replace(k, lids=(0.0, 0.0), low=(0.0, 0.0))  # the smooth fields (the lids map on their own)
+    maps = backward_maps(c, k)
+    for eye in c.eyes:
+        stretch = _lens_top_stretch(c, maps.maps, maps.box, eye)
+        assert stretch < 1.8, (motion, round(stretch, 2))

@@ -25,7 +25,7 @@ from .action_units import SMOOTH_AUS, UNDER_RIMS, au_bases
 from .expression import EYE_TRAVEL_MIN, SMILE_UNDO, PhotoExpression, eye_travel
 from .geometry import FaceFrame, face_frame
 from .head import HEAD_BASES, head_bases
-from .rigid import RIGID_AUS, rigid_weights, rigidify
+from .rigid import RIGID_AUS, rigid_weights, rigidify, rim_lift
 from .warp import STEP, Grid, invert, make_grid, upsample
 
 # Lip opening per unit action unit, in units of d: (upper lip lift, lower lip drop, jaw drop).
@@ -296,7 +296,7 @@ def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | 
     if found is not None:
         idx = [SMOOTH_AUS.index(k) for k in RIGID_AUS]
         part = aus[idx].astype(np.float64)
-        rigidify(part, *found, grid.nodes, frame)
+        rigidify(part, *found, grid.nodes, frame, rim_lift(points, frame))
         aus[idx] = part.astype(np.float32)
         # The frown's extra inner lowering stays off: the top rims would bend under it. Its
         # wide fields (no smear to spread under a rigid rim) are the narrow ones, at the old

@@ -17,6 +17,11 @@ Found once per canvas from the image:
   brows as straight pieces instead of bending around each brow's bump, the lower rims and the
   bridge stay, the skin above (forehead, brows above the rim) moves freely, and the eye moves
   inside the lens by its own per-pixel lid map.
+* **How far the top rims rise?** Glasses rest on the nose and ears; the brows move behind
+  them. Where the brows sit low over the lids the rims rest on the lids, and the lens's thin
+  top between rim and lid would take all of a rim's rise as a stretch (Grace Hopper: 2.7x at
+  brows=1, her lens's white glints with it): there the rims rise by RIM_LIFT_MIN of the
+  brows' motion and the brows slide out above them (rim_lift).
 """
 from __future__ import annotations
 
@@ -34,6 +39,17 @@ EDGE_FACTOR = 4.0
 EDGE_FLOOR = 60.0
 RIGID_BLUR = 0.07  # d
 TOP_CLEAR = 0.05  # d: how far above the upper lid the frame's top part may begin
+# Glasses sit on the nose and ears, not on the brows. Where the brows sit low, close over the
+# upper lids (Grace Hopper: their inner and middle points 0.13 d above the lid line), the rims
+# rest on the lids and hide the brows, and the lens's top between rim and lid is too thin to
+# take a rim's rise: lifted with the brows (13.6 px at brows=1) it stretched there 2.7x, white
+# glints and all. So the top rims there rise by RIM_LIFT_MIN of the brows' motion, the brows
+# slide up behind and above them; with the brows BROW_GAP_FULL d or more above the lids (the
+# `glasses` portrait: 0.23 d) the rims (and the brows the frame's zone holds) rise with them
+# in full, as before; in between, linearly. Lowering (anger) keeps the brows' motion in full.
+RIM_LIFT_MIN = 0.35
+BROW_GAP_LOW = 0.15
+BROW_GAP_FULL = 0.2
 # The fields that reach the frames: brow lifts and lowering, the nose wrinkler's brow handle,
 # the cheek raiser and the lid tightener's lower lid (under the lower rims).
 RIGID_AUS = ("1", "2", "4", "4w", "4v", "4u", "6", "7", "9")
@@ -109,11 +125,26 @@ def rigid_weights(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
     return at, at * top
 
 
-def rigidify(bases: np.ndarray, rigid: np.ndarray, top: np.ndarray, nodes: np.ndarray, frame: FaceFrame) -> None:
+def rim_lift(points: np.ndarray, frame: FaceFrame) -> float:
+    """The share of the brows' upward motion the top rims take: RIM_LIFT_MIN where the brows
+    sit low over the lids (the rims rest on the lids), 1 where they sit high."""
+    p = points[:, :2].astype(np.float64)
+    gaps = []
+    for side, upper in enumerate((R.EYE_R_UPPER, R.EYE_L_UPPER)):
+        c = p[list(R.EYE_CORNERS[side])].mean(axis=0)
+        lid = float(((p[list(upper)] - c) @ frame.v).min())
+        brow = float(np.mean([(p[b[side]] - c) @ frame.v for b in (R.BROW_INNER, R.BROW_MID)]))
+        gaps.append((lid - brow) / frame.d)
+    share = (float(np.mean(gaps)) - BROW_GAP_LOW) / (BROW_GAP_FULL - BROW_GAP_LOW)
+    return float(np.clip(share, RIM_LIFT_MIN, 1.0))
+
+
+def rigidify(bases: np.ndarray, rigid: np.ndarray, top: np.ndarray, nodes: np.ndarray, frame: FaceFrame,
+             lift: float = 1.0) -> None:
     """In place, per field (K, M, 2): over the frame the field becomes one translation per top
     rim (they rise or fall as pieces, unbent): the field's mean over that rim across the face
-    (v), and its mean over both rims along it (u: brows drawn together must not squeeze the
-    frame, whose bridge stays); nothing below the top rims."""
+    (v; rising, only ``lift`` of it: rim_lift), and its mean over both rims along it (u: brows
+    drawn together must not squeeze the frame, whose bridge stays); nothing below the top rims."""
     side = ((nodes - frame.origin) @ frame.u > 0).astype(np.float64)  # 1: the image-right rim
     wr, wl = top * side, top * (1 - side)
     for k in range(len(bases)):
@@ -121,5 +152,6 @@ def rigidify(bases: np.ndarray, rigid: np.ndarray, top: np.ndarray, nodes: np.nd
         u, v = f @ frame.u, f @ frame.v
         mu = (u * top).sum() / max(top.sum(), 1e-6)
         mv = np.where(side > 0, (v * wr).sum() / max(wr.sum(), 1e-6), (v * wl).sum() / max(wl.sum(), 1e-6))
+        mv = np.where(mv < 0, lift * mv, mv)  # v < 0: up
         move = mu * frame.u[None, :] + mv[:, None] * frame.v[None, :]
         bases[k] = f * (1 - rigid)[:, None] + top[:, None] * move
