@@ -127,3 +127,17 @@ def available_portraits() -> list[str]:
             continue
         out.append(p.name)
     return out
+
+
+def require_portrait(name: str) -> None:
+    """For a test that needs portrait ``name``: skip when it is missing, but fail under CI
+    (which fetches every portrait through `make test`, so a missing one is a broken setup)."""
+    import os
+
+    import pytest
+
+    if name not in available_portraits():
+        msg = f"portrait {name} missing: run `make portraits` (CI does, through make test)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)

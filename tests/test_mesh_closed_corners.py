@@ -11,12 +11,11 @@ painted opening of the backward maps (what kernels.paint draws dark).
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
-from avatar_testkit.portraits import available_portraits, portrait_rgb
+from avatar_testkit.portraits import portrait_rgb, require_portrait
 from engine.facs import activation
 from engine.mesh import MeshEngine
 from engine.mesh import canvas as K
@@ -25,13 +24,6 @@ from engine.motion import EMOTIONS, Motion
 
 OPEN_PHOTOS = ["astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses"]
 
-
-def _need(name: str) -> None:
-    if name not in available_portraits():
-        msg = f"portrait {name} missing: run `make portraits` (CI does, through make test)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +37,7 @@ def sources(engine):
 
 
 def _source(engine, sources, name):
-    _need(name)
+    require_portrait(name)
     if name not in sources:
         sources[name] = engine.prepare(portrait_rgb(name))
     return sources[name]

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar_testkit.portraits import available_portraits, portrait_rgb
+from avatar_testkit.portraits import available_portraits, portrait_rgb, require_portrait
 from engine.facs import activation
 from engine.mesh import MeshEngine, canvas
 from engine.mesh import creases as C
@@ -30,10 +30,6 @@ NAMES = ("astronaut", "smile_teeth", "glasses")
 def _act(emotion: str, intensity: float):
     return activation(Motion.emotion(emotion, intensity))
 
-
-def _need(name: str) -> None:
-    if name not in available_portraits():
-        pytest.skip(f"portrait {name} not available (make portraits)")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +65,7 @@ def _poly(c, idx) -> np.ndarray:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_layer_lies_where_its_crease_belongs(name: str, sources: dict) -> None:
-    _need(name)
+    require_portrait(name)
     c = sources[name].crop
     assert c.creases is not None
     u, v = _frame_coords(c)
@@ -107,7 +103,7 @@ def test_each_layer_lies_where_its_crease_belongs(name: str, sources: dict) -> N
 @pytest.mark.parametrize("emotion", ["neutral", "happy"])
 def test_no_creases_without_their_action_units(emotion: str, engine: MeshEngine, sources: dict) -> None:
     for name in NAMES:
-        _need(name)
+        require_portrait(name)
         src = sources[name]
         motion = Motion.emotion(emotion, 1.0)
         k = coefficients(_act(emotion, 1.0), src.expression)
@@ -143,7 +139,7 @@ def test_weights_follow_the_action_units() -> None:
 @pytest.mark.parametrize("emotion,key", [("disgusted", "9"), ("sad", "4"), ("surprised", "2")])
 def test_a_frame_darkens_the_skin_along_its_creases(emotion: str, key: str, sources: dict) -> None:
     name = "smile_teeth"
-    _need(name)
+    require_portrait(name)
     src = sources[name]
     c = src.crop
     k = coefficients(_act(emotion, 1.0), src.expression)
@@ -164,7 +160,7 @@ def test_a_frame_darkens_the_skin_along_its_creases(emotion: str, key: str, sour
 
 def test_a_steady_expression_reuses_its_source_and_the_cache_is_bounded(sources: dict) -> None:
     name = "astronaut"
-    _need(name)
+    require_portrait(name)
     c = sources[name].crop
     cr = dataclasses.replace(c.creases, _cache=type(c.creases._cache)())
     a = cr.source(c.rgba, 0, (0.5, 0.0, 0.0, 0.0))
@@ -196,7 +192,7 @@ def test_the_shading_is_relative_to_the_skin() -> None:
 
 def test_creases_compose_with_the_softened_folds(sources: dict) -> None:
     name = "astronaut"   # a smiling photo: sadness undoes the smile and creases the brows
-    _need(name)
+    require_portrait(name)
     src = sources[name]
     c = src.crop
     assert c.folds is not None

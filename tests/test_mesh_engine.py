@@ -4,7 +4,6 @@ identity at intensity 0, no-face and largest-face handling, no fold-overs, local
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import replace
 
@@ -17,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/portraits.py
 
-from avatar_testkit.portraits import PORTRAIT_NAMES
+from avatar_testkit.portraits import PORTRAIT_NAMES, require_portrait
 from engine.api import InvalidImageError, NoFaceError
 from engine.facs import SEED_TABLE, activation, seed_columns
 from engine.landmarks import detect_landmarks
@@ -373,10 +372,7 @@ def test_no_fold_overs_on_portraits(portrait_sources, name, emotion):
     mouth: where the closed lips meet the two sides' maps jump from one lip edge to the
     other, and that seam is blended, mouth.py's LIP_SEAM_W)."""
     if name not in portrait_sources:
-        msg = f"portrait {name} missing: run `make portraits` (CI does, through make test)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        require_portrait(name)
     _check_folds(f"{name} {emotion}", *_full_map(portrait_sources[name], Motion.emotion(emotion, 1.0)))
 
 

@@ -12,7 +12,6 @@ tests/test_mesh_engine.py, whose detector noise is at most 0.02, 0.007 for the e
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from avatar_testkit.portraits import available_portraits, portrait_rgb  # noqa: E402
+from avatar_testkit.portraits import portrait_rgb, require_portrait  # noqa: E402
 from engine.facs import activation  # noqa: E402
 from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh import canvas as K  # noqa: E402
@@ -30,13 +29,6 @@ from engine.mesh.canvas import coefficients  # noqa: E402
 from engine.motion import Motion  # noqa: E402
 from test_mesh_engine import _full_map, face_metrics  # noqa: E402
 
-
-def _need(name: str) -> None:
-    if name not in available_portraits():
-        msg = f"portrait {name} missing: run `make portraits` (CI does, through make test)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +40,7 @@ def engine() -> MeshEngine:
 def sources(engine):
     out = {}
     for name in ("astronaut", "smile_outdoor"):
-        _need(name)
+        require_portrait(name)
         out[name] = engine.prepare(portrait_rgb(name))
     return out
 
@@ -75,7 +67,7 @@ def test_the_traits(engine, sources):
 @pytest.mark.parametrize("name", ["grace_hopper", "smile_teeth", "surprised", "glasses"])
 def test_other_photos_have_neither(engine, name):
     """Their fear (a hit on the first three) stays as it was."""
-    _need(name)
+    require_portrait(name)
     e = engine.prepare(portrait_rgb(name)).expression
     assert not e.wide and not e.narrow_eyes
 

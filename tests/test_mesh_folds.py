@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar_testkit.portraits import available_portraits, portrait_rgb
+from avatar_testkit.portraits import available_portraits, portrait_rgb, require_portrait
 from engine.facs import activation
 from engine.mesh import MeshEngine
 from engine.mesh import folds as F
@@ -24,10 +24,6 @@ from engine.motion import Motion
 SMILING = ("astronaut", "smile_teeth", "smile_outdoor", "glasses")
 NOT_SMILING = ("grace_hopper", "surprised")
 
-
-def _need(name: str) -> None:
-    if name not in available_portraits():
-        pytest.skip(f"portrait {name} not available (make portraits)")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +68,7 @@ def _bands(img: np.ndarray, mask: np.ndarray, d: float) -> tuple[float, float]:
 
 @pytest.mark.parametrize("name", SMILING)
 def test_neutral_softens_the_folds_and_keeps_the_texture(name: str, engine: MeshEngine, sources: dict) -> None:
-    _need(name)
+    require_portrait(name)
     src = sources[name]
     c = src.crop
     assert c.folds is not None, "a smiling photo gets its folds softened"
@@ -104,7 +100,7 @@ def test_neutral_softens_the_folds_and_keeps_the_texture(name: str, engine: Mesh
 
 @pytest.mark.parametrize("name", SMILING)
 def test_happy_keeps_the_photos_folds(name: str, engine: MeshEngine, sources: dict) -> None:
-    _need(name)
+    require_portrait(name)
     src = sources[name]
     motion = Motion.emotion("happy", 1.0)
     assert np.array_equal(engine.render([(src, motion)])[0], _without_folds(engine, src, motion))
@@ -115,7 +111,7 @@ def test_happy_keeps_the_photos_folds(name: str, engine: MeshEngine, sources: di
 
 @pytest.mark.parametrize("name", NOT_SMILING)
 def test_a_photo_that_does_not_smile_renders_as_before(name: str, engine: MeshEngine, sources: dict) -> None:
-    _need(name)
+    require_portrait(name)
     src = sources[name]
     assert src.crop.folds is None
     assert src.full.folds is None
@@ -125,7 +121,7 @@ def test_a_photo_that_does_not_smile_renders_as_before(name: str, engine: MeshEn
 
 
 def test_the_full_resolution_render_gets_the_same_treatment(engine: MeshEngine, sources: dict) -> None:
-    _need("smile_outdoor")
+    require_portrait("smile_outdoor")
     src = sources["smile_outdoor"]
     full = src.full
     assert full.folds is not None
@@ -149,7 +145,7 @@ def test_the_full_resolution_render_gets_the_same_treatment(engine: MeshEngine, 
 
 
 def test_blend_weight_follows_the_undone_smile(sources: dict) -> None:
-    _need("smile_outdoor")
+    require_portrait("smile_outdoor")
     expr = sources["smile_outdoor"].expression
     assert F.photo_smile(expr.aus) > F.MIN_SMILE
 
@@ -179,7 +175,7 @@ def test_blend_weight_follows_the_undone_smile(sources: dict) -> None:
 
 
 def test_blends_are_cached_per_step_and_steps_are_small(sources: dict) -> None:
-    _need("smile_teeth")
+    require_portrait("smile_teeth")
     c = sources["smile_teeth"].crop
     folds = c.folds
     assert folds.source(c.rgba, 0.0) is c.rgba
@@ -206,7 +202,7 @@ def test_blends_are_cached_per_step_and_steps_are_small(sources: dict) -> None:
 
 @pytest.mark.parametrize("name", SMILING)
 def test_the_mask_leaves_lips_nostrils_eyes_and_jaw_alone(name: str, sources: dict) -> None:
-    _need(name)
+    require_portrait(name)
     c = sources[name].crop
     mask = F.fold_mask(c.image.shape[:2], c.points, c.frame)
     assert mask.max() > 0.9

@@ -6,12 +6,11 @@ skipped when missing).
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
-from avatar_testkit.portraits import available_portraits, portrait_rgb
+from avatar_testkit.portraits import portrait_rgb, require_portrait
 from engine.facs import activation
 from engine.mesh import MeshEngine, hairline
 from engine.mesh import regions as R
@@ -31,10 +30,7 @@ def engine() -> MeshEngine:
 @pytest.fixture(scope="module", params=NAMES)
 def source(request, engine):
     name = request.param
-    if name not in available_portraits():
-        if os.environ.get("CI"):
-            pytest.fail(f"portrait {name} missing: run `make portraits`")
-        pytest.skip(f"portrait {name} missing: run `make portraits`")
+    require_portrait(name)
     return name, engine.prepare(portrait_rgb(name))
 
 

@@ -11,7 +11,6 @@ inter-ocular distance d, as in tests/test_mesh_engine.py).
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from avatar_testkit.portraits import available_portraits, portrait_rgb  # noqa: E402
+from avatar_testkit.portraits import portrait_rgb, require_portrait  # noqa: E402
 from engine.facs import activation  # noqa: E402
 from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh.canvas import coefficients  # noqa: E402
@@ -31,13 +30,6 @@ from test_mesh_engine import _full_map, face_metrics  # noqa: E402
 NAME = "surprised"
 
 
-def _need(name: str) -> None:
-    if name not in available_portraits():
-        msg = f"portrait {name} missing: run `make portraits` (CI does, through make test)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-
 
 @pytest.fixture(scope="module")
 def engine() -> MeshEngine:
@@ -46,7 +38,7 @@ def engine() -> MeshEngine:
 
 @pytest.fixture(scope="module")
 def src(engine):
-    _need(NAME)
+    require_portrait(NAME)
     return engine.prepare(portrait_rgb(NAME))
 
 
@@ -74,7 +66,7 @@ def test_the_photo_reads_round_mouthed_raised_and_wide_eyed(src):
 def test_other_photos_are_not(engine, name):
     """The smiling photos' open mouths are not round, and none of them frowns or fears from a
     raised-brow start (their renders of anger, disgust and fear stay as they were)."""
-    _need(name)
+    require_portrait(name)
     e = engine.prepare(portrait_rgb(name)).expression
     assert e.mouth_open and not e.round_mouth and not e.raised
 
