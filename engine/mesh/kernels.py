@@ -377,6 +377,13 @@ def lip_profile(s: float, s_corner: float) -> float:
     return x * math.sqrt(x)
 
 
+@njit(float64(float64, float64), **_JIT)
+def _ends(s: float, s_corner: float) -> float:
+    """Only the slit between the inner lip corners opens: beyond them the coarse grid may
+    leave sub-pixel slivers between the two sides, which must not be painted."""
+    return _clamp(20.0 * lip_profile(s, s_corner), 0.0, 1.0)
+
+
 @njit(void(F4_3, F4_3, float64, float64, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1,
            float64, float64, F4_2, F4_2, F4_2, boolean[:, :], F4_2, F4_3), **_JIT)
 def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: float, uy: float,
@@ -412,9 +419,6 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
             if rel_low >= 0.0:
                 q_up[y, x, 0], q_up[y, x, 1] = q_low[y, x, 0], q_low[y, x, 1]
             a = _clamp(min(-rel_low, rel_up) + 0.5, 0.0, 1.0)
-            # Only the slit between the inner lip corners opens: beyond them the coarse grid
-            # may leave sub-pixel slivers between the two sides, which must not be painted.
-            ends = _clamp(20.0 * lip_profile(s_u, s_corner), 0.0, 1.0)
             if line_w > 0.0:
                 # Only pixels near the lower lip's edge or in a gap: the rest of the band is as is.
                 near = abs(rel_low) < 2.0 * line_w
@@ -437,7 +441,7 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
                         rate = ((q_low[yb, x, 0] - q_low[ya, x, 0]) * vx
                                 + (q_low[yb, x, 1] - q_low[ya, x, 1]) * vy) / max(yb - ya, 1)
                         rho = rel_low / min(max(rate, 0.25), 2.0)
-                        w = _clamp(0.5 - abs(rho) / (2.0 * line_w), 0.0, 0.5) * thin * ends
+                        w = _clamp(0.5 - abs(rho) / (2.0 * line_w), 0.0, 0.5) * thin * _ends(s_u, s_corner)
                         if w > 0.0:
                             blend[y, x] = w
                             if rel_low >= 0.0:  # the lower lip won: mix in the upper lip
@@ -447,7 +451,8 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
                                 k = max(0.5 - rel_low, 0.0)
                                 other[y, x, 0], other[y, x, 1] = q_low[y, x, 0] + k * vx, q_low[y, x, 1] + k * vy
                     a = a * (1.0 - thin)
-            alpha[y, x] = a * ends
+            # Most of the band is lip (a == 0): skip the profile there (0 * ends is 0).
+            alpha[y, x] = a * _ends(s_u, s_corner) if a != 0.0 else 0.0
             depth[y, x] = max(rel_up, 0.0)
             s_out[y, x] = s_u
             seam[y, x] = rel_low < 0.0 and rel_up > 0.0
