@@ -27,8 +27,6 @@ so a steady expression costs nothing and a changing one one small blend per step
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -38,6 +36,7 @@ import numpy as np
 from . import folds as F
 from . import regions as R
 from .geometry import FaceFrame
+from .lru import Lru
 
 # The layers, in the order of Coefficients.creases.
 LAYERS = ("9", "4", "1", "2")
@@ -261,8 +260,7 @@ class Creases:
 
     box: tuple[int, int, int, int]  # the union of the layers' boxes
     layers: tuple[np.ndarray, ...]  # per LAYERS: (box h, box w) float32 relative change at weight 1
-    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: Lru = field(default_factory=Lru, repr=False)
 
     def nbytes(self, rgba: np.ndarray) -> int:
         """The layers plus the most the cache holds for a canvas of ``rgba``'s size."""
@@ -275,11 +273,9 @@ class Creases:
         if not any(levels):
             return base
         key = (fold_level, levels)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         x0, y0, x1, y1 = self.box
         gain = np.ones((y1 - y0, x1 - x0), np.float32)
         for layer, lv in zip(self.layers, levels):
@@ -288,11 +284,7 @@ class Creases:
         out = base.copy()
         part = base[y0:y1, x0:x1, :3].astype(np.float32) * gain[..., None]
         out[y0:y1, x0:x1, :3] = np.clip(np.rint(part), 0, 255).astype(np.uint8)
-        with self._lock:
-            self._cache[key] = out
-            self._cache.move_to_end(key)
-            while len(self._cache) > _entries(base):
-                self._cache.popitem(last=False)
+        self._cache.put(key, out, _entries(base))
         return out
 
 

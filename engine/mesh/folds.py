@@ -23,8 +23,6 @@ correction: no visible pop).
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import cv2
@@ -32,6 +30,7 @@ import numpy as np
 
 from . import regions as R
 from .geometry import FaceFrame, reduced
+from .lru import Lru
 
 # Per side: the region the smile's folds and cheek apples occupy, as a landmark polygon: the nose
 # wing, up the cheek below the eye, out to its side, down to above the jaw line, in below and
@@ -204,8 +203,7 @@ class Folds:
 
     box: tuple[int, int, int, int]
     delta: np.ndarray  # (y1-y0, x1-x0, 3) float32
-    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: Lru = field(default_factory=Lru, repr=False)
 
     def nbytes(self, rgba: np.ndarray) -> int:
         """The correction plus the most the blend cache holds for a canvas of ``rgba``'s size."""
@@ -217,21 +215,15 @@ class Folds:
         level = int(round(min(max(weight, 0.0), 1.0) * STEPS))
         if level == 0:
             return rgba
-        with self._lock:
-            hit = self._cache.get(level)
-            if hit is not None:
-                self._cache.move_to_end(level)
-                return hit
+        hit = self._cache.get(level)
+        if hit is not None:
+            return hit
         x0, y0, x1, y1 = self.box
         out = rgba.copy()
         part = rgba[y0:y1, x0:x1, :3].astype(np.float32)
         cv2.scaleAdd(self.delta, level / STEPS, part, dst=part)
         out[y0:y1, x0:x1, :3] = np.clip(np.rint(part), 0, 255).astype(np.uint8)
-        with self._lock:
-            self._cache[level] = out
-            self._cache.move_to_end(level)
-            while len(self._cache) > CACHE:
-                self._cache.popitem(last=False)
+        self._cache.put(level, out, CACHE)
         return out
 
 
