@@ -228,6 +228,24 @@ WIDE_FEAR_TEETH = 2.5
 NARROW_FEAR_LOW = 0.6
 NARROW_FEAR_OPEN = 0.3
 NARROW_FEAR: dict[int, float] = {4: -0.7}
+# Fear on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear: the glasses
+# portrait, brows high above the lids; not grace_hopper, whose rims rest on them). Behind the lenses
+# the eyes carry little, and fear's usual wide stretched grimace read angry or sad there (angry
+# 0.30 = sad 0.30, fearful 0.12; angry rose the most against the neutral render). So the mouth
+# carries it, EMFACS's 1+2+4+5+20+25 with the opening smaller and arched: the corners pulled down
+# into an inverted U under the raised upper lip (AU15 up), the lips stretched less (AU20 down: a
+# smaller opening; the tall opening and lower teeth that come with the stretch shrink with it) and
+# drawn in (RIMS_CLEAR_NARROW units of the lip stretcher's field run backwards), the chin a little
+# firmer (AU17), and the upper lids may rise RIMS_CLEAR_OPEN more (EYE_TRAVEL_MIN) with the inner
+# brows a little higher (AU1). All in proportion to fear's lip stretch (AU20 over WIDE_FEAR_FULL)
+# where AU1, AU4 and AU5 meet, like _wide_fear. Fearful 0.42 over sad 0.35 (fearful +0.38 against
+# the neutral render, sad +0.14); each value moved on its own (AU1 and AU10 +-0.1, AU15 +-0.1,
+# AU17 +-0.1, AU20 +-0.05, narrowing +-0.1, lid rise +-0.05) keeps fearful rising the most, 12 of
+# the 14 fearful on top; AU15 beyond about 1.8 folds the mouth's left corner into a sliver, the lid
+# rise beyond 0.2 stretches the eyes behind the lenses into streaks.
+RIMS_CLEAR_FEAR: dict[int, float] = {1: 0.15, 10: -0.1, 15: 1.45, 17: 0.25, 20: -0.38}
+RIMS_CLEAR_NARROW = 0.9
+RIMS_CLEAR_OPEN = 0.15
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -495,6 +513,20 @@ def _narrow_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, flo
     return out, NARROW_FEAR_LOW * stretch, NARROW_FEAR_OPEN * stretch
 
 
+def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
+    """Fear's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear),
+    how far its corners are drawn in (units of the lip stretcher's field) and its upper lids'
+    further rise (fraction of the opening; both 0 unless AU1, AU4 and AU5 meet): RIMS_CLEAR_FEAR,
+    RIMS_CLEAR_NARROW, RIMS_CLEAR_OPEN in proportion to its lip stretch."""
+    if min(aus.get(1, 0.0), aus.get(4, 0.0), aus.get(5, 0.0)) <= 0:
+        return dict(aus), 0.0, 0.0
+    share = min(1.0, aus.get(20, 0.0) / WIDE_FEAR_FULL)
+    out = dict(aus)
+    for k, v in RIMS_CLEAR_FEAR.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * share)
+    return out, RIMS_CLEAR_NARROW * share, RIMS_CLEAR_OPEN * share
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -509,8 +541,14 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     drop, wider = 0.0, 0.0
     if photo is not None and photo.narrow_eyes:
         aus, drop, wider = _narrow_fear(aus)
+    narrower = 0.0
+    if photo is not None and photo.rims_clear:
+        aus, narrower, more = _rims_fear(aus)
+        wider += more
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo, tall)
+    if narrower > 0:
+        gains["20"] = gains.get("20", 0.0) - narrower
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]

@@ -113,6 +113,10 @@ class PhotoExpression:
     brow_slant: float = 0.0
     slant_per_au: tuple[float, float] = (0.19, -0.10)
     rims: bool = False
+    # ``rims_clear``: glasses whose top rims sit clear of the lids, the brows high above them
+    # (rigid.rim_lift above its floor: the rims then rise with the brows). Behind such lenses the
+    # eyes carry little of fear, so its mouth carries it (canvas._rims_fear).
+    rims_clear: bool = False
     # The photo's mouth narrower than the reference (MOUTH_WIDTH_REF, inside its dead zone or
     # not), as the lip stretcher's (AU20) activation that widens it back (canvas.SMILE_WIDEN).
     narrow: float = 0.0
@@ -301,12 +305,14 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     measures["lips_apart"] = lips
     teeth = _teeth_fraction(np.asarray(image), points) if lips > LIPS_CLOSED else 0.0
     measures["teeth"] = teeth
-    from .rigid import GLASSES_BRIDGE, bridge_score
+    from .rigid import GLASSES_BRIDGE, RIM_LIFT_MIN, bridge_score, rim_lift
 
     rims = bridge_score(np.asarray(image), points, fr) >= GLASSES_BRIDGE
+    measures["rim_lift"] = rim_lift(points, fr)
+    clear = bool(rims) and measures["rim_lift"] > RIM_LIFT_MIN
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
                            brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
-                           narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
+                           rims_clear=clear, narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
                            eye_scale_full=float(full),
                            measures=measures)
 
