@@ -46,10 +46,12 @@ from engine.motion import EMOTIONS
 # starting from its raised brows and wide eyes, and its fear's brow lift cut (its 7/7); the same with
 # expression creases (engine/mesh/creases.py), which make disgust read more surely where it reads;
 # 38/42 with fear keyed on the photo's eyes (engine/mesh/canvas.py WIDE_FEAR_*, NARROW_FEAR_*: the
-# wide-eyed astronaut's lips stretched over clenched teeth, smile_outdoor's narrow eyes opened further).
+# wide-eyed astronaut's lips stretched over clenched teeth, smile_outdoor's narrow eyes opened further);
+# 39/42 with fear's mouth carrying it on glasses clear of the lids (canvas._rims_fear: the glasses
+# portrait's fear, an arched, smaller opening).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 37 / 42
+MIN_HIT_RATE = 38 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle, its creases shaded in) reads
@@ -57,12 +59,6 @@ KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # most 0.02 on these; anger (sadness or happiness on glasses) rises the most.
     *(("rises_most", p, "disgusted") for p in
       ("grace_hopper", "glasses")),
-    # Fear (AU1+4 with the outer brows held down, AU5, AU20 with the open grimace of AU10/15/16 and
-    # the jaw stretched into a tall opening) reads angry or sad on the glasses wearer (fearful 0.12;
-    # brow and mouth variants stayed at or below 0.14; eyes opened further behind the lenses rose
-    # the most by 0.01-0.1 on some settings only, and smeared the lenses' glints); it is the top
-    # class everywhere else.
-    ("rises_most", "glasses", "fearful"),
 })
 
 

@@ -5,13 +5,16 @@ the usual fear's tall dark opening under wide eyes read as surprise; there fear 
 other prototype, the lips stretched apart over clenched teeth with the jaw not dropped and the
 brows drawn together harder. On a narrow-eyed photo (PhotoExpression.narrow_eyes: smile_outdoor)
 its eyes showed little white and fear read sad; there the lower lids drop further, the upper lids
-rise a little more and the brows are drawn together less. No other emotion changes, and no other
-portrait has either trait. Checked on the warp's coefficients and on landmarks
+rise a little more and the brows are drawn together less. On glasses whose top rims sit clear of
+the lids (PhotoExpression.rims_clear: the glasses portrait) the eyes behind the lenses carry little,
+and fear's mouth carries it: corners pulled down into an arch, a smaller opening drawn in (canvas.
+_rims_fear). No other emotion changes, and no other portrait has any of these traits. Checked on the warp's coefficients and on landmarks
 FaceMesh re-detects in the renders (units of the inter-ocular distance d, as in
 tests/test_mesh_engine.py, whose detector noise is at most 0.02, 0.007 for the eye opening).
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -39,7 +42,7 @@ def engine() -> MeshEngine:
 @pytest.fixture(scope="module")
 def sources(engine):
     out = {}
-    for name in ("astronaut", "smile_outdoor"):
+    for name in ("astronaut", "smile_outdoor", "glasses"):
         require_portrait(name)
         out[name] = engine.prepare(portrait_rgb(name))
     return out
@@ -50,6 +53,8 @@ def metrics(engine, sources) -> dict[str, dict[str, dict[str, float]]]:
     """Re-detected measures of fear and surprise per portrait, relative to the neutral render's."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, src in sources.items():
+        if name == "glasses":
+            continue
         n = face_metrics(engine.render([(src, Motion())])[0])
         out[name] = {}
         for e in ("fearful", "surprised"):
@@ -72,8 +77,20 @@ def test_other_photos_have_neither(engine, name):
     assert not e.wide and not e.narrow_eyes
 
 
+@pytest.mark.parametrize("name", ["grace_hopper", "astronaut", "smile_teeth", "surprised", "smile_outdoor"])
+def test_only_the_glasses_portrait_has_rims_clear_of_the_lids(engine, sources, name):
+    """grace_hopper wears glasses too, but her rims rest on her lids (rigid.rim_lift at its floor):
+    her fear (fearful 0.61) keeps the usual rendering."""
+    require_portrait(name)
+    e = sources[name].expression if name in sources else engine.prepare(portrait_rgb(name)).expression
+    assert not e.rims_clear
+    assert sources["glasses"].expression.rims_clear
+
+
 def _plain(act, expr, trait: str):
     """The frame's coefficients on the same photo read without one trait."""
+    if trait == "rims_clear":
+        return coefficients(act, dataclasses.replace(expr, rims_clear=False))
     prop = "wide" if trait == "wide" else "narrow_eyes"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(type(expr), prop, property(lambda self: False))
@@ -103,7 +120,35 @@ def test_narrow_eyed_fear_opens_the_eyes_further(sources):
     assert max(k.low) <= 0.55 and min(k.lids) >= -0.6               # within the eye's bounds
 
 
-@pytest.mark.parametrize("name,trait", [("astronaut", "wide"), ("smile_outdoor", "narrow")])
+def test_rims_clear_fear_arches_a_smaller_opening(sources):
+    """On the glasses portrait: its corners pulled down and drawn in, the lips stretched less (the jaw
+    less far down with the stretch), the upper lids free to rise a little more."""
+    expr = sources["glasses"].expression
+    act = activation(Motion.emotion("fearful", 1.0))
+    k, plain = coefficients(act, expr), _plain(act, expr, "rims_clear")
+    i15, i20 = K.SMOOTH_AUS.index("15"), K.SMOOTH_AUS.index("20")
+    assert k.smooth[i15] > plain.smooth[i15] + 1.0       # corners down: the arch
+    assert k.smooth[i20] < plain.smooth[i20] - 1.0       # drawn in: stretched less and narrowed
+    assert k.tear[2] < plain.tear[2] - 0.02              # a smaller opening
+    assert all(a < b - 0.1 for a, b in zip(k.lids, plain.lids))   # the upper lids rise further
+    assert min(k.lids) >= -0.6
+
+
+def test_rims_clear_fear_grows_with_intensity(sources):
+    """In proportion to fear's lip stretch at every intensity (the other emotions, where AU1, AU4 and
+    AU5 do not meet, are unchanged: test_other_emotions_are_unchanged)."""
+    expr = sources["glasses"].expression
+    i15 = K.SMOOTH_AUS.index("15")
+    ups = []
+    for i in (0.25, 0.5, 0.75, 1.0):
+        act = activation(Motion.emotion("fearful", i))
+        k, plain = coefficients(act, expr), _plain(act, expr, "rims_clear")
+        ups.append(k.smooth[i15] - plain.smooth[i15])
+    assert all(b > a > 0 for a, b in zip(ups, ups[1:])), ups
+
+
+@pytest.mark.parametrize("name,trait", [("astronaut", "wide"), ("smile_outdoor", "narrow"),
+                                        ("glasses", "rims_clear")])
 def test_other_emotions_are_unchanged(sources, name, trait):
     expr = sources[name].expression
     for e in ("happy", "sad", "surprised", "angry", "disgusted"):
@@ -149,7 +194,8 @@ def test_narrow_eyed_fear_opens_the_eyes_the_facs_way(metrics):
     assert f["brow_y"] < -0.08 and f["mouth_width"] > 0.035, f
 
 
-@pytest.mark.parametrize("name,intensity", [(n, i) for n in ("astronaut", "smile_outdoor") for i in (0.8, 1.0)])
+@pytest.mark.parametrize("name,intensity", [(n, i) for n in ("astronaut", "smile_outdoor", "glasses")
+                                             for i in (0.8, 1.0)])
 def test_no_fold_overs(sources, name, intensity):
     """As tests/test_mesh_engine.py's: the backward map keeps its orientation everywhere off the
     lips' seam."""

@@ -239,10 +239,11 @@ NARROW_FEAR: dict[int, float] = {4: -0.7}
 # firmer (AU17), and the upper lids may rise RIMS_CLEAR_OPEN more (EYE_TRAVEL_MIN) with the inner
 # brows a little higher (AU1). All in proportion to fear's lip stretch (AU20 over WIDE_FEAR_FULL)
 # where AU1, AU4 and AU5 meet, like _wide_fear. Fearful 0.42 over sad 0.35 (fearful +0.38 against
-# the neutral render, sad +0.14); each value moved on its own (AU1 and AU10 +-0.1, AU15 +-0.1,
-# AU17 +-0.1, AU20 +-0.05, narrowing +-0.1, lid rise +-0.05) keeps fearful rising the most, 12 of
-# the 14 fearful on top; AU15 beyond about 1.8 folds the mouth's left corner into a sliver, the lid
-# rise beyond 0.2 stretches the eyes behind the lenses into streaks.
+# the neutral render, sad +0.14); each value moved on its own (AU1, AU10, AU15, AU17 by 0.1, AU20 by
+# 0.05, the narrowing by 0.1, the lid rise by 0.05) keeps fearful rising the most (11 of the 14 on
+# top; by twice those steps 13 of 14, AU1 +0.35 reads sad). Without the lids' rise sad leads again;
+# beyond 0.2 it stretches the eyes behind the lenses into streaks. AU15 beyond about 1.8 pulls the
+# mouth's left corner into a sliver below the lower lip.
 RIMS_CLEAR_FEAR: dict[int, float] = {1: 0.15, 10: -0.1, 15: 1.45, 17: 0.25, 20: -0.38}
 RIMS_CLEAR_NARROW = 0.9
 RIMS_CLEAR_OPEN = 0.15
