@@ -12,6 +12,8 @@ rigid.py; the lid stays), so a lid shift in source pixels shows magnified: grace
 rims sit on her upper lids, and her widened lids' lash line and lashes filled the lens up to
 the rim in a dark peak. There the widening lid's travel and lash line are scaled per column
 so that it rises by the requested share of the opening in output pixels (kernels.lid_stretch).
+In sadness the upper lid slants along the eye (SAD_SLANT): up at the nose side, down at the
+temple side.
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ RIMS_WIDEN = 1.4
 # (fear's and surprise's wide eyes: on fear it read sad). Judge, 75 face boxes averaged (the
 # box shifted by up to 6 px, grown or shrunk by 6 px): every portrait's sadness reads as sure
 # or surer (astronaut 0.64 -> 0.67, grace_hopper neutral 0.64 -> 0.52, sad 0.19 -> 0.22),
-# also at 0.2 and 0.4; beyond 0.4 narrow eyes' slits turn wavy.
+# also at 0.2 and 0.4; from 0.5 narrow slits (smile_outdoor) turn wavy. Grace Hopper's still
+# reads neutral (docs/mesh_engine.md, "The oblique sad eye").
 SAD_SLANT = 0.3
 
 
