@@ -377,6 +377,8 @@ class Coefficients:
     lower_teeth: float = 0.0
     # The expression creases' weights (creases.LAYERS' order), from the frame's action units.
     creases: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    # The oblique sad eye: the upper lid's slant along the eye (eyes.sad_slant).
+    slant: float = 0.0
 
 
 def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None,
@@ -589,7 +591,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         unsmile = F.undone(photo.aus, aus.get(12, 0.0) * SMILE_GAIN, SMILE_GAIN) * (1.0 - F.furrow_keeps(aus))
     return Coefficients(np.asarray(smooth, dtype=np.float32), tear.astype(np.float32), lids,
                         (float(act.gaze_x), float(act.gaze_y)), close, own, (low, low), unsmile, teeth, lower,
-                        C.weights(aus))
+                        C.weights(aus), E.sad_slant(aus.get(1, 0.0), aus.get(2, 0.0), aus.get(4, 0.0), aus.get(5, 0.0)))
 
 
 def _box_out(box: tuple[int, int, int, int], back: np.ndarray, grid: Grid, pad: float,
@@ -736,7 +738,8 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
         moving = _union(mouth_box, moving)
     eye_boxes = []
     for eye, travel, low in zip(c.eyes, k.lids, k.low):
-        if abs(travel) < 1e-4 and abs(low) < 1e-4 and abs(k.gaze[0]) < 1e-4 and abs(k.gaze[1]) < 1e-4:
+        if (abs(travel) < 1e-4 and abs(low) < 1e-4 and abs(k.gaze[0]) < 1e-4 and abs(k.gaze[1]) < 1e-4
+                and k.slant == 0.0):
             continue
         box = _box_out(eye.box_low if abs(low) >= 1e-4 else eye.box, b_up, g, 2.0, g.width, g.height)
         if box is not None:
@@ -764,7 +767,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth,
                        k.lower_teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:
-        E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1], low)
+        E.apply_eye(maps[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], eye, travel, k.gaze[0], k.gaze[1], low, k.slant)
     return Maps(moving, maps, opening)
 
 

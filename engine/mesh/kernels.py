@@ -304,12 +304,12 @@ def lid_stretch(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: f
             out[x, 1] = min(max((tu2 - top) / min(LASH * h, 0.35 * skin), 0.05), 1.0)
 
 
-@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64, boolean, F4_2), **_JIT)
+@njit(void(F4_3, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1, float64, float64, float64, float64, boolean, boolean, float64, float64, float64, float64, float64, float64, boolean, F4_2, float64, float64), **_JIT)
 def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy: float,
         s_up: np.ndarray, t_up: np.ndarray, s_low: np.ndarray, t_low: np.ndarray,
         skin: float, travel: float, skin_low: float, low: float, lid: bool,
         gaze: bool, g: float, gy_px: float, lo: float, hi: float, r: float, c: float,
-        squeezed: bool, share: np.ndarray) -> None:
+        squeezed: bool, share: np.ndarray, slant: float, inner: float) -> None:
     """Rewrite the source coordinates ``q`` (h, w, 2) in place for one eye (see eyes.py).
 
     Across the eye (t) the lid maps piecewise linearly: top of the lid skin stays, the lash
@@ -319,6 +319,9 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
     Along it (s) gaze slides the iris by ``g`` inside the opening, fading towards the lids.
     ``squeezed``: the upper lid's travel and lash line are scaled per column by ``share``
     (w, 2; lid_stretch), so a widening lid rises as far in the output as requested.
+    ``slant``: the oblique sad eye, a travel linear along the eye added to ``travel``: down by
+    ``slant`` of the opening at the outer corner, up as much at the inner one (``inner``: the
+    inner corner's s, signed), never past CLOSE_MAX or WIDEN_MAX. Each s keeps its monotone map.
     """
     mid, half = (lo + hi) / 2, max((hi - lo) / 2, 1.0)
     for y in range(q.shape[0]):
@@ -328,6 +331,9 @@ def eye(q: np.ndarray, cx: float, cy: float, ux: float, uy: float, vx: float, vy
             t = rx * vx + ry * vy
             tu = interp(s, s_up, t_up)
             tr = travel * share[x, 0] if squeezed else travel
+            if slant != 0.0:
+                # -1 at the outer corner, 1 at the inner one.
+                tr = _clamp(tr - slant * _clamp(s / inner, -1.0, 1.0), min(tr, -0.35), max(tr, 0.97))
             tl = interp(s, s_low, t_low)
             # Above the lid skin, or below the lower lid (and its skin when it moves), no lid
             # or gaze term reaches the pixel: its source stays as it is (rewriting it would
