@@ -163,6 +163,69 @@ def invert(forward: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: float,
             back[j, i, 0], back[j, i, 1] = bx, by
 
 
+@njit(void(F4_3, float32[:, :, ::1], int64, int64, int64, int64, int64, int64, int64, float32[:, :, ::1]), **_JIT)
+def upsample(back: np.ndarray, pos: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: int,
+             x0: int, y0: int, out: np.ndarray) -> None:
+    """``out`` (h, w, 2) = the pixels [x0, x0+w) x [y0, y0+h) of cv2.resize(back + pos over the
+    nodes [i0, i1) x [j0, j1), x step, INTER_LINEAR), bit for bit (warp.upsample; needs
+    i1 - i0 >= 2). OpenCV's float path, reproduced: each source row resized horizontally
+    (weights 1 - fx, fx in float; left of the first node's centre sx = 0 with weights 1, 0;
+    right of the last node's centre its value), then rows mixed with 1 - fy, fy, rows
+    clamped to the block but fy kept. Cheaper than the resize for a two-channel map: OpenCV
+    tries its IPP path first, which throws (and catches) a C++ exception on every call."""
+    h, w = out.shape[0], out.shape[1]
+    sw, sh = i1 - i0, j1 - j0
+    scale = 1.0 / step
+    ox, oy = i0 * step, j0 * step
+    half = step // 2
+    # Between nodes i and i+1 lie the block's pixels step*i + half + p, p < step, at the
+    # same fraction for every i: (p + 0.5) / step, as OpenCV's float fx - floor(fx) gives it.
+    wa = np.empty(2 * step, np.float32)
+    wb = np.empty(2 * step, np.float32)
+    for p in range(step):
+        fx = np.float32((step + half + p + 0.5) * scale - 0.5)
+        fx = np.float32(fx - np.float32(1.0))
+        wa[2 * p] = wa[2 * p + 1] = np.float32(1.0) - fx
+        wb[2 * p] = wb[2 * p + 1] = fx
+    full = 2 * step * sw
+    c0 = 2 * (x0 - ox)
+    rows = np.empty((2, full), np.float32)  # the two source rows in use, resized horizontally
+    have = np.array([-1, -1])
+    s = np.empty(2 * sw, np.float32)
+    o = out.reshape(h, 2 * w)
+    for y in range(h):
+        fy = np.float32((y + y0 - oy + 0.5) * scale - 0.5)
+        sy = int(math.floor(fy))
+        fy = np.float32(fy - np.float32(sy))
+        b0, b1 = np.float32(1.0) - fy, fy
+        ra, rb = min(max(sy, 0), sh - 1), min(max(sy + 1, 0), sh - 1)
+        for r in (ra, rb):
+            if have[0] == r or have[1] == r:
+                continue
+            slot = 0 if have[0] != ra and have[0] != rb else 1
+            have[slot] = r
+            hr = rows[slot]
+            j = j0 + r
+            for i in range(sw):
+                s[2 * i] = back[j, i0 + i, 0] + pos[j, i0 + i, 0]
+                s[2 * i + 1] = back[j, i0 + i, 1] + pos[j, i0 + i, 1]
+            for k in range(2 * half):
+                hr[k] = s[k % 2] * np.float32(1.0) + s[2 + k % 2] * np.float32(0.0)
+            for i in range(sw - 1):
+                base = 2 * (step * i + half)
+                a0, a1, e0, e1 = s[2 * i], s[2 * i + 1], s[2 * i + 2], s[2 * i + 3]
+                for k in range(0, 2 * step, 2):
+                    hr[base + k] = a0 * wa[k] + e0 * wb[k]
+                    hr[base + k + 1] = a1 * wa[k + 1] + e1 * wb[k + 1]
+            for k in range(2 * (step * (sw - 1) + half), full):
+                hr[k] = s[2 * (sw - 1) + k % 2]
+        ha = rows[0 if have[0] == ra else 1, c0:c0 + 2 * w]
+        hb = rows[0 if have[0] == rb else 1, c0:c0 + 2 * w]
+        orow = o[y]
+        for k in range(2 * w):
+            orow[k] = ha[k] * b0 + hb[k] * b1
+
+
 @njit(void(F4_3, int64, int64, int64, int64, int64, int64, int64), **_JIT)
 def edge_positions(out: np.ndarray, x0: int, y0: int, x1: int, y1: int, width: int, height: int,
                    e: int) -> None:

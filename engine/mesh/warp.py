@@ -66,10 +66,15 @@ def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
     y1 = grid.height if y1 is None else y1
     i0, j0 = max(0, x0 // STEP - 1), max(0, y0 // STEP - 1)
     i1, j1 = min(grid.gx, -(-x1 // STEP) + 1), min(grid.gy, -(-y1 // STEP) + 1)
-    block = back[j0:j1, i0:i1] + grid.node_pos[j0:j1, i0:i1]
-    up = cv2.resize(block, ((i1 - i0) * STEP, (j1 - j0) * STEP), interpolation=cv2.INTER_LINEAR)
-    ox, oy = i0 * STEP, j0 * STEP
-    out = up[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    if i1 - i0 >= 2:
+        # The same bits as the resize below, written for the box only (kernels.upsample).
+        out = np.empty((y1 - y0, x1 - x0, 2), np.float32)
+        kernels.upsample(back, grid.node_pos, i0, j0, i1, j1, STEP, x0, y0, out)
+    else:
+        block = back[j0:j1, i0:i1] + grid.node_pos[j0:j1, i0:i1]
+        up = cv2.resize(block, ((i1 - i0) * STEP, (j1 - j0) * STEP), interpolation=cv2.INTER_LINEAR)
+        ox, oy = i0 * STEP, j0 * STEP
+        out = up[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
     # Within half a cell of the canvas edge resize holds the edge node's value; there the
     # displacement is the edge node's, and the position is the pixel's own.
     e = STEP // 2
