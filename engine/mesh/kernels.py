@@ -209,16 +209,20 @@ def upsample(back: np.ndarray, pos: np.ndarray, i0: int, j0: int, i1: int, j1: i
             for i in range(sw):
                 s[2 * i] = back[j, i0 + i, 0] + pos[j, i0 + i, 0]
                 s[2 * i + 1] = back[j, i0 + i, 1] + pos[j, i0 + i, 1]
-            for k in range(2 * half):
-                hr[k] = s[k % 2] * np.float32(1.0) + s[2 + k % 2] * np.float32(0.0)
+            for k in range(half):
+                hr[2 * k] = s[0] * np.float32(1.0) + s[2] * np.float32(0.0)
+                hr[2 * k + 1] = s[1] * np.float32(1.0) + s[3] * np.float32(0.0)
             for i in range(sw - 1):
-                base = 2 * (step * i + half)
+                # One cell's pixels, a contiguous run (slicing first lets the loop vectorize).
+                seg = hr[2 * (step * i + half):2 * (step * i + half + step)]
                 a0, a1, e0, e1 = s[2 * i], s[2 * i + 1], s[2 * i + 2], s[2 * i + 3]
-                for k in range(0, 2 * step, 2):
-                    hr[base + k] = a0 * wa[k] + e0 * wb[k]
-                    hr[base + k + 1] = a1 * wa[k + 1] + e1 * wb[k + 1]
-            for k in range(2 * (step * (sw - 1) + half), full):
-                hr[k] = s[2 * (sw - 1) + k % 2]
+                for k in range(step):
+                    seg[2 * k] = a0 * wa[2 * k] + e0 * wb[2 * k]
+                    seg[2 * k + 1] = a1 * wa[2 * k + 1] + e1 * wb[2 * k + 1]
+            last = hr[2 * (step * (sw - 1) + half):]
+            for k in range(last.shape[0] // 2):
+                last[2 * k] = s[2 * (sw - 1)]
+                last[2 * k + 1] = s[2 * (sw - 1) + 1]
         ha = rows[0 if have[0] == ra else 1, c0:c0 + 2 * w]
         hb = rows[0 if have[0] == rb else 1, c0:c0 + 2 * w]
         orow = o[y]
