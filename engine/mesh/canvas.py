@@ -716,7 +716,7 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
         band0, band1 = _seam_rows(c, b_up, b_low)
         band0, band1 = min(max(band0, y0), y1), min(max(band1, y0), y1)
         if band1 < y1:
-            maps[band1 - Y0:y1 - Y0, x0 - X0:x1 - X0] = upsample(g, b_low, x0, band1, x1, y1)
+            upsample(g, b_low, x0, band1, x1, y1, into=maps, at=(x0 - X0, band1 - Y0))
         if band1 > band0:
             q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
             op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),

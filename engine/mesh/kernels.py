@@ -163,17 +163,18 @@ def invert(forward: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: float,
             back[j, i, 0], back[j, i, 1] = bx, by
 
 
-@njit(void(F4_3, float32[:, :, ::1], int64, int64, int64, int64, int64, int64, int64, float32[:, :, ::1]), **_JIT)
+@njit(void(F4_3, float32[:, :, ::1], int64, int64, int64, int64, int64, int64, int64, int64, int64,
+           float32[:, :, ::1], int64, int64), **_JIT)
 def upsample(back: np.ndarray, pos: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: int,
-             x0: int, y0: int, out: np.ndarray) -> None:
-    """``out`` (h, w, 2) = the pixels [x0, x0+w) x [y0, y0+h) of cv2.resize(back + pos over the
+             x0: int, y0: int, h: int, w: int, out: np.ndarray, at_x: int, at_y: int) -> None:
+    """``out``'s (h, w) block at (at_x, at_y) = the pixels [x0, x0+w) x [y0, y0+h) of
+    cv2.resize(back + pos over the
     nodes [i0, i1) x [j0, j1), x step, INTER_LINEAR), bit for bit (warp.upsample; needs
     i1 - i0 >= 2). OpenCV's float path, reproduced: each source row resized horizontally
     (weights 1 - fx, fx in float; left of the first node's centre sx = 0 with weights 1, 0;
     right of the last node's centre its value), then rows mixed with 1 - fy, fy, rows
     clamped to the block but fy kept. Cheaper than the resize for a two-channel map: OpenCV
     tries its IPP path first, which throws (and catches) a C++ exception on every call."""
-    h, w = out.shape[0], out.shape[1]
     sw, sh = i1 - i0, j1 - j0
     scale = 1.0 / step
     ox, oy = i0 * step, j0 * step
@@ -192,7 +193,7 @@ def upsample(back: np.ndarray, pos: np.ndarray, i0: int, j0: int, i1: int, j1: i
     rows = np.empty((2, full), np.float32)  # the two source rows in use, resized horizontally
     have = np.array([-1, -1])
     s = np.empty(2 * sw, np.float32)
-    o = out.reshape(h, 2 * w)
+    o = out.reshape(out.shape[0], 2 * out.shape[1])
     for y in range(h):
         fy = np.float32((y + y0 - oy + 0.5) * scale - 0.5)
         sy = int(math.floor(fy))
@@ -225,7 +226,7 @@ def upsample(back: np.ndarray, pos: np.ndarray, i0: int, j0: int, i1: int, j1: i
                 last[2 * k + 1] = s[2 * (sw - 1) + 1]
         ha = rows[0 if have[0] == ra else 1, c0:c0 + 2 * w]
         hb = rows[0 if have[0] == rb else 1, c0:c0 + 2 * w]
-        orow = o[y]
+        orow = o[at_y + y, 2 * at_x:2 * (at_x + w)]
         for k in range(2 * w):
             orow[k] = ha[k] * b0 + hb[k] * b1
 
