@@ -1,8 +1,9 @@
 """The dense warp: forward fields on a coarse grid -> backward map -> full-resolution remap.
 
 Fields are summed on a coarse grid (one node every STEP pixels), inverted there by
-Newton's method (cheap: a few thousand nodes), and upsampled bilinearly with
-cv2.resize, whose pixel-centre convention puts node i at x = (i + 0.5) * STEP - 0.5.
+Newton's method (cheap: a few thousand nodes), and upsampled bilinearly as cv2.resize
+does it (kernels.upsample, the same bits), whose pixel-centre convention puts node i at
+x = (i + 0.5) * STEP - 0.5.
 """
 from __future__ import annotations
 
