@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.mesh import kernels as K
-from engine.mesh.warp import INVERT_ITERATIONS, INVERT_TOLERANCE, STEP, invert, make_grid
+from engine.mesh.warp import INVERT_ITERATIONS, INVERT_TOLERANCE, STEP, invert, make_grid, upsample
 
 
 def test_interp_matches_numpy() -> None:
@@ -25,6 +25,52 @@ def test_weighted_sum_matches_numpy() -> None:
     K.weighted_sum(coeffs, bases.reshape(6, -1), out.reshape(-1))
     keep = np.where(np.abs(coeffs) > 1e-7, coeffs, 0)
     np.testing.assert_allclose(out, np.einsum("k,kijc->ijc", keep, bases), atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(512, 512), (200, 136)])
+def test_upsample_is_opencvs_resize_bit_for_bit(size: tuple[int, int]) -> None:
+    """kernels.upsample replaces cv2.resize in warp.upsample: the same float32 bits (not just
+    close), for whole canvases, boxes at the edges and inside, and exact zeros (-0 vs +0)."""
+    width, height = size
+    g = make_grid(width, height)
+    rng = np.random.default_rng(7)
+    boxes = [(0, 0, width, height), (0, 0, width - 8, height), (3, 5, 61, 40),
+             (width - 37, height - 29, width, height)]
+    for _ in range(40):
+        (x0, x1), (y0, y1) = sorted(rng.integers(0, width + 1, 2)), sorted(rng.integers(0, height + 1, 2))
+        if x1 > x0 and y1 > y0:
+            boxes.append((int(x0), int(y0), int(x1), int(y1)))
+    for n, (x0, y0, x1, y1) in enumerate(boxes):
+        back = (rng.standard_normal((g.gy, g.gx, 2)) * (0.1, 3.0, 40.0)[n % 3]).astype(np.float32)
+        if n % 4 == 1:
+            back = -g.node_pos.copy()  # absolute coordinates of exactly 0
+        i0, j0 = max(0, x0 // STEP - 1), max(0, y0 // STEP - 1)
+        i1, j1 = min(g.gx, -(-x1 // STEP) + 1), min(g.gy, -(-y1 // STEP) + 1)
+        block = back[j0:j1, i0:i1] + g.node_pos[j0:j1, i0:i1]
+        want = cv2.resize(block, ((i1 - i0) * STEP, (j1 - j0) * STEP), interpolation=cv2.INTER_LINEAR)
+        want = want[y0 - j0 * STEP:y1 - j0 * STEP, x0 - i0 * STEP:x1 - i0 * STEP]
+        # Into a larger array at an offset, as backward_maps writes the lower lip's rows.
+        into = np.full((y1 - y0 + 5, x1 - x0 + 3, 2), 7.0, np.float32)
+        K.upsample(back, g.node_pos, i0, j0, i1, j1, STEP, x0, y0, y1 - y0, x1 - x0, into, 2, 4)
+        got = into[4:4 + y1 - y0, 2:x1 - x0 + 2]
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (x0, y0, x1, y1)
+        untouched = np.ones(into.shape[:2], bool)
+        untouched[4:4 + y1 - y0, 2:x1 - x0 + 2] = False
+        assert (into[untouched] == 7.0).all()
+
+
+def test_warp_upsample_into_matches_its_own_array() -> None:
+    """warp.upsample's ``into``: the same values as the array it returns on its own, on a
+    normal grid (the kernel) and on a grid one node wide (the resize fallback)."""
+    rng = np.random.default_rng(8)
+    for width, height in ((96, 64), (8, 64)):
+        g = make_grid(width, height)
+        back = (rng.standard_normal((g.gy, g.gx, 2)) * 3.0).astype(np.float32)
+        alone = upsample(g, back, 2, 9, width, 50)
+        into = np.zeros((60, width + 4, 2), np.float32)
+        part = upsample(g, back, 2, 9, width, 50, into=into, at=(3, 5))
+        assert np.array_equal(part, alone) and np.shares_memory(part, into)
+        assert np.array_equal(into[5:46, 3:width + 1], alone)
 
 
 def _bump_field(gy: int, gx: int, amplitude: float) -> np.ndarray:

@@ -701,8 +701,9 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
     g = c.grid
     base = _weighted(k.smooth, c.smooth)
     t = k.tear
+    t_sum = float(t.sum())
     cl = k.close
-    opens = float(t.sum()) > 1e-5 or cl > 0
+    opens = t_sum > 1e-5 or cl > 0
     # The fields combined in place (kernels.add_scaled: numpy's float32 rounding, no temporaries).
     # Under a sad mouth on a closed-away open photo the expression acts on the closed lips:
     # each side's field is read where its lips land (_at_closed), see CORNERS_AT_CLOSED.
@@ -757,13 +758,13 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
         band0, band1 = _seam_rows(c, b_up, b_low)
         band0, band1 = min(max(band0, y0), y1), min(max(band1, y0), y1)
         if band1 < y1:
-            maps[band1 - Y0:y1 - Y0, x0 - X0:x1 - X0] = upsample(g, b_low, x0, band1, x1, y1)
+            upsample(g, b_low, x0, band1, x1, y1, into=maps, at=(x0 - X0, band1 - Y0))
         if band1 > band0:
             q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
             op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),
                                 not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
-            gap = max(0.0, float(t.sum()) * c.frame.d + (1.0 - cl) * c.mouth.own_mid)
+            gap = max(0.0, t_sum * c.frame.d + (1.0 - cl) * c.mouth.own_mid)
             opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth,
                        k.lower_teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:
@@ -773,8 +774,15 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
 
 def _still(c: Canvas, rgba: np.ndarray, moving: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """A frame of the canvas as is, with the softened folds when ``rgba`` holds them (unless
-    the ``moving`` box, rendered over it next, covers them)."""
-    out = c.image.copy()
+    the ``moving`` box, rendered over it next, covers them). With ``moving`` only the pixels
+    outside it are written (the box is most of the canvas while the head sways)."""
+    if moving is None:
+        out = c.image.copy()
+    else:
+        out = np.empty_like(c.image)
+        h, w = c.image.shape[:2]
+        for x0, y0, x1, y1 in _outside((0, 0, w, h), moving):
+            out[y0:y1, x0:x1] = c.image[y0:y1, x0:x1]
     if rgba is not c.rgba:
         for b in (c.folds, c.creases):
             # Only what the moving box, rendered over it next, leaves of each box.

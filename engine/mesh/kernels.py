@@ -163,6 +163,74 @@ def invert(forward: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: float,
             back[j, i, 0], back[j, i, 1] = bx, by
 
 
+@njit(void(F4_3, float32[:, :, ::1], int64, int64, int64, int64, int64, int64, int64, int64, int64,
+           float32[:, :, ::1], int64, int64), **_JIT)
+def upsample(back: np.ndarray, pos: np.ndarray, i0: int, j0: int, i1: int, j1: int, step: int,
+             x0: int, y0: int, h: int, w: int, out: np.ndarray, at_x: int, at_y: int) -> None:
+    """``out``'s (h, w) block at (at_x, at_y) = the pixels [x0, x0+w) x [y0, y0+h) of
+    cv2.resize(back + pos over the
+    nodes [i0, i1) x [j0, j1), x step, INTER_LINEAR), bit for bit (warp.upsample; needs
+    i1 - i0 >= 2). OpenCV's float path, reproduced: each source row resized horizontally
+    (weights 1 - fx, fx in float; left of the first node's centre sx = 0 with weights 1, 0;
+    right of the last node's centre its value), then rows mixed with 1 - fy, fy, rows
+    clamped to the block but fy kept. Cheaper than the resize for a two-channel map: OpenCV
+    tries its IPP path first, which throws (and catches) a C++ exception on every call."""
+    sw, sh = i1 - i0, j1 - j0
+    scale = 1.0 / step
+    ox, oy = i0 * step, j0 * step
+    half = step // 2
+    # Between nodes i and i+1 lie the block's pixels step*i + half + p, p < step, at the
+    # same fraction for every i: (p + 0.5) / step, as OpenCV's float fx - floor(fx) gives it.
+    wa = np.empty(2 * step, np.float32)
+    wb = np.empty(2 * step, np.float32)
+    for p in range(step):
+        fx = np.float32((step + half + p + 0.5) * scale - 0.5)
+        fx = np.float32(fx - np.float32(1.0))
+        wa[2 * p] = wa[2 * p + 1] = np.float32(1.0) - fx
+        wb[2 * p] = wb[2 * p + 1] = fx
+    full = 2 * step * sw
+    c0 = 2 * (x0 - ox)
+    rows = np.empty((2, full), np.float32)  # the two source rows in use, resized horizontally
+    have = np.array([-1, -1])
+    s = np.empty(2 * sw, np.float32)
+    o = out.reshape(out.shape[0], 2 * out.shape[1])
+    for y in range(h):
+        fy = np.float32((y + y0 - oy + 0.5) * scale - 0.5)
+        sy = int(math.floor(fy))
+        fy = np.float32(fy - np.float32(sy))
+        b0, b1 = np.float32(1.0) - fy, fy
+        ra, rb = min(max(sy, 0), sh - 1), min(max(sy + 1, 0), sh - 1)
+        for r in (ra, rb):
+            if have[0] == r or have[1] == r:
+                continue
+            slot = 0 if have[0] != ra and have[0] != rb else 1
+            have[slot] = r
+            hr = rows[slot]
+            j = j0 + r
+            for i in range(sw):
+                s[2 * i] = back[j, i0 + i, 0] + pos[j, i0 + i, 0]
+                s[2 * i + 1] = back[j, i0 + i, 1] + pos[j, i0 + i, 1]
+            for k in range(half):
+                hr[2 * k] = s[0] * np.float32(1.0) + s[2] * np.float32(0.0)
+                hr[2 * k + 1] = s[1] * np.float32(1.0) + s[3] * np.float32(0.0)
+            for i in range(sw - 1):
+                # One cell's pixels, a contiguous run (slicing first lets the loop vectorize).
+                seg = hr[2 * (step * i + half):2 * (step * i + half + step)]
+                a0, a1, e0, e1 = s[2 * i], s[2 * i + 1], s[2 * i + 2], s[2 * i + 3]
+                for k in range(step):
+                    seg[2 * k] = a0 * wa[2 * k] + e0 * wb[2 * k]
+                    seg[2 * k + 1] = a1 * wa[2 * k + 1] + e1 * wb[2 * k + 1]
+            last = hr[2 * (step * (sw - 1) + half):]
+            for k in range(last.shape[0] // 2):
+                last[2 * k] = s[2 * (sw - 1)]
+                last[2 * k + 1] = s[2 * (sw - 1) + 1]
+        ha = rows[0 if have[0] == ra else 1, c0:c0 + 2 * w]
+        hb = rows[0 if have[0] == rb else 1, c0:c0 + 2 * w]
+        orow = o[at_y + y, 2 * at_x:2 * (at_x + w)]
+        for k in range(2 * w):
+            orow[k] = ha[k] * b0 + hb[k] * b1
+
+
 @njit(void(F4_3, int64, int64, int64, int64, int64, int64, int64), **_JIT)
 def edge_positions(out: np.ndarray, x0: int, y0: int, x1: int, y1: int, width: int, height: int,
                    e: int) -> None:

@@ -1,8 +1,9 @@
 """The dense warp: forward fields on a coarse grid -> backward map -> full-resolution remap.
 
 Fields are summed on a coarse grid (one node every STEP pixels), inverted there by
-Newton's method (cheap: a few thousand nodes), and upsampled bilinearly with
-cv2.resize, whose pixel-centre convention puts node i at x = (i + 0.5) * STEP - 0.5.
+Newton's method (cheap: a few thousand nodes), and upsampled bilinearly as cv2.resize
+does it (kernels.upsample, the same bits), whose pixel-centre convention puts node i at
+x = (i + 0.5) * STEP - 0.5.
 """
 from __future__ import annotations
 
@@ -55,8 +56,10 @@ def invert(grid: Grid, forward: np.ndarray, block: tuple[int, int, int, int] | N
 
 
 def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
-             x1: int | None = None, y1: int | None = None) -> np.ndarray:
-    """Bilinear full-resolution source coordinates (p + B(p)) for the pixel box [x0,x1) x [y0,y1).
+             x1: int | None = None, y1: int | None = None, into: np.ndarray | None = None,
+             at: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Bilinear full-resolution source coordinates (p + B(p)) for the pixel box [x0,x1) x [y0,y1),
+    written into ``into`` at column, row ``at`` when given (and that part of it returned).
 
     Bilinear interpolation reproduces the identity exactly, so the node positions are added
     on the coarse grid and the resize yields absolute coordinates with no full-size add.
@@ -64,12 +67,23 @@ def upsample(grid: Grid, back: np.ndarray, x0: int = 0, y0: int = 0,
     """
     x1 = grid.width if x1 is None else x1
     y1 = grid.height if y1 is None else y1
+    h, w = y1 - y0, x1 - x0
     i0, j0 = max(0, x0 // STEP - 1), max(0, y0 // STEP - 1)
     i1, j1 = min(grid.gx, -(-x1 // STEP) + 1), min(grid.gy, -(-y1 // STEP) + 1)
-    block = back[j0:j1, i0:i1] + grid.node_pos[j0:j1, i0:i1]
-    up = cv2.resize(block, ((i1 - i0) * STEP, (j1 - j0) * STEP), interpolation=cv2.INTER_LINEAR)
-    ox, oy = i0 * STEP, j0 * STEP
-    out = up[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    if i1 - i0 >= 2 and (into is None or into.flags.c_contiguous):
+        # The same bits as the resize below, written for the box only (kernels.upsample).
+        if into is None:
+            into, at = np.empty((h, w, 2), np.float32), (0, 0)
+        kernels.upsample(back, grid.node_pos, i0, j0, i1, j1, STEP, x0, y0, h, w, into, at[0], at[1])
+        out = into[at[1]:at[1] + h, at[0]:at[0] + w]
+    else:
+        block = back[j0:j1, i0:i1] + grid.node_pos[j0:j1, i0:i1]
+        up = cv2.resize(block, ((i1 - i0) * STEP, (j1 - j0) * STEP), interpolation=cv2.INTER_LINEAR)
+        ox, oy = i0 * STEP, j0 * STEP
+        out = up[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+        if into is not None:
+            into[at[1]:at[1] + h, at[0]:at[0] + w] = out
+            out = into[at[1]:at[1] + h, at[0]:at[0] + w]
     # Within half a cell of the canvas edge resize holds the edge node's value; there the
     # displacement is the edge node's, and the position is the pixel's own.
     e = STEP // 2
