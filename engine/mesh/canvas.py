@@ -247,8 +247,8 @@ NARROW_FEAR: dict[int, float] = {4: -0.7}
 RIMS_CLEAR_FEAR: dict[int, float] = {1: 0.15, 10: -0.1, 15: 1.45, 17: 0.25, 20: -0.38}
 RIMS_CLEAR_NARROW = 0.9
 RIMS_CLEAR_OPEN = 0.15
-# Disgust on glasses whose rims rest on the lids (PhotoExpression.rims and not rims_clear:
-# grace_hopper). The rims hold the brows (no frown's inner lowering under them) and the lenses
+# Disgust on glasses whose rims rest on the lids (PhotoExpression.rims_rest: rims and not
+# rims_clear; grace_hopper). The rims hold the brows (no frown's inner lowering under them) and the lenses
 # magnify the wide eyes, so disgust's usual open, down-turned mouth read angry-neutral there
 # (neutral 0.65, angry 0.22, disgusted 0.00). The face scrunches instead, the lower face and the
 # lids carrying it: the nose wrinkled twice as hard (AU9 +1.0, with it the one-sided sneer and the
@@ -259,7 +259,7 @@ RIMS_CLEAR_OPEN = 0.15
 # pressed a little (AU24 +0.2). Per unit of AU9 (up to 1). Disgusted 0.60 over angry 0.23;
 # each value moved on its own (AU6, 7, 9, 15, 17 by 0.1; 16, 20, 24 and the squint by 0.05)
 # keeps disgusted on top in 15 of 19 (AU9 +0.1, AU15 +0.1, AU16 -0.05 and the squint +0.05 read
-# angry). Only at fer's own box: averaged over 175 boxes around it angry leads (0.45 / disgusted
+# angry). Only at fer's own box: averaged over 175 boxes around it angry leads (0.49 / disgusted
 # 0.09), see docs/mesh_engine.md.
 RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.0, 15: 0.3, 16: -0.6, 17: -0.88, 20: -0.15, 24: 0.2}
 RIMS_DISGUST_SQUINT = 0.3
@@ -547,7 +547,8 @@ def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float
 
 
 def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
-    """Disgust's action units as rendered on glasses whose rims rest on the lids, and its upper
+    """Disgust's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest), and its upper
     lids' further closing (fraction of the opening): RIMS_DISGUST, RIMS_DISGUST_SQUINT per unit of
     its nose wrinkle (AU9, up to 1; nothing without it)."""
     nose = min(1.0, aus.get(9, 0.0))
@@ -577,7 +578,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if photo is not None and photo.rims_clear:
         aus, narrower, more = _rims_fear(aus)
         wider += more
-    elif photo is not None and photo.rims:
+    if photo is not None and photo.rims_rest:
         aus, squint = _rims_disgust(aus)
         wider -= squint
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
