@@ -247,6 +247,22 @@ NARROW_FEAR: dict[int, float] = {4: -0.7}
 RIMS_CLEAR_FEAR: dict[int, float] = {1: 0.15, 10: -0.1, 15: 1.45, 17: 0.25, 20: -0.38}
 RIMS_CLEAR_NARROW = 0.9
 RIMS_CLEAR_OPEN = 0.15
+# Disgust on glasses whose rims rest on the lids (PhotoExpression.rims_rest: rims and not
+# rims_clear; grace_hopper). The rims hold the brows (no frown's inner lowering under them) and the lenses
+# magnify the wide eyes, so disgust's usual open, down-turned mouth read angry-neutral there
+# (neutral 0.65, angry 0.22, disgusted 0.00). The face scrunches instead, the lower face and the
+# lids carrying it: the nose wrinkled twice as hard (AU9 +1.0, with it the one-sided sneer and the
+# nasolabial folds), the cheeks raised (AU6 +1.3) and the lids tightened (AU7 +0.9) under upper
+# lids lowered RIMS_DISGUST_SQUINT of the opening (the squint behind the lenses), the lower lip
+# pushed down less (AU16 -0.6) and the chin raiser off (AU17; EMFACS's 9+16+25 over 9+17), the
+# corners a little further down (AU15 +0.3), the lips stretched a little less (AU20 -0.15) and
+# pressed a little (AU24 +0.2). Per unit of AU9 (up to 1). Disgusted 0.60 over angry 0.23;
+# each value moved on its own (AU6, 7, 9, 15, 17 by 0.1; 16, 20, 24 and the squint by 0.05)
+# keeps disgusted on top in 15 of 19 (AU9 +0.1, AU15 +0.1, AU16 -0.05 and the squint +0.05 read
+# angry). Only at fer's own box: averaged over 175 boxes around it angry leads (0.49 / disgusted
+# 0.09), see docs/mesh_engine.md.
+RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.0, 15: 0.3, 16: -0.6, 17: -0.88, 20: -0.15, 24: 0.2}
+RIMS_DISGUST_SQUINT = 0.3
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -530,6 +546,20 @@ def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float
     return out, RIMS_CLEAR_NARROW * share, RIMS_CLEAR_OPEN * share
 
 
+def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Disgust's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest), and its upper
+    lids' further closing (fraction of the opening): RIMS_DISGUST, RIMS_DISGUST_SQUINT per unit of
+    its nose wrinkle (AU9, up to 1; nothing without it)."""
+    nose = min(1.0, aus.get(9, 0.0))
+    out = dict(aus)
+    if nose <= 0:
+        return out, 0.0
+    for k, v in RIMS_DISGUST.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * nose)
+    return out, RIMS_DISGUST_SQUINT * nose
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -548,6 +578,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if photo is not None and photo.rims_clear:
         aus, narrower, more = _rims_fear(aus)
         wider += more
+    if photo is not None and photo.rims_rest:
+        aus, squint = _rims_disgust(aus)
+        wider -= squint
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo, tall)
     if narrower > 0:

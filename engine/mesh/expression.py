@@ -117,6 +117,9 @@ class PhotoExpression:
     # (rigid.rim_lift above its floor: the rims then rise with the brows). Behind such lenses the
     # eyes carry little of fear, so its mouth carries it (canvas._rims_fear).
     rims_clear: bool = False
+    # ``rims_rest``: glasses whose rims rest on the lids (``rims`` and not ``rims_clear``): they hold
+    # the brows and the lenses magnify the eyes, so disgust scrunches the face (canvas._rims_disgust).
+    rims_rest: bool = False
     # The photo's mouth narrower than the reference (MOUTH_WIDTH_REF, inside its dead zone or
     # not), as the lip stretcher's (AU20) activation that widens it back (canvas.SMILE_WIDEN).
     narrow: float = 0.0
@@ -312,7 +315,8 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     clear = bool(rims) and measures["rim_lift"] > RIM_LIFT_MIN
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
                            brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
-                           rims_clear=clear, narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
+                           rims_clear=clear, rims_rest=bool(rims) and not clear,
+                           narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
                            eye_scale_full=float(full),
                            measures=measures)
 
