@@ -372,6 +372,7 @@ TOOTH_TONES = (1.0, 0.98, 0.95, 0.94, 0.93, 0.92, 0.91)
 ENAMEL_SEAM = 0.15  # the seams' darkening mid-mouth (0.35 of it at the corners)
 ENAMEL_TIP = 0.2  # the rounded tips' share of the band
 ENAMEL_JITTER = 0.025
+ENAMEL_SHADE, ENAMEL_SHADE_H = 0.1, 0.35
 
 
 def enamel_teeth(m: MouthGeom, white: np.ndarray) -> TeethTexture:
@@ -401,5 +402,7 @@ def enamel_teeth(m: MouthGeom, white: np.ndarray) -> TeethTexture:
     # Canines and beyond a little yellower; the edge itself a little translucent (greyer).
     warm = np.where(k >= 2, 1.0, 0.0)[:, None] * np.array([0.0, -0.02, -0.06]) + 1.0
     edge = 1.0 - tip[..., None] * np.array([0.06, 0.045, 0.015])
-    rgb = colour[None, None, :] * warm[None] * (tone * seam)[None, :, None] * notch[..., None] * edge
+    # A soft shadow under the upper lip, over the top ENAMEL_SHADE_H of the band.
+    shade = 1.0 - ENAMEL_SHADE * (1.0 - _smoothstep(q / ENAMEL_SHADE_H))
+    rgb = colour[None, None, :] * warm[None] * (tone * seam)[None, :, None] * (notch * shade)[..., None] * edge
     return TeethTexture(_as_bright_as_before(rgb.astype(np.float32), s, sr), np.ones(cols), sr, False)
