@@ -308,7 +308,7 @@ def photo_teeth(m: MouthGeom, image: np.ndarray, face_luma: float) -> TeethTextu
     if m.own_mid < OWN_TEETH_GAP * m.d:
         return None
     sr = m.s_corner
-    cols = max(16, int(2 * sr * m.half) + 1)  # about one per source px
+    cols = min(max(16, int(2 * sr * m.half) + 1), 320)  # about one per source px
     s = np.linspace(-sr, sr, cols)
     own = own_gap(m, s)
     f = np.linspace(0.0, 1.0, 33)
@@ -380,7 +380,7 @@ def enamel_teeth(m: MouthGeom, white: np.ndarray) -> TeethTexture:
     fade towards the corners, slightly rounded tips. Its rows span whatever band is painted
     (height 1 px: always stretched, kernels._teeth_rgb), so a thin band keeps its tips."""
     sr = m.s_corner
-    cols = max(32, int(4 * sr * m.half) + 1)  # two per source px: soft seams
+    cols = min(max(32, int(4 * sr * m.half) + 1), 640)  # two per source px: soft seams
     s = np.linspace(-sr, sr, cols)
     x = np.abs(s) * m.half / m.d  # across the mouth in d
     bounds = ARCH_R * np.sin(np.minimum(np.cumsum(TOOTH_WIDTHS) / ARCH_R, np.pi / 2))
