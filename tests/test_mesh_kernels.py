@@ -130,6 +130,10 @@ def test_moving_nodes_and_extent() -> None:
     assert K.extent(back, 0, 0, 12, 10) == (-1.0, -2.0, 0.5, pytest.approx(0.02))
 
 
+# A plain teeth texture for kernels.paint (mouth.TeethTexture's arrays): the flat enamel colour.
+_FLAT_TEETH = (np.full((4, 8, 3), K.TEETH, np.float32), np.ones(8), 1.0)
+
+
 def test_paint_touches_only_the_opening() -> None:
     rng = np.random.default_rng(3)
     out = rng.integers(100, 200, (20, 30, 3), dtype=np.uint8)
@@ -140,7 +144,7 @@ def test_paint_touches_only_the_opening() -> None:
     s = np.zeros((20, 30), np.float32)
     knots = np.array([-1.0, 0.0, 1.0])
     flat = np.zeros(3)
-    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 1.0, 0.0, knots, flat, knots, flat + 5.0)
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 1.0, 0.0, knots, flat, knots, flat + 5.0, *_FLAT_TEETH)
     np.testing.assert_array_equal(out[alpha == 0], before[alpha == 0])
     cavity = out[alpha == 1].astype(int)
     # A dark, reddish interior, not the skin that was there.
@@ -162,7 +166,7 @@ def test_paint_teeth_scale(teeth: float) -> None:
     """Teeth hang under the upper lip at scale 1; at 0 (surprise's oval) the top of the gap is cavity."""
     out, alpha, depth, s, knots, flat = _open_gap()
     # No interior of the photo's own (its inner lips meet), a 12 px gap, d = 60 px.
-    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, teeth, 0.0, knots, flat, knots, flat)
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, teeth, 0.0, knots, flat, knots, flat, *_FLAT_TEETH)
     top = out[4:6, 12:18].astype(int)  # just under the upper lip, mid-mouth
     if teeth > 0:
         assert top.min() > 150, "no teeth under the upper lip"
@@ -175,7 +179,7 @@ def test_paint_lower_teeth(lower: float) -> None:
     """Lower teeth rest on the lower lip at 1 (fear's stretched lips); at 0 its edge is cavity."""
     out, alpha, depth, s, knots, flat = _open_gap()
     # A 12 px gap: the lower lip is at depth 12 (row 16); no upper teeth.
-    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 0.0, lower, knots, flat, knots, flat)
+    K.paint(out, alpha, depth, s, 12.0, 60.0, 20.0, 0.9, 1.0, 0.0, lower, knots, flat, knots, flat, *_FLAT_TEETH)
     bottom = out[14:16, 12:18].astype(int)  # just over the lower lip, mid-mouth
     if lower > 0:
         assert bottom.mean() > 140, "no lower teeth over the lower lip"

@@ -27,6 +27,7 @@ LASH = 0.25
 CAVITY = (62.0, 24.0, 22.0)
 TONGUE = (128.0, 58.0, 56.0)
 TEETH = (236.0, 226.0, 208.0)
+TEETH_MAX = 0.085  # the painted upper teeth's largest height, d
 
 # Explicit signatures: compiled (or loaded from the cache) once at import, and any array
 # layout (the engine passes strided views as well as whole arrays) reuses the same code.
@@ -532,19 +533,46 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
             seam[y, x] = rel_low < 0.0 and rel_up > 0.0
 
 
+@njit(types.UniTuple(float64, 3)(F4_3, F8_1, float64, float64, float64, float64), **_JIT)
+def _teeth_rgb(tex: np.ndarray, tex_h: np.ndarray, s_range: float, s: float, q: float,
+               band: float) -> tuple[float, float, float]:
+    """The teeth texture (mouth.TeethTexture) at mouth coordinate s, ``q`` of the way from the
+    lip (0) to the teeth's edge (1) of a painted band ``band`` px tall: a band shorter than the
+    texture's teeth shows their lower part at its own scale (the lip covers the rest), a taller
+    one stretches them."""
+    n, rows = tex.shape[1], tex.shape[0]
+    cx = _clamp((0.5 * s / s_range + 0.5) * (n - 1), 0.0, n - 1.0)
+    i0 = int(cx)
+    i1 = min(i0 + 1, n - 1)
+    fx = cx - i0
+    h = max(tex_h[i0] * (1.0 - fx) + tex_h[i1] * fx, 1.0)
+    above = (1.0 - q) * band * min(1.0, h / max(band, 1e-3))  # px above the edge
+    cy = _clamp((1.0 - above / h) * (rows - 1), 0.0, rows - 1.0)
+    j0 = int(cy)
+    j1 = min(j0 + 1, rows - 1)
+    fy = cy - j0
+    w00, w01, w10, w11 = (1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy
+    r = tex[j0, i0, 0] * w00 + tex[j0, i1, 0] * w01 + tex[j1, i0, 0] * w10 + tex[j1, i1, 0] * w11
+    g = tex[j0, i0, 1] * w00 + tex[j0, i1, 1] * w01 + tex[j1, i0, 1] * w10 + tex[j1, i1, 1] * w11
+    b = tex[j0, i0, 2] * w00 + tex[j0, i1, 2] * w01 + tex[j1, i0, 2] * w10 + tex[j1, i1, 2] * w11
+    return r, g, b
+
+
 @njit(void(uint8[:, :, :], F4_2, F4_2, F4_2, float64, float64, float64, float64, float64, float64,
-           float64, F8_1, F8_1, F8_1, F8_1), **_JIT)
+           float64, F8_1, F8_1, F8_1, F8_1, F4_3, F8_1, float64), **_JIT)
 def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarray, gap: float,
           d: float, half: float, s_corner: float, brightness: float, teeth: float, lower: float,
-          s_ui: np.ndarray, t_ui: np.ndarray, s_li: np.ndarray, t_li: np.ndarray) -> None:
+          s_ui: np.ndarray, t_ui: np.ndarray, s_li: np.ndarray, t_li: np.ndarray,
+          tex: np.ndarray, tex_h: np.ndarray, tex_s: float) -> None:
     """Draw the cavity, tongue and upper teeth into ``out`` (h, w, 3 uint8) where alpha > 0.
 
     ``gap`` is the opening at mid-mouth in px. Teeth hang from the upper lip only where the
     photo shows no interior of its own (its real teeth then move with the upper lip); ``teeth``
     (0..1) scales their height and opacity (0: a dark oval, canvas.TEETH_HIDE); ``lower``
     (0..1) the lower teeth's, a band over the lower lip (fear's stretched lips, canvas.LOWER_TEETH).
+    The teeth are drawn from ``tex`` (rows, cols, 3), ``tex_h`` and ``tex_s`` (_teeth_rgb): the
+    photo's own teeth, or painted enamel (mouth.TeethTexture).
     """
-    pitch = 0.1 * d / half  # tooth width in s units
     for y in range(out.shape[0]):
         for x in range(out.shape[1]):
             a = alpha[y, x]
@@ -569,19 +597,17 @@ def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarr
                 gr = gr * (1.0 - tongue) + TONGUE[1] * k
                 b = b * (1.0 - tongue) + TONGUE[2] * k
             # Upper teeth: a band under the upper lip, narrower than the mouth, faint gaps.
-            tooth_h = min(0.4 * g, 0.085 * d) * teeth
+            tooth_h = min(0.4 * g, TEETH_MAX * d) * teeth
             tooth_w = _clamp(1.0 - (s / (0.8 * s_corner)) ** 2, 0.0, 1.0)
             no_own = _clamp(1.0 - own / (0.04 * d), 0.0, 1.0)
             ta = (_clamp((tooth_h - dep) / 1.5 + 0.5, 0.0, 1.0) * math.sqrt(tooth_w) * no_own
                   * min(teeth, 1.0))
             if ta > 0.0:
-                c2 = math.cos(math.pi * s / pitch) ** 2
-                c8 = (c2 * c2) * (c2 * c2)
-                seams = 1.0 - 0.18 * c8 * c8  # cos ** 16: a thin dark seam between teeth
-                k = (0.6 + 0.4 * tooth_w) * (1.0 - 0.2 * (dep / max(tooth_h, 1.0))) * seams * ta
-                r = r * (1.0 - ta) + TEETH[0] * k
-                gr = gr * (1.0 - ta) + TEETH[1] * k
-                b = b * (1.0 - ta) + TEETH[2] * k
+                tr, tg, tb = _teeth_rgb(tex, tex_h, tex_s, s, _clamp(dep / max(tooth_h, 1e-3), 0.0, 1.0), tooth_h)
+                k = (0.6 + 0.4 * tooth_w) * (1.0 - 0.2 * (dep / max(tooth_h, 1.0))) * ta
+                r = r * (1.0 - ta) + tr * k
+                gr = gr * (1.0 - ta) + tg * k
+                b = b * (1.0 - ta) + tb * k
             if lower > 0.0:
                 # Lower teeth: a lower, narrower band resting on the lower lip, a shade darker.
                 low_h = min(0.3 * g, 0.06 * d) * lower
@@ -589,12 +615,13 @@ def paint(out: np.ndarray, alpha: np.ndarray, depth: np.ndarray, s_map: np.ndarr
                 la = (_clamp((low_h - (g - dep)) / 1.5 + 0.5, 0.0, 1.0) * math.sqrt(low_w) * no_own
                       * min(lower, 1.0))
                 if la > 0.0:
-                    c2 = math.cos(math.pi * s / (0.8 * pitch)) ** 2
-                    c8 = (c2 * c2) * (c2 * c2)
-                    k = 0.8 * (0.6 + 0.4 * low_w) * (1.0 - 0.18 * c8 * c8) * la
-                    r = r * (1.0 - la) + TEETH[0] * k
-                    gr = gr * (1.0 - la) + TEETH[1] * k
-                    b = b * (1.0 - la) + TEETH[2] * k
+                    # The same teeth upside down and narrower (lower teeth are), a shade darker.
+                    tr, tg, tb = _teeth_rgb(tex, tex_h, tex_s, 1.25 * s,
+                                            _clamp((g - dep) / max(low_h, 1e-3), 0.0, 1.0), low_h)
+                    k = 0.8 * la
+                    r = r * (1.0 - la) + tr * k
+                    gr = gr * (1.0 - la) + tg * k
+                    b = b * (1.0 - la) + tb * k
             out[y, x, 0] = np.uint8(_clamp(out[y, x, 0] * (1.0 - a) + r * brightness * a, 0.0, 255.0))
             out[y, x, 1] = np.uint8(_clamp(out[y, x, 1] * (1.0 - a) + gr * brightness * a, 0.0, 255.0))
             out[y, x, 2] = np.uint8(_clamp(out[y, x, 2] * (1.0 - a) + b * brightness * a, 0.0, 255.0))
