@@ -256,13 +256,16 @@ RIMS_CLEAR_OPEN = 0.15
 # lids lowered RIMS_DISGUST_SQUINT of the opening (the squint behind the lenses), the lower lip
 # pushed down less (AU16 -0.6) and the chin raiser off (AU17; EMFACS's 9+16+25 over 9+17), the
 # corners a little further down (AU15 +0.3), the lips stretched a little less (AU20 -0.15) and
-# pressed a little (AU24 +0.2). Per unit of AU9 (up to 1). Disgusted 0.60 over angry 0.23;
+# pressed a little (AU24 +0.2). In proportion to the square of AU9's share of its value at
+# intensity 1.0 (RIMS_DISGUST_FULL): the scrunch is the strong end of disgust, so half an
+# intensity shows a quarter of it and moves the face clearly less than the whole. Disgusted 0.60 over angry 0.23;
 # each value moved on its own (AU6, 7, 9, 15, 17 by 0.1; 16, 20, 24 and the squint by 0.05)
 # keeps disgusted on top in 15 of 19 (AU9 +0.1, AU15 +0.1, AU16 -0.05 and the squint +0.05 read
 # angry). Only at fer's own box: averaged over 175 boxes around it angry leads (0.49 / disgusted
 # 0.09), see docs/mesh_engine.md.
 RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.0, 15: 0.3, 16: -0.6, 17: -0.88, 20: -0.15, 24: 0.2}
 RIMS_DISGUST_SQUINT = 0.3
+RIMS_DISGUST_FULL = 1.1  # disgust's AU9 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.1)
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -549,9 +552,9 @@ def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float
 def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     """Disgust's action units as rendered on glasses whose rims rest on the lids
     (PhotoExpression.rims_rest), and its upper
-    lids' further closing (fraction of the opening): RIMS_DISGUST, RIMS_DISGUST_SQUINT per unit of
-    its nose wrinkle (AU9, up to 1; nothing without it)."""
-    nose = min(1.0, aus.get(9, 0.0))
+    lids' further closing (fraction of the opening): RIMS_DISGUST, RIMS_DISGUST_SQUINT times the
+    square of its nose wrinkle's share of RIMS_DISGUST_FULL (up to 1; nothing without AU9)."""
+    nose = min(1.0, aus.get(9, 0.0) / RIMS_DISGUST_FULL) ** 2
     out = dict(aus)
     if nose <= 0:
         return out, 0.0
