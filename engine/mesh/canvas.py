@@ -263,6 +263,10 @@ RIMS_CLEAR_OPEN = 0.15
 # 0.09), see docs/mesh_engine.md.
 RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.0, 15: 0.3, 16: -0.6, 17: -0.88, 20: -0.15, 24: 0.2}
 RIMS_DISGUST_SQUINT = 0.3
+# Sadness on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper): the rims
+# hide the brows, so the lids, cheeks and mouth must carry it (see _rims_sad).
+RIMS_SAD: dict[int, float] = {6: 1.49, 12: 0.2, 16: 0.29, 25: 0.2}
+RIMS_SAD_SQUINT = 0.28
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -560,6 +564,20 @@ def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return out, RIMS_DISGUST_SQUINT * nose
 
 
+def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Sadness's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
+    RIMS_SAD, RIMS_SAD_SQUINT in proportion to where AU1, AU4 and AU15 meet, without AU2 or AU5
+    (sadness: nothing on fear's or surprise's raised brows, nor on any emotion without AU1)."""
+    share = min(1.0, aus.get(1, 0.0), aus.get(4, 0.0), aus.get(15, 0.0))
+    out = dict(aus)
+    if share <= 0 or max(aus.get(2, 0.0), aus.get(5, 0.0)) > 0:
+        return out, 0.0
+    for k, v in RIMS_SAD.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * share)
+    return out, RIMS_SAD_SQUINT * share
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -580,6 +598,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         wider += more
     if photo is not None and photo.rims_rest:
         aus, squint = _rims_disgust(aus)
+        wider -= squint
+        aus, squint = _rims_sad(aus)
         wider -= squint
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo, tall)
