@@ -49,10 +49,11 @@ from engine.motion import EMOTIONS
 # wide-eyed astronaut's lips stretched over clenched teeth, smile_outdoor's narrow eyes opened further);
 # 39/42 with fear's mouth carrying it on glasses clear of the lids (canvas._rims_fear: the glasses
 # portrait's fear, an arched, smaller opening); 40/42 with Grace Hopper's disgust scrunched
-# (canvas._rims_disgust: glasses resting on the lids, nose wrinkle, cheeks and a squint).
+# (canvas._rims_disgust: glasses resting on the lids, nose wrinkle, cheeks and a squint); 41/42 with
+# her sadness carried below the rims (canvas._rims_sad: cheeks raised, heavier lids, lips parted).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
-MIN_HIT_RATE = 39 / 42
+MIN_HIT_RATE = 40 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset({
     # Disgust (its brows lowered and drawn with the nose wrinkle, its creases shaded in) reads

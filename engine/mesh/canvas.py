@@ -266,6 +266,20 @@ RIMS_CLEAR_OPEN = 0.15
 RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.0, 15: 0.3, 16: -0.6, 17: -0.88, 20: -0.15, 24: 0.2}
 RIMS_DISGUST_SQUINT = 0.3
 RIMS_DISGUST_FULL = 1.1  # disgust's AU9 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.1)
+# Sadness on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). The rims
+# hide the brows, so sadness's oblique brows (AU1+4) barely show and her sad render read neutral
+# (0.68, sad 0.16); the cheeks, lids and mouth carry it instead: the cheeks raised (AU6 +1.49,
+# EMFACS's 6+15) under upper lids lowered RIMS_SAD_SQUINT of the opening further (heavy lids behind
+# the lenses), the lips parted a little (AU25 +0.2) with the lower lip drawn down (AU16 +0.29), and
+# AU12's field a little (+0.2), the engine's nearest to AU11 (1+4+11+15): it deepens the nasolabial
+# furrow while AU15 keeps the corners down (without it sad leads only in 5 of 8 neighbours, anger
+# takes the rest).
+# In proportion to where AU1, AU4 and AU15 meet without AU2/AU5. Sad 0.50 over angry 0.20 at fer's
+# box, averaged over 175 boxes around it sad 0.46 / neutral 0.25; each value moved on its own (AU6,
+# AU12 by 0.1; AU16, AU25, the squint by 0.05) keeps sad on top in 10 of 10 at the box and averaged
+# (by twice those steps 9 of 10: AU12 +0.2 reads neutral). See docs/mesh_engine.md.
+RIMS_SAD: dict[int, float] = {6: 1.49, 12: 0.2, 16: 0.29, 25: 0.2}
+RIMS_SAD_SQUINT = 0.28
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -563,6 +577,20 @@ def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return out, RIMS_DISGUST_SQUINT * nose
 
 
+def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Sadness's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
+    RIMS_SAD, RIMS_SAD_SQUINT in proportion to where AU1, AU4 and AU15 meet, without AU2 or AU5
+    (sadness: nothing on fear's or surprise's raised brows, nor on any emotion without AU1)."""
+    share = min(1.0, aus.get(1, 0.0), aus.get(4, 0.0), aus.get(15, 0.0))
+    out = dict(aus)
+    if share <= 0 or max(aus.get(2, 0.0), aus.get(5, 0.0)) > 0:
+        return out, 0.0
+    for k, v in RIMS_SAD.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * share)
+    return out, RIMS_SAD_SQUINT * share
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -583,6 +611,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         wider += more
     if photo is not None and photo.rims_rest:
         aus, squint = _rims_disgust(aus)
+        wider -= squint
+        aus, squint = _rims_sad(aus)
         wider -= squint
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo, tall)
