@@ -60,8 +60,10 @@ SHUT = [(n, e, i) for n in OPEN_PHOTOS for e in ("neutral", "sad") for i in (0.5
 @pytest.mark.parametrize("name,emotion,intensity", SHUT)
 def test_closed_lips_meet_at_the_corners(engine, sources, name, emotion, intensity):
     """Where the emotion keeps the mouth shut, nothing between the lips is painted dark beyond
-    the antialiased seam: at most a few pixels, nowhere more than 3 px tall (the crescents
-    were 4-6 px over 14-39 columns)."""
+    the antialiased seam (the crescents were 4-6 px over 14-39 columns): the slivers left where
+    the two sides' fields differ are filled from the lips (mouth.SHUT_FILL_W), so no pixel is
+    painted more than half dark (the `surprised` portrait's sad right corner had a 3x4 px black
+    spot, 17-21 such pixels; glasses' neutral 9)."""
     src = _source(engine, sources, name)
     assert src.expression.mouth_open
     motion = Motion.emotion(emotion, intensity)
@@ -70,8 +72,7 @@ def test_closed_lips_meet_at_the_corners(engine, sources, name, emotion, intensi
     dark = _painted(src, motion) > 0.5
     if dark.size == 0:
         return
-    assert dark.sum() <= 24, f"{dark.sum()} painted px between the closed lips"
-    assert dark.sum(axis=0).max() <= 3, f"a painted gap {dark.sum(axis=0).max()} px tall"
+    assert dark.sum() == 0, f"{dark.sum()} painted px between the closed lips"
 
 
 @pytest.mark.parametrize("name", OPEN_PHOTOS)

@@ -21,6 +21,7 @@ from engine.mesh import MeshEngine, canvas
 from engine.mesh import creases as C
 from engine.mesh import folds as F
 from engine.mesh import hairline
+from engine.mesh import regions as R
 from engine.mesh.canvas import _source, coefficients
 from engine.motion import Motion
 
@@ -98,6 +99,37 @@ def test_each_layer_lies_where_its_crease_belongs(name: str, sources: dict) -> N
     hair = hairline.hair_mask(c.image, c.points, c.frame)
     if hair.any():
         assert every[hair].max() < 0.01, f"{name}: crease on the hair"
+
+
+@pytest.mark.parametrize("name", ("surprised", "astronaut", "smile_teeth"))
+def test_the_nasolabial_fold_is_a_sloped_fold_not_a_stroke(name: str, engine: MeshEngine, sources: dict) -> None:
+    """A fold, not a pen stroke: its shade is a slope on the lip's side of the valley (crisp on the
+    cheek's), it flares out from the nose wing (even beside the `surprised` portrait's narrow O, whose
+    corners lie straight below the wings) and it has faded by the mouth corner."""
+    require_portrait(name)
+    c = (sources[name] if name in sources else engine.prepare(portrait_rgb(name))).crop
+    lay = _layer(c, "9")
+    u, v = _frame_coords(c)
+    for side, (wing, corner) in enumerate(zip(R.NOSE_WING, R.MOUTH_CORNERS)):
+        s = -1 if side == 0 else 1
+        a, k = (c.frame.coords(c.points[i, :2].astype(np.float64)) for i in (wing, corner))
+        floors, slopes = [], []
+        for dv in (0.1, 0.2, 0.35):
+            row = (np.abs(v - (a[1] + dv)) < 0.01) & (s * u > s * a[0] - 0.05)
+            i = int(np.argmin(np.where(row, lay, 0.0)))
+            floors.append((float(lay.flat[i]), s * float(u.flat[i])))
+            if dv < 0.3:
+                lip = row & (np.abs(s * (u - u.flat[i]) + 0.06) < 0.01)
+                cheek = row & (np.abs(s * (u - u.flat[i]) - 0.06) < 0.01)
+                slopes.append((float(lay[lip].mean()), float(lay[cheek].mean()), floors[-1][0]))
+        # 0.06 d from the floor, the lip's side keeps a good share of the shade, the cheek's little.
+        assert np.mean([lp / fl for lp, _, fl in slopes]) > 0.35, (name, s, slopes)
+        assert all(lp < 2 * ch for lp, ch, _ in slopes), (name, s, slopes)
+        # Flared: lower down, the valley lies well out beyond the wing.
+        assert floors[2][1] - s * a[0] > 0.1, (name, s, floors, a)
+        # Faded by the corner: little shade left below it.
+        below = (v > k[1] + 0.06) & (s * u > 0.1)
+        assert lay[below].min() > 0.1 * min(f for f, _ in floors), (name, s)
 
 
 @pytest.mark.parametrize("emotion", ["neutral", "happy"])

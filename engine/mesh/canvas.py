@@ -827,10 +827,10 @@ def backward_maps(c: Canvas, k: Coefficients) -> Maps | None:
             upsample(g, b_low, x0, band1, x1, y1, into=maps, at=(x0 - X0, band1 - Y0))
         if band1 > band0:
             q_up = maps[band0 - Y0:band1 - Y0, x0 - X0:x1 - X0]
-            op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),
-                                not k.own_interior)
             # The gap at mid-mouth: the requested opening plus what is left of the photo's own.
             gap = max(0.0, t_sum * c.frame.d + (1.0 - cl) * c.mouth.own_mid)
+            op = M.choose_sides(c.mouth, q_up, upsample(g, b_low, x0, band0, x1, band1),
+                                not k.own_interior, gap)
             opening = ((x0 - X0, band0 - Y0, x1 - X0, band1 - Y0), op, gap, not k.own_interior, k.teeth,
                        k.lower_teeth)
     for eye, travel, low, (x0, y0, x1, y1) in eye_boxes:

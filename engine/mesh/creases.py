@@ -56,8 +56,18 @@ ROOT_LINES = (0.3, 1.0, 1.7)
 # already has rather than drawing a second line beside it).
 NASOLABIAL_WIDTH = 0.025
 NASOLABIAL_DEPTH = 0.4
-# Its depth along it, nose wing to mouth corner (clipped to [0, 1]): deepest near the nose.
-NASOLABIAL_TAPER = (1.4, 0.4)
+# Its depth along it, nose wing to mouth corner (clipped to [0, 1]): deepest near the nose,
+# fading out beside the corner.
+NASOLABIAL_TAPER = (1.4, 0.0)
+# Where it ends: at least this far out from the nose wing, at most this far below it (d).
+NASOLABIAL_FLARE = 0.18
+NASOLABIAL_REACH = 0.5
+# Its profile: this share of its shade is a slope on the side away from the light (the lip's
+# side), SOFT_WIDTH sigmas wide and SOFT_OFFSET sigmas out; the rest a crisp valley under the
+# cheek's lit ridge.
+NASOLABIAL_SOFT = 0.6
+SOFT_WIDTH = 2.5
+SOFT_OFFSET = 2.5
 # The highlight beside the valley: this share of the depth, offset HIGHLIGHT_OFFSET sigmas to
 # the lit side, HIGHLIGHT_WIDTH sigmas wide.
 HIGHLIGHT = 0.25
@@ -112,10 +122,12 @@ def _curve(ctrl: np.ndarray, n: int = 48) -> np.ndarray:
 
 
 def _draw(acc: np.ndarray, origin: tuple[int, int], frame: FaceFrame, curve: np.ndarray, width: float,
-          depth: float, lit: np.ndarray, seed: int, taper: np.ndarray | None = None) -> None:
+          depth: float, lit: np.ndarray, seed: int, taper: np.ndarray | None = None,
+          soft: float = 0.0) -> None:
     """Add one crease (``curve``: (n, 2) face-frame points) to ``acc`` (its top-left pixel at
     ``origin``). ``lit``: the face-frame direction of the highlight side; ``taper``: (n,)
-    extra weight along the curve (1 if None).
+    extra weight along the curve (1 if None); ``soft``: the share of the valley that is a wider
+    shade on the side away from the light (a fold's slope), 0 for a symmetric valley.
 
     The curve is drawn as an anti-aliased line whose value is its depth along it, and blurred
     across (a Gaussian valley: a blurred line's profile); the highlight is the same line moved
@@ -125,7 +137,8 @@ def _draw(acc: np.ndarray, origin: tuple[int, int], frame: FaceFrame, curve: np.
     sig = max(0.6, width * frame.d)
     towards = lit[0] * frame.u + lit[1] * frame.v
     shift = HIGHLIGHT_OFFSET * sig * towards / max(float(np.hypot(*towards)), 1e-6)
-    reach = int(np.ceil(HIGHLIGHT_OFFSET * sig + 3.0 * HIGHLIGHT_WIDTH * sig)) + 2
+    reach = int(np.ceil(max(HIGHLIGHT_OFFSET + 3.0 * HIGHLIGHT_WIDTH,
+                            (SOFT_OFFSET + 3.0 * SOFT_WIDTH) if soft > 0 else 0.0) * sig)) + 2
     x0 = max(0, int(np.floor(xy[:, 0].min())) - reach - origin[0])
     y0 = max(0, int(np.floor(xy[:, 1].min())) - reach - origin[1])
     x1 = min(w, int(np.ceil(xy[:, 0].max())) + reach + 1 - origin[0])
@@ -146,7 +159,12 @@ def _draw(acc: np.ndarray, origin: tuple[int, int], frame: FaceFrame, curve: np.
     box = (y1 - y0, x1 - x0)
     rel = xy - (origin[0] + x0, origin[1] + y0)
     out = np.zeros(box, np.float32)
-    for offset, blur, gain in ((np.zeros(2), sig, -1.0), (shift, HIGHLIGHT_WIDTH * sig, HIGHLIGHT)):
+    parts = [(np.zeros(2), sig, -(1.0 - soft)), (shift, HIGHLIGHT_WIDTH * sig, HIGHLIGHT)]
+    if soft > 0:
+        # The slope's shade: wider, moved to the shaded side, so the valley is crisp under the lit
+        # ridge and fades gradually the other way.
+        parts.append((-shift * (SOFT_OFFSET / HIGHLIGHT_OFFSET), SOFT_WIDTH * sig, -soft))
+    for offset, blur, gain in parts:
         line = np.zeros(box, np.float32)
         pts = np.round((rel + offset) * 16).astype(np.int32)
         for i in range(n - 1):
@@ -170,7 +188,7 @@ def _brow_fit(points: np.ndarray, frame: FaceFrame) -> np.ndarray:
 
 
 def _geometry(points: np.ndarray, frame: FaceFrame) -> dict[str, list[tuple]]:
-    """Per layer: the creases as (curve, width, depth, lit direction, taper)."""
+    """Per layer: the creases as (curve, width, depth, lit direction, taper, soft)."""
     out: dict[str, list[tuple]] = {k: [] for k in LAYERS}
     inner_lo = _ff(points, frame, (BROW_LOW[0][-1], BROW_LOW[1][-1]))
     inner_hi = _ff(points, frame, (BROW_TOP[0][-1], BROW_TOP[1][-1]))
@@ -184,7 +202,7 @@ def _geometry(points: np.ndarray, frame: FaceFrame) -> dict[str, list[tuple]]:
         # Slightly bowed out in the middle, a little closer together at the bottom.
         ctrl = np.array([[mid_u + s * off * 0.92, v_bot], [mid_u + s * off * 1.06, (v_bot + v_top) / 2],
                          [mid_u + s * off * 1.08, v_top]])
-        out["4"].append((_curve(ctrl), FURROW_WIDTH, DEPTH["4"], np.array([s * 1.0, 0.0]), None))
+        out["4"].append((_curve(ctrl), FURROW_WIDTH, DEPTH["4"], np.array([s * 1.0, 0.0]), None, 0.0))
     # "9": wrinkles across the nose root (between the eyes' inner corners), arched down at the ends.
     root = _ff(points, frame, NOSE_ROOT)
     inner_eye = _ff(points, frame, (R.EYE_CORNERS[0][1], R.EYE_CORNERS[1][1]))
@@ -194,15 +212,23 @@ def _geometry(points: np.ndarray, frame: FaceFrame) -> dict[str, list[tuple]]:
         cu = float(root[0, 0] + f * (root[1, 0] - root[0, 0]))
         ctrl = np.array([[cu - half, v + 0.03], [cu, v], [cu + half, v + 0.03]])
         out["9"].append((_curve(ctrl, 32), CREASE_WIDTH * 0.9, DEPTH["9"] * (1.0 - 0.2 * j),
-                         np.array([0.0, 1.0]), None))
-    # "9": the nasolabial lines, from above the nose wing to beside and below the mouth corner.
+                         np.array([0.0, 1.0]), None, 0.0))
+    # "9": the nasolabial folds: from above the nose wing, curving outward around the mouth
+    # corner and fading beside it. The end is kept out from the wing (NASOLABIAL_FLARE) so a narrow
+    # photo mouth (the `surprised` portrait's O) does not make two straight parallel strokes, and
+    # it stops NASOLABIAL_REACH d below the wing (an open jaw's corner lies far lower).
     for side, (wing, corner) in enumerate(zip(R.NOSE_WING, R.MOUTH_CORNERS)):
         s = -1 if side == 0 else 1
         a, c = (_ff(points, frame, (i,))[0] for i in (wing, corner))
-        top, end = a + [s * 0.03, -0.03], c + [s * 0.07, 0.03]
-        ctrl = np.array([top, (top + end) / 2 + [s * 0.04, 0.0], end])
+        top = a + [s * 0.03, -0.03]
+        end_u = s * max(s * c[0] + 0.07, s * a[0] + NASOLABIAL_FLARE)
+        end = np.array([end_u, min(c[1] + 0.03, a[1] + NASOLABIAL_REACH)])
+        # Bowed out: it leaves the wing heading outward and runs down beside the corner.
+        mid = np.array([top[0] + 0.75 * (end[0] - top[0]), top[1] + 0.45 * (end[1] - top[1])])
+        ctrl = np.array([top, mid, end])
         taper = np.clip(np.linspace(NASOLABIAL_TAPER[0], NASOLABIAL_TAPER[1], 48), 0, 1)  # strongest near the nose
-        out["9"].append((_curve(ctrl), NASOLABIAL_WIDTH, NASOLABIAL_DEPTH, np.array([s * 0.8, -0.6]), taper))
+        out["9"].append((_curve(ctrl), NASOLABIAL_WIDTH, NASOLABIAL_DEPTH, np.array([s * 0.8, -0.6]), taper,
+                         NASOLABIAL_SOFT))
     # "1" / "2": forehead lines parallel to the brows' fitted arch, flatter higher up; "1" their
     # central part, "2" the outer parts (complementary tapers: together one whole line).
     q = _brow_fit(points, frame)
@@ -219,8 +245,8 @@ def _geometry(points: np.ndarray, frame: FaceFrame) -> dict[str, list[tuple]]:
         curve = np.stack([us, v], axis=1)
         depth = DEPTH["1"] * (1.0 - 0.15 * j)
         # Fear's central lines are short (about the inner brows' span).
-        out["1"].append((curve, CREASE_WIDTH, depth, np.array([0.0, 1.0]), 1.0 - c_ramp))
-        out["2"].append((curve, CREASE_WIDTH, depth, np.array([0.0, 1.0]), c_ramp))
+        out["1"].append((curve, CREASE_WIDTH, depth, np.array([0.0, 1.0]), 1.0 - c_ramp, 0.0))
+        out["2"].append((curve, CREASE_WIDTH, depth, np.array([0.0, 1.0]), c_ramp, 0.0))
     return out
 
 
@@ -308,8 +334,8 @@ def build_creases(image: np.ndarray, points: np.ndarray, frame: FaceFrame,
     layers = []
     for li, name in enumerate(LAYERS):
         acc = np.zeros((y1 - y0, x1 - x0), np.float32)
-        for ci, (curve, width, depth, lit, taper) in enumerate(geo[name]):
-            _draw(acc, (x0, y0), frame, curve, width, depth, lit, seed=17 * li + ci, taper=taper)
+        for ci, (curve, width, depth, lit, taper, soft) in enumerate(geo[name]):
+            _draw(acc, (x0, y0), frame, curve, width, depth, lit, seed=17 * li + ci, taper=taper, soft=soft)
         layers.append(np.ascontiguousarray(acc * free, dtype=np.float32))
     return Creases(box=box, layers=tuple(layers))
 

@@ -222,6 +222,12 @@ LIP_SEAM_W = 1.25
 # alike; at 4 the `surprised` portrait's smile (its painted opening thins at the ends) read
 # fearful 0.30 over happy 0.26.
 LIP_FILL_W = 2.0
+# A closed-away mouth asked to stay shut (no opening at mid-mouth) still parted a few px where the
+# two sides' fields differ near a corner (the `surprised` portrait's sad right corner: a 3x4 px
+# black spot of painted interior): there slivers up to SHUT_FILL_W px are filled from the lips too,
+# widening back to LIP_FILL_W as the asked opening grows to SHUT_GAP px (no jump in a stream).
+SHUT_FILL_W = 6.0
+SHUT_GAP = 2.0
 _NO_BLEND = np.zeros((1, 1), np.float32)  # (the kernel's arguments when there is no seam)
 _NO_OTHER = np.zeros((1, 1, 2), np.float32)
 
@@ -240,19 +246,24 @@ class Opening:
     other: np.ndarray | None
 
 
-def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool = False) -> Opening:
+def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool = False,
+                 gap: float = float("inf")) -> Opening:
     """Per pixel source coordinates for the mouth band, written into ``q_up`` in place, and
     the opening to paint (kernels.choose_sides). ``closed``: the photo's own interior is
     closed away (Canvas.close), so any opening is painted rather than showing it (a smile's
-    teeth would bring the smile back)."""
+    teeth would bring the smile back). ``gap``: the opening asked for at mid-mouth, px (a shut
+    mouth's slivers are filled wider, SHUT_FILL_W)."""
     shape = q_up.shape[:2]
     seam_w = LIP_SEAM_W if closed else 0.0
+    fill_w = LIP_FILL_W
+    if closed and gap < SHUT_GAP:
+        fill_w += (SHUT_FILL_W - LIP_FILL_W) * (1.0 - gap / SHUT_GAP)
     op = Opening(np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.float32),
                  np.empty(shape, np.bool_), np.zeros(shape, np.float32) if seam_w > 0 else None,
                  np.empty(shape + (2,), np.float32) if seam_w > 0 else None)
     s_ub, t_ub = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
     kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li, s_ub, t_ub,
-                         seam_w, LIP_FILL_W, op.alpha, op.depth, op.s, op.seam,
+                         seam_w, fill_w, op.alpha, op.depth, op.s, op.seam,
                          _NO_BLEND if op.blend is None else op.blend, _NO_OTHER if op.other is None else op.other)
     return op
 
