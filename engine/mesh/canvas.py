@@ -263,8 +263,8 @@ RIMS_CLEAR_OPEN = 0.15
 # keeps disgusted on top in 15 of 19 (AU9 +0.1, AU15 +0.1, AU16 -0.05 and the squint +0.05 read
 # angry). Only at fer's own box: averaged over 175 boxes around it angry leads (0.49 / disgusted
 # 0.09), see docs/mesh_engine.md.
-RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.0, 15: 0.3, 16: -0.6, 17: -0.88, 20: -0.15, 24: 0.2}
-RIMS_DISGUST_SQUINT = 0.3
+RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.15, 10: 0.4, 15: 0.27, 16: -0.66, 17: -0.88, 20: 0.1, 24: 0.2}
+RIMS_DISGUST_SQUINT = 0.14
 RIMS_DISGUST_FULL = 1.1  # disgust's AU9 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.1)
 # Sadness on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). The rims
 # hide the brows, so sadness's oblique brows (AU1+4) barely show and her sad render read neutral
