@@ -283,19 +283,19 @@ RIMS_SAD_SQUINT = 0.28
 # Disgust on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the `glasses`
 # portrait). Its open, down-turned mouth over a band of upper teeth read as a wail there (sad 0.47,
 # angry 0.23, disgusted 0.00). The mouth purses instead, a closed-in moue of distaste under the
-# wrinkled nose: the lips pushed forward (AU18 +0.78) and pressed (AU24 +0.98) with the corners drawn
+# wrinkled nose: the lips pushed forward (AU18 +0.78) and pressed (AU24 +1.08) with the corners drawn
 # in (RIMS_CLEAR_DIS_NARROW units of the lip stretcher's field run backwards, AU20 -0.42), the upper
 # lip raiser nearly off (AU10 -1.38: no teeth bared) and the chin raiser mostly (AU17 -0.67), the
 # jaw dropped a little (AU26 +0.22), the cheeks raised a little (AU6 +0.47), the nose wrinkled and
-# the lids tightened a little more (AU9 +0.11, AU7 +0.12), the corners down a little less (AU15
+# the lids tightened a little more (AU9 +0.11, AU7 +0.22), the corners down a little less (AU15
 # -0.12; -0.16 folds the warp at a corner). In proportion to the square of AU9's share of
 # RIMS_DISGUST_FULL, as on Grace Hopper's rims (_rims_disgust: half an intensity must move the face
-# clearly less than the whole). At fer's box angry 0.32, disgusted 0.31, so disgust rises the most
-# (+0.31 over angry's +0.23). **Fragile**: averaged over 175 boxes around it angry leads (0.37 /
-# disgusted 0.09), and each value moved by its own step keeps disgust's rise the largest in 8 of 24;
-# see docs/mesh_engine.md.
-RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.47, 7: 0.12, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.67, 18: 0.78,
-                                        20: -0.42, 24: 0.98, 26: 0.22}
+# clearly less than the whole). At fer's box disgusted 0.32 over angry 0.31, rising the most (+0.32,
+# angry +0.22); each value moved by its own step keeps disgust's rise the largest in 13 of 23.
+# **Fragile**: averaged over 175 boxes around it angry leads (0.37 / disgusted 0.09); see
+# docs/mesh_engine.md.
+RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.47, 7: 0.22, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.67, 18: 0.78,
+                                        20: -0.42, 24: 1.08, 26: 0.22}
 RIMS_CLEAR_DIS_NARROW = 1.14
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
