@@ -283,6 +283,23 @@ RIMS_DISGUST_FULL = 1.1  # disgust's AU9 at intensity 1.0 (engine/facs.py: 1.0 x
 # (by twice those steps 9 of 10: AU12 +0.2 reads neutral). See docs/mesh_engine.md.
 RIMS_SAD: dict[int, float] = {6: 1.49, 12: 0.2, 16: 0.29, 25: 0.2}
 RIMS_SAD_SQUINT = 0.28
+# Disgust on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the `glasses`
+# portrait). Its open, down-turned mouth over a band of upper teeth read as a wail there (sad 0.47,
+# angry 0.23, disgusted 0.00). The mouth purses instead, a closed-in moue of distaste under the
+# wrinkled nose: the lips pushed forward (AU18 +0.78) and pressed (AU24 +1.08) with the corners drawn
+# in (RIMS_CLEAR_DIS_NARROW units of the lip stretcher's field run backwards, AU20 -0.42), the upper
+# lip raiser nearly off (AU10 -1.38: no teeth bared) and the chin raiser mostly (AU17 -0.67), the
+# jaw dropped a little (AU26 +0.22), the cheeks raised a little (AU6 +0.47), the nose wrinkled and
+# the lids tightened a little more (AU9 +0.11, AU7 +0.22), the corners down a little less (AU15
+# -0.12; -0.16 folds the warp at a corner). In proportion to the square of AU9's share of
+# RIMS_DISGUST_FULL, as on Grace Hopper's rims (_rims_disgust: half an intensity must move the face
+# clearly less than the whole). At fer's box disgusted 0.32 over angry 0.31, rising the most (+0.32,
+# angry +0.22); each value moved by its own step keeps disgust's rise the largest in 13 of 23.
+# **Fragile**: averaged over 175 boxes around it angry leads (0.37 / disgusted 0.09); see
+# docs/mesh_engine.md.
+RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.47, 7: 0.22, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.67, 18: 0.78,
+                                        20: -0.42, 24: 1.08, 26: 0.22}
+RIMS_CLEAR_DIS_NARROW = 1.14
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -580,6 +597,20 @@ def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return out, RIMS_DISGUST_SQUINT * nose
 
 
+def _clear_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Disgust's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear)
+    and how far its corners are drawn in (units of the lip stretcher's field): RIMS_CLEAR_DISGUST,
+    RIMS_CLEAR_DIS_NARROW times the square of its nose wrinkle's share of RIMS_DISGUST_FULL (up to
+    1; nothing without AU9), as on rims resting on the lids (_rims_disgust)."""
+    nose = min(1.0, aus.get(9, 0.0) / RIMS_DISGUST_FULL) ** 2
+    out = dict(aus)
+    if nose <= 0:
+        return out, 0.0
+    for k, v in RIMS_CLEAR_DISGUST.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * nose)
+    return out, RIMS_CLEAR_DIS_NARROW * nose
+
+
 def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     """Sadness's action units as rendered on glasses whose rims rest on the lids
     (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
@@ -612,6 +643,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if photo is not None and photo.rims_clear:
         aus, narrower, more = _rims_fear(aus)
         wider += more
+        aus, drawn = _clear_disgust(aus)
+        narrower += drawn
     if photo is not None and photo.rims_rest:
         aus, squint = _rims_disgust(aus)
         wider -= squint
