@@ -542,6 +542,22 @@ def _round_mouth(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return out, press
 
 
+def _shifted(aus: Mapping[int, float], offsets: Mapping[int, float], share: float) -> dict[int, float]:
+    """A copy of ``aus`` with ``offsets`` added in proportion to ``share``, none below 0: how each
+    photo-keyed rendering below reshapes an emotion's action units."""
+    out = dict(aus)
+    for k, v in offsets.items():
+        out[k] = max(0.0, out.get(k, 0.0) + v * share)
+    return out
+
+
+def _disgust_share(aus: Mapping[int, float]) -> float:
+    """The square of disgust's nose wrinkle's share of its value at intensity 1.0
+    (RIMS_DISGUST_FULL, up to 1): the glasses wearers' disgust renderings are its strong end,
+    so half an intensity shows a quarter of them."""
+    return min(1.0, aus.get(9, 0.0) / RIMS_DISGUST_FULL) ** 2
+
+
 def _wide_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
     """Fear's action units as rendered on a wide-eyed photo (PhotoExpression.wide), the share of its
     tall opening kept and the painted lower teeth's height (both 1 unless AU1, AU4 and AU5 meet):
@@ -550,10 +566,7 @@ def _wide_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float
     if min(aus.get(1, 0.0), aus.get(4, 0.0), aus.get(5, 0.0)) <= 0:
         return dict(aus), 1.0, 1.0
     share = min(1.0, aus.get(20, 0.0) / WIDE_FEAR_FULL)
-    out = dict(aus)
-    for k, v in WIDE_FEAR.items():
-        out[k] = max(0.0, out.get(k, 0.0) + v * share)
-    return out, WIDE_FEAR_TALL, WIDE_FEAR_TEETH
+    return _shifted(aus, WIDE_FEAR, share), WIDE_FEAR_TALL, WIDE_FEAR_TEETH
 
 
 def _narrow_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
@@ -563,10 +576,7 @@ def _narrow_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, flo
     stretch = max(0.0, aus.get(20, 0.0) - STRETCH_KNEE)
     if stretch <= 0 or aus.get(1, 0.0) <= 0 or aus.get(4, 0.0) <= 0:
         return dict(aus), 0.0, 0.0
-    out = dict(aus)
-    for k, v in NARROW_FEAR.items():
-        out[k] = max(0.0, out.get(k, 0.0) + v * stretch)
-    return out, NARROW_FEAR_LOW * stretch, NARROW_FEAR_OPEN * stretch
+    return _shifted(aus, NARROW_FEAR, stretch), NARROW_FEAR_LOW * stretch, NARROW_FEAR_OPEN * stretch
 
 
 def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
@@ -577,10 +587,7 @@ def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float
     if min(aus.get(1, 0.0), aus.get(4, 0.0), aus.get(5, 0.0)) <= 0:
         return dict(aus), 0.0, 0.0
     share = min(1.0, aus.get(20, 0.0) / WIDE_FEAR_FULL)
-    out = dict(aus)
-    for k, v in RIMS_CLEAR_FEAR.items():
-        out[k] = max(0.0, out.get(k, 0.0) + v * share)
-    return out, RIMS_CLEAR_NARROW * share, RIMS_CLEAR_OPEN * share
+    return _shifted(aus, RIMS_CLEAR_FEAR, share), RIMS_CLEAR_NARROW * share, RIMS_CLEAR_OPEN * share
 
 
 def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
@@ -588,13 +595,10 @@ def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     (PhotoExpression.rims_rest), and its upper
     lids' further closing (fraction of the opening): RIMS_DISGUST, RIMS_DISGUST_SQUINT times the
     square of its nose wrinkle's share of RIMS_DISGUST_FULL (up to 1; nothing without AU9)."""
-    nose = min(1.0, aus.get(9, 0.0) / RIMS_DISGUST_FULL) ** 2
-    out = dict(aus)
+    nose = _disgust_share(aus)
     if nose <= 0:
-        return out, 0.0
-    for k, v in RIMS_DISGUST.items():
-        out[k] = max(0.0, out.get(k, 0.0) + v * nose)
-    return out, RIMS_DISGUST_SQUINT * nose
+        return dict(aus), 0.0
+    return _shifted(aus, RIMS_DISGUST, nose), RIMS_DISGUST_SQUINT * nose
 
 
 def _clear_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
@@ -602,13 +606,10 @@ def _clear_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     and how far its corners are drawn in (units of the lip stretcher's field): RIMS_CLEAR_DISGUST,
     RIMS_CLEAR_DIS_NARROW times the square of its nose wrinkle's share of RIMS_DISGUST_FULL (up to
     1; nothing without AU9), as on rims resting on the lids (_rims_disgust)."""
-    nose = min(1.0, aus.get(9, 0.0) / RIMS_DISGUST_FULL) ** 2
-    out = dict(aus)
+    nose = _disgust_share(aus)
     if nose <= 0:
-        return out, 0.0
-    for k, v in RIMS_CLEAR_DISGUST.items():
-        out[k] = max(0.0, out.get(k, 0.0) + v * nose)
-    return out, RIMS_CLEAR_DIS_NARROW * nose
+        return dict(aus), 0.0
+    return _shifted(aus, RIMS_CLEAR_DISGUST, nose), RIMS_CLEAR_DIS_NARROW * nose
 
 
 def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
@@ -617,12 +618,9 @@ def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     RIMS_SAD, RIMS_SAD_SQUINT in proportion to where AU1, AU4 and AU15 meet, without AU2 or AU5
     (sadness: nothing on fear's or surprise's raised brows, nor on any emotion without AU1)."""
     share = min(1.0, aus.get(1, 0.0), aus.get(4, 0.0), aus.get(15, 0.0))
-    out = dict(aus)
     if share <= 0 or max(aus.get(2, 0.0), aus.get(5, 0.0)) > 0:
-        return out, 0.0
-    for k, v in RIMS_SAD.items():
-        out[k] = max(0.0, out.get(k, 0.0) + v * share)
-    return out, RIMS_SAD_SQUINT * share
+        return dict(aus), 0.0
+    return _shifted(aus, RIMS_SAD, share), RIMS_SAD_SQUINT * share
 
 
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
