@@ -14,8 +14,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,7 +23,8 @@ from engine.facs import activation  # noqa: E402
 from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh.canvas import coefficients  # noqa: E402
 from engine.motion import Motion  # noqa: E402
-from test_mesh_engine import _full_map, face_metrics  # noqa: E402
+from keyed_checks import folds_off_the_seam, prepared  # noqa: E402
+from test_mesh_engine import face_metrics  # noqa: E402
 
 NAME = "surprised"
 
@@ -38,8 +37,7 @@ def engine() -> MeshEngine:
 
 @pytest.fixture(scope="module")
 def src(engine):
-    require_portrait(NAME)
-    return engine.prepare(portrait_rgb(NAME))
+    return prepared(engine, (NAME,))[NAME]
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +104,5 @@ def test_no_fold_overs(src, emotion, intensity):
     seam where the lips meet with nothing painted, so the tearing bound is not checked here.)"""
     motion = (Motion(emotions={"angry": 1.0, "disgusted": 1.0, "sad": 1.0}) if emotion == "blend"
               else Motion.emotion(emotion, intensity))
-    full, alpha = _full_map(src, motion)
-    g = np.gradient
-    det = g(full[..., 0], axis=1) * g(full[..., 1], axis=0) - g(full[..., 0], axis=0) * g(full[..., 1], axis=1)
-    seam = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    bad = (det <= 0) & ~seam
-    assert not bad.any(), f"{emotion} {intensity}: {bad.sum()} folded pixels, min det {det[~seam].min():.3f}"
+    bad, low = folds_off_the_seam(src, motion)
+    assert bad == 0, f"{emotion} {intensity}: {bad} folded pixels, min det {low:.3f}"

@@ -1,0 +1,45 @@
+"""Checks shared by the tests of the mesh engine's photo-keyed renderings (test_mesh_fear,
+test_mesh_round_mouth, test_mesh_grdis, test_mesh_grsad, test_mesh_gdis2): each one reshapes an
+emotion's action units on one kind of photo, so each is tested the same ways -- the photos it
+applies to, its coefficients against the same frame with it switched off, and no fold-overs."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from avatar_testkit.portraits import portrait_rgb, require_portrait
+from engine.mesh import MeshEngine
+from engine.mesh.canvas import Coefficients
+from engine.mesh.engine import MeshSource
+from engine.motion import Motion
+from test_mesh_engine import _full_map
+
+
+def prepared(engine: MeshEngine, names: tuple[str, ...]) -> dict[str, MeshSource]:
+    """The named test portraits, prepared (skipped, or failed under CI, where one is missing)."""
+    out = {}
+    for name in names:
+        require_portrait(name)
+        out[name] = engine.prepare(portrait_rgb(name))
+    return out
+
+
+def folds_off_the_seam(src: MeshSource, motion: Motion) -> tuple[int, float]:
+    """As tests/test_mesh_engine.py's fold-over check: the number of pixels where the crop's
+    backward map turns over (Jacobian determinant <= 0) away from the lips' seam, and the
+    smallest determinant there."""
+    full, alpha = _full_map(src, motion)
+    g = np.gradient
+    det = g(full[..., 0], axis=1) * g(full[..., 1], axis=0) - g(full[..., 0], axis=0) * g(full[..., 1], axis=1)
+    seam = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return int(((det <= 0) & ~seam).sum()), float(det[~seam].min())
+
+
+def same_frame(k: Coefficients, plain: Coefficients, *, paint: bool = True, creases: bool = True) -> bool:
+    """Whether two frames' coefficients warp alike: the fields, the lower lip's tear and the lids;
+    with ``paint`` the painted teeth too, with ``creases`` the creases' weights."""
+    same = (np.array_equal(k.smooth, plain.smooth) and np.array_equal(k.tear, plain.tear)
+            and (k.lids, k.low) == (plain.lids, plain.low))
+    if paint:
+        same = same and (k.teeth, k.lower_teeth) == (plain.teeth, plain.lower_teeth)
+    return same and (not creases or k.creases == plain.creases)
