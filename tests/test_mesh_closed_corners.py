@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatar_testkit.portraits import portrait_rgb, require_portrait
 from engine.facs import activation
 from engine.mesh import MeshEngine
 from engine.mesh import canvas as K
 from engine.mesh.canvas import backward_maps, coefficients
 from engine.motion import EMOTIONS, Motion
+from mesh_checks import prepared_once
 
 OPEN_PHOTOS = ["astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses"]
 
@@ -37,10 +37,7 @@ def sources(engine):
 
 
 def _source(engine, sources, name):
-    require_portrait(name)
-    if name not in sources:
-        sources[name] = engine.prepare(portrait_rgb(name))
-    return sources[name]
+    return prepared_once(engine, sources, name)
 
 
 def _painted(src, motion: Motion) -> np.ndarray:

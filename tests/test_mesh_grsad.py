@@ -24,7 +24,7 @@ from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh import canvas as K  # noqa: E402
 from engine.mesh.canvas import coefficients  # noqa: E402
 from engine.motion import EMOTIONS, Motion  # noqa: E402
-from keyed_checks import folds_off_the_seam, prepared, same_frame  # noqa: E402
+from mesh_checks import folds_off_the_seam, prepared, same_frame  # noqa: E402
 
 
 @pytest.fixture(scope="module")

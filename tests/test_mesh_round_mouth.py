@@ -23,7 +23,7 @@ from engine.facs import activation  # noqa: E402
 from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh.canvas import coefficients  # noqa: E402
 from engine.motion import Motion  # noqa: E402
-from keyed_checks import folds_off_the_seam, prepared  # noqa: E402
+from mesh_checks import folds_off_the_seam, prepared  # noqa: E402
 from test_mesh_engine import face_metrics  # noqa: E402
 
 NAME = "surprised"

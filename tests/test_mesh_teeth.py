@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar_testkit.portraits import portrait_rgb, require_portrait
 from engine.facs import activation
 from engine.mesh import MeshEngine
 from engine.mesh import kernels
@@ -20,6 +19,7 @@ from engine.mesh import mouth as M
 from engine.mesh import regions as R
 from engine.mesh.canvas import backward_maps, coefficients, render_canvas
 from engine.motion import Motion
+from mesh_checks import prepared_once
 
 TOOTHY = ["smile_outdoor", "astronaut", "smile_teeth", "glasses"]
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -36,10 +36,7 @@ def sources(engine):
 
 
 def _source(engine, sources, name):
-    require_portrait(name)
-    if name not in sources:
-        sources[name] = engine.prepare(portrait_rgb(name))
-    return sources[name]
+    return prepared_once(engine, sources, name)
 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""Checks shared by the tests of the mesh engine's photo-keyed renderings (test_mesh_fear,
-test_mesh_round_mouth, test_mesh_grdis, test_mesh_grsad, test_mesh_gdis2): each one reshapes an
-emotion's action units on one kind of photo, so each is tested the same ways -- the photos it
+"""Checks shared by the mesh engine's tests. The photo-keyed renderings (test_mesh_fear,
+test_mesh_round_mouth, test_mesh_grdis, test_mesh_grsad, test_mesh_gdis2) each reshape an
+emotion's action units on one kind of photo, so each is tested the same ways: the photos it
 applies to, its coefficients against the same frame with it switched off, and no fold-overs."""
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def prepared(engine: MeshEngine, names: tuple[str, ...]) -> dict[str, MeshSource
         require_portrait(name)
         out[name] = engine.prepare(portrait_rgb(name))
     return out
+
+
+def prepared_once(engine: MeshEngine, cache: dict[str, MeshSource], name: str) -> MeshSource:
+    """``name`` prepared on first use and kept in ``cache`` (a module-scoped fixture's dict)."""
+    if name not in cache:
+        cache.update(prepared(engine, (name,)))
+    return cache[name]
 
 
 def folds_off_the_seam(src: MeshSource, motion: Motion) -> tuple[int, float]:
