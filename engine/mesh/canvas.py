@@ -297,8 +297,8 @@ RIMS_SAD_SQUINT = 0.28
 # angry +0.22); each value moved by its own step keeps disgust's rise the largest in 13 of 23.
 # **Fragile**: averaged over 175 boxes around it angry leads (0.37 / disgusted 0.09); see
 # docs/mesh_engine.md.
-RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.47, 7: 0.22, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.67, 18: 0.78,
-                                        20: -0.42, 24: 1.08, 26: 0.22}
+RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.56, 7: 0.54, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.99, 18: 0.78,
+                                        20: -0.42, 23: 0.38, 24: 1.08, 26: 0.22}
 RIMS_CLEAR_DIS_NARROW = 1.14
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
