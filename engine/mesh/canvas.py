@@ -288,17 +288,17 @@ RIMS_SAD_SQUINT = 0.28
 # angry 0.23, disgusted 0.00). The mouth purses instead, a closed-in moue of distaste under the
 # wrinkled nose: the lips pushed forward (AU18 +0.78) and pressed (AU24 +1.08) with the corners drawn
 # in (RIMS_CLEAR_DIS_NARROW units of the lip stretcher's field run backwards, AU20 -0.42), the upper
-# lip raiser nearly off (AU10 -1.38: no teeth bared) and the chin raiser mostly (AU17 -0.67), the
-# jaw dropped a little (AU26 +0.22), the cheeks raised a little (AU6 +0.47), the nose wrinkled and
-# the lids tightened a little more (AU9 +0.11, AU7 +0.22), the corners down a little less (AU15
-# -0.12; -0.16 folds the warp at a corner). In proportion to the square of AU9's share of
+# lip raiser nearly off (AU10 -1.38) and the chin raiser off (AU17 -0.99), the lips tightened (AU23
+# +0.38), the jaw dropped a little (AU26 +0.22), the cheeks raised a little (AU6 +0.56), the nose
+# wrinkled and the lids tightened a little more (AU9 +0.11, AU7 +0.54), the corners down a little
+# less (AU15 -0.12; -0.16 folds the warp at a corner). In proportion to the square of AU9's share of
 # RIMS_DISGUST_FULL, as on Grace Hopper's rims (_rims_disgust: half an intensity must move the face
-# clearly less than the whole). At fer's box disgusted 0.32 over angry 0.31, rising the most (+0.32,
-# angry +0.22); each value moved by its own step keeps disgust's rise the largest in 13 of 23.
-# **Fragile**: averaged over 175 boxes around it angry leads (0.37 / disgusted 0.09); see
-# docs/mesh_engine.md.
-RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.47, 7: 0.22, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.67, 18: 0.78,
-                                        20: -0.42, 24: 1.08, 26: 0.22}
+# clearly less than the whole). Re-tuned for the curved, soft nasolabial folds: at fer's box angry
+# 0.33 over disgusted 0.29, but disgust rises the most (+0.29, angry +0.19); each value moved by its
+# own step keeps that in 8 of 23. **Fragile**: averaged over 175 boxes around it angry leads (0.48 /
+# disgusted 0.08); see docs/mesh_engine.md.
+RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.56, 7: 0.54, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.99, 18: 0.78,
+                                        20: -0.42, 23: 0.38, 24: 1.08, 26: 0.22}
 RIMS_CLEAR_DIS_NARROW = 1.14
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
