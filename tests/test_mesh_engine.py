@@ -376,6 +376,57 @@ def test_no_fold_overs_on_portraits(portrait_sources, name, emotion):
     _check_folds(f"{name} {emotion}", *_full_map(portrait_sources[name], Motion.emotion(emotion, 1.0)))
 
 
+# The FACS checks above on every test portrait (issue 11: "re-detected landmarks move the FACS
+# way for every emotion, on every portrait"). Grace Hopper's brows stay OCCLUDED as above (her
+# brows are "grace" there and "grace_hopper" here). Measured misses (2026-12-02, commit eae8826),
+# each a strict xfail so that a fix shows: the photo-keyed renderings that made these portraits
+# read as their label to the judge (docs/mesh_engine.md) trade these movements away, or fall just
+# short of the detector-noise thresholds.
+FACS_GAPS: dict[tuple[str, str, str], str] = {
+    ("smile_teeth", "surprised", "eye_open"): "+0.020, at the threshold",
+    ("smile_teeth", "fearful", "eye_open"): "+0.015: narrow eyes open little",
+    ("surprised", "sad", "inner_brow_y"): "-0.024: the photo's raised brows taken down first",
+    ("surprised", "fearful", "brow_y"): "+0.018: on raised brows fear keeps a quarter of its lift",
+    ("glasses", "sad", "inner_brow_y"): "-0.027: the brows under the rims",
+    ("glasses", "disgusted", "upper_lip_y"): "-0.034: canvas._clear_disgust's pursed mouth",
+    ("glasses", "fearful", "mouth_width"): "+0.004: canvas._rims_fear draws the corners in",
+}
+
+
+def _portrait_checks() -> list:
+    """One case per (portrait, emotion, measure); the known gaps are strict xfails."""
+    cases = []
+    for name in PORTRAIT_NAMES:
+        for emotion, wants in FACS_EXPECTATIONS.items():
+            for key in wants:
+                if name == "grace_hopper" and ("grace", key) in OCCLUDED:
+                    continue
+                gap = FACS_GAPS.get((name, emotion, key))
+                marks = [pytest.mark.xfail(strict=True, reason=f"issue 11: {gap}")] if gap else []
+                cases.append(pytest.param(name, emotion, key, marks=marks, id=f"{name}-{emotion}-{key}"))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def portrait_metrics(engine, portrait_sources) -> dict[tuple[str, str], dict[str, float]]:
+    """Re-detected face metrics per (portrait, emotion at 1.0), filled as the cases ask."""
+    return {}
+
+
+@pytest.mark.parametrize("name,emotion,key", _portrait_checks())
+def test_emotion_moves_every_portrait_the_facs_way(engine, portrait_sources, portrait_metrics, name, emotion, key):
+    if name not in portrait_sources:
+        require_portrait(name)
+    src = portrait_sources[name]
+    for e, motion in (("neutral", Motion()), (emotion, Motion.emotion(emotion, 1.0))):
+        if (name, e) not in portrait_metrics:
+            d = portrait_metrics[name, "neutral"]["d"] if e != "neutral" else None
+            portrait_metrics[name, e] = face_metrics(engine.render([(src, motion)])[0], d)
+    moved = portrait_metrics[name, emotion][key] - portrait_metrics[name, "neutral"][key]
+    want = FACS_EXPECTATIONS[emotion][key]
+    assert (moved > want if want > 0 else moved < want), f"{name} {emotion}: {key} moved {moved:+.3f}, want {want:+.3f}"
+
+
 def test_full_mode_keeps_far_pixels(engine):
     face = _grace()
     rng = np.random.default_rng(0)
