@@ -1,5 +1,5 @@
 """Checks shared by the mesh engine's tests. The photo-keyed renderings (test_mesh_fear,
-test_mesh_round_mouth, test_mesh_grdis, test_mesh_grsad, test_mesh_gdis2) each reshape an
+test_mesh_round_mouth, test_mesh_glasses_wearers) each reshape an
 emotion's action units on one kind of photo, so each is tested the same ways: the photos it
 applies to, its coefficients against the same frame with it switched off, and no fold-overs."""
 from __future__ import annotations

@@ -33,11 +33,8 @@ def engine() -> MeshEngine:
 
 @pytest.fixture(scope="module")
 def sources(engine):
+    """The portraits the tests ask for, prepared on first use (mesh_checks.prepared_once)."""
     return {}
-
-
-def _source(engine, sources, name):
-    return prepared_once(engine, sources, name)
 
 
 def _painted(src, motion: Motion) -> np.ndarray:
@@ -61,7 +58,7 @@ def test_closed_lips_meet_at_the_corners(engine, sources, name, emotion, intensi
     the two sides' fields differ are filled from the lips (mouth.SHUT_FILL_W), so no pixel is
     painted more than half dark (the `surprised` portrait's sad right corner had a 3x4 px black
     spot, 17-21 such pixels; glasses' neutral 9)."""
-    src = _source(engine, sources, name)
+    src = prepared_once(engine, sources, name)
     assert src.expression.mouth_open
     motion = Motion.emotion(emotion, intensity)
     k = coefficients(activation(motion), src.expression)
@@ -77,7 +74,7 @@ def test_only_a_shut_sad_mouth_is_composed(engine, sources, name):
     """The composition is keyed on AU15 with the mouth shut: every emotion that opens the mouth
     (and neutral) renders as before; sadness composes mostly from half intensity (the
     `surprised` photo's own AU15 is subtracted first)."""
-    src = _source(engine, sources, name)
+    src = prepared_once(engine, sources, name)
     for e in EMOTIONS:
         w = K._closed_weight(coefficients(activation(Motion.emotion(e, 1.0)), src.expression))
         assert w == (1.0 if e == "sad" else 0.0), (e, w)
@@ -88,7 +85,7 @@ def test_only_a_shut_sad_mouth_is_composed(engine, sources, name):
 def test_the_composition_fades_in_without_a_jump(engine, sources):
     """A stream blending into sadness (or from it into an opening emotion) moves the weight in
     small steps, never from 0 to 1 at once."""
-    src = _source(engine, sources, "surprised")
+    src = prepared_once(engine, sources, "surprised")
     for a, b in (("neutral", "sad"), ("sad", "surprised"), ("sad", "fearful")):
         last = None
         for x in np.linspace(0.0, 1.0, 51):

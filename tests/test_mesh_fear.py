@@ -147,7 +147,7 @@ def test_rims_clear_fear_grows_with_intensity(sources):
                                         ("glasses", "rims_clear")])
 def test_other_emotions_are_unchanged(sources, name, trait):
     expr = sources[name].expression
-    # Rims clear of the lids also render disgust their own way (canvas._clear_disgust, test_mesh_gdis2.py).
+    # Rims clear of the lids also render disgust their own way (canvas._clear_disgust, test_mesh_glasses_wearers.py).
     for e in ("happy", "sad", "surprised", "angry") + (() if trait == "rims_clear" else ("disgusted",)):
         act = activation(Motion.emotion(e, 1.0))
         k, plain = coefficients(act, expr), _plain(act, expr, trait)

@@ -32,11 +32,8 @@ def engine() -> MeshEngine:
 
 @pytest.fixture(scope="module")
 def sources(engine):
+    """The portraits the tests ask for, prepared on first use (mesh_checks.prepared_once)."""
     return {}
-
-
-def _source(engine, sources, name):
-    return prepared_once(engine, sources, name)
 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:
@@ -76,7 +73,7 @@ def _painted_teeth(src, emotion: str) -> np.ndarray:
 def test_toothy_photo_gives_its_teeth(engine, sources, name) -> None:
     """A photo smiling with teeth gives the painted teeth their colour: the painted band's mean
     chromaticity is near the photo's own teeth, nearer than to the flat enamel constant."""
-    src = _source(engine, sources, name)
+    src = prepared_once(engine, sources, name)
     assert src.crop.mouth.teeth is not None and src.crop.mouth.teeth.from_photo
     painted = _painted_teeth(src, "disgusted")
     assert len(painted) >= 20
@@ -92,7 +89,7 @@ def test_toothy_photo_gives_its_teeth(engine, sources, name) -> None:
 def test_photo_without_teeth_gets_enamel(engine, sources, name) -> None:
     """A closed mouth (Grace) or a dark open one (the `surprised` portrait's O) shows no teeth:
     its painted teeth are enamel, light and nearly grey."""
-    src = _source(engine, sources, name)
+    src = prepared_once(engine, sources, name)
     tex = src.crop.mouth.teeth
     assert tex is not None and not tex.from_photo
     painted = _painted_teeth(src, "disgusted")

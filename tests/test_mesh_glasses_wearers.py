@@ -1,0 +1,169 @@
+"""The glasses wearers' own renderings of disgust and sadness (engine/mesh/canvas.py).
+
+Behind lenses the eyes carry little and rims hide or hold the brows, so on these photos the
+judge read disgust and sadness as anger, neutral or a wail. Three renderings reshape them, each
+keyed on one kind of photo and tested the same ways (their coefficients against the same frame
+with the rendering switched off, their growth with intensity, every other emotion and the other
+glasses wearer untouched, no fold-overs):
+
+- ``rims_disgust`` (_rims_disgust, RIMS_DISGUST, RIMS_DISGUST_SQUINT): rims resting on the lids
+  (PhotoExpression.rims_rest, grace_hopper): the face scrunches, the nose wrinkled harder (and the
+  sneer with it), the cheeks raised and the lids tightened under a squint, the lower lip pushed
+  down less and the chin raiser off.
+- ``rims_sad`` (_rims_sad, RIMS_SAD, RIMS_SAD_SQUINT): the same photo's sadness: the cheeks raised
+  (EMFACS's 6+15) under heavier upper lids, the lips parted a little with the lower lip drawn down,
+  AU12's field a little (the engine's nearest to AU11's deeper furrow) while the corners stay down.
+- ``clear_disgust`` (_clear_disgust, RIMS_CLEAR_DISGUST, RIMS_CLEAR_DIS_NARROW): rims clear of the
+  lids (PhotoExpression.rims_clear, the `glasses` portrait): the mouth purses, the lips pushed
+  forward and pressed, the corners drawn in, the upper lip and chin raisers nearly off.
+
+Both disgust renderings grow with the square of AU9's share (half an intensity shows a quarter).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from avatar_testkit.portraits import portrait_rgb, require_portrait  # noqa: E402
+from engine.facs import activation  # noqa: E402
+from engine.mesh import MeshEngine  # noqa: E402
+from engine.mesh import canvas as K  # noqa: E402
+from engine.mesh.canvas import Coefficients, coefficients  # noqa: E402
+from engine.motion import EMOTIONS, Motion  # noqa: E402
+from mesh_checks import folds_off_the_seam, prepared, same_frame  # noqa: E402
+
+# rendering -> (the portrait it applies to, the emotion it reshapes, its constants switched off)
+RENDERINGS: dict[str, tuple[str, str, dict[str, object]]] = {
+    "rims_disgust": ("grace_hopper", "disgusted", {"RIMS_DISGUST": {}, "RIMS_DISGUST_SQUINT": 0.0}),
+    "rims_sad": ("grace_hopper", "sad", {"RIMS_SAD": {}, "RIMS_SAD_SQUINT": 0.0}),
+    "clear_disgust": ("glasses", "disgusted", {"RIMS_CLEAR_DISGUST": {}, "RIMS_CLEAR_DIS_NARROW": 0.0}),
+}
+OTHER = {"grace_hopper": "glasses", "glasses": "grace_hopper"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> MeshEngine:
+    return MeshEngine()
+
+
+@pytest.fixture(scope="module")
+def sources(engine):
+    return prepared(engine, ("grace_hopper", "glasses"))
+
+
+def _pair(sources, rendering: str, portrait: str, emotion: str, t: float = 1.0) -> tuple[Coefficients, Coefficients]:
+    """One frame's coefficients with the rendering, and with it switched off."""
+    expr = sources[portrait].expression
+    act = activation(Motion.emotion(emotion, t))
+    with pytest.MonkeyPatch.context() as mp:
+        for name, off in RENDERINGS[rendering][2].items():
+            mp.setattr(K, name, off)
+        plain = coefficients(act, expr)
+    return coefficients(act, expr), plain
+
+
+def _rise(sources, rendering: str, au: str, t: float) -> tuple[float, float]:
+    """What the rendering adds to one action unit's gain, and to the first eye's upper lid."""
+    portrait, emotion, _ = RENDERINGS[rendering]
+    k, plain = _pair(sources, rendering, portrait, emotion, t)
+    i = K.SMOOTH_AUS.index(au)
+    return float(k.smooth[i] - plain.smooth[i]), k.lids[0] - plain.lids[0]
+
+
+def test_only_grace_hopper_has_rims_on_the_lids(sources):
+    g, gl = sources["grace_hopper"].expression, sources["glasses"].expression
+    assert g.rims and not g.rims_clear and g.rims_rest
+    assert gl.rims and gl.rims_clear and not gl.rims_rest
+
+
+@pytest.mark.parametrize("name", ["astronaut", "smile_teeth", "surprised", "smile_outdoor"])
+def test_other_photos_wear_no_glasses(engine, name):
+    require_portrait(name)
+    e = engine.prepare(portrait_rgb(name)).expression
+    assert not e.rims and not e.rims_rest and not e.rims_clear
+
+
+def test_rims_disgust_scrunches_the_face(sources):
+    """On grace_hopper: the nose wrinkled harder and the sneer with it, the cheeks up, the chin
+    raiser off, the lower lip pushed down less, the upper lids lower and the lower lids higher."""
+    k, plain = _pair(sources, "rims_disgust", "grace_hopper", "disgusted")
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("9", "10s", "6", "17")}
+    assert k.smooth[i["9"]] > plain.smooth[i["9"]] + 0.9               # the nose wrinkled harder
+    assert k.smooth[i["10s"]] > plain.smooth[i["10s"]] + 1.0           # its one-sided sneer
+    assert k.smooth[i["6"]] > plain.smooth[i["6"]] + 1.0               # the cheeks raised
+    assert k.smooth[i["17"]] < plain.smooth[i["17"]] - 0.8             # the chin raiser off
+    assert k.tear[1] < plain.tear[1] - 0.02                           # the lower lip less far down
+    assert all(a > b + 0.1 for a, b in zip(k.lids, plain.lids))       # the squint (0.14)
+    assert all(a < b for a, b in zip(k.low, plain.low))               # the lower lids pushed up
+    assert max(k.lids) <= 1.0
+
+
+def test_rims_sad_lifts_the_cheeks_and_parts_the_lips(sources):
+    """On grace_hopper: the cheeks up, the upper lids lower, the lower lip further down, the
+    corners still pulled down (AU15 untouched), the brows' AU1 and AU4 untouched."""
+    k, plain = _pair(sources, "rims_sad", "grace_hopper", "sad")
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("1", "4", "6", "12", "15")}
+    assert k.smooth[i["6"]] > plain.smooth[i["6"]] + 1.0               # the cheeks raised
+    assert k.smooth[i["12"]] > plain.smooth[i["12"]]                   # the furrow deepened
+    assert k.smooth[i["15"]] == plain.smooth[i["15"]] > 0              # corners still down
+    assert (k.smooth[i["1"]], k.smooth[i["4"]]) == (plain.smooth[i["1"]], plain.smooth[i["4"]])
+    assert k.tear[1] > plain.tear[1] + 0.02                           # the lower lip drawn down
+    assert all(a > b + 0.2 for a, b in zip(k.lids, plain.lids))       # the heavier upper lids
+    assert k.slant == plain.slant > 0                                 # the oblique sad eye kept
+    assert max(k.lids) <= 1.0
+
+
+def test_clear_disgust_purses_the_mouth(sources):
+    """On the glasses portrait: the lips pushed forward and pressed, the corners drawn in, the upper
+    lip and the chin raisers nearly off, the cheeks up, the nose wrinkled (and its sneer) a little more."""
+    k, plain = _pair(sources, "clear_disgust", "glasses", "disgusted")
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("9", "10s", "6", "17", "18", "24", "20")}
+    assert k.smooth[i["18"]] > plain.smooth[i["18"]] + 0.7             # the lips pushed forward
+    assert k.smooth[i["24"]] > plain.smooth[i["24"]] + 0.7             # and pressed
+    assert k.smooth[i["20"]] < plain.smooth[i["20"]] - 1.0             # the corners drawn in
+    assert k.tear[0] < plain.tear[0]                                   # the upper lip less raised
+    assert k.smooth[i["17"]] < plain.smooth[i["17"]] - 0.5             # the chin raiser mostly off
+    assert k.smooth[i["6"]] > plain.smooth[i["6"]] + 0.3               # the cheeks up
+    assert plain.smooth[i["9"]] < k.smooth[i["9"]] < plain.smooth[i["9"]] + 0.3      # a little more
+    assert plain.smooth[i["10s"]] < k.smooth[i["10s"]] < plain.smooth[i["10s"]] + 0.5  # its sneer
+
+
+@pytest.mark.parametrize("rendering,au,lids", [("rims_disgust", "9", True), ("rims_sad", "6", True),
+                                               ("clear_disgust", "18", False)])
+def test_grows_with_intensity(sources, rendering, au, lids):
+    rises = [_rise(sources, rendering, au, t) for t in (0.25, 0.5, 0.75, 1.0)]
+    ups = [r[0] for r in rises]
+    assert all(b > a > 0 for a, b in zip(ups, ups[1:])), ups
+    if lids:
+        closes = [r[1] for r in rises]
+        assert all(b > a > 0 for a, b in zip(closes, closes[1:])), closes
+    if rendering.endswith("disgust"):
+        assert ups[1] < 0.3 * ups[3], ups   # a quarter at half intensity, not a half
+
+
+@pytest.mark.parametrize("rendering,emotion", [(r, e) for r, (_, own, _) in RENDERINGS.items()
+                                               for e in EMOTIONS if e != own])
+def test_other_emotions_are_unchanged(sources, rendering, emotion):
+    k, plain = _pair(sources, rendering, RENDERINGS[rendering][0], emotion)
+    assert same_frame(k, plain)
+
+
+@pytest.mark.parametrize("rendering", list(RENDERINGS))
+def test_the_other_glasses_wearer_is_untouched(sources, rendering):
+    """Rims resting on the lids and rims clear of them never take each other's rendering."""
+    portrait, emotion, _ = RENDERINGS[rendering]
+    k, plain = _pair(sources, rendering, OTHER[portrait], emotion)
+    assert same_frame(k, plain, paint=False, creases=False)
+
+
+@pytest.mark.parametrize("rendering,intensity", [(r, t) for r in RENDERINGS for t in (0.5, 0.8, 1.0)])
+def test_no_fold_overs(sources, rendering, intensity):
+    """As tests/test_mesh_engine.py's: the backward map keeps its orientation everywhere off the
+    lips' seam."""
+    portrait, emotion, _ = RENDERINGS[rendering]
+    bad, low = folds_off_the_seam(sources[portrait], Motion.emotion(emotion, intensity))
+    assert bad == 0, f"{rendering} {intensity}: {bad} folded pixels, min det {low:.3f}"
