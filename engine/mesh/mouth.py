@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from . import kernels
@@ -280,6 +281,7 @@ def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float, closed: bool =
     s_li, t_li = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
     if source is not None and op.blend is not None and op.other is not None:
         kernels.blend_seam(out, source, op.blend, op.other)
+    # Only a hand-built MouthGeom lacks a texture (mouth_geom always makes one at prepare).
     tex = m.teeth if m.teeth is not None else enamel_teeth(m, np.ones(3))
     kernels.paint(out, op.alpha, op.depth, op.s, gap, m.d, m.half, m.s_corner, m.brightness, teeth, lower,
                   m.s_ui, m.t_ui, s_li, t_li, tex.rgb, tex.height, tex.s_range)
@@ -304,8 +306,6 @@ EDGE_RANGE = (0.45, 1.0)
 def _unwrap(m: MouthGeom, image: np.ndarray, s: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """The photo at mouth coordinate s (cols,) and ``depth`` (rows, cols) px below the upper
     inner lip, bilinear: (rows, cols, 3) float32."""
-    import cv2
-
     t = np.interp(s, m.s_ui, m.t_ui)[None, :] + depth
     x = m.centre[0] + s[None, :] * m.half * m.u[0] + t * m.v[0]
     y = m.centre[1] + s[None, :] * m.half * m.u[1] + t * m.v[1]
@@ -356,8 +356,6 @@ def _as_bright_as_before(rgb: np.ndarray, s: np.ndarray, sr: float, level: float
 def _white_balance(image: np.ndarray, p: np.ndarray) -> np.ndarray:
     """(3,) the photo's white: the brighter half of the sclera's pixels, as ratios to their mean
     (ones when the eyes show too little white)."""
-    import cv2
-
     mask = np.zeros(image.shape[:2], np.uint8)
     for upper, lower in ((R.EYE_R_UPPER, R.EYE_R_LOWER), (R.EYE_L_UPPER, R.EYE_L_LOWER)):
         poly = np.concatenate([p[list(upper)], p[list(lower)][::-1]])
