@@ -150,6 +150,12 @@ def mesh_engine() -> Any:
     return MeshEngine()
 
 
+@pytest.fixture(scope="session")
+def prepared_portraits() -> dict[str, Any]:
+    """Portraits prepared on mesh_engine, filled on first use (mesh_checks.prepared_once)."""
+    return {}
+
+
 @pytest_asyncio.fixture
 async def start_server(request: pytest.FixtureRequest) -> AsyncIterator[StartServer]:
     starter = _Starter(request)

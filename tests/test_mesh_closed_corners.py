@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from engine.facs import activation
-from engine.mesh import MeshEngine
 from engine.mesh import canvas as K
 from engine.mesh.canvas import backward_maps, coefficients
 from engine.motion import EMOTIONS, Motion
@@ -24,17 +23,6 @@ from mesh_checks import prepared_once
 
 OPEN_PHOTOS = ["astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses"]
 
-
-
-@pytest.fixture(scope="module")
-def engine() -> MeshEngine:
-    return MeshEngine()
-
-
-@pytest.fixture(scope="module")
-def sources(engine):
-    """The portraits the tests ask for, prepared on first use (mesh_checks.prepared_once)."""
-    return {}
 
 
 def _painted(src, motion: Motion) -> np.ndarray:
@@ -52,13 +40,13 @@ SHUT = [(n, e, i) for n in OPEN_PHOTOS for e in ("neutral", "sad") for i in (0.5
 
 
 @pytest.mark.parametrize("name,emotion,intensity", SHUT)
-def test_closed_lips_meet_at_the_corners(engine, sources, name, emotion, intensity):
+def test_closed_lips_meet_at_the_corners(mesh_engine, prepared_portraits, name, emotion, intensity):
     """Where the emotion keeps the mouth shut, nothing between the lips is painted dark beyond
     the antialiased seam (the crescents were 4-6 px over 14-39 columns): the slivers left where
     the two sides' fields differ are filled from the lips (mouth.SHUT_FILL_W), so no pixel is
     painted more than half dark (the `surprised` portrait's sad right corner had a 3x4 px black
     spot, 17-21 such pixels; glasses' neutral 9)."""
-    src = prepared_once(engine, sources, name)
+    src = prepared_once(mesh_engine, prepared_portraits, name)
     assert src.expression.mouth_open
     motion = Motion.emotion(emotion, intensity)
     k = coefficients(activation(motion), src.expression)
@@ -70,11 +58,11 @@ def test_closed_lips_meet_at_the_corners(engine, sources, name, emotion, intensi
 
 
 @pytest.mark.parametrize("name", OPEN_PHOTOS)
-def test_only_a_shut_sad_mouth_is_composed(engine, sources, name):
+def test_only_a_shut_sad_mouth_is_composed(mesh_engine, prepared_portraits, name):
     """The composition is keyed on AU15 with the mouth shut: every emotion that opens the mouth
     (and neutral) renders as before; sadness composes mostly from half intensity (the
     `surprised` photo's own AU15 is subtracted first)."""
-    src = prepared_once(engine, sources, name)
+    src = prepared_once(mesh_engine, prepared_portraits, name)
     for e in EMOTIONS:
         w = K._closed_weight(coefficients(activation(Motion.emotion(e, 1.0)), src.expression))
         assert w == (1.0 if e == "sad" else 0.0), (e, w)
@@ -82,10 +70,10 @@ def test_only_a_shut_sad_mouth_is_composed(engine, sources, name):
     assert w_half >= 0.75
 
 
-def test_the_composition_fades_in_without_a_jump(engine, sources):
+def test_the_composition_fades_in_without_a_jump(mesh_engine, prepared_portraits):
     """A stream blending into sadness (or from it into an opening emotion) moves the weight in
     small steps, never from 0 to 1 at once."""
-    src = prepared_once(engine, sources, "surprised")
+    src = prepared_once(mesh_engine, prepared_portraits, "surprised")
     for a, b in (("neutral", "sad"), ("sad", "surprised"), ("sad", "fearful")):
         last = None
         for x in np.linspace(0.0, 1.0, 51):

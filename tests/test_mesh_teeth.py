@@ -8,12 +8,13 @@ soft seams. Checked on real renders and on the textures themselves.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
 from engine.facs import activation
-from engine.mesh import MeshEngine
 from engine.mesh import kernels
 from engine.mesh import mouth as M
 from engine.mesh import regions as R
@@ -23,17 +24,6 @@ from mesh_checks import prepared_once
 
 TOOTHY = ["smile_outdoor", "astronaut", "smile_teeth", "glasses"]
 LUMA = np.array([0.299, 0.587, 0.114])
-
-
-@pytest.fixture(scope="module")
-def engine() -> MeshEngine:
-    return MeshEngine()
-
-
-@pytest.fixture(scope="module")
-def sources(engine):
-    """The portraits the tests ask for, prepared on first use (mesh_checks.prepared_once)."""
-    return {}
 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:
@@ -70,10 +60,10 @@ def _painted_teeth(src, emotion: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", TOOTHY)
-def test_toothy_photo_gives_its_teeth(engine, sources, name) -> None:
+def test_toothy_photo_gives_its_teeth(mesh_engine, prepared_portraits, name) -> None:
     """A photo smiling with teeth gives the painted teeth their colour: the painted band's mean
     chromaticity is near the photo's own teeth, nearer than to the flat enamel constant."""
-    src = prepared_once(engine, sources, name)
+    src = prepared_once(mesh_engine, prepared_portraits, name)
     assert src.crop.mouth.teeth is not None and src.crop.mouth.teeth.from_photo
     painted = _painted_teeth(src, "disgusted")
     assert len(painted) >= 20
@@ -85,11 +75,20 @@ def test_toothy_photo_gives_its_teeth(engine, sources, name) -> None:
     assert 0.75 * 227 * src.crop.mouth.brightness * 0.6 < float((painted @ LUMA).mean()) < 255
 
 
+def test_canvas_size_counts_the_teeth(mesh_engine, prepared_portraits) -> None:
+    """The source cache's budget (Canvas.nbytes) includes the teeth texture: 30-45 KB per crop."""
+    c = prepared_once(mesh_engine, prepared_portraits, "smile_teeth").crop
+    tex = c.mouth.teeth
+    assert tex is not None and tex.rgb.nbytes > 10_000
+    bare = replace(c, mouth=replace(c.mouth, teeth=None))
+    assert c.nbytes() - bare.nbytes() == tex.rgb.nbytes + tex.height.nbytes
+
+
 @pytest.mark.parametrize("name", ["grace_hopper", "surprised"])
-def test_photo_without_teeth_gets_enamel(engine, sources, name) -> None:
+def test_photo_without_teeth_gets_enamel(mesh_engine, prepared_portraits, name) -> None:
     """A closed mouth (Grace) or a dark open one (the `surprised` portrait's O) shows no teeth:
     its painted teeth are enamel, light and nearly grey."""
-    src = prepared_once(engine, sources, name)
+    src = prepared_once(mesh_engine, prepared_portraits, name)
     tex = src.crop.mouth.teeth
     assert tex is not None and not tex.from_photo
     painted = _painted_teeth(src, "disgusted")

@@ -348,8 +348,10 @@ class Canvas:
     def nbytes(self) -> int:
         folds = self.folds.nbytes(self.rgba) if self.folds is not None else 0
         creases = self.creases.nbytes(self.rgba) if self.creases is not None else 0
+        teeth = self.mouth.teeth
+        painted = 0 if teeth is None else teeth.rgb.nbytes + teeth.height.nbytes
         return int(self.image.nbytes + self.rgba.nbytes + self.smooth.nbytes + self.tear.nbytes
-                   + self.close.nbytes + folds + creases)
+                   + self.close.nbytes + folds + creases + painted)
 
 
 def build_canvas(image: np.ndarray, points: np.ndarray, expr: PhotoExpression | None = None,
