@@ -32,12 +32,14 @@ def judge_python() -> Path:
     return Path(os.environ.get("LPA_JUDGE_PYTHON", REPO / ".venv-judge" / "bin" / "python"))
 
 
-def judge_files(paths: list[Path]) -> list[dict]:
-    """One judge process for all images; returns its --json verdicts in order."""
+def judge_files(paths: list[Path], jitter: bool = False) -> list[dict]:
+    """One judge process for all images; returns its --json verdicts in order (with ``jitter``,
+    each also has "jittered": probabilities averaged over 175 boxes around fer's own)."""
     py = judge_python()
     if not py.exists():
         raise FileNotFoundError(f"{py} missing: run `make judge-env`")
-    out = subprocess.run([str(py), "-m", "tools.expression_judge", "--json", *map(str, paths)],
+    flags = ["--json"] + (["--jitter"] if jitter else [])
+    out = subprocess.run([str(py), "-m", "tools.expression_judge", *flags, *map(str, paths)],
                          cwd=REPO, capture_output=True, text=True, check=True, timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -70,6 +72,8 @@ class Cell:
 class Scores:
     cells: dict[str, dict[str, Cell]] = field(default_factory=dict)   # portrait -> row -> cell
     raw: dict[str, Cell] = field(default_factory=dict)                # portrait -> the photo's own crop
+    # portrait -> row -> averaged over 175 boxes around fer's (score(jitter=True)); else empty
+    jittered: dict[str, dict[str, Cell]] = field(default_factory=dict)
 
     def hits(self, portrait: str) -> list[str]:
         return [e for e in EMOTIONS if self.cells[portrait][e].top == e]
@@ -90,9 +94,14 @@ class Scores:
         r = self.rise(portrait, emotion)
         return bool(r) and max(r, key=r.get) == emotion
 
+    def jittered_view(self) -> "Scores":
+        """The same scores read from the box-averaged probabilities (needs score(jitter=True))."""
+        return Scores(cells=self.jittered)
 
-def score(images: dict[str, dict[str, np.ndarray]]) -> Scores:
-    """Write every render (and the photo's own crop) to a temp folder; judge them all in one call."""
+
+def score(images: dict[str, dict[str, np.ndarray]], jitter: bool = False) -> Scores:
+    """Write every render (and the photo's own crop) to a temp folder; judge them all in one call
+    (``jitter``: also averaged over 175 boxes around fer's, Scores.jittered)."""
     from PIL import Image
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +112,7 @@ def score(images: dict[str, dict[str, np.ndarray]]) -> Scores:
                 Image.fromarray(img).save(f)
                 keys.append((p, e))
                 paths.append(f)
-        verdicts = judge_files(paths)
+        verdicts = judge_files(paths, jitter)
     s = Scores()
     for (p, e), v in zip(keys, verdicts):
         cell = Cell(probs=v["probs"], top=v["top"])
@@ -111,6 +120,9 @@ def score(images: dict[str, dict[str, np.ndarray]]) -> Scores:
             s.raw[p] = cell
         else:
             s.cells.setdefault(p, {})[e] = cell
+            if "jittered" in v:
+                avg = v["jittered"]
+                s.jittered.setdefault(p, {})[e] = Cell(probs=avg, top=max(avg, key=avg.get))
     return s
 
 

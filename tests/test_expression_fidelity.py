@@ -29,7 +29,7 @@ import os
 import pytest
 
 from avatar_testkit.fidelity import CONFUSABLE, judge_python, render_matrix, score
-from avatar_testkit.portraits import PORTRAITS, available_portraits
+from avatar_testkit.portraits import PORTRAITS, available_portraits, portrait_rgb
 from engine.motion import EMOTIONS
 
 # The share of portrait x emotion renders whose top class is the requested emotion. Before absolute
@@ -151,3 +151,19 @@ def test_judge_cli_reports_no_face_on_a_faceless_image(tmp_path, scores):
     Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(grey)
     [v] = judge_files([grey])
     assert v == {"image": str(grey), "face": None, "probs": {}, "top": None}
+
+
+def test_judge_cli_averages_over_jittered_boxes(tmp_path, scores):
+    """--jitter (bench/fidelity.md's robustness view) keeps fer's own verdict and adds the
+    probabilities averaged over 175 boxes around its box: a distribution, not a copy of it."""
+    from PIL import Image
+
+    from avatar_testkit.fidelity import judge_files
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(portrait_rgb("astronaut")).save(photo)
+    [plain], [jit] = judge_files([photo]), judge_files([photo], jitter=True)
+    assert jit["probs"] == plain["probs"] and jit["face"] == plain["face"]
+    avg = jit["jittered"]
+    assert list(avg) == list(EMOTIONS) and abs(sum(avg.values()) - 1.0) < 0.01
+    assert avg != plain["probs"]

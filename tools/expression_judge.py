@@ -53,6 +53,13 @@ TARGET = (64, 64)      # input size of emotion_model_quantized.tflite
 SCALE_FACTOR, MIN_NEIGHBORS, MIN_FACE = 1.1, 5, 50   # FER() defaults
 
 
+# The robustness view (--jitter): the same face judged at boxes around fer's own, shifted by up to
+# 4 px and grown or shrunk by up to 12 px (5 x 5 x 7 = 175 boxes), probabilities averaged. A render
+# that reads as its label only at fer's exact box is fragile: a person sees it from any framing.
+JITTER_SHIFTS: tuple[int, ...] = (-4, -2, 0, 2, 4)
+JITTER_GROWTHS: tuple[int, ...] = (-12, -8, -4, 0, 4, 8, 12)
+
+
 class JudgeUnavailableError(RuntimeError):
     pass
 
@@ -63,10 +70,15 @@ class Verdict:
     face: tuple[int, int, int, int] | None           # x, y, w, h of the judged face (None: no face)
     probs: dict[str, float] = field(default_factory=dict)   # our names -> probability
     top: str | None = None
+    # Averaged over the jittered boxes (classify_bgr(jitter=True)); empty otherwise.
+    jittered: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"image": self.image, "face": list(self.face) if self.face else None,
-                "probs": self.probs, "top": self.top}
+        d = {"image": self.image, "face": list(self.face) if self.face else None,
+             "probs": self.probs, "top": self.top}
+        if self.jittered:
+            d["jittered"] = self.jittered
+        return d
 
 
 def fer_data_dir() -> Path:
@@ -119,24 +131,37 @@ class ExpressionJudge:
         face = (face / 255.0 - 0.5) * 2.0
         return face[None, :, :, None]
 
-    def classify_bgr(self, bgr: np.ndarray, name: str = "") -> Verdict:
+    def _model(self, gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The model's softmax (fer's label order) for one face box."""
+        self._interp.set_tensor(self._in, self.face_input(gray, box))
+        self._interp.invoke()
+        return np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
+
+    @staticmethod
+    def _named(out: np.ndarray) -> dict[str, float]:
+        probs = {OUR_NAMES[lbl]: float(p) for lbl, p in zip(FER_LABELS, out)}
+        return {e: round(probs[e], 4) for e in EMOTIONS}
+
+    def classify_bgr(self, bgr: np.ndarray, name: str = "", jitter: bool = False) -> Verdict:
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         boxes = self.faces(gray)
         if not boxes:
             return Verdict(image=name, face=None)
         box = max(boxes, key=lambda b: b[2] * b[3])
-        self._interp.set_tensor(self._in, self.face_input(gray, box))
-        self._interp.invoke()
-        out = np.asarray(self._interp.get_tensor(self._out)[0], dtype=np.float64)
-        probs = {OUR_NAMES[lbl]: float(p) for lbl, p in zip(FER_LABELS, out)}
-        probs = {e: round(probs[e], 4) for e in EMOTIONS}
-        return Verdict(image=name, face=box, probs=probs, top=max(probs, key=probs.get))
+        probs = self._named(self._model(gray, box))
+        v = Verdict(image=name, face=box, probs=probs, top=max(probs, key=probs.get))
+        if jitter:
+            x, y, w, h = box
+            outs = [self._model(gray, (x + dx - g // 2, y + dy - g // 2, w + g, h + g))
+                    for dx in JITTER_SHIFTS for dy in JITTER_SHIFTS for g in JITTER_GROWTHS]
+            v.jittered = self._named(np.mean(outs, axis=0))
+        return v
 
-    def classify_file(self, path: str | Path) -> Verdict:
+    def classify_file(self, path: str | Path, jitter: bool = False) -> Verdict:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"cannot read image {path}")
-        return self.classify_bgr(bgr, str(path))
+        return self.classify_bgr(bgr, str(path), jitter)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,13 +169,15 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Facial-expression probabilities (fer's FER2013 model) per image.")
     ap.add_argument("images", nargs="+", help="image files (any format OpenCV reads)")
     ap.add_argument("--json", action="store_true", help="one JSON list on stdout instead of a table")
+    ap.add_argument("--jitter", action="store_true",
+                    help="also average over 175 boxes around fer's (JSON key 'jittered'; table: a second row)")
     args = ap.parse_args(argv)
     try:
         judge = ExpressionJudge()
     except JudgeUnavailableError as exc:
         print(f"expression_judge: {exc}", file=sys.stderr)
         return 2
-    verdicts = [judge.classify_file(p) for p in args.images]
+    verdicts = [judge.classify_file(p, args.jitter) for p in args.images]
     if args.json:
         json.dump([v.as_dict() for v in verdicts], sys.stdout)
         print()
@@ -159,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     for v in verdicts:
         cells = [f"{v.probs[e]:.3f}" for e in EMOTIONS] if v.probs else ["-"] * len(EMOTIONS)
         print(f"{v.image}\t" + "\t".join(cells) + f"\t{v.top or 'no face'}")
+        if v.jittered:
+            print(f"  (175 boxes)\t" + "\t".join(f"{v.jittered[e]:.3f}" for e in EMOTIONS)
+                  + f"\t{max(v.jittered, key=v.jittered.get)}")
     return 0
 
 
