@@ -188,7 +188,8 @@ DISGUST_LIDS = 0.5
 FROWN_BROW_UNDO = 1.0
 FROWN_INNER_MAX = 0.6
 NOSE_BROW_UNDO = 2.25
-# Fear there (EMFACS 1+2+4: the brows raised AND drawn together, flatter than surprise's arch)
+# Fear there (EMFACS 1+2+4: the brows raised AND drawn together, flatter than surprise's arch;
+# in proportion to its lip stretch beyond the knee, all of it at full fear, _raised_fear_share)
 # keeps RAISED_FEAR_LIFT of its inner lift (AU1), RAISED_FEAR_TAIL of its outer lift (AU2, instead
 # of what TAIL_HOLD leaves of it) and draws the brows together RAISED_FEAR_DRAW per unit AU4 (field
 # "4w"); its jaw's stretch is RAISED_FEAR_TALL as tall (the upper teeth fade as under the full one)
@@ -485,6 +486,15 @@ def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None,
     return gains, oval, stretch
 
 
+def _raised_fear_share(aus: Mapping[int, float], stretch: float) -> float:
+    """How much of the raised-brow photo's fear (RAISED_FEAR_*) a frame takes: fear's lip stretch
+    beyond the knee over its own at full fear (WIDE_FEAR_FULL), up to 1, where AU1 meets AU4 (none
+    below the knee: the brows and lids then change smoothly as fear's intensity grows)."""
+    if stretch <= 0 or min(aus.get(1, 0.0), aus.get(4, 0.0)) <= 0:
+        return 0.0
+    return min(1.0, stretch / (WIDE_FEAR_FULL - STRETCH_KNEE))
+
+
 def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoExpression,
                 oval: float, stretch: float) -> None:
     """In place: the photo's own expression subtracted (absolute expressions), and the
@@ -506,10 +516,11 @@ def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoE
                 + NOSE_BROW_UNDO * min(1.0, aus.get(9, 0.0)))
         for key, v in photo.brow_rest.items():
             gains[key] = gains.get(key, 0.0) - (min(down, FROWN_INNER_MAX) if key == "1" else down) * v
-        if stretch > 0 and aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
-            gains["1"] = gains.get("1", 0.0) * RAISED_FEAR_LIFT
-            gains["2"] = RAISED_FEAR_TAIL * aus.get(2, 0.0)
-            gains["4w"] = gains.get("4w", 0.0) + RAISED_FEAR_DRAW * aus[4]
+        w = _raised_fear_share(aus, stretch)
+        if w > 0:
+            gains["1"] = gains.get("1", 0.0) * (1.0 - (1.0 - RAISED_FEAR_LIFT) * w)
+            gains["2"] = (1.0 - w) * gains.get("2", 0.0) + w * RAISED_FEAR_TAIL * aus.get(2, 0.0)
+            gains["4w"] = gains.get("4w", 0.0) + w * RAISED_FEAR_DRAW * aus[4]
         # Sadness's oblique brow (AU1 with AU4, no AU2) on the photo's raise: in proportion to
         # where AU1 and AU4 meet beyond AU2, the inner lift and the narrow frown are cut.
         sad = min(1.0, max(0.0, min(aus.get(1, 0.0), aus.get(4, 0.0)) - aus.get(2, 0.0)))
@@ -680,8 +691,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     raised = photo is not None and photo.raised and not photo.rims
     cut = tall * (1.0 - RAISED_FEAR_TALL) if raised else 0.0
     gains, oval, stretch = _smooth_gains(aus, photo, tall - cut)
-    if raised and stretch > 0 and min(aus.get(1, 0.0), aus.get(4, 0.0)) > 0:
-        wider += RAISED_FEAR_OPEN * min(1.0, aus.get(5, 0.0))
+    if raised:
+        wider += RAISED_FEAR_OPEN * min(1.0, aus.get(5, 0.0)) * _raised_fear_share(aus, stretch)
     if narrower > 0:
         gains["20"] = gains.get("20", 0.0) - narrower
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
