@@ -5,7 +5,8 @@ On that photo open-mouthed anger made the narrow mouth a round O again and read 
 fear's full brow lift on top of the photo's own raise read surprised (bench/fidelity.md). So
 (engine/mesh/canvas.py, PRESS, DISGUST_*, FROWN_BROW_UNDO, RAISED_FEAR_*): anger presses the
 lips shut, disgust keeps the jaw shut under its raised upper lip, frowns take the photo's
-raised brows and wide eyes down from where they are, and fear's lift is cut. Checked here on
+raised brows and wide eyes down from where they are, fear's inner lift is cut and made up by
+its outer lift, and sadness's inner lift is cut (RAISED_SAD_*). Checked here on
 the warp's coefficients and on landmarks FaceMesh re-detects in the renders (units of the
 inter-ocular distance d, as in tests/test_mesh_engine.py).
 """
@@ -87,12 +88,35 @@ def test_disgust_raises_the_upper_lip_over_a_shut_jaw(src, metrics):
     assert d["eye_open"] < -0.03, d      # measured -0.048
 
 
-def test_fear_keeps_its_brows_below_surprises(metrics):
-    """Fear's eyes widen and its lips stretch (the FACS way, tests/test_mesh_engine.py), but its
-    brows stay well below surprise's arch on this photo: measured 0.08 d lower."""
-    f, s = metrics["fearful"], metrics["surprised"]
-    assert f["eye_open"] > 0.02 and f["mouth_width"] > 0.035, f
-    assert f["brow_y"] > s["brow_y"] + 0.04, (f, s)
+def test_fear_raises_flat_brows_drawn_together(src, metrics):
+    """Fear's eyes widen, its lips stretch and its brows rise (the FACS way, tests/test_mesh_engine.py),
+    from the photo's own raise: its inner lift is cut (the full one read surprised), its outer lift
+    kept and the brows drawn together harder (EMFACS 1+2+4: flat, knitted brows, not surprise's
+    arch; canvas.RAISED_FEAR_*). Measured: brows 0.044 d up, eyes +0.041, lips +0.12."""
+    from engine.mesh.canvas import SMOOTH_AUS
+
+    f = metrics["fearful"]
+    assert f["eye_open"] > 0.02 and f["mouth_width"] > 0.035 and f["brow_y"] < -0.03, f
+    fear = activation(Motion.emotion("fearful", 1.0))
+    k, plain = coefficients(fear, src.expression), coefficients(fear)
+    i = {a: SMOOTH_AUS.index(a) for a in ("1", "2", "4w")}
+    assert k.smooth[i["1"]] < 0.5 * plain.smooth[i["1"]]          # the inner lift cut
+    assert k.smooth[i["2"]] > plain.smooth[i["2"]] + 0.5          # the outer lift kept
+    assert k.smooth[i["4w"]] > plain.smooth[i["4w"]] + 0.5        # drawn together harder
+    assert k.tear[2] < plain.tear[2]                              # a less tall opening
+
+
+def test_sadness_lifts_its_inner_brows_less(src):
+    """Sadness's inner lift and narrow frown are cut over the photo's raise (canvas.RAISED_SAD_*):
+    the full lift peaked the inner brows into a tent that FaceMesh lost (tests/test_mesh_engine.py
+    checks the lift it finds)."""
+    from engine.mesh.canvas import SMOOTH_AUS
+
+    sad = activation(Motion.emotion("sad", 1.0))
+    k, plain = coefficients(sad, src.expression), coefficients(sad)
+    i = {a: SMOOTH_AUS.index(a) for a in ("1", "4")}
+    assert 0.5 * plain.smooth[i["1"]] < k.smooth[i["1"]] < 0.9 * plain.smooth[i["1"]]
+    assert k.smooth[i["4"]] < 0.8 * plain.smooth[i["4"]]
 
 
 @pytest.mark.parametrize("emotion,intensity", [(e, i) for e in ("angry", "disgusted", "fearful") for i in (0.6, 1.0)]

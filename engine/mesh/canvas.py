@@ -188,14 +188,35 @@ DISGUST_LIDS = 0.5
 FROWN_BROW_UNDO = 1.0
 FROWN_INNER_MAX = 0.6
 NOSE_BROW_UNDO = 2.25
-# Fear there keeps RAISED_FEAR_LIFT of its inner lift (AU1; what TAIL_HOLD leaves of its outer
-# lift goes too) and draws the brows together RAISED_FEAR_DRAW per unit AU4 (field "4w"): on top of
-# the photo's own raise the full lift was surprise's brow (surprised 0.82); with this fearful 0.73
-# (0.72-0.84 for a lift of 0.15-0.35 and a draw of 0.3-0.7; no lift and no draw: 0.69; the lift
-# cut without the draw: 0.57 at 0.25, surprised at 0.5). On astronaut (wide eyes, brows not
-# raised) the same read surprised still (0.57-0.62), so it is kept to raised brows.
-RAISED_FEAR_LIFT = 0.25
-RAISED_FEAR_DRAW = 0.5
+# Fear there (EMFACS 1+2+4: the brows raised AND drawn together, flatter than surprise's arch;
+# in proportion to its lip stretch beyond the knee, all of it at full fear, _raised_fear_share)
+# keeps RAISED_FEAR_LIFT of its inner lift (AU1), RAISED_FEAR_TAIL of its outer lift (AU2, instead
+# of what TAIL_HOLD leaves of it) and draws the brows together RAISED_FEAR_DRAW per unit AU4 (field
+# "4w"); its jaw's stretch is RAISED_FEAR_TALL as tall (the upper teeth fade as under the full one)
+# and its upper lids rise RAISED_FEAR_OPEN further (fraction of the opening per unit AU5: the
+# drawn brows bear on them). On top of the photo's own raise the full lift was surprise's brow
+# (surprised 0.82); the lift cut to a quarter with the outer lift held down left FaceMesh's brows
+# 0.018 d BELOW the neutral render's (fearful 0.81); FaceMesh follows the outer lift (AU2's
+# field) and not an inner peak. With these: brows 0.044 d above neutral (tests/test_mesh_engine.py
+# wants 0.03), eyes +0.041, fearful 0.65 (surprised 0.27; over 27 jittered face boxes 0.49 over
+# 0.45). Each one step away (lift 0.25/0.35, tail 1.3/1.5, draw 1.2/1.4, tall 0.3/0.5, open
+# 0.15/0.25): brows 0.041-0.053 d up, fearful top in 8 of 10 (0.56-0.67; surprised 0.53-0.54 at
+# tall 0.3 and open 0.25), in 7 of 10 over the jittered boxes. The full tall opening read
+# surprised 0.50, none of it too (0.50); all the upper teeth shown, surprised 0.94; a draw of
+# 0.5-0.6 with the outer lift 0.8-1.0 fearful in about half. On astronaut (wide eyes, brows not
+# raised) fear's usual brow read surprised (0.57-0.62), so it is kept to raised brows.
+RAISED_FEAR_LIFT = 0.3
+RAISED_FEAR_TAIL = 1.4
+RAISED_FEAR_DRAW = 1.3
+RAISED_FEAR_TALL = 0.4
+RAISED_FEAR_OPEN = 0.2
+# Sadness there (AU1 with AU4, no AU2: where AU1 and AU4 meet beyond AU2, up to 1) keeps
+# RAISED_SAD_LIFT of its inner lift and RAISED_SAD_FROWN of its narrow frown (field "4"): the full
+# lift on top of the photo's raise peaked the inner brows into a tent, their heads stretched thin,
+# and FaceMesh lost them (0.216 d of lift read as 0.024; more lift read less). With these: 0.051 d
+# up (wants 0.03), sad 0.75 (0.85 before); lift 0.6/0.8, frown 0.4/0.6: 0.046-0.054 d, sad 0.70-0.77.
+RAISED_SAD_LIFT = 0.7
+RAISED_SAD_FROWN = 0.5
 # Fear on a wide-eyed photo whose brows are not raised (PhotoExpression.wide: the astronaut's wide
 # smiling eyes, still open to the dead zone's edge under neutral). The usual fear (the jaw stretched
 # into a tall dark opening, the brows lifted over those eyes) read surprised 0.89 there; RAISED_FEAR's
@@ -467,6 +488,15 @@ def _smooth_gains(aus: Mapping[int, float], photo: PhotoExpression | None,
     return gains, oval, stretch
 
 
+def _raised_fear_share(aus: Mapping[int, float], stretch: float) -> float:
+    """How much of the raised-brow photo's fear (RAISED_FEAR_*) a frame takes: fear's lip stretch
+    beyond the knee over its own at full fear (WIDE_FEAR_FULL), up to 1, where AU1 meets AU4 (none
+    below the knee: the brows and lids then change smoothly as fear's intensity grows)."""
+    if stretch <= 0 or min(aus.get(1, 0.0), aus.get(4, 0.0)) <= 0:
+        return 0.0
+    return min(1.0, stretch / (WIDE_FEAR_FULL - STRETCH_KNEE))
+
+
 def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoExpression,
                 oval: float, stretch: float) -> None:
     """In place: the photo's own expression subtracted (absolute expressions), and the
@@ -482,15 +512,23 @@ def _undo_photo(gains: dict[str, float], aus: Mapping[int, float], photo: PhotoE
         gains[key] = gains.get(key, 0.0) - v
     if photo.raised and not photo.rims:
         # A raised-brow, wide-eyed photo (PhotoExpression.raised): a frown first takes the brows
-        # down from where they are (what the dead zone left of their raise), fear's lift is cut.
+        # down from where they are (what the dead zone left of their raise), fear's inner lift is
+        # cut and made up by the outer one.
         down = (FROWN_BROW_UNDO * min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)))
                 + NOSE_BROW_UNDO * min(1.0, aus.get(9, 0.0)))
         for key, v in photo.brow_rest.items():
             gains[key] = gains.get(key, 0.0) - (min(down, FROWN_INNER_MAX) if key == "1" else down) * v
-        if stretch > 0 and aus.get(1, 0.0) > 0 and aus.get(4, 0.0) > 0:
-            gains["1"] = gains.get("1", 0.0) * RAISED_FEAR_LIFT
-            gains["2"] = 0.0
-            gains["4w"] = gains.get("4w", 0.0) + RAISED_FEAR_DRAW * aus[4]
+        w = _raised_fear_share(aus, stretch)
+        if w > 0:
+            gains["1"] = gains.get("1", 0.0) * (1.0 - (1.0 - RAISED_FEAR_LIFT) * w)
+            gains["2"] = (1.0 - w) * gains.get("2", 0.0) + w * RAISED_FEAR_TAIL * aus.get(2, 0.0)
+            gains["4w"] = gains.get("4w", 0.0) + w * RAISED_FEAR_DRAW * aus[4]
+        # Sadness's oblique brow (AU1 with AU4, no AU2) on the photo's raise: in proportion to
+        # where AU1 and AU4 meet beyond AU2, the inner lift and the narrow frown are cut.
+        sad = min(1.0, max(0.0, min(aus.get(1, 0.0), aus.get(4, 0.0)) - aus.get(2, 0.0)))
+        if sad > 0:
+            gains["1"] = gains.get("1", 0.0) * (1.0 - (1.0 - RAISED_SAD_LIFT) * sad)
+            gains["4"] = gains.get("4", 0.0) * (1.0 - (1.0 - RAISED_SAD_FROWN) * sad)
     if photo.narrow > 0 and aus.get(12, 0.0) > 0:
         gains["20"] = gains.get("20", 0.0) + SMILE_WIDEN * min(1.0, aus[12]) * photo.narrow
     # Surprise's brows (AU1 and AU2, no AU4) rise level, outer ends as high as the inner
@@ -651,7 +689,12 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         aus, squint = _rims_sad(aus)
         wider -= squint
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
-    gains, oval, stretch = _smooth_gains(aus, photo, tall)
+    # Fear's jaw stretch on a raised-brow photo (RAISED_FEAR_TALL; ``cut``: what it takes off).
+    raised = photo is not None and photo.raised and not photo.rims
+    cut = tall * (1.0 - RAISED_FEAR_TALL) if raised else 0.0
+    gains, oval, stretch = _smooth_gains(aus, photo, tall - cut)
+    if raised:
+        wider += RAISED_FEAR_OPEN * min(1.0, aus.get(5, 0.0)) * _raised_fear_share(aus, stretch)
     if narrower > 0:
         gains["20"] = gains.get("20", 0.0) - narrower
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
@@ -685,7 +728,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
     smiles = photo is not None and ("12" in photo.aus or "20" in photo.aus)
     own = close == 0.0 or (aus.get(12, 0.0) >= 0.5 and smiles)
-    teeth = max(0.0, 1.0 - TEETH_HIDE * oval)
+    # The upper teeth fade as under fear's full opening (RAISED_FEAR_TALL's cut keeps them hidden).
+    teeth = max(0.0, 1.0 - TEETH_HIDE * (oval + cut * STRETCH_OVAL * stretch))
     # Only a requested AU27 hides the lower teeth: fear's own stretch (STRETCH_OVAL) keeps them.
     lower = max(0.0, 1.0 - TEETH_HIDE * aus.get(27, 0.0)) * min(1.0, STRETCH_TEETH * stretch) * bared
     unsmile = 0.0
