@@ -137,6 +137,7 @@ LOWER_LID_UNDO = 0.0
 # 0.41 over fearful 0.32 without); 0.2 and 0.3 lost glasses' surprise and grace's fear again.
 LOWER_LID_WIDE = 1.0
 LOW_PER_AU5 = 0.1
+CHEEK_WIDE = 1.0
 # Glasses wearers (PhotoExpression.rims) drop the lower lid this much less (their upper lid
 # rises in output pixels, eyes.RIMS_WIDEN): with the full drop the glasses portrait's surprise
 # read angry 0.22 over surprised 0.20 (measured with RIMS_WIDEN 1.5), with half of it surprised
@@ -650,21 +651,36 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         wider -= squint
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo, tall)
+    # AU5 beyond AU7 (surprise, fear): how wide the eyes open, and with it the photo's smile cheek
+    # (AU6) undone (CHEEK_WIDE; not behind glasses).
+    wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
+    cheek = photo.cheek if photo is not None and not photo.rims else 0.0
+    if wide > 0 and cheek > 0:
+        gains["6"] = gains.get("6", 0.0) - CHEEK_WIDE * wide * cheek
     if narrower > 0:
         gains["20"] = gains.get("20", 0.0) - narrower
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
     tear = _tear(aus, oval, stretch)
+    if cheek > 0:
+        # AU5 beyond AU7 raises the upper lid WIDEN_MAX of the rest opening: the photo's, and what
+        # its smile's cheek took from it below (expression.lower_lid_full, undone with it; anger's
+        # AU7 keeps that lower lid up, so its AU5 rises as before).
+        wider += E.WIDEN_MAX * min(act.eye_widen, wide) * photo.lower_lid_full
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen) - wider,
             E.lid_travel(act.eye_close_left, act.eye_widen) - wider)
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
-    wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
     low += LOW_PER_AU5 * wide
     close = 0.0
     if photo is not None:
-        low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
+        # Wide eyes take the photo's raised lower lid back to the reference itself, not to its dead
+        # zone's edge (expression.lower_lid_full).
+        raised = photo.lower_lid
+        if cheek > 0:
+            raised += (photo.lower_lid_full - photo.lower_lid) * min(1.0, LOWER_LID_WIDE * wide)
+        low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * raised
         sc = photo.eye_scale
         frown = min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)) + aus.get(9, 0.0))
         if frown > 0 and sc[0] < 1.0:
