@@ -137,6 +137,15 @@ LOWER_LID_UNDO = 0.0
 # 0.41 over fearful 0.32 without); 0.2 and 0.3 lost glasses' surprise and grace's fear again.
 LOWER_LID_WIDE = 1.0
 LOW_PER_AU5 = 0.1
+# On a smiling photo (expression.cheek: its raised lower lid read as the smile's AU6; not behind
+# glasses) wide eyes undo the smile's cheek too, CHEEK_WIDE x that AU6 per unit of AU5 beyond AU7
+# (its field run backwards: the cheek comes down), with the lower lid back to the reference itself
+# (expression.lower_lid_full) and AU5's rise measured on the rest opening. With the cheek still
+# bunched, FaceMesh followed about 40% of the lids' travel: smile_teeth's eye opening rose +0.020 d
+# in surprise, +0.015 d in fear (+0.032 / +0.031 with it; CHEEK_WIDE 0: +0.026 / +0.022, and
+# smile_outdoor's surprise read happy 0.32); surprised 0.47 -> 0.56 / 0.40 -> 0.59 on
+# smile_teeth / smile_outdoor, fearful 0.65 -> 0.56 / 0.44 -> 0.43; 0.5 and 1.5 keep all four.
+# On the glasses portrait it turned surprise angry (0.41 over 0.14): glasses wearers keep theirs.
 CHEEK_WIDE = 1.0
 # Glasses wearers (PhotoExpression.rims) drop the lower lid this much less (their upper lid
 # rises in output pixels, eyes.RIMS_WIDEN): with the full drop the glasses portrait's surprise
@@ -666,8 +675,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     if cheek > 0:
         # AU5 beyond AU7 raises the upper lid WIDEN_MAX of the rest opening: the photo's, and what
         # its smile's cheek took from it below (expression.lower_lid_full, undone with it; anger's
-        # AU7 keeps that lower lid up, so its AU5 rises as before).
-        wider += E.WIDEN_MAX * min(act.eye_widen, wide) * photo.lower_lid_full
+        # AU7 keeps that lower lid up, so its AU5 rises as before). A narrow-eyed photo's fear
+        # rises further for the same narrowing (NARROW_FEAR_OPEN): the larger of the two.
+        wider = max(wider, E.WIDEN_MAX * min(act.eye_widen, wide) * photo.lower_lid_full)
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen) - wider,
             E.lid_travel(act.eye_close_left, act.eye_widen) - wider)
@@ -692,8 +702,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         if photo.rims:
             low -= RIMS_LOW_KEEP * wide
         close = (1.0 if photo.mouth_open else 0.0) + PRESS_OVER * press
-    # Only a narrow-eyed photo's fear drops the lower lids past LOW_MAX (eyes.LOW_MAX_DOWN).
-    low = min(low, E.LOW_MAX) + drop
+    # Only a narrow-eyed photo's fear drops the lower lids past LOW_MAX, up to eyes.LOW_MAX_DOWN.
+    low = min(min(low, E.LOW_MAX) + drop, E.LOW_MAX_DOWN)
     # A smile shows the photo's own interior again only where the photo smiles itself (its
     # corners raised or its lips stretched over its teeth); any other photo's interior (the
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.
