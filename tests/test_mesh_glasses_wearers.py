@@ -1,7 +1,7 @@
 """The glasses wearers' own renderings of disgust and sadness (engine/mesh/canvas.py).
 
 Behind lenses the eyes carry little and rims hide or hold the brows, so on these photos the
-judge read disgust and sadness as anger, neutral or a wail. Three renderings reshape them, each
+judge read disgust and sadness as anger, neutral or a wail. Four renderings reshape them, each
 keyed on one kind of photo and tested the same ways (their coefficients against the same frame
 with the rendering switched off, their growth with intensity, every other emotion and the other
 glasses wearer untouched, no fold-overs):
@@ -18,6 +18,9 @@ glasses wearer untouched, no fold-overs):
   forward and pressed, the corners drawn in, the upper lip and chin raisers nearly off.
 
 Both disgust renderings grow with the square of AU9's share (half an intensity shows a quarter).
+``clear_sad`` (_clear_sad, RIMS_CLEAR_SAD): the `glasses` portrait's sadness lifts the inner brows
+further (AU1), its rims clear of them rising unbent (FACS's raised inner brows, which FaceMesh
+found too low there; tests/test_mesh_engine.py).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from mesh_checks import folds_off_the_seam, prepared, same_frame  # noqa: E402
 
 # rendering -> (the portrait it applies to, the emotion it reshapes, its constants switched off)
 RENDERINGS: dict[str, tuple[str, str, dict[str, object]]] = {
+    "clear_sad": ("glasses", "sad", {"RIMS_CLEAR_SAD": {}}),
     "rims_disgust": ("grace_hopper", "disgusted", {"RIMS_DISGUST": {}, "RIMS_DISGUST_SQUINT": 0.0}),
     "rims_sad": ("grace_hopper", "sad", {"RIMS_SAD": {}, "RIMS_SAD_SQUINT": 0.0}),
     "clear_disgust": ("glasses", "disgusted", {"RIMS_CLEAR_DISGUST": {}, "RIMS_CLEAR_DIS_NARROW": 0.0}),
@@ -130,6 +134,18 @@ def test_clear_disgust_purses_the_mouth(sources):
     assert k.smooth[i["6"]] > plain.smooth[i["6"]] + 0.3               # the cheeks up
     assert plain.smooth[i["9"]] < k.smooth[i["9"]] < plain.smooth[i["9"]] + 0.3      # a little more
     assert plain.smooth[i["10s"]] < k.smooth[i["10s"]] < plain.smooth[i["10s"]] + 0.5  # its sneer
+
+
+def test_clear_sad_lifts_the_inner_brows(sources):
+    """On the glasses portrait: sadness's inner brows raised further (AU1), nothing else moved: AU4
+    (the brows drawn together), the corners, the lids and the oblique sad eye as they were."""
+    k, plain = _pair(sources, "clear_sad", "glasses", "sad")
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("1", "2", "4", "15")}
+    assert k.smooth[i["1"]] > plain.smooth[i["1"]] + 0.3               # the inner brows higher
+    assert all(k.smooth[i[a]] == plain.smooth[i[a]] for a in ("2", "4", "15"))
+    assert k.lids == plain.lids and k.slant == plain.slant > 0
+    ups = [_rise(sources, "clear_sad", "1", t)[0] for t in (0.25, 0.5, 0.75, 1.0)]
+    assert all(b > a > 0 for a, b in zip(ups, ups[1:])), ups
 
 
 @pytest.mark.parametrize("rendering,au,lids", [("rims_disgust", "9", True), ("rims_sad", "6", True),
