@@ -251,14 +251,18 @@ RIMS_CLEAR_FEAR: dict[int, float] = {1: 0.15, 10: -0.1, 15: 1.45, 16: -0.45, 20:
 RIMS_CLEAR_OPEN = 0.15
 # Sadness on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the glasses
 # portrait). Under rims the inner brows rise at AU1's first strength (action_units.UNDER_RIMS), and
-# FaceMesh, reading the brows against the rims, found them 0.027 d higher than neutral's (FACS
-# wants sadness's inner brows clearly raised). Here the rims sit well below the brows, so sadness
-# lifts them further: AU1 +0.35 (0.05 d more at the inner brows; the rims rise as one piece with the
-# brow fields' mean, rigid.rigidify, so they stay unbent). In proportion to where AU1, AU4 and AU15
-# meet without AU2/AU5, as _rims_sad. Re-detected, the inner brows rise 0.037 d (0.030-0.040 for
-# +0.2 to +0.7, not monotonic: FaceMesh follows little of a lift near the rims); sad 0.67 over
-# neutral 0.19 (0.47 / angry 0.26 before).
-RIMS_CLEAR_SAD: dict[int, float] = {1: 0.35}
+# FaceMesh, which follows little of a brow lift near the rims, found them 0.027 d higher than
+# neutral's (FACS wants sadness's inner brows clearly raised). Here the rims sit well below the
+# brows, so sadness lifts them further (AU1 +0.5, 0.065 d more at the inner brows) and lowers them
+# less (AU4 -0.3: the brows still drawn together, field "4"'s push down on their inner ends eased;
+# the oblique sad eye follows min(AU1, AU4), eyes.sad_slant: 0.21 of the opening, not 0.3). The rims
+# rise as one piece with the brow fields' mean (rigid.rigidify) and stay unbent. In proportion to
+# where AU1, AU4 and AU15 meet without AU2/AU5, as _rims_sad. Re-detected, the inner brows rise
+# 0.040 d; with both frames shifted, blurred, re-encoded, brightened or rescaled 0.036-0.074 (AU1
+# alone, +0.35: 0.026-0.059, and no more for up to +1.0). Sad 0.54 over neutral 0.32 (0.47 / angry
+# 0.26 before; AU1 +0.35 alone 0.67); AU1 +-0.1 and AU4 +-0.1 (and -0.2) keep it sad, 0.45-0.56.
+# The glabella's furrows are softer than with the lift alone.
+RIMS_CLEAR_SAD: dict[int, float] = {1: 0.5, 4: -0.3}
 # Disgust on glasses whose rims rest on the lids (PhotoExpression.rims_rest: rims and not
 # rims_clear; grace_hopper). The rims hold the brows (no frown's inner lowering under them) and the lenses
 # magnify the wide eyes, so disgust's usual open, down-turned mouth read angry-neutral there
