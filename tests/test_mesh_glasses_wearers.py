@@ -1,7 +1,7 @@
 """The glasses wearers' own renderings of disgust and sadness (engine/mesh/canvas.py).
 
 Behind lenses the eyes carry little and rims hide or hold the brows, so on these photos the
-judge read disgust and sadness as anger, neutral or a wail. Three renderings reshape them, each
+judge read disgust and sadness as anger, neutral or a wail. Four renderings reshape them, each
 keyed on one kind of photo and tested the same ways (their coefficients against the same frame
 with the rendering switched off, their growth with intensity, every other emotion and the other
 glasses wearer untouched, no fold-overs):
@@ -18,12 +18,16 @@ glasses wearer untouched, no fold-overs):
   forward and pressed, the corners drawn in, the upper lip and chin raisers nearly off.
 
 Both disgust renderings grow with the square of AU9's share (half an intensity shows a quarter).
+``clear_sad`` (_clear_sad, RIMS_CLEAR_SAD): the `glasses` portrait's sadness lifts the inner brows
+further and pushes them down less (AU1 up, AU4 eased), its rims clear of them rising unbent (FACS's
+raised inner brows, which FaceMesh found too low there; tests/test_mesh_engine.py).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,11 +37,13 @@ from engine.facs import activation  # noqa: E402
 from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh import canvas as K  # noqa: E402
 from engine.mesh.canvas import Coefficients, coefficients  # noqa: E402
+from engine.mesh.rigid import rigid_weights  # noqa: E402
 from engine.motion import EMOTIONS, Motion  # noqa: E402
 from mesh_checks import folds_off_the_seam, prepared, same_frame  # noqa: E402
 
 # rendering -> (the portrait it applies to, the emotion it reshapes, its constants switched off)
 RENDERINGS: dict[str, tuple[str, str, dict[str, object]]] = {
+    "clear_sad": ("glasses", "sad", {"RIMS_CLEAR_SAD": {}}),
     "rims_disgust": ("grace_hopper", "disgusted", {"RIMS_DISGUST": {}, "RIMS_DISGUST_SQUINT": 0.0}),
     "rims_sad": ("grace_hopper", "sad", {"RIMS_SAD": {}, "RIMS_SAD_SQUINT": 0.0}),
     "clear_disgust": ("glasses", "disgusted", {"RIMS_CLEAR_DISGUST": {}, "RIMS_CLEAR_DIS_NARROW": 0.0}),
@@ -130,6 +136,34 @@ def test_clear_disgust_purses_the_mouth(sources):
     assert k.smooth[i["6"]] > plain.smooth[i["6"]] + 0.3               # the cheeks up
     assert plain.smooth[i["9"]] < k.smooth[i["9"]] < plain.smooth[i["9"]] + 0.3      # a little more
     assert plain.smooth[i["10s"]] < k.smooth[i["10s"]] < plain.smooth[i["10s"]] + 0.5  # its sneer
+
+
+def test_clear_sad_lifts_the_inner_brows(sources):
+    """On the glasses portrait: sadness's inner brows raised further (AU1) and pushed down less (AU4
+    eased; still drawn together), the corners and the lids' closing as they were."""
+    k, plain = _pair(sources, "clear_sad", "glasses", "sad")
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("1", "2", "4", "15")}
+    assert k.smooth[i["1"]] > plain.smooth[i["1"]] + 0.4               # the inner brows higher
+    assert 0.5 < k.smooth[i["4"]] < plain.smooth[i["4"]] - 0.2         # pushed down less, still drawn in
+    assert k.smooth[i["2"]] == plain.smooth[i["2"]] and k.smooth[i["15"]] == plain.smooth[i["15"]] > 0
+    assert k.lids == plain.lids and k.tear.tolist() == plain.tear.tolist()
+    assert 0 < k.slant < plain.slant                                   # follows min(AU1, AU4)
+    ups = [_rise(sources, "clear_sad", "1", t)[0] for t in (0.25, 0.5, 0.75, 1.0)]
+    assert all(b > a > 0 for a, b in zip(ups, ups[1:])), ups
+
+
+def test_clear_sad_keeps_the_rims_rigid(sources):
+    """Its stronger lift moves the top rims as one piece, as test_mesh_engine.py's
+    test_glasses_frames_stay_rigid checks without the photo's renderings (there up to a tenth of the
+    free field remains where the frame's weight is 0.9)."""
+    c = sources["glasses"].crop
+    rigid, top = rigid_weights(c.image, c.points, c.frame, c.grid.nodes)
+    frame_top, frame_low = (rigid > 0.9) & (top > 0.9), (rigid > 0.9) & (top < 0.1)
+    k, plain = _pair(sources, "clear_sad", "glasses", "sad")
+    fields = [np.tensordot(x.smooth[:-5], c.smooth[:-5], axes=1).reshape(-1, 2) / c.frame.d for x in (k, plain)]
+    assert (fields[0][frame_top] @ c.frame.v).mean() < (fields[1][frame_top] @ c.frame.v).mean() - 0.02  # they rise
+    assert np.ptp(fields[0][frame_top], axis=0).max() < 0.035
+    assert np.abs(fields[0][frame_low]).max() < 0.02
 
 
 @pytest.mark.parametrize("rendering,au,lids", [("rims_disgust", "9", True), ("rims_sad", "6", True),

@@ -263,21 +263,37 @@ NARROW_FEAR: dict[int, float] = {4: -0.7}
 # portrait, brows high above the lids; not grace_hopper, whose rims rest on them). Behind the lenses
 # the eyes carry little, and fear's usual wide stretched grimace read angry or sad there (angry
 # 0.30 = sad 0.30, fearful 0.12; angry rose the most against the neutral render). So the mouth
-# carries it, EMFACS's 1+2+4+5+20+25 with the opening smaller and arched: the corners pulled down
-# into an inverted U under the raised upper lip (AU15 up), the lips stretched less (AU20 down: a
-# smaller opening; the tall opening and lower teeth that come with the stretch shrink with it) and
-# drawn in (RIMS_CLEAR_NARROW units of the lip stretcher's field run backwards), the chin a little
-# firmer (AU17), and the upper lids may rise RIMS_CLEAR_OPEN more (EYE_TRAVEL_MIN) with the inner
-# brows a little higher (AU1). All in proportion to fear's lip stretch (AU20 over WIDE_FEAR_FULL)
-# where AU1, AU4 and AU5 meet, like _wide_fear. Fearful 0.42 over sad 0.35 (fearful +0.38 against
-# the neutral render, sad +0.14); each value moved on its own (AU1, AU10, AU15, AU17 by 0.1, AU20 by
-# 0.05, the narrowing by 0.1, the lid rise by 0.05) keeps fearful rising the most (11 of the 14 on
-# top; by twice those steps 13 of 14, AU1 +0.35 reads sad). Without the lids' rise sad leads again;
-# beyond 0.2 it stretches the eyes behind the lenses into streaks. AU15 beyond about 1.8 pulls the
-# mouth's left corner into a sliver below the lower lip.
-RIMS_CLEAR_FEAR: dict[int, float] = {1: 0.15, 10: -0.1, 15: 1.45, 17: 0.25, 20: -0.38}
-RIMS_CLEAR_NARROW = 0.9
+# carries it, EMFACS's 1+2+4+5+20+25 as the tense fear mouth: the lips still stretched sideways
+# (AU20 down only a little, the stretch's tall opening and lower teeth shrinking with it; the corners
+# 0.07 d further apart than neutral's, re-detected) with the corners pulled down and back under the
+# upper lip (AU15 up), the lower lip pulled down less (AU16 down: a flatter, wider opening, not a
+# wail), the upper lip a little lower (AU10), and the upper lids may rise RIMS_CLEAR_OPEN more
+# (EYE_TRAVEL_MIN) with the inner brows a little higher (AU1). All in proportion to fear's lip
+# stretch (AU20 over WIDE_FEAR_FULL) where AU1, AU4 and AU5 meet, like _wide_fear. Fearful 0.42 over
+# sad 0.33 (fearful +0.39 against the neutral render, sad +0.07); each value moved on its own (AU1,
+# AU10, AU15, AU16, AU17 by 0.1, AU20 by 0.05, the lid rise by 0.05) keeps fearful rising the most
+# (13 of 13, 10 on top: AU1 +0.1 and AU20 either way read sad) and the corners 0.043-0.076 d apart
+# beyond neutral's; by twice those steps 9 of 10 rise the most (AU1 -0.2 reads sad). Over face
+# boxes around fer's sad leads narrowly (docs/mesh_engine.md). The corners drawn in instead (the
+# lip stretcher's field run backwards) read fearful too but left the mouth no wider than neutral's
+# (FACS's AU20 gone). Beyond 0.2 the lids' rise stretches the eyes behind the lenses into streaks;
+# AU15 beyond about 1.8 pulls the mouth's left corner into a sliver below the lower lip.
+RIMS_CLEAR_FEAR: dict[int, float] = {1: 0.15, 10: -0.1, 15: 1.45, 16: -0.45, 20: -0.35}
 RIMS_CLEAR_OPEN = 0.15
+# Sadness on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the glasses
+# portrait). Under rims the inner brows rise at AU1's first strength (action_units.UNDER_RIMS), and
+# FaceMesh, which follows little of a brow lift near the rims, found them 0.027 d higher than
+# neutral's (FACS wants sadness's inner brows clearly raised). Here the rims sit well below the
+# brows, so sadness lifts them further (AU1 +0.5, 0.065 d more at the inner brows) and lowers them
+# less (AU4 -0.3: the brows still drawn together, field "4"'s push down on their inner ends eased;
+# the oblique sad eye follows min(AU1, AU4), eyes.sad_slant: 0.21 of the opening, not 0.3). The rims
+# rise as one piece with the brow fields' mean (rigid.rigidify) and stay unbent. In proportion to
+# where AU1, AU4 and AU15 meet without AU2/AU5, as _rims_sad. Re-detected, the inner brows rise
+# 0.040 d; with both frames shifted, blurred, re-encoded, brightened or rescaled 0.036-0.074 (AU1
+# alone, +0.35: 0.026-0.059, and no more for up to +1.0). Sad 0.54 over neutral 0.32 (0.47 / angry
+# 0.26 before; AU1 +0.35 alone 0.67); AU1 +-0.1 and AU4 +-0.1 (and -0.2) keep it sad, 0.45-0.56.
+# The glabella's furrows are softer than with the lift alone.
+RIMS_CLEAR_SAD: dict[int, float] = {1: 0.5, 4: -0.3}
 # Disgust on glasses whose rims rest on the lids (PhotoExpression.rims_rest: rims and not
 # rims_clear; grace_hopper). The rims hold the brows (no frown's inner lowering under them) and the lenses
 # magnify the wide eyes, so disgust's usual open, down-turned mouth read angry-neutral there
@@ -629,15 +645,14 @@ def _narrow_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, flo
     return _shifted(aus, NARROW_FEAR, stretch), NARROW_FEAR_LOW * stretch, NARROW_FEAR_OPEN * stretch
 
 
-def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float, float]:
-    """Fear's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear),
-    how far its corners are drawn in (units of the lip stretcher's field) and its upper lids'
-    further rise (fraction of the opening; both 0 unless AU1, AU4 and AU5 meet): RIMS_CLEAR_FEAR,
-    RIMS_CLEAR_NARROW, RIMS_CLEAR_OPEN in proportion to its lip stretch."""
+def _rims_fear(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Fear's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear)
+    and its upper lids' further rise (fraction of the opening; 0 unless AU1, AU4 and AU5 meet):
+    RIMS_CLEAR_FEAR, RIMS_CLEAR_OPEN in proportion to its lip stretch."""
     if min(aus.get(1, 0.0), aus.get(4, 0.0), aus.get(5, 0.0)) <= 0:
-        return dict(aus), 0.0, 0.0
+        return dict(aus), 0.0
     share = min(1.0, aus.get(20, 0.0) / WIDE_FEAR_FULL)
-    return _shifted(aus, RIMS_CLEAR_FEAR, share), RIMS_CLEAR_NARROW * share, RIMS_CLEAR_OPEN * share
+    return _shifted(aus, RIMS_CLEAR_FEAR, share), RIMS_CLEAR_OPEN * share
 
 
 def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
@@ -673,6 +688,15 @@ def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return _shifted(aus, RIMS_SAD, share), RIMS_SAD_SQUINT * share
 
 
+def _clear_sad(aus: Mapping[int, float]) -> dict[int, float]:
+    """Sadness's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear):
+    RIMS_CLEAR_SAD in proportion to where AU1, AU4 and AU15 meet, without AU2 or AU5 (as _rims_sad)."""
+    share = min(1.0, aus.get(1, 0.0), aus.get(4, 0.0), aus.get(15, 0.0))
+    if share <= 0 or max(aus.get(2, 0.0), aus.get(5, 0.0)) > 0:
+        return dict(aus)
+    return _shifted(aus, RIMS_CLEAR_SAD, share)
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -689,8 +713,9 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         aus, drop, wider = _narrow_fear(aus)
     narrower = 0.0
     if photo is not None and photo.rims_clear:
-        aus, narrower, more = _rims_fear(aus)
+        aus, more = _rims_fear(aus)
         wider += more
+        aus = _clear_sad(aus)
         aus, drawn = _clear_disgust(aus)
         narrower += drawn
     if photo is not None and photo.rims_rest:
