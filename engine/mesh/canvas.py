@@ -283,6 +283,19 @@ RIMS_DISGUST_FULL = 1.1  # disgust's AU9 at intensity 1.0 (engine/facs.py: 1.0 x
 # (by twice those steps 9 of 10: AU12 +0.2 reads neutral). See docs/mesh_engine.md.
 RIMS_SAD: dict[int, float] = {6: 1.49, 12: 0.2, 16: 0.29, 25: 0.2}
 RIMS_SAD_SQUINT = 0.28
+# Happiness on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper).
+# TODO numbers.
+RIMS_HAPPY: dict[int, float] = {6: 0.4, 12: 0.2, 25: 0.3, 26: 0.5}
+RIMS_HAPPY_SQUINT = 0.1
+RIMS_HAPPY_FULL = 1.3  # happiness's AU12 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.3)
+# Happiness on a raised-brow, wide-eyed photo (PhotoExpression.raised, not behind rims).
+# TODO numbers.
+RAISED_HAPPY: dict[int, float] = {12: 1.2}
+RAISED_HAPPY_OPEN = 0.15
+# Anger on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper).
+# TODO numbers.
+RIMS_ANGRY: dict[int, float] = {10: 0.5, 26: 1.0, 27: -0.6}
+RIMS_ANGRY_FULL = 1.2  # anger's AU23 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.2)
 # Disgust on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the `glasses`
 # portrait). Its open, down-turned mouth over a band of upper teeth read as a wail there (sad 0.47,
 # angry 0.23, disgusted 0.00). The mouth purses instead, a closed-in moue of distaste under the
@@ -625,6 +638,47 @@ def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return _shifted(aus, RIMS_SAD, share), RIMS_SAD_SQUINT * share
 
 
+def _happy_share(aus: Mapping[int, float]) -> float:
+    """How much of a happy face a frame's action units show: its smile's share of RIMS_HAPPY_FULL
+    (up to 1) where the cheek raiser meets it (AU6+12), 0 with a frown, a nose wrinkle or corners
+    pulled down (AU4, AU9, AU15: nothing on sadness's, anger's or disgust's faces)."""
+    if aus.get(6, 0.0) <= 0 or max(aus.get(4, 0.0), aus.get(9, 0.0), aus.get(15, 0.0)) > 0:
+        return 0.0
+    return min(1.0, aus.get(12, 0.0) / RIMS_HAPPY_FULL)
+
+
+def _raised_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Happiness's action units as rendered on a raised-brow, wide-eyed photo
+    (PhotoExpression.raised) and its upper lids' further rise (fraction of the opening):
+    RAISED_HAPPY, RAISED_HAPPY_OPEN in proportion to _happy_share."""
+    share = _happy_share(aus)
+    if share <= 0:
+        return dict(aus), 0.0
+    return _shifted(aus, RAISED_HAPPY, share), RAISED_HAPPY_OPEN * share
+
+
+def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Happiness's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
+    RIMS_HAPPY, RIMS_HAPPY_SQUINT in proportion to its smile's share of RIMS_HAPPY_FULL (up to 1)
+    where the cheek raiser meets it (AU6+12), without a frown, a nose wrinkle or corners pulled
+    down (AU4, AU9, AU15: nothing on sadness's, anger's or disgust's faces)."""
+    share = _happy_share(aus)
+    if share <= 0:
+        return dict(aus), 0.0
+    return _shifted(aus, RIMS_HAPPY, share), RIMS_HAPPY_SQUINT * share
+
+
+def _rims_angry(aus: Mapping[int, float]) -> dict[int, float]:
+    """Anger's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest): RIMS_ANGRY in proportion to its lip tightener's share of RIMS_ANGRY_FULL
+    (up to 1) where the frown (AU4 without AU1), the glare (AU5, AU7) and AU23 meet."""
+    share = min(1.0, aus.get(23, 0.0) / RIMS_ANGRY_FULL)
+    if share <= 0 or aus.get(1, 0.0) > 0 or min(aus.get(4, 0.0), aus.get(5, 0.0), aus.get(7, 0.0)) <= 0:
+        return dict(aus)
+    return _shifted(aus, RIMS_ANGRY, share)
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -650,6 +704,12 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         wider -= squint
         aus, squint = _rims_sad(aus)
         wider -= squint
+        aus, squint = _rims_happy(aus)
+        wider -= squint
+        aus = _rims_angry(aus)
+    if photo is not None and photo.raised and not photo.rims:
+        aus, more = _raised_happy(aus)
+        wider += more
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     gains, oval, stretch = _smooth_gains(aus, photo, tall)
     if narrower > 0:
