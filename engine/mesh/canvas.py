@@ -686,9 +686,7 @@ def _raised_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
 def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     """Happiness's action units as rendered on glasses whose rims rest on the lids
     (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
-    RIMS_HAPPY, RIMS_HAPPY_SQUINT in proportion to its smile's share of RIMS_HAPPY_FULL (up to 1)
-    where the cheek raiser meets it (AU6+12), without a frown, a nose wrinkle or corners pulled
-    down (AU4, AU9, AU15: nothing on sadness's, anger's or disgust's faces)."""
+    RIMS_HAPPY, RIMS_HAPPY_SQUINT in proportion to _happy_share."""
     share = _happy_share(aus)
     if share <= 0:
         return dict(aus), 0.0
@@ -697,8 +695,8 @@ def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
 
 def _rims_angry(aus: Mapping[int, float]) -> dict[int, float]:
     """Anger's action units as rendered on glasses whose rims rest on the lids
-    (PhotoExpression.rims_rest): RIMS_ANGRY in proportion to its lip tightener's share of RIMS_ANGRY_FULL
-    (up to 1) where the frown (AU4 without AU1), the glare (AU5, AU7) and AU23 meet."""
+    (PhotoExpression.rims_rest): RIMS_ANGRY in proportion to its lip tightener's share of
+    RIMS_ANGRY_FULL (up to 1) where the frown (AU4 without AU1) meets the glare (AU5, AU7)."""
     share = min(1.0, aus.get(23, 0.0) / RIMS_ANGRY_FULL)
     if share <= 0 or aus.get(1, 0.0) > 0 or min(aus.get(4, 0.0), aus.get(5, 0.0), aus.get(7, 0.0)) <= 0:
         return dict(aus)
