@@ -330,6 +330,45 @@ RIMS_DISGUST_FULL = 1.1  # disgust's AU9 at intensity 1.0 (engine/facs.py: 1.0 x
 # (by twice those steps 9 of 10: AU12 +0.2 reads neutral). See docs/mesh_engine.md.
 RIMS_SAD: dict[int, float] = {6: 1.49, 12: 0.2, 16: 0.29, 25: 0.2}
 RIMS_SAD_SQUINT = 0.28
+# Happiness on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). Her
+# small closed smile read happy 0.75 at fer's own box but neutral averaged over 175 boxes around it
+# (neutral 0.49 / happy 0.31): fragile. EMFACS's 6+12 opened instead, a Duchenne smile over the upper
+# teeth: the jaw dropped (AU26 +0.5) and the lips parted (AU25 +0.3), the cheeks raised further (AU6
+# +0.4), the smile a little broader (AU12 +0.2), the upper lids lowered RIMS_HAPPY_SQUINT of the
+# opening (the lids narrowing with the raised cheeks). In proportion to the smile's share of
+# RIMS_HAPPY_FULL where AU6 meets it (_happy_share). Happy 0.65 at the box, 0.69 averaged (neutral
+# 0.13); each value moved on its own (AU6, 12, 25, 26 by 0.1; the squint to 0, 0.05, 0.15) keeps
+# happy on top in 11 of 11, at the box (0.59-0.83) and averaged (0.66-0.73). The cheeks or the squint
+# alone read neutral (0.56-0.79 at the box): the parted lips carry it. See docs/mesh_engine.md.
+RIMS_HAPPY: dict[int, float] = {6: 0.4, 12: 0.2, 25: 0.3, 26: 0.5}
+RIMS_HAPPY_SQUINT = 0.1
+RIMS_HAPPY_FULL = 1.3  # happiness's AU12 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.3)
+# Happiness on a raised-brow, wide-eyed photo (PhotoExpression.raised, not behind rims: the
+# `surprised` portrait, its O mouth closed away). Its smile read happy 0.46 at fer's box but sad
+# averaged over 175 boxes (sad 0.36 / happy 0.23 / fearful 0.23): a narrow smile on the pursed mouth
+# under upper lids lowered by the smile's lid close (0.33 of the photo's wide opening, neutral's
+# 0.21) and raised brows, a wistful face. The smile broadens (AU12 +1.2: the photo's corners start
+# drawn in, PhotoExpression.narrow) and the upper lids lower RAISED_HAPPY_OPEN of the opening less (in
+# a smile the eye narrows from below, AU6); in proportion to _happy_share. Happy 0.53 / sad 0.19 at
+# the box, happy 0.59 / sad 0.13 averaged; each value moved on its own (AU12 by 0.15, AU6, AU25, AU26
+# and AU20 by 0.3, the lid rise by 0.05) keeps happy on top in 10 of 10, at the box (0.39-0.77) and
+# averaged (0.42-0.69). The brows taken down to rest (0.5-1x the photo's raise), the cheeks raised
+# (AU6 +0.4) or the lips parted (AU25 +0.3) read sad at the box (0.46-0.56). See docs/mesh_engine.md.
+RAISED_HAPPY: dict[int, float] = {12: 1.2}
+RAISED_HAPPY_OPEN = 0.15
+# Anger on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). Her brows
+# lie under the rims, and anger's mouth stretched into an oval (AU27) hid the painted teeth: a dark
+# round hole, angry 0.36 at fer's box but neutral averaged over 175 boxes (0.37 / angry 0.25). EMFACS's
+# open-mouthed anger (4+5+7+10+23+26) instead: the jaw dropped (AU26 +1.0) rather than stretched
+# (AU27 off), so the upper teeth show under the upper lip raised further (AU10 +0.5: about as high as
+# the oval's arch took it). In proportion to AU23's share of RIMS_ANGRY_FULL where the frown (AU4
+# without AU1) meets the glare (AU5, AU7). Angry 0.75 at the box, 0.67 averaged (fearful 0.10,
+# neutral 0.09); each value moved on its own (AU26 by 0.1, AU10 by 0.25; AU16 and AU7 +-0.3 on top)
+# keeps angry on top in 8 of 8, at the box (0.62-0.82) and averaged (0.63-0.71). The lips pressed
+# shut (AU24 +1, the opening off) read neutral (0.64 / angry 0.19); a harder frown (AU4 +0.3) held
+# but bends her top rims more (spread 0.014 -> 0.019 d). See docs/mesh_engine.md.
+RIMS_ANGRY: dict[int, float] = {10: 0.5, 26: 1.0, 27: -0.6}
+RIMS_ANGRY_FULL = 1.2  # anger's AU23 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.2)
 # Disgust on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the `glasses`
 # portrait). Its open, down-turned mouth over a band of upper teeth read as a wail there (sad 0.47,
 # angry 0.23, disgusted 0.00). The mouth purses instead, a closed-in moue of distaste under the
@@ -697,6 +736,45 @@ def _clear_sad(aus: Mapping[int, float]) -> dict[int, float]:
     return _shifted(aus, RIMS_CLEAR_SAD, share)
 
 
+def _happy_share(aus: Mapping[int, float]) -> float:
+    """How much of a happy face a frame's action units show: its smile's share of RIMS_HAPPY_FULL
+    (up to 1) where the cheek raiser meets it (AU6+12), 0 with a frown, a nose wrinkle or corners
+    pulled down (AU4, AU9, AU15: nothing on sadness's, anger's or disgust's faces)."""
+    if aus.get(6, 0.0) <= 0 or max(aus.get(4, 0.0), aus.get(9, 0.0), aus.get(15, 0.0)) > 0:
+        return 0.0
+    return min(1.0, aus.get(12, 0.0) / RIMS_HAPPY_FULL)
+
+
+def _raised_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Happiness's action units as rendered on a raised-brow, wide-eyed photo
+    (PhotoExpression.raised) and its upper lids' further rise (fraction of the opening):
+    RAISED_HAPPY, RAISED_HAPPY_OPEN in proportion to _happy_share."""
+    share = _happy_share(aus)
+    if share <= 0:
+        return dict(aus), 0.0
+    return _shifted(aus, RAISED_HAPPY, share), RAISED_HAPPY_OPEN * share
+
+
+def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
+    """Happiness's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
+    RIMS_HAPPY, RIMS_HAPPY_SQUINT in proportion to _happy_share."""
+    share = _happy_share(aus)
+    if share <= 0:
+        return dict(aus), 0.0
+    return _shifted(aus, RIMS_HAPPY, share), RIMS_HAPPY_SQUINT * share
+
+
+def _rims_angry(aus: Mapping[int, float]) -> dict[int, float]:
+    """Anger's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest): RIMS_ANGRY in proportion to its lip tightener's share of
+    RIMS_ANGRY_FULL (up to 1) where the frown (AU4 without AU1) meets the glare (AU5, AU7)."""
+    share = min(1.0, aus.get(23, 0.0) / RIMS_ANGRY_FULL)
+    if share <= 0 or aus.get(1, 0.0) > 0 or min(aus.get(4, 0.0), aus.get(5, 0.0), aus.get(7, 0.0)) <= 0:
+        return dict(aus)
+    return _shifted(aus, RIMS_ANGRY, share)
+
+
 def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> Coefficients:
     """Field gains for one frame. With ``photo`` (absolute expressions) the photo's own
     expression is undone first: its action units are subtracted, its open mouth is closed
@@ -723,9 +801,15 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         wider -= squint
         aus, squint = _rims_sad(aus)
         wider -= squint
+        aus, squint = _rims_happy(aus)
+        wider -= squint
+        aus = _rims_angry(aus)
+    raised = photo is not None and photo.raised and not photo.rims
+    if raised:
+        aus, more = _raised_happy(aus)
+        wider += more
     yaw, pitch, roll = (np.radians(a) for a in (act.yaw, act.pitch, act.roll))
     # Fear's jaw stretch on a raised-brow photo (RAISED_FEAR_TALL; ``cut``: what it takes off).
-    raised = photo is not None and photo.raised and not photo.rims
     cut = tall * (1.0 - RAISED_FEAR_TALL) if raised else 0.0
     gains, oval, stretch = _smooth_gains(aus, photo, tall - cut)
     if raised:
