@@ -388,7 +388,6 @@ FACS_GAPS: dict[tuple[str, str, str], str] = {
     ("surprised", "sad", "inner_brow_y"): "-0.024: the photo's raised brows taken down first",
     ("surprised", "fearful", "brow_y"): "+0.018: on raised brows fear keeps a quarter of its lift",
     ("glasses", "sad", "inner_brow_y"): "-0.027: the brows under the rims",
-    ("glasses", "disgusted", "upper_lip_y"): "-0.034: canvas._clear_disgust's pursed mouth",
     ("glasses", "fearful", "mouth_width"): "+0.004: canvas._rims_fear draws the corners in",
 }
 
