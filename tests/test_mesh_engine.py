@@ -378,13 +378,11 @@ def test_no_fold_overs_on_portraits(portrait_sources, name, emotion):
 
 # The FACS checks above on every test portrait (issue 11: "re-detected landmarks move the FACS
 # way for every emotion, on every portrait"). Grace Hopper's brows stay OCCLUDED as above (her
-# brows are "grace" there and "grace_hopper" here). Measured misses (2026-12-02, commit eae8826),
-# each a strict xfail so that a fix shows: the photo-keyed renderings that made these portraits
-# read as their label to the judge (docs/mesh_engine.md) trade these movements away, or fall just
-# short of the detector-noise thresholds.
-FACS_GAPS: dict[tuple[str, str, str], str] = {
-    ("glasses", "disgusted", "upper_lip_y"): "-0.034: canvas._clear_disgust's pursed mouth",
-}
+# brows are "grace" there and "grace_hopper" here). A measured miss goes here as a strict xfail
+# with its value, so that a fix shows; the last seven (smile_teeth's eye opening, the `surprised`
+# portrait's brows, the `glasses` portrait's inner brows, lip stretch and raised upper lip) were
+# closed on 2026-12-02 (docs/mesh_engine.md).
+FACS_GAPS: dict[tuple[str, str, str], str] = {}
 
 
 def _portrait_checks() -> list:

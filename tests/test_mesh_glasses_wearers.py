@@ -14,8 +14,9 @@ glasses wearer untouched, no fold-overs):
   (EMFACS's 6+15) under heavier upper lids, the lips parted a little with the lower lip drawn down,
   AU12's field a little (the engine's nearest to AU11's deeper furrow) while the corners stay down.
 - ``clear_disgust`` (_clear_disgust, RIMS_CLEAR_DISGUST, RIMS_CLEAR_DIS_NARROW): rims clear of the
-  lids (PhotoExpression.rims_clear, the `glasses` portrait): the mouth purses, the lips pushed
-  forward and pressed, the corners drawn in, the upper lip and chin raisers nearly off.
+  lids (PhotoExpression.rims_clear, the `glasses` portrait): the face scrunches round the nose, the
+  nose wrinkled harder (its sneer and folds raise the upper lip) with AU10's tear off, the lower
+  lids tightened, the lips pushed forward and tightened, not pressed, the chin raiser mostly off.
 
 Both disgust renderings grow with the square of AU9's share (half an intensity shows a quarter).
 ``clear_sad`` (_clear_sad, RIMS_CLEAR_SAD): the `glasses` portrait's sadness lifts the inner brows
@@ -123,19 +124,21 @@ def test_rims_sad_lifts_the_cheeks_and_parts_the_lips(sources):
     assert max(k.lids) <= 1.0
 
 
-def test_clear_disgust_purses_the_mouth(sources):
-    """On the glasses portrait: the lips pushed forward and pressed, the corners drawn in, the upper
-    lip and the chin raisers nearly off, the cheeks up, the nose wrinkled (and its sneer) a little more."""
+def test_clear_disgust_scrunches_round_the_nose(sources):
+    """On the glasses portrait: the nose wrinkled harder (and its sneer), the upper lip raised by it
+    rather than by AU10's tear (no teeth bared), the lower lids tightened, the lips pushed forward and
+    tightened but not pressed (the presser holds the upper lip down), the chin raiser mostly off."""
     k, plain = _pair(sources, "clear_disgust", "glasses", "disgusted")
-    i = {a: K.SMOOTH_AUS.index(a) for a in ("9", "10s", "6", "17", "18", "24", "20")}
-    assert k.smooth[i["18"]] > plain.smooth[i["18"]] + 0.7             # the lips pushed forward
-    assert k.smooth[i["24"]] > plain.smooth[i["24"]] + 0.7             # and pressed
-    assert k.smooth[i["20"]] < plain.smooth[i["20"]] - 1.0             # the corners drawn in
-    assert k.tear[0] < plain.tear[0]                                   # the upper lip less raised
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("9", "10s", "7", "17", "18", "23", "24", "20")}
+    assert plain.smooth[i["9"]] + 0.3 < k.smooth[i["9"]] < plain.smooth[i["9"]] + 0.6    # wrinkled harder
+    assert k.smooth[i["10s"]] > plain.smooth[i["10s"]] + 0.4           # its one-sided sneer
+    assert k.tear[0] < 0.5 * plain.tear[0]                             # AU10's tear mostly off
+    assert k.smooth[i["7"]] > plain.smooth[i["7"]] + 1.0               # the lower lids tightened
+    assert k.smooth[i["18"]] > plain.smooth[i["18"]] + 0.5             # the lips pushed forward
+    assert k.smooth[i["23"]] > plain.smooth[i["23"]] + 0.5             # and tightened
+    assert k.smooth[i["24"]] == plain.smooth[i["24"]] == 0             # not pressed
+    assert k.smooth[i["20"]] < plain.smooth[i["20"]] - 0.5             # the corners drawn in a little
     assert k.smooth[i["17"]] < plain.smooth[i["17"]] - 0.5             # the chin raiser mostly off
-    assert k.smooth[i["6"]] > plain.smooth[i["6"]] + 0.3               # the cheeks up
-    assert plain.smooth[i["9"]] < k.smooth[i["9"]] < plain.smooth[i["9"]] + 0.3      # a little more
-    assert plain.smooth[i["10s"]] < k.smooth[i["10s"]] < plain.smooth[i["10s"]] + 0.5  # its sneer
 
 
 def test_clear_sad_lifts_the_inner_brows(sources):

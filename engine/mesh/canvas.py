@@ -371,21 +371,26 @@ RIMS_ANGRY: dict[int, float] = {10: 0.5, 26: 1.0, 27: -0.6}
 RIMS_ANGRY_FULL = 1.2  # anger's AU23 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.2)
 # Disgust on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the `glasses`
 # portrait). Its open, down-turned mouth over a band of upper teeth read as a wail there (sad 0.47,
-# angry 0.23, disgusted 0.00). The mouth purses instead, a closed-in moue of distaste under the
-# wrinkled nose: the lips pushed forward (AU18 +0.78) and pressed (AU24 +1.08) with the corners drawn
-# in (RIMS_CLEAR_DIS_NARROW units of the lip stretcher's field run backwards, AU20 -0.42), the upper
-# lip raiser nearly off (AU10 -1.38) and the chin raiser off (AU17 -0.99), the lips tightened (AU23
-# +0.38), the jaw dropped a little (AU26 +0.22), the cheeks raised a little (AU6 +0.56), the nose
-# wrinkled and the lids tightened a little more (AU9 +0.11, AU7 +0.54), the corners down a little
-# less (AU15 -0.12; -0.16 folds the warp at a corner). In proportion to the square of AU9's share of
-# RIMS_DISGUST_FULL, as on Grace Hopper's rims (_rims_disgust: half an intensity must move the face
-# clearly less than the whole). Re-tuned for the curved, soft nasolabial folds: at fer's box angry
-# 0.33 over disgusted 0.29, but disgust rises the most (+0.29, angry +0.19); each value moved by its
-# own step keeps that in 8 of 23. **Fragile**: averaged over 175 boxes around it angry leads (0.48 /
-# disgusted 0.08); see docs/mesh_engine.md.
-RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.56, 7: 0.54, 9: 0.11, 10: -1.38, 15: -0.12, 17: -0.99, 18: 0.78,
-                                        20: -0.42, 23: 0.38, 24: 1.08, 26: 0.22}
-RIMS_CLEAR_DIS_NARROW = 1.14
+# angry 0.23, disgusted 0.00), and a pursed moue (the lips pressed, AU24 +1.08) read angry 0.33 over
+# disgusted 0.29 with the upper lip held down (0.034 d up to FaceMesh, 0.02 d in the warp). The
+# face scrunches round the nose instead, EMFACS's 9 with the upper lip raised by the nose wrinkle:
+# AU9 +0.46 (the nose wrinkled harder, and with it the one-sided sneer and the nasolabial folds,
+# which lift the upper lip 0.038 d in the warp without AU10's tear: AU10 -1.9, off, so no teeth
+# bared in a snarl), the lower lids tightened (AU7 +1.25) over cheeks raised a little (AU6 +0.34),
+# no press (the presser held the upper lip's edge down), the lips pushed forward (AU18 +0.69) and
+# tightened (AU23 +0.83), the corners drawn in a little (RIMS_CLEAR_DIS_NARROW units of the lip
+# stretcher's field run backwards, AU20 -0.42) and down a little less (AU15 -0.3), the chin raiser
+# mostly off (AU17 -0.75), the jaw dropped a little (AU26 +0.22). In proportion to the square of
+# AU9's share of RIMS_DISGUST_FULL, as on Grace Hopper's rims (_rims_disgust: half an intensity must
+# move the face clearly less than the whole). At fer's box disgusted 0.36 over angry 0.28 (disgust
+# +0.36 against the neutral render, angry +0.14); the upper lip 0.060 d up to FaceMesh. Each value
+# moved by its own step (AU6, 7, 17, 18, 23, 26 and the narrowing by 0.1; AU9, 15, 20 by 0.05) keeps
+# disgusted on top in 11 of 20 and rising the most in 13 (AU9 +0.05, AU15 +0.05, AU17 either way,
+# AU18 -0.1, AU26 either way read angry). **Fragile**: averaged over 175 boxes around it angry leads
+# (0.48 / disgusted 0.08); see docs/mesh_engine.md.
+RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.34, 7: 1.25, 9: 0.46, 10: -1.9, 15: -0.3, 17: -0.75, 18: 0.69,
+                                        20: -0.42, 23: 0.83, 26: 0.22}
+RIMS_CLEAR_DIS_NARROW = 0.41
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
