@@ -22,6 +22,9 @@ Both disgust renderings grow with the square of AU9's share (half an intensity s
 ``clear_sad`` (_clear_sad, RIMS_CLEAR_SAD): the `glasses` portrait's sadness lifts the inner brows
 further and pushes them down less (AU1 up, AU4 eased), its rims clear of them rising unbent (FACS's
 raised inner brows, which FaceMesh found too low there; tests/test_mesh_engine.py).
+``clear_surprise`` (_clear_surprise, RIMS_CLEAR_SURPRISE): the `glasses` portrait's surprise lifts
+the inner brows less (the photo's own brows slant inner-up: a level arch, not a worried peak) and
+tightens the lips less (relaxed, EMFACS's 1+2+5+26/27); its brows still raised, its rims unbent.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from mesh_checks import folds_off_the_seam, prepared, same_frame  # noqa: E402
 # rendering -> (the portrait it applies to, the emotion it reshapes, its constants switched off)
 RENDERINGS: dict[str, tuple[str, str, dict[str, object]]] = {
     "clear_sad": ("glasses", "sad", {"RIMS_CLEAR_SAD": {}}),
+    "clear_surprise": ("glasses", "surprised", {"RIMS_CLEAR_SURPRISE": {}}),
     "rims_disgust": ("grace_hopper", "disgusted", {"RIMS_DISGUST": {}, "RIMS_DISGUST_SQUINT": 0.0}),
     "rims_sad": ("grace_hopper", "sad", {"RIMS_SAD": {}, "RIMS_SAD_SQUINT": 0.0}),
     "clear_disgust": ("glasses", "disgusted", {"RIMS_CLEAR_DISGUST": {}, "RIMS_CLEAR_DIS_NARROW": 0.0}),
@@ -167,6 +171,35 @@ def test_clear_sad_keeps_the_rims_rigid(sources):
     assert (fields[0][frame_top] @ c.frame.v).mean() < (fields[1][frame_top] @ c.frame.v).mean() - 0.02  # they rise
     assert np.ptp(fields[0][frame_top], axis=0).max() < 0.035
     assert np.abs(fields[0][frame_low]).max() < 0.02
+
+
+def test_clear_surprise_arches_the_brows(sources):
+    """On the glasses portrait: surprise's inner lift (AU1) cut by a quarter, the brows still well
+    raised, the outer lift (AU2), the lids and the jaw's opening as they were, the lip tightener
+    (AU23) eased; the cut grows with intensity (half an intensity moves the face less)."""
+    k, plain = _pair(sources, "clear_surprise", "glasses", "surprised")
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("1", "2", "4", "23")}
+    assert 0.7 < k.smooth[i["1"]] < plain.smooth[i["1"]] - 0.25         # less inner lift, still raised
+    assert k.smooth[i["2"]] == plain.smooth[i["2"]] > 0.5               # the outer ends as they were
+    assert k.smooth[i["4"]] == plain.smooth[i["4"]]                     # no frown
+    assert 0.5 < k.smooth[i["23"]] < plain.smooth[i["23"]] - 0.25       # the lips tense less
+    assert k.lids == plain.lids and k.low == plain.low
+    assert k.tear.tolist() == plain.tear.tolist() and k.teeth == plain.teeth
+    cuts = [-_rise(sources, "clear_surprise", "1", t)[0] for t in (0.25, 0.5, 0.75, 1.0)]
+    assert all(b > a > 0 for a, b in zip(cuts, cuts[1:])), cuts
+
+
+def test_clear_surprise_keeps_the_rims_rigid(sources):
+    """Its brows move the top rims as one piece (test_clear_sad_keeps_the_rims_rigid's bounds), the
+    bottom rims not at all, and the rims still rise against the rest frame."""
+    c = sources["glasses"].crop
+    rigid, top = rigid_weights(c.image, c.points, c.frame, c.grid.nodes)
+    frame_top, frame_low = (rigid > 0.9) & (top > 0.9), (rigid > 0.9) & (top < 0.1)
+    k, _ = _pair(sources, "clear_surprise", "glasses", "surprised")
+    field = np.tensordot(k.smooth[:-5], c.smooth[:-5], axes=1).reshape(-1, 2) / c.frame.d
+    assert (field[frame_top] @ c.frame.v).mean() < -0.02
+    assert np.ptp(field[frame_top], axis=0).max() < 0.035
+    assert np.abs(field[frame_low]).max() < 0.02
 
 
 @pytest.mark.parametrize("rendering,au,lids", [("rims_disgust", "9", True), ("rims_sad", "6", True),

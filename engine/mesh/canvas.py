@@ -741,6 +741,41 @@ def _clear_sad(aus: Mapping[int, float]) -> dict[int, float]:
     return _shifted(aus, RIMS_CLEAR_SAD, share)
 
 
+# Surprise on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the
+# `glasses` portrait). Its brows rose oblique, the inner ends well above the outer ones: surprise's
+# level arch (ARCH_SLANT) is kept from glasses wearers, and here the photo's own brows already slant
+# inner-up (brow_slant +0.049 d), so the full inner lift (AU1) left them 0.20 d inner-over-outer, a
+# worried peak over the inner rims, while the outer ends (AU2) are held where they cross the rigid
+# top rims. It read surprised 0.39 at fer's box but angry averaged over 175 boxes around it (0.38 /
+# surprised 0.20). EMFACS's surprise has the brows raised and arched, the lips relaxed: the inner
+# lift is cut by a quarter (AU1 -0.3: the slant about 0.14 d, the brows still raised, brow_y -0.07 d
+# re-detected) and the lip tightener eased by a quarter (AU23 -0.3). In proportion to where AU1, AU2,
+# AU5 and the jaw's drop (AU26) meet without AU4 (_surprise_share). Surprised 0.39 over happy 0.24 /
+# angry 0.14 at the box, averaged 0.33 over happy 0.21 / angry 0.18; AU1 -0.2..-0.4 and AU23 0..-0.6
+# (steps 0.05 and 0.1 either way, each alone: 8 of 8) keep surprised on top at the box (0.25-0.40)
+# and averaged (0.26-0.34). Fragile: fer reads this face angry in boxes from about 350 px, and the
+# change works mostly by keeping haar's box near 347 px (364 before); see docs/mesh_engine.md, also
+# for what did not work (the full arch's cut, wider lids).
+RIMS_CLEAR_SURPRISE: dict[int, float] = {1: -0.3, 23: -0.3}
+
+
+def _surprise_share(aus: Mapping[int, float]) -> float:
+    """Where surprise's action units meet (AU1, AU2, AU5 and the jaw's drop, AU26), up to 1, and
+    0 with a frown (AU4: fear's brows drawn together)."""
+    if aus.get(4, 0.0) > 0:
+        return 0.0
+    return max(0.0, min(1.0, aus.get(1, 0.0), aus.get(2, 0.0), aus.get(5, 0.0), aus.get(26, 0.0)))
+
+
+def _clear_surprise(aus: Mapping[int, float]) -> dict[int, float]:
+    """Surprise's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear):
+    RIMS_CLEAR_SURPRISE in proportion to _surprise_share."""
+    share = _surprise_share(aus)
+    if share <= 0:
+        return dict(aus)
+    return _shifted(aus, RIMS_CLEAR_SURPRISE, share)
+
+
 def _happy_share(aus: Mapping[int, float]) -> float:
     """How much of a happy face a frame's action units show: its smile's share of RIMS_HAPPY_FULL
     (up to 1) where the cheek raiser meets it (AU6+12), 0 with a frown, a nose wrinkle or corners
@@ -799,6 +834,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         aus, more = _rims_fear(aus)
         wider += more
         aus = _clear_sad(aus)
+        aus = _clear_surprise(aus)
         aus, drawn = _clear_disgust(aus)
         narrower += drawn
     if photo is not None and photo.rims_rest:
