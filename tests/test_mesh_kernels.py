@@ -227,7 +227,7 @@ def _sides(q_up, q_low, geom, line_w):
     shape = q.shape[:2]
     out = [np.zeros(shape, np.float32) for _ in range(3)]
     out += [np.zeros(shape, np.bool_), np.zeros(shape, np.float32), np.zeros(shape + (2,), np.float32)]
-    K.choose_sides(q, q_low, *geom, line_w, 2.0, *out)
+    K.choose_sides(q, q_low, *geom, geom[-2], geom[-1], line_w, 2.0, *out)  # no dark corners
     return q, out
 
 
