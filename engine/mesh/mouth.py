@@ -57,6 +57,8 @@ class MouthGeom:
     # How far the photo's dark mouth corners reach above the upper inner lip's edge, px, at the
     # image-left and right corner (corner_lift; 0 where they are not dark).
     lift: tuple[float, float] = (0.0, 0.0)
+    # corner_edge's knots: s, the upper inner lip's t there, and how far it is raised (prepare).
+    edge: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def frame_args(self) -> tuple[float, float, float, float, float, float]:
@@ -109,7 +111,8 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
     tex = photo_teeth(m, image, luma)
     if tex is None:
         tex = enamel_teeth(m, _white_balance(image, p))
-    return replace(m, teeth=tex, lift=corner_lift(m, image, luma))
+    m = replace(m, teeth=tex, lift=corner_lift(m, image, luma))
+    return replace(m, edge=_corner_knots(m))
 
 
 def lip_profile(m: MouthGeom, s: np.ndarray) -> np.ndarray:
@@ -321,13 +324,19 @@ def corner_lift(m: MouthGeom, image: np.ndarray, face_luma: float) -> tuple[floa
     return out[0], out[1]
 
 
-def corner_edge(m: MouthGeom, amount: float) -> tuple[np.ndarray, np.ndarray]:
-    """The upper inner lip's edge raised over the photo's dark corners by ``amount`` (0..1) of
-    their lift: (s, t) knots for kernels.choose_sides."""
+def _corner_knots(m: MouthGeom) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """s knots along the upper inner lip (denser at the corners), its t there, and the lift."""
     a = np.linspace(CORNER_FROM * m.s_corner, CORNER_TO, 16)
     s = np.unique(np.concatenate([m.s_ui, -a[::-1], a]))
     lift = np.where(s < 0, m.lift[0], m.lift[1]) * _corner_weight(m, np.abs(s))
-    return s, np.interp(s, m.s_ui, m.t_ui) - amount * lift
+    return s, np.interp(s, m.s_ui, m.t_ui), lift
+
+
+def corner_edge(m: MouthGeom, amount: float) -> tuple[np.ndarray, np.ndarray]:
+    """The upper inner lip's edge raised over the photo's dark corners by ``amount`` (0..1) of
+    their lift: (s, t) knots for kernels.choose_sides (one small product per frame)."""
+    s, t, lift = m.edge if m.edge is not None else _corner_knots(m)
+    return s, t - amount * lift
 
 
 def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float, closed: bool = False,
