@@ -3,7 +3,7 @@ kernels.choose_sides).
 
 A toothy smile's mouth is black right at its corners: the gap between the lips runs on past
 FaceMesh's inner lip corners, above their line (smile_teeth: luma 27-60 up to 7 px over it,
-against a face of about 150). The upper side owns the source above that line, so when the photo's
+against a face median of 146). The upper side owns the source above that line, so when the photo's
 interior was closed away under a painted opening that darkness came along with the upper lip and
 ran on from the opening's ends: a hard-edged, stair-stepped black spike or wedge at each corner of
 smile_teeth's angry, surprised, fearful and disgusted renders (4, 11, 11 and 20 black pixels past

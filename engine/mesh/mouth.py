@@ -236,17 +236,18 @@ LIP_FILL_W = 2.0
 SHUT_FILL_W = 6.0
 SHUT_GAP = 2.0
 # A smiling photo's mouth is dark right at its corners (the gap between the lips runs on past
-# FaceMesh's inner lip corners, above their line: smile_teeth's corners are luma 20-50 up to
-# 5 px over it). Closed away under a painted opening, that darkness came with the upper lip and
-# ran on from the opening's ends as a black, stair-stepped spike (smile_teeth's surprised and
-# angry). Where the photo is darker than CORNER_DARK of the face's median luma, up to
+# FaceMesh's inner lip corners, above their line: smile_teeth's corners are luma 27-60, darkest
+# 0.19 of its face's median, up to 7 px over it). Closed away under a painted opening, that
+# darkness came with the upper lip and ran on from the opening's ends as a black, stair-stepped
+# spike (smile_teeth's angry, surprised, fearful, disgusted). Where the photo is darker than CORNER_DARK of the face's median luma, up to
 # CORNER_LIFT_MAX d above the upper inner lip's edge, between the inner corner and the outer one
 # (s = 1), and a corner is black somewhere there (under CORNER_BLACK of the face: smile_outdoor's
-# corners, darkest 0.29, were left as they are: raised, their lip's texture ran on as a pale
+# corners, darkest 0.28, were left as they are: raised, their lip's texture ran on as a pale
 # column beside the opening's blunt end), the upper lip's edge is raised over it (from
 # CORNER_FROM of the inner corner's s, fading out by CORNER_TO) and the dark band is drawn from
 # the lip above it (kernels.choose_sides). It fades in with the opening asked for (from SHUT_GAP
-# to twice that), so a shut mouth keeps its corners as they were.
+# to twice that), so a shut mouth keeps its corners as they were. (grace_hopper's corners measure
+# black too, but her photo's mouth is shut, never closed away: nothing changes there.)
 CORNER_DARK = 0.45
 CORNER_BLACK = 0.25
 CORNER_LIFT_MAX = 0.06
