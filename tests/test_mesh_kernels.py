@@ -227,7 +227,7 @@ def _sides(q_up, q_low, geom, line_w):
     shape = q.shape[:2]
     out = [np.zeros(shape, np.float32) for _ in range(3)]
     out += [np.zeros(shape, np.bool_), np.zeros(shape, np.float32), np.zeros(shape + (2,), np.float32)]
-    K.choose_sides(q, q_low, *geom, line_w, 2.0, *out)
+    K.choose_sides(q, q_low, *geom, geom[-2], geom[-1], line_w, 2.0, *out)  # no dark corners
     return q, out
 
 
@@ -255,3 +255,25 @@ def test_choose_sides_fills_thin_slivers_from_the_lips() -> None:
     assert (alpha <= alpha_off).all() and alpha[seam].max() <= 0.5 * alpha_off[seam].max() + 1e-6
     t = q[..., 1][seam] - 15.0  # the sliver's pixels now sample a lip, not the interior between them
     assert ((t <= -5.0 + 1e-4) | (t >= 5.0 - 1e-4)).all()
+
+
+def test_choose_sides_draws_the_lip_over_a_raised_corner_edge() -> None:
+    """mouth.corner_edge: with the upper lip's edge raised 3 px (a photo's black mouth corner
+    under it), the upper lip's last 6 px are drawn from the 6 px above the raised edge, squeezed
+    to half, so nothing between the two edges is sampled; where the lower lip wins, and above
+    that stretch, the maps are unchanged."""
+    q_up, q_low, geom = _closed_lips(-2.0)
+    q_off, _ = _sides(q_up, q_low, geom, 1.25)
+    q = q_up.copy()
+    shape = q.shape[:2]
+    out = [np.zeros(shape, np.float32) for _ in range(3)]
+    out += [np.zeros(shape, np.bool_), np.zeros(shape, np.float32), np.zeros(shape + (2,), np.float32)]
+    knots = geom[-2]
+    K.choose_sides(q, q_low, *geom, knots, np.full(3, -8.0), 1.25, 2.0, *out)
+    t_up = q_up[..., 1] - 15.0  # the upper side's source, relative to the mouth line
+    t_low = q_low[..., 1] - 15.0
+    moved = (t_low < 5.0) & (t_up >= -11.0) & (t_up <= -5.0)
+    assert moved.sum() > 100
+    np.testing.assert_allclose(q[..., 1][moved] - 15.0, 0.5 * t_up[moved] - 5.5, atol=1e-4)
+    assert (q[..., 1][moved] - 15.0 <= -8.0 + 1e-4).all()  # never between the two edges
+    np.testing.assert_array_equal(q[~moved], q_off[~moved])

@@ -460,12 +460,12 @@ def _ends(s: float, s_corner: float) -> float:
 
 
 @njit(void(F4_3, F4_3, float64, float64, float64, float64, float64, float64, float64, float64, F8_1, F8_1, F8_1, F8_1,
-           float64, float64, F4_2, F4_2, F4_2, boolean[:, :], F4_2, F4_3), **_JIT)
+           F8_1, F8_1, float64, float64, F4_2, F4_2, F4_2, boolean[:, :], F4_2, F4_3), **_JIT)
 def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: float, uy: float,
                  vx: float, vy: float, half: float, s_corner: float, s_li: np.ndarray, t_li: np.ndarray,
-                 s_ub: np.ndarray, t_ub: np.ndarray, line_w: float, fill_w: float,
-                 alpha: np.ndarray, depth: np.ndarray, s_out: np.ndarray, seam: np.ndarray,
-                 blend: np.ndarray, other: np.ndarray) -> None:
+                 s_ub: np.ndarray, t_ub: np.ndarray, s_lift: np.ndarray, t_lift: np.ndarray,
+                 line_w: float, fill_w: float, alpha: np.ndarray, depth: np.ndarray, s_out: np.ndarray,
+                 seam: np.ndarray, blend: np.ndarray, other: np.ndarray) -> None:
     """Per pixel of the mouth band: whichever side maps back onto its own half of the source
     wins (written into ``q_up``); pixels neither claims are the opening, with its alpha,
     depth below the upper lip and mouth coordinate s. The lower side owns the source below
@@ -481,19 +481,37 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
     Where the lips part by less than ``fill_w`` px (the slivers two nearly closed sides leave)
     the gap takes the nearer lip's edge rather than the painted interior, which drew them as
     black strokes; the interior's alpha grows back as the gap widens to ``fill_w``. ``blend``
-    is left as it is everywhere else (it comes zeroed)."""
+    is left as it is everywhere else (it comes zeroed).
+
+    ``s_lift``, ``t_lift`` (``line_w`` > 0): the upper lip's edge raised over the photo's dark
+    mouth corners (mouth.corner_edge; the same curve as s_ub, t_ub where there is none). Between
+    the two edges (``lift`` px) the photo shows its own dark corner of the mouth, not lip: where
+    the lower lip does not claim the pixel, the upper lip's last 2 * lift px are drawn from the
+    2 * lift px above that band instead (squeezed to half, so the lip's texture runs on with no
+    seam), and the slivers' fill reads the lip at the raised edge, so no black spike runs on
+    from the painted opening's ends."""
     for y in range(q_up.shape[0]):
         for x in range(q_up.shape[1]):
             ux_up, uy_up = q_up[y, x, 0], q_up[y, x, 1]
             rx, ry = ux_up - cx, uy_up - cy
             s_u = (rx * ux + ry * uy) / half
-            rel_up = rx * vx + ry * vy - interp(s_u, s_ub, t_ub)  # <= 0: the upper side's own
+            t_u = rx * vx + ry * vy
+            rel_up = t_u - interp(s_u, s_ub, t_ub)  # <= 0: the upper side's own
             lx, ly = q_low[y, x, 0] - cx, q_low[y, x, 1] - cy
             s_l = (lx * ux + ly * uy) / half
             rel_low = lx * vx + ly * vy - interp(s_l, s_li, t_li)  # >= 0: the lower side's own
             if rel_low >= 0.0:
                 q_up[y, x, 0], q_up[y, x, 1] = q_low[y, x, 0], q_low[y, x, 1]
             a = _clamp(min(-rel_low, rel_up) + 0.5, 0.0, 1.0)
+            # How far below the raised edge (>= rel_up; equal where the corners are not dark).
+            rel_lift = t_u - interp(s_u, s_lift, t_lift) if line_w > 0.0 else rel_up
+            lift = rel_lift - rel_up
+            if lift > 0.0 and rel_low < 0.0 and -2.0 * lift <= rel_up <= 0.0:
+                # The photo's dark corner under the raised edge: the upper lip's last 2 * lift px
+                # are drawn from the lip above it, squeezed to half (continuous at both ends).
+                k = lift + 0.5 * rel_up
+                q_up[y, x, 0] -= k * vx
+                q_up[y, x, 1] -= k * vy
             if line_w > 0.0:
                 # Only pixels near the lower lip's edge or in a gap: the rest of the band is as is.
                 near = abs(rel_low) < 2.0 * line_w
@@ -503,9 +521,9 @@ def choose_sides(q_up: np.ndarray, q_low: np.ndarray, cx: float, cy: float, ux: 
                     thin = min(1.0 - (rel_up - rel_low) / fill_w, 1.0)
                     if rel_low < 0.0 and rel_up > 0.0:
                         # A sliver: filled from the nearer lip, half a pixel inside its edge.
-                        if rel_up <= -rel_low:
-                            q_up[y, x, 0] -= (rel_up + 0.5) * vx
-                            q_up[y, x, 1] -= (rel_up + 0.5) * vy
+                        if rel_up <= -rel_low or rel_lift > rel_up:  # (the lower edge is dark there too)
+                            q_up[y, x, 0] -= (rel_lift + 0.5) * vx
+                            q_up[y, x, 1] -= (rel_lift + 0.5) * vy
                         else:
                             q_up[y, x, 0] = q_low[y, x, 0] + (0.5 - rel_low) * vx
                             q_up[y, x, 1] = q_low[y, x, 1] + (0.5 - rel_low) * vy

@@ -54,6 +54,11 @@ class MouthGeom:
     brightness: float  # photo exposure, scales the painted colours
     own_mid: float  # the photo's own inner-lip gap at mid-mouth, px
     teeth: TeethTexture | None = None  # what kernels.paint draws the painted teeth from
+    # How far the photo's dark mouth corners reach above the upper inner lip's edge, px, at the
+    # image-left and right corner (corner_lift; 0 where they are not dark).
+    lift: tuple[float, float] = (0.0, 0.0)
+    # corner_edge's knots: s, the upper inner lip's t there, and how far it is raised (prepare).
+    edge: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def frame_args(self) -> tuple[float, float, float, float, float, float]:
@@ -106,7 +111,8 @@ def mouth_geom(points: np.ndarray, frame: FaceFrame, image: np.ndarray) -> Mouth
     tex = photo_teeth(m, image, luma)
     if tex is None:
         tex = enamel_teeth(m, _white_balance(image, p))
-    return replace(m, teeth=tex)
+    m = replace(m, teeth=tex, lift=corner_lift(m, image, luma))
+    return replace(m, edge=_corner_knots(m))
 
 
 def lip_profile(m: MouthGeom, s: np.ndarray) -> np.ndarray:
@@ -229,6 +235,23 @@ LIP_FILL_W = 2.0
 # widening back to LIP_FILL_W as the asked opening grows to SHUT_GAP px (no jump in a stream).
 SHUT_FILL_W = 6.0
 SHUT_GAP = 2.0
+# A smiling photo's mouth is dark right at its corners (the gap between the lips runs on past
+# FaceMesh's inner lip corners, above their line: smile_teeth's corners are luma 27-60, darkest
+# 0.19 of its face's median, up to 7 px over it). Closed away under a painted opening, that
+# darkness came with the upper lip and ran on from the opening's ends as a black, stair-stepped
+# spike (smile_teeth's angry, surprised, fearful, disgusted). Where the photo is darker than CORNER_DARK of the face's median luma, up to
+# CORNER_LIFT_MAX d above the upper inner lip's edge, between the inner corner and the outer one
+# (s = 1), and a corner is black somewhere there (under CORNER_BLACK of the face: smile_outdoor's
+# corners, darkest 0.28, were left as they are: raised, their lip's texture ran on as a pale
+# column beside the opening's blunt end), the upper lip's edge is raised over it (from
+# CORNER_FROM of the inner corner's s, fading out by CORNER_TO) and the dark band is drawn from
+# the lip above it (kernels.choose_sides). It fades in with the opening asked for (from SHUT_GAP
+# to twice that), so a shut mouth keeps its corners as they were. (grace_hopper's corners measure
+# black too, but her photo's mouth is shut, never closed away: nothing changes there.)
+CORNER_DARK = 0.45
+CORNER_BLACK = 0.25
+CORNER_LIFT_MAX = 0.06
+CORNER_FROM, CORNER_TO = 0.85, 1.1
 _NO_BLEND = np.zeros((1, 1), np.float32)  # (the kernel's arguments when there is no seam)
 _NO_OTHER = np.zeros((1, 1, 2), np.float32)
 
@@ -263,10 +286,58 @@ def choose_sides(m: MouthGeom, q_up: np.ndarray, q_low: np.ndarray, closed: bool
                  np.empty(shape, np.bool_), np.zeros(shape, np.float32) if seam_w > 0 else None,
                  np.empty(shape + (2,), np.float32) if seam_w > 0 else None)
     s_ub, t_ub = (m.s_ui, m.t_ui) if closed else (m.s_li, m.t_li)
+    s_lift, t_lift = s_ub, t_ub
+    if closed and max(m.lift) > 0.0 and gap > SHUT_GAP:
+        s_lift, t_lift = corner_edge(m, min(gap / SHUT_GAP - 1.0, 1.0))
     kernels.choose_sides(q_up, q_low, *m.frame_args, m.half, m.s_corner, m.s_li, m.t_li, s_ub, t_ub,
-                         seam_w, fill_w, op.alpha, op.depth, op.s, op.seam,
+                         s_lift, t_lift, seam_w, fill_w, op.alpha, op.depth, op.s, op.seam,
                          _NO_BLEND if op.blend is None else op.blend, _NO_OTHER if op.other is None else op.other)
     return op
+
+
+def _corner_weight(m: MouthGeom, a: np.ndarray) -> np.ndarray:
+    """0..1 at |s| = ``a``: where the upper lip's edge is raised over a dark corner."""
+    lo = CORNER_FROM * m.s_corner
+    rise = _smoothstep((a - lo) / max(m.s_corner - lo, 1e-6))
+    return rise * (1.0 - _smoothstep((a - 1.0) / (CORNER_TO - 1.0)))
+
+
+def corner_lift(m: MouthGeom, image: np.ndarray, face_luma: float) -> tuple[float, float]:
+    """How far above the upper inner lip's edge (px) the photo stays darker than CORNER_DARK
+    of the face around each corner (image-left, right): the dark gap at a smile's corners."""
+    steps = np.arange(0.0, CORNER_LIFT_MAX * m.d + 1e-9, 0.5)
+    out, darkest = [], np.inf
+    for sign in (-1.0, 1.0):
+        s = sign * np.linspace(m.s_corner, 1.0, 9)  # beyond the inner corner: the lips should meet
+        t = np.interp(s, m.s_ui, m.t_ui)[None, :] - steps[:, None]
+        x = m.centre[0] + s[None, :] * m.half * m.u[0] + t * m.v[0]
+        y = m.centre[1] + s[None, :] * m.half * m.u[1] + t * m.v[1]
+        px = cv2.remap(np.ascontiguousarray(image[..., :3]), x.astype(np.float32), y.astype(np.float32),
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+        luma = px @ np.array([0.299, 0.587, 0.114])
+        darkest = min(darkest, float(luma.min()))
+        dark = luma < CORNER_DARK * face_luma
+        # Per column: the dark run up from the edge (none when the edge itself is not dark).
+        run = np.where(dark.all(axis=0), len(steps), np.argmin(dark, axis=0))
+        out.append(float(steps[run - 1].max() + 0.5) if run.max() > 0 else 0.0)
+    if darkest >= CORNER_BLACK * face_luma:
+        return 0.0, 0.0
+    return out[0], out[1]
+
+
+def _corner_knots(m: MouthGeom) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """s knots along the upper inner lip (denser at the corners), its t there, and the lift."""
+    a = np.linspace(CORNER_FROM * m.s_corner, CORNER_TO, 16)
+    s = np.unique(np.concatenate([m.s_ui, -a[::-1], a]))
+    lift = np.where(s < 0, m.lift[0], m.lift[1]) * _corner_weight(m, np.abs(s))
+    return s, np.interp(s, m.s_ui, m.t_ui), lift
+
+
+def corner_edge(m: MouthGeom, amount: float) -> tuple[np.ndarray, np.ndarray]:
+    """The upper inner lip's edge raised over the photo's dark corners by ``amount`` (0..1) of
+    their lift: (s, t) knots for kernels.choose_sides (one small product per frame)."""
+    s, t, lift = m.edge if m.edge is not None else _corner_knots(m)
+    return s, t - amount * lift
 
 
 def paint(out: np.ndarray, m: MouthGeom, op: Opening, gap: float, closed: bool = False,
