@@ -303,17 +303,20 @@ RIMS_CLEAR_SAD: dict[int, float] = {1: 0.5, 4: -0.3}
 # raised (AU6 +1.3) and the lids tightened (AU7 +0.9) under upper lids lowered RIMS_DISGUST_SQUINT
 # of the opening (the squint behind the lenses), the lower lip no longer pushed down (AU16 -0.66)
 # and the chin raiser off (AU17; EMFACS's 9+10+25 over 9+17), the corners a little further down
-# (AU15 +0.27), the lips stretched a little (AU20 +0.1) and pressed a little (AU24 +0.2). In
+# (AU15 +0.27) and the lips stretched a little (AU20 +0.1); no lip pressor (AU24 is anger's, in no
+# EMFACS disgust: the 0.2 it had here took nothing from the read). In
 # proportion to the square of AU9's share of its value at intensity 1.0 (RIMS_DISGUST_FULL): the
 # scrunch is the strong end of disgust, so half an intensity shows a quarter of it and moves the
 # face clearly less than the whole. Re-tuned for creases.py's curved, soft nasolabial folds (the
 # earlier values, AU9 +1.0 without AU10 and a 0.3 squint, read angry 0.50 with them): disgusted
-# 0.51 over angry 0.32. Fragile: AU9 holds only between about 1.13 and 1.18 (+-0.05 reads angry);
-# each value moved on its own (AU6, 7, 9, 10, 15, 17 by 0.1; 16, 20, 24 and the squint by 0.05)
-# keeps disgusted on top in 13 of 20 (AU9, AU10 and the squint either way and AU15 -0.1 read
-# angry). Only at fer's own box: averaged over 175 boxes around it angry leads (0.50 / disgusted
-# 0.11), see docs/mesh_engine.md.
-RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.15, 10: 0.4, 15: 0.27, 16: -0.66, 17: -0.88, 20: 0.1, 24: 0.2}
+# 0.53 over angry 0.36. Fragile: each value moved on its own (AU6, 7, 9, 10, 15, 17 by 0.1; 16, 20,
+# 24 and the squint by 0.05) keeps disgusted on top in 13 of 20 (AU9 -0.1, AU10 +0.1, AU15 either
+# way, AU17 +0.1, AU20 -0.05 and the squint +0.05 read angry; AU16, AU17 and AU24 down change
+# nothing, all three are at 0). Only at fer's own box: averaged over
+# 175 boxes around it angry leads (0.52 / disgusted 0.11), and no AU offsets or squint in about
+# 1,500 renderings scored over the boxes read disgusted there (0.21 at most, angry 0.55 with it),
+# see docs/mesh_engine.md.
+RIMS_DISGUST: dict[int, float] = {6: 1.3, 7: 0.9, 9: 1.15, 10: 0.4, 15: 0.27, 16: -0.66, 17: -0.88, 20: 0.1}
 RIMS_DISGUST_SQUINT = 0.14
 RIMS_DISGUST_FULL = 1.1  # disgust's AU9 at intensity 1.0 (engine/facs.py: 1.0 x scale 1.1)
 # Sadness on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). The rims
