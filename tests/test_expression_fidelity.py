@@ -56,16 +56,18 @@ from engine.motion import EMOTIONS
 # (canvas._rims_disgust: glasses resting on the lids, nose wrinkle, cheeks and a squint); 41/42 with
 # her sadness carried below the rims (canvas._rims_sad: cheeks raised, heavier lids, lips parted).
 # 42/42 with the glasses portrait's disgust pursed (canvas._clear_disgust: glasses clear of the lids,
-# lips pushed forward and pressed, corners drawn in; disgusted over angry by 0.01 at fer's own box).
-# 42/42 again with that disgust scrunched round the nose instead (the nose wrinkled harder, the
+# lips pushed forward and pressed, corners drawn in; disgusted over angry by 0.01 at fer's own box),
+# 41/42 once the reshaped nasolabial folds (creases.py) took it back to angry; 42/42 again with that
+# disgust scrunched round the nose instead (the nose wrinkled harder, the
 # upper lip raised by it, not pressed; disgusted 0.36 over angry 0.28 at fer's own box).
 # The issue's goal is 1.0: this floor only guards what has been reached (one hit of slack, since the
 # judge's face box can move by a pixel between OpenCV builds).
 MIN_HIT_RATE = 41 / 42
-# Averaged over the 175 boxes (2026-12-02): 38/42 (the misses: Grace Hopper's disgust and the glasses
-# portrait's surprise and disgust read angry, its fear sad). One hit of slack, as above.
-MIN_BOX_AVERAGED_RATE = 37 / 42
-# Cases the engine does not meet yet (issue 11 stays open): (check, portrait, emotion or trait).
+# Averaged over the 175 boxes (2026-12-02): 36/42 when this view was added, 39/42 now (the misses:
+# Grace Hopper's and the glasses portrait's disgust read angry, the glasses portrait's fear sad,
+# fearful still rising the most). One hit of slack, as above.
+MIN_BOX_AVERAGED_RATE = 38 / 42
+# Cases the engine does not meet: (check, portrait, emotion or trait), each a strict xfail.
 # Empty since the glasses portrait's disgust (canvas._clear_disgust); kept for the next gap found.
 KNOWN_GAPS: frozenset[tuple[str, str, str]] = frozenset()
 
