@@ -112,7 +112,8 @@ FACS_EXPECTATIONS = {
 # not track on either photo.
 # Her brows also lie under the top rims of her frames, which stay rigid (they rise as one
 # straight piece, test_glasses_frames_stay_rigid): FaceMesh's brows follow the rims, which
-# rise less than brows would.
+# rise less than brows would. Her fear raises them further (canvas.RIMS_FEAR_BROWS: brow_y
+# -0.052 d), but her surprise reads -0.023 d, and raising it past -0.045 d read fearful.
 OCCLUDED = {("grace", "inner_brow_y"), ("grace", "brow_y")}
 
 

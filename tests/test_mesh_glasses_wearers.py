@@ -25,6 +25,8 @@ raised inner brows, which FaceMesh found too low there; tests/test_mesh_engine.p
 ``clear_surprise`` (_clear_surprise, RIMS_CLEAR_SURPRISE): the `glasses` portrait's surprise lifts
 the inner brows less (the photo's own brows slant inner-up: a level arch, not a worried peak) and
 tightens the lips less (relaxed, EMFACS's 1+2+5+26/27); its brows still raised, its rims unbent.
+``rims_fear_brows`` (_rims_fear_brows, RIMS_FEAR_BROWS): grace_hopper's fear raises the brows
+further (AU1, AU2), her rigid top rims rising with them as one piece.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ RENDERINGS: dict[str, tuple[str, str, dict[str, object]]] = {
     "rims_disgust": ("grace_hopper", "disgusted", {"RIMS_DISGUST": {}, "RIMS_DISGUST_SQUINT": 0.0}),
     "rims_sad": ("grace_hopper", "sad", {"RIMS_SAD": {}, "RIMS_SAD_SQUINT": 0.0}),
     "clear_disgust": ("glasses", "disgusted", {"RIMS_CLEAR_DISGUST": {}, "RIMS_CLEAR_DIS_NARROW": 0.0}),
+    "rims_fear_brows": ("grace_hopper", "fearful", {"RIMS_FEAR_BROWS": {}}),
 }
 OTHER = {"grace_hopper": "glasses", "glasses": "grace_hopper"}
 
@@ -200,6 +203,22 @@ def test_clear_surprise_keeps_the_rims_rigid(sources):
     assert (field[frame_top] @ c.frame.v).mean() < -0.02
     assert np.ptp(field[frame_top], axis=0).max() < 0.035
     assert np.abs(field[frame_low]).max() < 0.02
+
+
+def test_rims_fear_brows_raise_the_rims_unbent(sources):
+    """Grace Hopper's fear: the brows raised further (AU1, AU2), her top rims rise further as one
+    piece (test_clear_sad_keeps_the_rims_rigid's bounds), the bottom rims not at all."""
+    c = sources["grace_hopper"].crop
+    rigid, top = rigid_weights(c.image, c.points, c.frame, c.grid.nodes)
+    frame_top, frame_low = (rigid > 0.9) & (top > 0.9), (rigid > 0.9) & (top < 0.1)
+    k, plain = _pair(sources, "rims_fear_brows", "grace_hopper", "fearful")
+    i = {a: K.SMOOTH_AUS.index(a) for a in ("1", "2")}
+    assert k.smooth[i["1"]] > plain.smooth[i["1"]] + 0.2 and k.smooth[i["2"]] > plain.smooth[i["2"]] + 0.4
+    assert k.lids == plain.lids and k.tear.tolist() == plain.tear.tolist()
+    fields = [np.tensordot(x.smooth[:-5], c.smooth[:-5], axes=1).reshape(-1, 2) / c.frame.d for x in (k, plain)]
+    assert (fields[0][frame_top] @ c.frame.v).mean() < (fields[1][frame_top] @ c.frame.v).mean() - 0.005  # they rise
+    assert np.ptp(fields[0][frame_top], axis=0).max() < 0.035
+    assert np.abs(fields[0][frame_low]).max() < 0.02
 
 
 @pytest.mark.parametrize("rendering,au,lids", [("rims_disgust", "9", True), ("rims_sad", "6", True),

@@ -808,6 +808,33 @@ def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return _shifted(aus, RIMS_HAPPY, share), RIMS_HAPPY_SQUINT * share
 
 
+# Fear's brows on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). Her
+# brows lie under her top rims, which rise as one rigid piece by rigid.RIM_LIFT_MIN of the brows'
+# motion, and FaceMesh's brows follow the rims: fear's raised brows (EMFACS 1+2+4+5+20) read
+# brow_y -0.033 d (FACS check: < -0.03), inner -0.041. Raised further (AU1 +0.5, AU2 +1.0 per unit
+# of _fear_share, 0.54 at intensity 1.0: its AU4), re-detected -0.052 / -0.053 (eyes +0.037 d, as before); fearful 0.64
+# at fer's box (as before), 0.49 averaged over 175 boxes (0.45). AU2 +1.0..+1.25 with AU1 0..+0.5
+# read -0.048..-0.052; from AU2 +1.5 FaceMesh loses the brows again (-0.045, -0.032 at +1.75).
+# Surprise takes nothing here: every raise that brought its brow_y past -0.045 (AU2 +2..+3.5, AU1
+# -0.9..+1.0, with or without more jaw drop or wider lids) read fearful averaged over the boxes.
+RIMS_FEAR_BROWS: dict[int, float] = {1: 0.5, 2: 1.0}
+
+
+def _fear_share(aus: Mapping[int, float]) -> float:
+    """Where fear's brows and eyes (AU1, AU2, the frown AU4, AU5) meet its lip stretch (AU20), up
+    to 1: 0 without any of them (surprise has no AU4 nor AU20, sadness no AU2)."""
+    return max(0.0, min(1.0, aus.get(1, 0.0), aus.get(2, 0.0), aus.get(4, 0.0), aus.get(5, 0.0), aus.get(20, 0.0)))
+
+
+def _rims_fear_brows(aus: Mapping[int, float]) -> dict[int, float]:
+    """Fear's action units as rendered on glasses whose rims rest on the lids
+    (PhotoExpression.rims_rest): RIMS_FEAR_BROWS in proportion to _fear_share."""
+    share = _fear_share(aus)
+    if share <= 0:
+        return dict(aus)
+    return _shifted(aus, RIMS_FEAR_BROWS, share)
+
+
 def _rims_angry(aus: Mapping[int, float]) -> dict[int, float]:
     """Anger's action units as rendered on glasses whose rims rest on the lids
     (PhotoExpression.rims_rest): RIMS_ANGRY in proportion to its lip tightener's share of
@@ -848,6 +875,7 @@ def coefficients(act: FaceActivation, photo: PhotoExpression | None = None) -> C
         aus, squint = _rims_happy(aus)
         wider -= squint
         aus = _rims_angry(aus)
+        aus = _rims_fear_brows(aus)
     raised = photo is not None and photo.raised and not photo.rims
     if raised:
         aus, more = _raised_happy(aus)
