@@ -65,7 +65,7 @@ def _jittered_table(j: Scores) -> list[str]:
     lines = [f"### Averaged over 175 face boxes around fer's: {n}/{len(j.cells) * len(EMOTIONS)}", "",
              "Each render judged again at fer's box shifted by up to 4 px and grown or shrunk by up to 12 px "
              "(tools/expression_judge.py --jitter), probabilities averaged: a render that reads as its label "
-             "only at the exact box is fragile. Not asserted by the tests; a miss shows the class that led "
+             "only at the exact box is fragile. tests/test_expression_fidelity.py asserts its hit rate (MIN_BOX_AVERAGED_RATE); a miss shows the class that led "
              "and its probability against the requested one's.", "",
              "| portrait | hits | misses |", "| --- | --- | --- |"]
     for p in j.cells:
