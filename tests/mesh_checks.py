@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from avatar_testkit.portraits import portrait_rgb, require_portrait
 from engine.mesh import MeshEngine
-from engine.mesh.canvas import Coefficients
+from engine.facs import activation
+from engine.mesh import canvas as K
+from engine.mesh.canvas import Coefficients, coefficients
+from engine.mesh.expression import PhotoExpression
 from engine.mesh.engine import MeshSource
 from engine.motion import Motion
 from test_mesh_engine import _full_map
@@ -50,3 +54,15 @@ def same_frame(k: Coefficients, plain: Coefficients, *, paint: bool = True, crea
     if paint:
         same = same and (k.teeth, k.lower_teeth) == (plain.teeth, plain.lower_teeth)
     return same and (not creases or k.creases == plain.creases)
+
+
+def keyed_pair(expr: PhotoExpression, switch_off: dict[str, object], emotion: str,
+               t: float = 1.0) -> tuple[Coefficients, Coefficients]:
+    """One frame's coefficients on a photo with a keyed rendering, and with it switched off
+    (``switch_off``: canvas constants and the values that disable it)."""
+    act = activation(Motion.emotion(emotion, t))
+    with pytest.MonkeyPatch.context() as mp:
+        for name, off in switch_off.items():
+            mp.setattr(K, name, off)
+        plain = coefficients(act, expr)
+    return coefficients(act, expr), plain

@@ -39,13 +39,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from avatar_testkit.portraits import portrait_rgb, require_portrait  # noqa: E402
-from engine.facs import activation  # noqa: E402
 from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh import canvas as K  # noqa: E402
-from engine.mesh.canvas import Coefficients, coefficients  # noqa: E402
+from engine.mesh.canvas import Coefficients  # noqa: E402
 from engine.mesh.rigid import rigid_weights  # noqa: E402
 from engine.motion import EMOTIONS, Motion  # noqa: E402
-from mesh_checks import folds_off_the_seam, prepared, same_frame  # noqa: E402
+from mesh_checks import folds_off_the_seam, keyed_pair, prepared, same_frame  # noqa: E402
 
 # rendering -> (the portrait it applies to, the emotion it reshapes, its constants switched off)
 RENDERINGS: dict[str, tuple[str, str, dict[str, object]]] = {
@@ -71,13 +70,7 @@ def sources(engine):
 
 def _pair(sources, rendering: str, portrait: str, emotion: str, t: float = 1.0) -> tuple[Coefficients, Coefficients]:
     """One frame's coefficients with the rendering, and with it switched off."""
-    expr = sources[portrait].expression
-    act = activation(Motion.emotion(emotion, t))
-    with pytest.MonkeyPatch.context() as mp:
-        for name, off in RENDERINGS[rendering][2].items():
-            mp.setattr(K, name, off)
-        plain = coefficients(act, expr)
-    return coefficients(act, expr), plain
+    return keyed_pair(sources[portrait].expression, RENDERINGS[rendering][2], emotion, t)
 
 
 def _rise(sources, rendering: str, au: str, t: float) -> tuple[float, float]:

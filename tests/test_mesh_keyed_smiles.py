@@ -24,11 +24,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from engine.facs import activation  # noqa: E402
 from engine.mesh import canvas as K  # noqa: E402
-from engine.mesh.canvas import Coefficients, coefficients  # noqa: E402
+from engine.mesh.canvas import Coefficients  # noqa: E402
 from engine.motion import EMOTIONS, Motion  # noqa: E402
-from mesh_checks import folds_off_the_seam, prepared_once, same_frame  # noqa: E402
+from mesh_checks import folds_off_the_seam, keyed_pair, prepared_once, same_frame  # noqa: E402
 
 PORTRAITS = ("grace_hopper", "astronaut", "smile_teeth", "surprised", "smile_outdoor", "glasses")
 # rendering -> (the portrait it applies to, the emotion it reshapes, its constants switched off)
@@ -46,13 +45,7 @@ def source(mesh_engine, prepared_portraits):
 
 def _pair(source, rendering: str, portrait: str, emotion: str, t: float = 1.0) -> tuple[Coefficients, Coefficients]:
     """One frame's coefficients with the rendering, and with it switched off."""
-    expr = source(portrait).expression
-    act = activation(Motion.emotion(emotion, t))
-    with pytest.MonkeyPatch.context() as mp:
-        for name, off in RENDERINGS[rendering][2].items():
-            mp.setattr(K, name, off)
-        plain = coefficients(act, expr)
-    return coefficients(act, expr), plain
+    return keyed_pair(source(portrait).expression, RENDERINGS[rendering][2], emotion, t)
 
 
 def _gain(k: Coefficients, au: str) -> float:

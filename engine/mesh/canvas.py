@@ -664,6 +664,15 @@ def _shifted(aus: Mapping[int, float], offsets: Mapping[int, float], share: floa
     return out
 
 
+def _keyed(aus: Mapping[int, float], offsets: Mapping[int, float], share: float,
+           per_share: float) -> tuple[dict[int, float], float]:
+    """_shifted with the rendering's one scalar (a lid's further closing or rise, a narrowing)
+    in proportion to the same share; ``aus`` unchanged and 0 where the share is none."""
+    if share <= 0:
+        return dict(aus), 0.0
+    return _shifted(aus, offsets, share), per_share * share
+
+
 def _disgust_share(aus: Mapping[int, float]) -> float:
     """The square of disgust's nose wrinkle's share of its value at intensity 1.0
     (RIMS_DISGUST_FULL, up to 1): the glasses wearers' disgust renderings are its strong end,
@@ -708,9 +717,7 @@ def _rims_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     lids' further closing (fraction of the opening): RIMS_DISGUST, RIMS_DISGUST_SQUINT times the
     square of its nose wrinkle's share of RIMS_DISGUST_FULL (up to 1; nothing without AU9)."""
     nose = _disgust_share(aus)
-    if nose <= 0:
-        return dict(aus), 0.0
-    return _shifted(aus, RIMS_DISGUST, nose), RIMS_DISGUST_SQUINT * nose
+    return _keyed(aus, RIMS_DISGUST, nose, RIMS_DISGUST_SQUINT)
 
 
 def _clear_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
@@ -719,9 +726,7 @@ def _clear_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     RIMS_CLEAR_DIS_NARROW times the square of its nose wrinkle's share of RIMS_DISGUST_FULL (up to
     1; nothing without AU9), as on rims resting on the lids (_rims_disgust)."""
     nose = _disgust_share(aus)
-    if nose <= 0:
-        return dict(aus), 0.0
-    return _shifted(aus, RIMS_CLEAR_DISGUST, nose), RIMS_CLEAR_DIS_NARROW * nose
+    return _keyed(aus, RIMS_CLEAR_DISGUST, nose, RIMS_CLEAR_DIS_NARROW)
 
 
 def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
@@ -793,9 +798,7 @@ def _raised_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     (PhotoExpression.raised) and its upper lids' further rise (fraction of the opening):
     RAISED_HAPPY, RAISED_HAPPY_OPEN in proportion to _happy_share."""
     share = _happy_share(aus)
-    if share <= 0:
-        return dict(aus), 0.0
-    return _shifted(aus, RAISED_HAPPY, share), RAISED_HAPPY_OPEN * share
+    return _keyed(aus, RAISED_HAPPY, share, RAISED_HAPPY_OPEN)
 
 
 def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
@@ -803,9 +806,7 @@ def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
     RIMS_HAPPY, RIMS_HAPPY_SQUINT in proportion to _happy_share."""
     share = _happy_share(aus)
-    if share <= 0:
-        return dict(aus), 0.0
-    return _shifted(aus, RIMS_HAPPY, share), RIMS_HAPPY_SQUINT * share
+    return _keyed(aus, RIMS_HAPPY, share, RIMS_HAPPY_SQUINT)
 
 
 # Fear's brows on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). Her
