@@ -13,28 +13,18 @@ import dataclasses
 import numpy as np
 import pytest
 
-from avatar_testkit.portraits import portrait_rgb, require_portrait
-from engine.mesh import MeshEngine
 from engine.mesh import eyes as E
 from engine.mesh.canvas import backward_maps, coefficients
 from engine.mesh.engine import activation
 from engine.motion import EMOTIONS, Motion
+from mesh_checks import prepared
 
 NAMES = ("grace_hopper", "astronaut")
 
 
 @pytest.fixture(scope="module")
-def engine() -> MeshEngine:
-    return MeshEngine()
-
-
-@pytest.fixture(scope="module")
-def sources(engine):
-    out = {}
-    for name in NAMES:
-        require_portrait(name)
-        out[name] = engine.prepare(portrait_rgb(name))
-    return out
+def sources(mesh_engine):
+    return prepared(mesh_engine, NAMES)
 
 
 def _crossing(maps, box, eye, x: int, upper: bool) -> float:
@@ -93,12 +83,12 @@ def test_only_sadness_slants_the_lids(sources):
         assert k.slant == 0.0
 
 
-def test_slant_changes_the_sad_frame_only(engine, sources, monkeypatch):
+def test_slant_changes_the_sad_frame_only(mesh_engine, sources, monkeypatch):
     src = sources["astronaut"]
     motions = [Motion.emotion(e, 1.0, baseline="neutral") for e in ("neutral", "happy", "sad")]
-    with_slant = engine.render([(src, m) for m in motions], mode="crop")
+    with_slant = mesh_engine.render([(src, m) for m in motions], mode="crop")
     monkeypatch.setattr(E, "SAD_SLANT", 0.0)
-    without = engine.render([(src, m) for m in motions], mode="crop")
+    without = mesh_engine.render([(src, m) for m in motions], mode="crop")
     assert np.array_equal(with_slant[0], without[0]) and np.array_equal(with_slant[1], without[1])
     # The sad frame differs around the eyes (so the comparison above could fail).
     assert np.abs(with_slant[2].astype(int) - without[2]).max() > 20

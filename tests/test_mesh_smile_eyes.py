@@ -18,7 +18,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engine.facs import activation  # noqa: E402
-from engine.mesh import MeshEngine  # noqa: E402
 from engine.mesh.canvas import SMOOTH_AUS, coefficients  # noqa: E402
 from engine.motion import Motion  # noqa: E402
 from mesh_checks import prepared  # noqa: E402
@@ -28,13 +27,8 @@ SMILING = ("smile_teeth", "smile_outdoor")
 
 
 @pytest.fixture(scope="module")
-def engine() -> MeshEngine:
-    return MeshEngine()
-
-
-@pytest.fixture(scope="module")
-def sources(engine):
-    return prepared(engine, (*SMILING, "astronaut", "glasses"))
+def sources(mesh_engine):
+    return prepared(mesh_engine, (*SMILING, "astronaut", "glasses"))
 
 
 def _without_cheek(expr):
@@ -84,9 +78,9 @@ def test_glasses_wearers_keep_their_eyes(sources):
 
 
 @pytest.mark.parametrize("emotion", ["surprised", "fearful"])
-def test_facemesh_sees_the_eyes_open(engine, sources, emotion):
+def test_facemesh_sees_the_eyes_open(mesh_engine, sources, emotion):
     """smile_teeth's eyes opened +0.020 d (surprise) and +0.015 d (fear) with the cheek kept."""
     src = sources["smile_teeth"]
-    n = face_metrics(engine.render([(src, Motion())])[0])
-    m = face_metrics(engine.render([(src, Motion.emotion(emotion, 1.0))])[0], n["d"])
+    n = face_metrics(mesh_engine.render([(src, Motion())])[0])
+    m = face_metrics(mesh_engine.render([(src, Motion.emotion(emotion, 1.0))])[0], n["d"])
     assert m["eye_open"] - n["eye_open"] > 0.025

@@ -394,6 +394,32 @@ RIMS_ANGRY_FULL = 1.2  # anger's AU23 at intensity 1.0 (engine/facs.py: 1.0 x sc
 RIMS_CLEAR_DISGUST: dict[int, float] = {6: 0.34, 7: 1.25, 9: 0.46, 10: -1.9, 15: -0.3, 17: -0.75, 18: 0.69,
                                         20: -0.42, 23: 0.83, 26: 0.22}
 RIMS_CLEAR_DIS_NARROW = 0.41
+# Surprise on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the
+# `glasses` portrait). Its brows rose oblique, the inner ends well above the outer ones: surprise's
+# level arch (ARCH_SLANT) is kept from glasses wearers, and here the photo's own brows already slant
+# inner-up (brow_slant +0.049 d), so the full inner lift (AU1) left them 0.20 d inner-over-outer, a
+# worried peak over the inner rims, while the outer ends (AU2) are held where they cross the rigid
+# top rims. It read surprised 0.39 at fer's box but angry averaged over 175 boxes around it (0.38 /
+# surprised 0.20). EMFACS's surprise has the brows raised and arched, the lips relaxed: the inner
+# lift is cut by a quarter (AU1 -0.3: the slant about 0.14 d, the brows still raised, brow_y -0.07 d
+# re-detected) and the lip tightener eased by a quarter (AU23 -0.3). In proportion to where AU1, AU2,
+# AU5 and the jaw's drop (AU26) meet without AU4 (_surprise_share). Surprised 0.39 over happy 0.24 /
+# angry 0.14 at the box, averaged 0.33 over happy 0.21 / angry 0.18; AU1 -0.2..-0.4 and AU23 0..-0.6
+# (steps 0.05 and 0.1 either way, each alone: 8 of 8) keep surprised on top at the box (0.25-0.40)
+# and averaged (0.26-0.34). Fragile: fer reads this face angry in boxes from about 350 px, and the
+# change works mostly by keeping haar's box near 347 px (364 before); see docs/mesh_engine.md, also
+# for what did not work (the full arch's cut, wider lids).
+RIMS_CLEAR_SURPRISE: dict[int, float] = {1: -0.3, 23: -0.3}
+# Fear's brows on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). Her
+# brows lie under her top rims, which rise as one rigid piece by rigid.RIM_LIFT_MIN of the brows'
+# motion, and FaceMesh's brows follow the rims: fear's raised brows (EMFACS 1+2+4+5+20) read
+# brow_y -0.033 d (FACS check: < -0.03), inner -0.041. Raised further (AU1 +0.5, AU2 +1.0 per unit
+# of _fear_share, 0.54 at intensity 1.0: its AU4), re-detected -0.052 / -0.053 (eyes +0.037 d, as before); fearful 0.64
+# at fer's box (as before), 0.49 averaged over 175 boxes (0.45). AU2 +1.0..+1.25 with AU1 0..+0.5
+# read -0.048..-0.052; from AU2 +1.5 FaceMesh loses the brows again (-0.045, -0.032 at +1.75).
+# Surprise takes nothing here: every raise that brought its brow_y past -0.045 (AU2 +2..+3.5, AU1
+# -0.9..+1.0, with or without more jaw drop or wider lids) read fearful averaged over the boxes.
+RIMS_FEAR_BROWS: dict[int, float] = {1: 0.5, 2: 1.0}
 N_SMOOTH = len(SMOOTH_AUS) + len(HEAD_BASES)
 # Every field fades to zero over this fraction of the canvas side at its borders: the warp
 # then never samples beyond the canvas, where remap could only repeat the edge pixels (a
@@ -657,7 +683,10 @@ def _round_mouth(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
 
 def _shifted(aus: Mapping[int, float], offsets: Mapping[int, float], share: float) -> dict[int, float]:
     """A copy of ``aus`` with ``offsets`` added in proportion to ``share``, none below 0: how each
-    photo-keyed rendering below reshapes an emotion's action units."""
+    photo-keyed rendering below reshapes an emotion's action units (unchanged where ``share``
+    is none)."""
+    if share <= 0:
+        return dict(aus)
     out = dict(aus)
     for k, v in offsets.items():
         out[k] = max(0.0, out.get(k, 0.0) + v * share)
@@ -668,9 +697,7 @@ def _keyed(aus: Mapping[int, float], offsets: Mapping[int, float], share: float,
            per_share: float) -> tuple[dict[int, float], float]:
     """_shifted with the rendering's one scalar (a lid's further closing or rise, a narrowing)
     in proportion to the same share; ``aus`` unchanged and 0 where the share is none."""
-    if share <= 0:
-        return dict(aus), 0.0
-    return _shifted(aus, offsets, share), per_share * share
+    return _shifted(aus, offsets, share), per_share * max(0.0, share)
 
 
 def _disgust_share(aus: Mapping[int, float]) -> float:
@@ -729,42 +756,25 @@ def _clear_disgust(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return _keyed(aus, RIMS_CLEAR_DISGUST, nose, RIMS_CLEAR_DIS_NARROW)
 
 
+def _sad_share(aus: Mapping[int, float]) -> float:
+    """Where sadness's AU1, AU4 and AU15 meet, up to 1, and 0 with AU2 or AU5 (nothing on fear's
+    or surprise's raised brows, nor on any emotion without AU1)."""
+    if max(aus.get(2, 0.0), aus.get(5, 0.0)) > 0:
+        return 0.0
+    return min(1.0, aus.get(1, 0.0), aus.get(4, 0.0), aus.get(15, 0.0))
+
+
 def _rims_sad(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     """Sadness's action units as rendered on glasses whose rims rest on the lids
     (PhotoExpression.rims_rest) and its upper lids' further closing (fraction of the opening):
-    RIMS_SAD, RIMS_SAD_SQUINT in proportion to where AU1, AU4 and AU15 meet, without AU2 or AU5
-    (sadness: nothing on fear's or surprise's raised brows, nor on any emotion without AU1)."""
-    share = min(1.0, aus.get(1, 0.0), aus.get(4, 0.0), aus.get(15, 0.0))
-    if share <= 0 or max(aus.get(2, 0.0), aus.get(5, 0.0)) > 0:
-        return dict(aus), 0.0
-    return _shifted(aus, RIMS_SAD, share), RIMS_SAD_SQUINT * share
+    RIMS_SAD, RIMS_SAD_SQUINT in proportion to _sad_share."""
+    return _keyed(aus, RIMS_SAD, _sad_share(aus), RIMS_SAD_SQUINT)
 
 
 def _clear_sad(aus: Mapping[int, float]) -> dict[int, float]:
     """Sadness's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear):
-    RIMS_CLEAR_SAD in proportion to where AU1, AU4 and AU15 meet, without AU2 or AU5 (as _rims_sad)."""
-    share = min(1.0, aus.get(1, 0.0), aus.get(4, 0.0), aus.get(15, 0.0))
-    if share <= 0 or max(aus.get(2, 0.0), aus.get(5, 0.0)) > 0:
-        return dict(aus)
-    return _shifted(aus, RIMS_CLEAR_SAD, share)
-
-
-# Surprise on glasses whose top rims sit clear of the lids (PhotoExpression.rims_clear; the
-# `glasses` portrait). Its brows rose oblique, the inner ends well above the outer ones: surprise's
-# level arch (ARCH_SLANT) is kept from glasses wearers, and here the photo's own brows already slant
-# inner-up (brow_slant +0.049 d), so the full inner lift (AU1) left them 0.20 d inner-over-outer, a
-# worried peak over the inner rims, while the outer ends (AU2) are held where they cross the rigid
-# top rims. It read surprised 0.39 at fer's box but angry averaged over 175 boxes around it (0.38 /
-# surprised 0.20). EMFACS's surprise has the brows raised and arched, the lips relaxed: the inner
-# lift is cut by a quarter (AU1 -0.3: the slant about 0.14 d, the brows still raised, brow_y -0.07 d
-# re-detected) and the lip tightener eased by a quarter (AU23 -0.3). In proportion to where AU1, AU2,
-# AU5 and the jaw's drop (AU26) meet without AU4 (_surprise_share). Surprised 0.39 over happy 0.24 /
-# angry 0.14 at the box, averaged 0.33 over happy 0.21 / angry 0.18; AU1 -0.2..-0.4 and AU23 0..-0.6
-# (steps 0.05 and 0.1 either way, each alone: 8 of 8) keep surprised on top at the box (0.25-0.40)
-# and averaged (0.26-0.34). Fragile: fer reads this face angry in boxes from about 350 px, and the
-# change works mostly by keeping haar's box near 347 px (364 before); see docs/mesh_engine.md, also
-# for what did not work (the full arch's cut, wider lids).
-RIMS_CLEAR_SURPRISE: dict[int, float] = {1: -0.3, 23: -0.3}
+    RIMS_CLEAR_SAD in proportion to _sad_share (as _rims_sad)."""
+    return _shifted(aus, RIMS_CLEAR_SAD, _sad_share(aus))
 
 
 def _surprise_share(aus: Mapping[int, float]) -> float:
@@ -778,10 +788,7 @@ def _surprise_share(aus: Mapping[int, float]) -> float:
 def _clear_surprise(aus: Mapping[int, float]) -> dict[int, float]:
     """Surprise's action units as rendered on glasses clear of the lids (PhotoExpression.rims_clear):
     RIMS_CLEAR_SURPRISE in proportion to _surprise_share."""
-    share = _surprise_share(aus)
-    if share <= 0:
-        return dict(aus)
-    return _shifted(aus, RIMS_CLEAR_SURPRISE, share)
+    return _shifted(aus, RIMS_CLEAR_SURPRISE, _surprise_share(aus))
 
 
 def _happy_share(aus: Mapping[int, float]) -> float:
@@ -809,18 +816,6 @@ def _rims_happy(aus: Mapping[int, float]) -> tuple[dict[int, float], float]:
     return _keyed(aus, RIMS_HAPPY, share, RIMS_HAPPY_SQUINT)
 
 
-# Fear's brows on glasses whose rims rest on the lids (PhotoExpression.rims_rest; grace_hopper). Her
-# brows lie under her top rims, which rise as one rigid piece by rigid.RIM_LIFT_MIN of the brows'
-# motion, and FaceMesh's brows follow the rims: fear's raised brows (EMFACS 1+2+4+5+20) read
-# brow_y -0.033 d (FACS check: < -0.03), inner -0.041. Raised further (AU1 +0.5, AU2 +1.0 per unit
-# of _fear_share, 0.54 at intensity 1.0: its AU4), re-detected -0.052 / -0.053 (eyes +0.037 d, as before); fearful 0.64
-# at fer's box (as before), 0.49 averaged over 175 boxes (0.45). AU2 +1.0..+1.25 with AU1 0..+0.5
-# read -0.048..-0.052; from AU2 +1.5 FaceMesh loses the brows again (-0.045, -0.032 at +1.75).
-# Surprise takes nothing here: every raise that brought its brow_y past -0.045 (AU2 +2..+3.5, AU1
-# -0.9..+1.0, with or without more jaw drop or wider lids) read fearful averaged over the boxes.
-RIMS_FEAR_BROWS: dict[int, float] = {1: 0.5, 2: 1.0}
-
-
 def _fear_share(aus: Mapping[int, float]) -> float:
     """Where fear's brows and eyes (AU1, AU2, the frown AU4, AU5) meet its lip stretch (AU20), up
     to 1: 0 without any of them (surprise has no AU4 nor AU20, sadness no AU2)."""
@@ -830,10 +825,7 @@ def _fear_share(aus: Mapping[int, float]) -> float:
 def _rims_fear_brows(aus: Mapping[int, float]) -> dict[int, float]:
     """Fear's action units as rendered on glasses whose rims rest on the lids
     (PhotoExpression.rims_rest): RIMS_FEAR_BROWS in proportion to _fear_share."""
-    share = _fear_share(aus)
-    if share <= 0:
-        return dict(aus)
-    return _shifted(aus, RIMS_FEAR_BROWS, share)
+    return _shifted(aus, RIMS_FEAR_BROWS, _fear_share(aus))
 
 
 def _rims_angry(aus: Mapping[int, float]) -> dict[int, float]:
